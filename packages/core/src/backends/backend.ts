@@ -1,0 +1,64 @@
+import type { TaskState } from '../states.js';
+
+/** Celery's exception document: `{exc_type, exc_message, exc_module}`. */
+export interface ExceptionDocument {
+  exc_type: string;
+  exc_message: unknown[] | string;
+  exc_module: string;
+}
+
+/** A child reference as Celery stores it: `[[id, null], null]` or a group tuple. */
+export type ResultTuple = [[string, string | null], unknown];
+
+/**
+ * The result document stored under `celery-task-meta-<id>`, field for field as
+ * Celery 5.2 writes it.
+ */
+export interface ResultDocument {
+  status: TaskState;
+  result: unknown;
+  traceback: string | null;
+  children: ResultTuple[];
+  /** Naive UTC ISO timestamp for ready states, null otherwise. */
+  date_done: string | null;
+  group_id?: string;
+  parent_id?: string;
+  task_id: string;
+  /** `result_extended` fields and anything else a peer stored. */
+  [extra: string]: unknown;
+}
+
+/** Options for waiting on a result. */
+export interface WaitOptions {
+  /** Give up after this many milliseconds (undefined = wait forever). */
+  timeoutMs?: number;
+  /** Polling interval for backends without push notifications. */
+  intervalMs?: number;
+}
+
+/**
+ * A result backend. Celery's key-value backends need only get / set / delete and a
+ * way to wait; everything else is shared in `result.ts` and the worker.
+ */
+export interface ResultBackend {
+  /** URL with any password masked. */
+  readonly displayUrl: string;
+  /**
+   * Store a document (and wake waiters). Like Celery, a task that already reached
+   * SUCCESS is never overwritten.
+   */
+  storeResult(doc: ResultDocument): Promise<void>;
+  /** Several documents at once (the worker batches its writes). */
+  storeResults?(docs: readonly ResultDocument[]): Promise<void>;
+  /** The stored document, or null when none (= PENDING). */
+  getResult(taskId: string): Promise<ResultDocument | null>;
+  /**
+   * Resolve with the first document in a ready state (SUCCESS, FAILURE, REVOKED).
+   * Rejects with `TimeoutError` after `timeoutMs`.
+   */
+  waitForResult(taskId: string, options: WaitOptions): Promise<ResultDocument>;
+  /** Delete the stored result. */
+  forget(taskId: string): Promise<void>;
+  /** Close connections. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,105 @@
+/** Typed errors. Every message says what went wrong and how to fix it. */
+
+/** Base class of every error Celeriac throws on purpose. */
+export class CeleriacError extends Error {
+  override name = 'CeleriacError';
+}
+
+/** A configuration value is missing or invalid. */
+export class ConfigurationError extends CeleriacError {
+  override name = 'ConfigurationError';
+}
+
+/** The worker received a task name nobody registered. Mirrors `celery.exceptions.NotRegistered`. */
+export class NotRegistered extends CeleriacError {
+  override name = 'NotRegistered';
+  constructor(readonly taskName: string) {
+    super(taskName);
+  }
+}
+
+/** A message whose content type is not in `acceptContent`. */
+export class ContentDisallowed extends CeleriacError {
+  override name = 'ContentDisallowed';
+}
+
+/** A message that cannot be decoded (bad JSON, bad base64, wrong shape). */
+export class MessageDecodeError extends CeleriacError {
+  override name = 'MessageDecodeError';
+}
+
+/** A message larger than `maxMessageSize`. */
+export class MessageTooLarge extends CeleriacError {
+  override name = 'MessageTooLarge';
+}
+
+/** `get()` ran out of time. Mirrors `celery.exceptions.TimeoutError`. */
+export class TimeoutError extends CeleriacError {
+  override name = 'TimeoutError';
+}
+
+/** The task was revoked, expired or terminated. Mirrors `celery.exceptions.TaskRevokedError`. */
+export class TaskRevokedError extends CeleriacError {
+  override name = 'TaskRevokedError';
+}
+
+/** `retry()` was called past `maxRetries` without an `exc`. */
+export class MaxRetriesExceededError extends CeleriacError {
+  override name = 'MaxRetriesExceededError';
+}
+
+/**
+ * Thrown by `retry()` to end the current run: the task was re-published and the
+ * worker records state RETRY. Do not catch it inside a task.
+ */
+export class Retry extends CeleriacError {
+  override name = 'Retry';
+  constructor(
+    message: string,
+    /** The exception that caused the retry, if any. */
+    readonly exc: unknown,
+    /** When the retry is scheduled. */
+    readonly when: Date,
+  ) {
+    super(message);
+  }
+}
+
+/** Thrown by a task to reject its message (`requeue` puts it back on the queue). */
+export class Reject extends CeleriacError {
+  override name = 'Reject';
+  constructor(
+    readonly reason = 'rejected',
+    readonly requeue = false,
+  ) {
+    super(reason);
+  }
+}
+
+/** Thrown by a task to end without storing any state; the message is acked. */
+export class Ignore extends CeleriacError {
+  override name = 'Ignore';
+}
+
+/**
+ * A task failed in a worker (Celeriac's or Python's): re-raised by `get()` with the
+ * remote exception's type name, arguments, module and traceback.
+ */
+export class RemoteTaskError extends Error {
+  constructor(
+    /** The remote exception class name, e.g. `ZeroDivisionError` or `TypeError`. */
+    readonly excType: string,
+    /** The exception's arguments (Python `exc.args`). */
+    readonly excArgs: unknown[],
+    /** Module of the remote class, e.g. `builtins` or `celeriac.js`. */
+    readonly excModule: string,
+    /** The remote traceback text (Python or JavaScript stack), when stored. */
+    readonly remoteTraceback: string | null,
+    /** Id of the task that failed. */
+    readonly taskId: string,
+  ) {
+    super(excArgs.length === 1 ? String(excArgs[0]) : excArgs.length === 0 ? '' : JSON.stringify(excArgs));
+    this.name = excType;
+    if (remoteTraceback) this.stack = `${excType}: ${this.message}\n    [remote traceback of task ${taskId}]\n${remoteTraceback}`;
+  }
+}

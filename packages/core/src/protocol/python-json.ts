@@ -1,0 +1,178 @@
+/**
+ * JSON exactly as Python's `json.dumps` (kombu 5.2's default) writes it:
+ * `", "` and `": "` separators, ASCII only with `\uXXXX` escapes, and dates as
+ * kombu's encoder writes them. Reading accepts what Python may emit beyond strict
+ * JSON: `NaN`, `Infinity`, `-Infinity`.
+ */
+
+const ESCAPES: Record<string, string> = {
+  '"': '\\"',
+  '\\': '\\\\',
+  '\b': '\\b',
+  '\f': '\\f',
+  '\n': '\\n',
+  '\r': '\\r',
+  '\t': '\\t',
+};
+
+// eslint-disable-next-line no-control-regex
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\u007f-\uffff]/;
+
+function quote(text: string): string {
+  if (!NEEDS_ESCAPE.test(text)) return `"${text}"`;
+  let out = '"';
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    const code = text.charCodeAt(i);
+    const esc = ESCAPES[ch];
+    if (esc !== undefined) out += esc;
+    else if (code < 0x20 || code > 0x7e) out += '\\u' + code.toString(16).padStart(4, '0');
+    else out += ch;
+  }
+  return out + '"';
+}
+
+function number(value: number): string {
+  if (Number.isNaN(value)) return 'NaN';
+  if (value === Infinity) return 'Infinity';
+  if (value === -Infinity) return '-Infinity';
+  return JSON.stringify(value);
+}
+
+/** kombu writes aware datetimes as ISO with `Z` (microsecond precision). */
+function date(value: Date): string {
+  return quote(value.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z'));
+}
+
+/**
+ * Serialize like Python's `json.dumps(value)`. Throws a TypeError naming the path
+ * of a value JSON cannot carry (functions, symbols, BigInt beyond precision...).
+ */
+export function dumpsPython(value: unknown): string {
+  return write(value, '$');
+}
+
+function write(value: unknown, path: string): string {
+  switch (typeof value) {
+    case 'string':
+      return quote(value);
+    case 'number':
+      return number(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'bigint':
+      return value.toString();
+    case 'undefined':
+      return 'null';
+    case 'object': {
+      if (value === null) return 'null';
+      if (Array.isArray(value)) return '[' + value.map((v, i) => write(v, `${path}[${i}]`)).join(', ') + ']';
+      if (value instanceof Date) return date(value);
+      const withToJson = value as { toJSON?: () => unknown };
+      if (typeof withToJson.toJSON === 'function') return write(withToJson.toJSON(), path);
+      if (value instanceof Map) return write(Object.fromEntries(value), path);
+      if (value instanceof Set || ArrayBuffer.isView(value)) {
+        throw new TypeError(`Cannot JSON-encode ${value.constructor.name} at ${path}: convert it to an array first, or use the msgpack serializer for binary data.`);
+      }
+      const parts: string[] = [];
+      for (const key of Object.keys(value)) {
+        const v = (value as Record<string, unknown>)[key];
+        if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
+        parts.push(quote(key) + ': ' + write(v, `${path}.${key}`));
+      }
+      return '{' + parts.join(', ') + '}';
+    }
+    default:
+      throw new TypeError(`Cannot JSON-encode a ${typeof value} at ${path}.`);
+  }
+}
+
+const NON_STRICT_TOKEN = /(?:-?Infinity|NaN)/;
+
+/**
+ * Parse JSON that Python may have written. Strict JSON goes through `JSON.parse`;
+ * only when that fails and the text contains `NaN`/`Infinity` tokens is a tolerant
+ * pass used.
+ */
+export function loadsPython(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    if (!NON_STRICT_TOKEN.test(text)) throw err;
+    return parseTolerant(text);
+  }
+}
+
+/** A small recursive-descent parser accepting NaN / Infinity / -Infinity. */
+function parseTolerant(text: string): unknown {
+  let i = 0;
+  const fail = (what: string): never => {
+    throw new SyntaxError(`Invalid JSON at position ${i}: ${what}`);
+  };
+  const ws = () => {
+    while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++;
+  };
+  const literal = (word: string, val: unknown) => {
+    if (text.startsWith(word, i)) {
+      i += word.length;
+      return val;
+    }
+    return fail(`expected ${word}`);
+  };
+  const value = (): unknown => {
+    ws();
+    const ch = text[i];
+    if (ch === '{') {
+      i++;
+      const obj: Record<string, unknown> = {};
+      ws();
+      if (text[i] === '}') return i++, obj;
+      for (;;) {
+        ws();
+        const key = value();
+        if (typeof key !== 'string') fail('object key must be a string');
+        ws();
+        if (text[i++] !== ':') fail('expected :');
+        obj[key as string] = value();
+        ws();
+        const sep = text[i++];
+        if (sep === '}') return obj;
+        if (sep !== ',') fail('expected , or }');
+      }
+    }
+    if (ch === '[') {
+      i++;
+      const arr: unknown[] = [];
+      ws();
+      if (text[i] === ']') return i++, arr;
+      for (;;) {
+        arr.push(value());
+        ws();
+        const sep = text[i++];
+        if (sep === ']') return arr;
+        if (sep !== ',') fail('expected , or ]');
+      }
+    }
+    if (ch === '"') {
+      const start = i;
+      i++;
+      while (i < text.length && text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
+      i++;
+      return JSON.parse(text.slice(start, i));
+    }
+    if (ch === 'N') return literal('NaN', NaN);
+    if (ch === 'I') return literal('Infinity', Infinity);
+    if (ch === '-' && text[i + 1] === 'I') return literal('-Infinity', -Infinity);
+    if (ch === 't') return literal('true', true);
+    if (ch === 'f') return literal('false', false);
+    if (ch === 'n') return literal('null', null);
+    const m = /^-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/.exec(text.slice(i, i + 400));
+    if (!m) return fail('unexpected character');
+    i += m[0].length;
+    return Number(m[0]);
+  };
+  const out = value();
+  ws();
+  if (i !== text.length) fail('trailing characters');
+  return out;
+}

@@ -1,0 +1,220 @@
+import { MessageDecodeError } from '../errors.js';
+import type { Embed, MessageProperties, TaskBody, TaskHeaders, TaskMessage, WireSignature } from './message.js';
+import { argsRepr, kwargsRepr } from './python-repr.js';
+import { compress, decodeBody, decompress, getSerializer } from './serialization.js';
+import { formatHeaderDate, parseWireDate } from './time.js';
+
+/** Everything needed to build one protocol v2 task message. */
+export interface TaskMessageSpec {
+  taskName: string;
+  taskId: string;
+  args: readonly unknown[];
+  kwargs: Record<string, unknown>;
+  eta?: Date | null;
+  expires?: Date | null;
+  retries?: number;
+  groupId?: string | null;
+  groupIndex?: number | null;
+  rootId?: string | null;
+  parentId?: string | null;
+  shadow?: string | null;
+  /** `[hard, soft]` seconds. */
+  timeLimit?: [number | null, number | null];
+  ignoreResult?: boolean;
+  callbacks?: WireSignature[] | null;
+  errbacks?: WireSignature[] | null;
+  chain?: WireSignature[] | null;
+  chord?: WireSignature | null;
+  /** Custom headers, added after the protocol ones. */
+  headers?: Record<string, unknown>;
+  /** `gen<pid>@<host>` of the sender. */
+  origin: string;
+  replyTo: string;
+  priority?: number | null;
+  serializer: string;
+  compression?: string | null;
+  /** Extra properties (Celery's retry puts `replaced_task_nesting`/`origin` there). */
+  extraProperties?: Record<string, unknown>;
+}
+
+/** Build a protocol v2 message, header for header as Celery 5.2 writes it. */
+export function buildTaskMessage(spec: TaskMessageSpec): TaskMessage {
+  const headers: TaskHeaders = {
+    lang: 'py',
+    task: spec.taskName,
+    id: spec.taskId,
+    shadow: spec.shadow ?? null,
+    eta: spec.eta ? formatHeaderDate(spec.eta) : null,
+    expires: spec.expires ? formatHeaderDate(spec.expires) : null,
+    group: spec.groupId ?? null,
+    group_index: spec.groupIndex ?? null,
+    retries: spec.retries ?? 0,
+    timelimit: spec.timeLimit ?? [null, null],
+    root_id: spec.rootId ?? spec.taskId,
+    parent_id: spec.parentId ?? null,
+    argsrepr: argsRepr(spec.args),
+    kwargsrepr: kwargsRepr(spec.kwargs),
+    origin: spec.origin,
+    ignore_result: spec.ignoreResult ?? false,
+  };
+  if (spec.headers) {
+    for (const [k, v] of Object.entries(spec.headers)) if (!(k in headers)) headers[k] = v;
+  }
+  const properties: MessageProperties = { correlation_id: spec.taskId, reply_to: spec.replyTo };
+  if (spec.extraProperties) Object.assign(properties, spec.extraProperties);
+  properties.delivery_mode = 2;
+  if (spec.expires) properties.expiration = String(Math.max(0, spec.expires.getTime() - Date.now()));
+  properties.priority = spec.priority ?? 0;
+
+  const embed: Embed = {
+    callbacks: spec.callbacks ?? null,
+    errbacks: spec.errbacks ?? null,
+    chain: spec.chain ?? null,
+    chord: spec.chord ?? null,
+  };
+  const serializer = getSerializer(spec.serializer);
+  let body = serializer.encode([spec.args, spec.kwargs, embed]);
+  if (spec.compression) {
+    const packed = compress(body, spec.compression);
+    body = packed.body;
+    headers.compression = packed.header;
+  }
+  return { headers, properties, contentType: serializer.contentType, contentEncoding: serializer.contentEncoding, body };
+}
+
+/** A task request decoded from a v2 (or v1) message, ready to run. */
+export interface DecodedTask {
+  /** 2, or 1 for legacy messages. */
+  protocol: 1 | 2;
+  name: string;
+  id: string;
+  args: unknown[];
+  kwargs: Record<string, unknown>;
+  embed: Embed;
+  eta: Date | null;
+  expires: Date | null;
+  retries: number;
+  groupId: string | null;
+  groupIndex: number | null;
+  rootId: string;
+  parentId: string | null;
+  shadow: string | null;
+  timeLimit: [number | null, number | null];
+  ignoreResult: boolean;
+  headers: TaskHeaders;
+}
+
+const EMPTY_EMBED: Embed = { callbacks: null, errbacks: null, chain: null, chord: null };
+
+function optDate(value: unknown, field: string): Date | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value !== 'string') throw new MessageDecodeError(`Header ${field} must be an ISO 8601 string, got ${JSON.stringify(value)}.`);
+  return parseWireDate(value);
+}
+
+function asTimeLimit(value: unknown): [number | null, number | null] {
+  if (Array.isArray(value) && value.length === 2) return [(value[0] as number | null) ?? null, (value[1] as number | null) ?? null];
+  return [null, null];
+}
+
+/**
+ * Read only the headers of a message (no body decoding): enough to route it and to
+ * reject it by name. Returns null when the message is not a v2 task message.
+ */
+export function peekTaskName(message: TaskMessage): string | null {
+  const task = message.headers?.task;
+  return typeof task === 'string' ? task : null;
+}
+
+/**
+ * Decode a message the way a Celery 5.2 worker does: `headers.task` ⇒ v2 (the body
+ * is `[args, kwargs, embed]`); otherwise the body is a v1 dict with `task`.
+ * Enforces `accept` before touching the body.
+ */
+export function decodeTaskMessage(message: TaskMessage, accept: readonly string[]): DecodedTask {
+  let raw = message.body;
+  const compression = message.headers?.compression;
+  if (typeof compression === 'string') raw = decompress(raw, compression);
+  const payload = decodeBody(raw, message.contentType, accept);
+  const h = (message.headers ?? {}) as TaskHeaders;
+
+  if (typeof h.task === 'string') {
+    if (typeof h.id !== 'string') throw new MessageDecodeError('Task message has header "task" but no string "id" header.');
+    let args: unknown[];
+    let kwargs: Record<string, unknown>;
+    let embed: Embed;
+    if (Array.isArray(payload)) {
+      if (payload.length !== 3) {
+        throw new MessageDecodeError(`Task body must be [args, kwargs, embed] (3 elements), got ${payload.length} elements.`);
+      }
+      args = asArgs(payload[0]);
+      kwargs = asKwargs(payload[1]);
+      embed = { ...EMPTY_EMBED, ...((payload[2] as Partial<Embed> | null) ?? {}) };
+    } else if (payload && typeof payload === 'object' && 'args' in payload) {
+      // v1/v2 hybrid: headers say v2, body is a v1 dict.
+      const p = payload as Record<string, unknown>;
+      args = asArgs(p.args);
+      kwargs = asKwargs(p.kwargs ?? {});
+      embed = { ...EMPTY_EMBED, callbacks: (p.callbacks as WireSignature[]) ?? null, errbacks: (p.errbacks as WireSignature[]) ?? null };
+    } else {
+      throw new MessageDecodeError('Task body must be a JSON array [args, kwargs, embed].');
+    }
+    return {
+      protocol: 2,
+      name: h.task,
+      id: h.id,
+      args,
+      kwargs,
+      embed,
+      eta: optDate(h.eta, 'eta'),
+      expires: optDate(h.expires, 'expires'),
+      retries: typeof h.retries === 'number' ? h.retries : 0,
+      groupId: (h.group as string | null) ?? null,
+      groupIndex: (h.group_index as number | null) ?? null,
+      rootId: (h.root_id as string | null) ?? h.id,
+      parentId: (h.parent_id as string | null) ?? null,
+      shadow: (h.shadow as string | null) ?? null,
+      timeLimit: asTimeLimit(h.timelimit),
+      ignoreResult: h.ignore_result === true,
+      headers: h,
+    };
+  }
+
+  if (payload && typeof payload === 'object' && !Array.isArray(payload) && typeof (payload as { task?: unknown }).task === 'string') {
+    const p = payload as Record<string, unknown>;
+    const id = String(p.id);
+    return {
+      protocol: 1,
+      name: p.task as string,
+      id,
+      args: asArgs(p.args ?? []),
+      kwargs: asKwargs(p.kwargs ?? {}),
+      embed: { callbacks: (p.callbacks as WireSignature[]) ?? null, errbacks: (p.errbacks as WireSignature[]) ?? null, chain: null, chord: (p.chord as WireSignature) ?? null },
+      eta: optDate(p.eta, 'eta'),
+      expires: optDate(p.expires, 'expires'),
+      retries: typeof p.retries === 'number' ? p.retries : 0,
+      groupId: (p.taskset as string | null) ?? (p.group as string | null) ?? null,
+      groupIndex: (p.group_index as number | null) ?? null,
+      rootId: id,
+      parentId: null,
+      shadow: null,
+      timeLimit: asTimeLimit(p.timelimit),
+      ignoreResult: false,
+      headers: { ...h, task: p.task as string, id } as TaskHeaders,
+    };
+  }
+  throw new MessageDecodeError('Unknown message: no "task" header (protocol v2) and no "task" field in the body (protocol v1).');
+}
+
+function asArgs(value: unknown): unknown[] {
+  if (!Array.isArray(value)) throw new MessageDecodeError(`Task args must be an array, got ${typeof value}.`);
+  return value;
+}
+
+function asKwargs(value: unknown): Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new MessageDecodeError('Task kwargs must be an object.');
+  return value as Record<string, unknown>;
+}
+
+/** The decoded v2 body type, re-exported for brokers' tests. */
+export type { TaskBody };
