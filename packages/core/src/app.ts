@@ -1,0 +1,206 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { ApplyOptions } from './apply-options.js';
+import type { ResultBackend } from './backends/backend.js';
+import { createBackend } from './backends/index.js';
+import type { Broker } from './brokers/broker.js';
+import { createBroker } from './brokers/index.js';
+import { Signature } from './canvas/signature.js';
+import { resolveSettings, type Settings } from './config.js';
+import { ConfigurationError, NotRegistered } from './errors.js';
+import { buildTaskMessage } from './protocol/task-message.js';
+import { parseWireDate } from './protocol/time.js';
+import { AsyncResult } from './result.js';
+import { resolveRoute } from './routing.js';
+import { createTask, type Task, type TaskFunction, type TaskOptions } from './task.js';
+import { currentTask } from './task-context.js';
+import { taskMethodsOf, type TaskMethods } from './task-decorator.js';
+
+let processApp: Celeriac | undefined;
+
+/**
+ * The application: a name, settings, the task registry, and lazily opened
+ * connections. One per process; the web adapter or the worker binds its config
+ * with `configure()`, and tasks may be declared before that.
+ */
+export class Celeriac {
+  private partial: Partial<Settings>;
+  private resolved: Settings | undefined;
+  private readonly registry = new Map<string, Task<never[], unknown>>();
+  private brokerPromise: Promise<Broker> | undefined;
+  private backendPromise: Promise<ResultBackend> | undefined;
+  /** Stable per-process id used as `reply_to` (Celery's "oid"). */
+  readonly oid = randomUUID();
+  /** `gen<pid>@<host>`, the `origin` header of messages sent from this process. */
+  readonly origin = `gen${process.pid}@${hostname()}`;
+
+  constructor(
+    /** The app name (Celery's `main`). */
+    readonly name: string,
+    config: Partial<Settings> = {},
+  ) {
+    this.partial = { ...config };
+  }
+
+  /**
+   * Bind (more) settings. Allowed until the first connection is opened; after
+   * that, changing the broker or backend URL throws.
+   */
+  configure(config: Partial<Settings>): this {
+    if (this.brokerPromise && config.brokerUrl !== undefined && config.brokerUrl !== this.settings.brokerUrl) {
+      throw new ConfigurationError(`configure() cannot change brokerUrl after the app connected (to ${this.settings.brokerUrl}); call it before the first send.`);
+    }
+    this.partial = { ...this.partial, ...config };
+    this.resolved = undefined;
+    return this;
+  }
+
+  /** The effective settings (defaults + everything configured). */
+  get settings(): Settings {
+    return (this.resolved ??= resolveSettings(this.partial));
+  }
+
+  /** The result backend URL in effect, or null when results are disabled. */
+  get resultBackendUrl(): string | null {
+    const s = this.settings;
+    return s.resultBackend ?? (s.brokerUrl.startsWith('memory://') ? s.brokerUrl : null);
+  }
+
+  /** Register a task. The name is what every worker and every language uses. */
+  task<A extends unknown[], R>(name: string, fn: TaskFunction<A, R>, options: TaskOptions<A, Awaited<R>> = {}): Task<A, R> {
+    if (this.registry.has(name)) throw new ConfigurationError(`Task ${JSON.stringify(name)} is already registered; task names must be unique.`);
+    const task = createTask(this, name, fn, options);
+    this.registry.set(name, task as unknown as Task<never[], unknown>);
+    return task;
+  }
+
+  /** Register every `@Task()` method of an object; returns typed handles. */
+  registerTasks<T extends object>(instance: T): TaskMethods<T> {
+    const handles: Record<string, unknown> = {};
+    for (const meta of taskMethodsOf(instance)) {
+      const method = (instance as Record<string, unknown>)[meta.method] as (...args: unknown[]) => unknown;
+      handles[meta.method] = this.task(meta.name, method.bind(instance) as TaskFunction<unknown[], unknown>, meta.options as TaskOptions);
+    }
+    return handles as TaskMethods<T>;
+  }
+
+  /** A registered task by name; throws `NotRegistered` when unknown. */
+  getTask(name: string): Task<never[], unknown> {
+    const task = this.registry.get(name);
+    if (!task) throw new NotRegistered(name);
+    return task;
+  }
+
+  /** Whether a task name is registered here. */
+  hasTask(name: string): boolean {
+    return this.registry.has(name);
+  }
+
+  /** Names of all registered tasks, sorted. */
+  get taskNames(): string[] {
+    return [...this.registry.keys()].sort();
+  }
+
+  /** A signature for a task by name (possibly one only another language defines). */
+  signature<R = unknown>(name: string, args: unknown[] = [], kwargs: Record<string, unknown> = {}, options: Record<string, unknown> = {}): Signature<R> {
+    return new Signature<R>(name, args, kwargs, options, false, null, this);
+  }
+
+  /** A handle on a task id (for results sent elsewhere). */
+  AsyncResult<R = unknown>(id: string): AsyncResult<R> {
+    return new AsyncResult<R>(id, this);
+  }
+
+  /**
+   * Send a task by name, whether or not this process registered it (e.g. a task
+   * only a Python worker defines).
+   */
+  async sendTask<R = unknown>(name: string, args: readonly unknown[] = [], kwargs: Record<string, unknown> = {}, options: ApplyOptions = {}): Promise<AsyncResult<R>> {
+    const s = this.settings;
+    const taskOptions = (this.registry.get(name)?.options ?? {}) as TaskOptions;
+    const route = resolveRoute(name, options, s, taskOptions);
+    const id = options.taskId ?? randomUUID();
+    const parent = currentTask();
+    const eta = options.eta !== undefined ? toDate(options.eta, 'eta') : options.countdown !== undefined ? new Date(Date.now() + options.countdown * 1000) : null;
+    const expires =
+      options.expires === undefined ? null : typeof options.expires === 'number' ? new Date(Date.now() + options.expires * 1000) : toDate(options.expires, 'expires');
+    const links = (x: Signature | Signature[] | undefined) => (x === undefined ? null : (Array.isArray(x) ? x : [x]).map((sig) => sig.toJSON()));
+    const hard = options.timeLimit ?? taskOptions.timeLimit ?? null;
+    const soft = options.softTimeLimit ?? taskOptions.softTimeLimit ?? null;
+    const message = buildTaskMessage({
+      taskName: name,
+      taskId: id,
+      args,
+      kwargs,
+      eta,
+      expires,
+      retries: options.retries,
+      groupId: options.groupId,
+      groupIndex: options.groupIndex,
+      rootId: options.rootId ?? parent?.rootId ?? id,
+      parentId: options.parentId ?? parent?.id ?? null,
+      shadow: options.shadow,
+      timeLimit: [hard, soft],
+      ignoreResult: options.ignoreResult ?? taskOptions.ignoreResult ?? s.taskIgnoreResult,
+      callbacks: links(options.link),
+      errbacks: links(options.linkError),
+      chain: options.chain,
+      chord: options.chord,
+      headers: options.headers,
+      origin: this.origin,
+      replyTo: this.oid,
+      priority: route.priority,
+      serializer: options.serializer ?? taskOptions.serializer ?? s.taskSerializer,
+      compression: options.compression ?? s.taskCompression,
+    });
+    const broker = await this.getBroker();
+    await broker.publish(message, route);
+    return new AsyncResult<R>(id, this);
+  }
+
+  /** The producer connection, opened on first use. */
+  getBroker(): Promise<Broker> {
+    return (this.brokerPromise ??= createBroker(this.settings.brokerUrl, { transportOptions: this.settings.brokerTransportOptions }));
+  }
+
+  /** The result backend, opened on first use. Throws when results are disabled. */
+  getBackend(): Promise<ResultBackend> {
+    const url = this.resultBackendUrl;
+    if (!url) {
+      return Promise.reject(
+        new ConfigurationError('No result backend configured: set resultBackend (e.g. "redis://localhost:6379/1") to store and read task results.'),
+      );
+    }
+    return (this.backendPromise ??= createBackend(url, { resultExpires: this.settings.resultExpires }));
+  }
+
+  /** Close the producer and backend connections. Safe to call twice. */
+  async close(): Promise<void> {
+    const [broker, backend] = [this.brokerPromise, this.backendPromise];
+    this.brokerPromise = this.backendPromise = undefined;
+    await Promise.all([broker?.then((b) => b.close()), backend?.then((b) => b.close())]);
+  }
+}
+
+function toDate(value: Date | string, field: string): Date {
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) throw new RangeError(`${field} is an invalid Date.`);
+    return value;
+  }
+  return parseWireDate(value);
+}
+
+/**
+ * Create the process's app. Tasks can be declared on it right away; the worker or
+ * the web adapter calls `configure()` later.
+ */
+export function createApp(name: string, config: Partial<Settings> = {}): Celeriac {
+  const app = new Celeriac(name, config);
+  processApp ??= app;
+  return app;
+}
+
+/** The first app created in this process, if any. */
+export function currentApp(): Celeriac | undefined {
+  return processApp;
+}

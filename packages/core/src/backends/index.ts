@@ -1,0 +1,21 @@
+import { ConfigurationError } from '../errors.js';
+import type { ResultBackend } from './backend.js';
+import { MemoryBackend } from './memory.js';
+
+/** Pick a result backend by URL scheme: `memory://`, `redis://`, `rediss://`. */
+export async function createBackend(url: string, options: { resultExpires: number }): Promise<ResultBackend> {
+  const scheme = url.split(':', 1)[0]!.toLowerCase();
+  switch (scheme) {
+    case 'memory':
+      return new MemoryBackend(url);
+    case 'redis':
+    case 'rediss': {
+      const { RedisBackend } = await import('./redis.js');
+      return new RedisBackend(url, { resultExpires: options.resultExpires });
+    }
+    case 'rpc':
+      throw new ConfigurationError('The rpc:// result backend arrives with the RabbitMQ transport (roadmap step 2); use redis:// for now.');
+    default:
+      throw new ConfigurationError(`Unknown result backend scheme "${scheme}" in ${JSON.stringify(url)}: use memory://, redis:// or rediss://.`);
+  }
+}

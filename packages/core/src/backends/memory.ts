@@ -1,0 +1,72 @@
+/**
+ * Memory result backend — the embedded default next to the memory broker.
+ * Documents live in this process; waiters are woken directly (no polling).
+ */
+import { TimeoutError } from '../errors.js';
+import { READY_STATES } from '../states.js';
+import type { ResultBackend, ResultDocument, WaitOptions } from './backend.js';
+
+class MemoryStore {
+  readonly docs = new Map<string, ResultDocument>();
+  readonly waiters = new Map<string, Set<(doc: ResultDocument) => void>>();
+}
+const stores = new Map<string, MemoryStore>();
+
+/** The in-process result backend. */
+export class MemoryBackend implements ResultBackend {
+  readonly displayUrl: string;
+  private readonly store: MemoryStore;
+
+  constructor(url = 'memory://') {
+    this.displayUrl = url;
+    let store = stores.get(url);
+    if (!store) stores.set(url, (store = new MemoryStore()));
+    this.store = store;
+  }
+
+  async storeResult(doc: ResultDocument): Promise<void> {
+    const prev = this.store.docs.get(doc.task_id);
+    if (prev?.status === 'SUCCESS') return;
+    // Keep a structured copy so later mutation by the caller cannot leak in.
+    const copy = structuredClone(doc);
+    this.store.docs.set(doc.task_id, copy);
+    if (READY_STATES.has(copy.status)) for (const wake of this.store.waiters.get(doc.task_id) ?? []) wake(copy);
+  }
+
+  async storeResults(docs: readonly ResultDocument[]): Promise<void> {
+    for (const d of docs) await this.storeResult(d);
+  }
+
+  async getResult(taskId: string): Promise<ResultDocument | null> {
+    return this.store.docs.get(taskId) ?? null;
+  }
+
+  waitForResult(taskId: string, { timeoutMs }: WaitOptions): Promise<ResultDocument> {
+    const existing = this.store.docs.get(taskId);
+    if (existing && READY_STATES.has(existing.status)) return Promise.resolve(existing);
+    return new Promise((resolve, reject) => {
+      let set = this.store.waiters.get(taskId);
+      if (!set) this.store.waiters.set(taskId, (set = new Set()));
+      const done = (doc: ResultDocument) => {
+        clearTimeout(timer);
+        set!.delete(done);
+        if (set!.size === 0) this.store.waiters.delete(taskId);
+        resolve(doc);
+      };
+      const timer =
+        timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              set!.delete(done);
+              reject(new TimeoutError(`Task ${taskId} did not finish within ${timeoutMs} ms (state still ${this.store.docs.get(taskId)?.status ?? 'PENDING'}).`));
+            }, timeoutMs);
+      set.add(done);
+    });
+  }
+
+  async forget(taskId: string): Promise<void> {
+    this.store.docs.delete(taskId);
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,30 @@
+import { ConfigurationError } from '../errors.js';
+import type { Broker } from './broker.js';
+import { MemoryBroker } from './memory.js';
+
+/** Options passed from settings to whichever transport the URL selects. */
+export interface BrokerFactoryOptions {
+  /** Stable id of the consuming worker (for unacked ownership and heartbeats). */
+  consumerId?: string;
+  /** `broker_transport_options`. */
+  transportOptions?: Record<string, unknown>;
+}
+
+/** Pick a transport by URL scheme: `memory://`, `redis://`, `rediss://`. */
+export async function createBroker(url: string, options: BrokerFactoryOptions = {}): Promise<Broker> {
+  const scheme = url.split(':', 1)[0]!.toLowerCase();
+  switch (scheme) {
+    case 'memory':
+      return new MemoryBroker(url);
+    case 'redis':
+    case 'rediss': {
+      const { RedisBroker } = await import('./redis.js');
+      return new RedisBroker(url, { ...options.transportOptions, consumerId: options.consumerId });
+    }
+    case 'amqp':
+    case 'amqps':
+      throw new ConfigurationError(`The RabbitMQ transport (${scheme}://) arrives with roadmap step 2; use redis:// or memory:// for now.`);
+    default:
+      throw new ConfigurationError(`Unknown broker URL scheme "${scheme}" in ${JSON.stringify(url)}: use memory://, redis:// or rediss://.`);
+  }
+}

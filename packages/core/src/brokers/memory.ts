@@ -1,0 +1,169 @@
+/**
+ * Memory transport — the embedded default.
+ *
+ * Features: queues with priorities (Redis order: 0 first), acks, requeue, deferred
+ * (ETA) messages. Connection string: `memory://` (one namespace per process;
+ * `memory://name` gives separate ones). No options. Messages live in this process
+ * only: a producer and a worker must share the process (the demo, tests).
+ */
+import { randomUUID } from 'node:crypto';
+import type { TaskMessage } from '../protocol/message.js';
+import type { Broker, Delivery, ReserveOptions, Route } from './broker.js';
+
+interface Stored {
+  message: TaskMessage;
+  queue: string;
+  exchange: string;
+  routingKey: string;
+  priority: number;
+  redelivered: boolean;
+}
+
+/** One in-process namespace shared by every MemoryBroker with the same URL. */
+class MemoryHub {
+  /** queue → messages, lowest priority number first, FIFO within a priority. */
+  readonly queues = new Map<string, Stored[]>();
+  readonly unacked = new Map<string, Stored>();
+  readonly deferred: { due: number; stored: Stored }[] = [];
+  private waiters = new Set<() => void>();
+  private timer: NodeJS.Timeout | undefined;
+
+  push(stored: Stored, front = false): void {
+    let list = this.queues.get(stored.queue);
+    if (!list) this.queues.set(stored.queue, (list = []));
+    if (front) list.unshift(stored);
+    else {
+      let i = list.length;
+      while (i > 0 && list[i - 1]!.priority > stored.priority) i--;
+      list.splice(i, 0, stored);
+    }
+    for (const wake of this.waiters) wake();
+  }
+
+  take(queues: readonly string[], max: number): Stored[] {
+    const out: Stored[] = [];
+    while (out.length < max) {
+      let best: Stored[] | undefined;
+      for (const q of queues) {
+        const list = this.queues.get(q);
+        if (list && list.length > 0 && (!best || list[0]!.priority < best[0]!.priority)) best = list;
+      }
+      if (!best) break;
+      out.push(best.shift()!);
+    }
+    return out;
+  }
+
+  wait(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const t = setTimeout(done, timeoutMs);
+      this.waiters.add(done);
+    });
+  }
+
+  defer(stored: Stored, due: number): void {
+    this.deferred.push({ due, stored });
+    this.deferred.sort((a, b) => a.due - b.due);
+    this.schedulePromotion();
+  }
+
+  private schedulePromotion(): void {
+    clearTimeout(this.timer);
+    const next = this.deferred[0];
+    if (!next) return;
+    this.timer = setTimeout(() => {
+      const now = Date.now();
+      while (this.deferred.length > 0 && this.deferred[0]!.due <= now) this.push(this.deferred.shift()!.stored);
+      this.schedulePromotion();
+    }, Math.max(0, next.due - Date.now()));
+    this.timer.unref();
+  }
+}
+
+const hubs = new Map<string, MemoryHub>();
+
+/** The in-process broker. */
+export class MemoryBroker implements Broker {
+  readonly displayUrl: string;
+  private readonly hub: MemoryHub;
+
+  constructor(url = 'memory://') {
+    this.displayUrl = url;
+    let hub = hubs.get(url);
+    if (!hub) hubs.set(url, (hub = new MemoryHub()));
+    this.hub = hub;
+  }
+
+  async publish(message: TaskMessage, route: Route): Promise<void> {
+    const queue = route.exchange === '' || route.exchange === route.routingKey ? route.routingKey : route.routingKey;
+    const priority = Math.min(9, Math.max(0, route.priority ?? 0));
+    this.hub.push({ message, queue, exchange: route.exchange, routingKey: route.routingKey, priority, redelivered: false });
+  }
+
+  async reserve(queues: readonly string[], { max, timeoutMs }: ReserveOptions): Promise<Delivery[]> {
+    let taken = this.hub.take(queues, max);
+    if (taken.length === 0 && timeoutMs > 0) {
+      await this.hub.wait(timeoutMs);
+      taken = this.hub.take(queues, max);
+    }
+    return taken.map((stored) => {
+      const deliveryTag = randomUUID();
+      this.hub.unacked.set(deliveryTag, stored);
+      return {
+        message: stored.message,
+        sizeBytes: stored.message.body.length,
+        queue: stored.queue,
+        exchange: stored.exchange,
+        routingKey: stored.routingKey,
+        deliveryTag,
+        redelivered: stored.redelivered,
+      };
+    });
+  }
+
+  async ack(deliveries: readonly Delivery[]): Promise<void> {
+    for (const d of deliveries) this.hub.unacked.delete(d.deliveryTag);
+  }
+
+  async reject(delivery: Delivery, requeue: boolean): Promise<void> {
+    const stored = this.hub.unacked.get(delivery.deliveryTag);
+    this.hub.unacked.delete(delivery.deliveryTag);
+    if (stored && requeue) this.hub.push({ ...stored, redelivered: true });
+  }
+
+  async deferUntil(delivery: Delivery, eta: Date): Promise<void> {
+    const stored = this.hub.unacked.get(delivery.deliveryTag);
+    if (!stored) return;
+    this.hub.unacked.delete(delivery.deliveryTag);
+    this.hub.defer(stored, eta.getTime());
+  }
+
+  async restoreUnacked(deliveries: readonly Delivery[]): Promise<void> {
+    for (const d of deliveries) {
+      const stored = this.hub.unacked.get(d.deliveryTag);
+      if (!stored) continue;
+      this.hub.unacked.delete(d.deliveryTag);
+      this.hub.push({ ...stored, redelivered: true }, true);
+    }
+  }
+
+  async purge(queues: readonly string[]): Promise<number> {
+    let n = 0;
+    for (const q of queues) {
+      n += this.hub.queues.get(q)?.length ?? 0;
+      this.hub.queues.delete(q);
+    }
+    return n;
+  }
+
+  async queueLength(queue: string): Promise<number> {
+    return this.hub.queues.get(queue)?.length ?? 0;
+  }
+
+  async close(): Promise<void> {}
+}

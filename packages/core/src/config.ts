@@ -1,0 +1,291 @@
+/**
+ * Typed settings with Celery 5.2's defaults, and the mapping from Celery's names
+ * (`broker_url`, `CELERY_BROKER_URL`, old `BROKER_URL`, `CELERYD_CONCURRENCY`, ...)
+ * to Celeriac's camelCase ones.
+ */
+import { availableParallelism } from 'node:os';
+import { ConfigurationError } from './errors.js';
+
+/** A route for one task name: where its messages go. */
+export interface TaskRoute {
+  queue?: string;
+  exchange?: string;
+  routingKey?: string;
+  priority?: number;
+}
+
+/** Redis transport options (`broker_transport_options`). */
+export interface BrokerTransportOptions {
+  /** Seconds before an unacked message of a dead consumer is redelivered by kombu peers. Default 3600. */
+  visibilityTimeout?: number;
+  [option: string]: unknown;
+}
+
+/** Every setting, camelCase. Each field lists Celery's name and default. */
+export interface Settings {
+  /** `broker_url`. Default `memory://` (embedded, one process). */
+  brokerUrl: string;
+  /** `result_backend`. Default: `memory://` with the memory broker, otherwise none (results disabled). */
+  resultBackend: string | null;
+  /** `task_serializer`. Default `json`. */
+  taskSerializer: string;
+  /** `result_serializer`. Default `json`. */
+  resultSerializer: string;
+  /** `accept_content`. Default `['json']`. */
+  acceptContent: string[];
+  /** `result_accept_content`. Default: `acceptContent`. */
+  resultAcceptContent: string[] | null;
+  /** `result_compression` (Celery 5.2 uses it for task messages too). Default none. */
+  taskCompression: string | null;
+  /** `task_default_queue`. Default `celery`. */
+  taskDefaultQueue: string;
+  /** `task_default_exchange`. Default `celery`. */
+  taskDefaultExchange: string;
+  /** `task_default_routing_key`. Default `celery`. */
+  taskDefaultRoutingKey: string;
+  /** `task_default_priority`. Default none (0 on the wire). */
+  taskDefaultPriority: number | null;
+  /** `task_routes`: task name (or `prefix.*` glob) → route. */
+  taskRoutes: Record<string, TaskRoute>;
+  /** `result_expires` in seconds; 0 = never. Default 86400 (1 day). */
+  resultExpires: number;
+  /** `result_extended`: store name, args, kwargs, worker, retries, queue. Default false. */
+  resultExtended: boolean;
+  /** `task_ignore_result`. Default false. */
+  taskIgnoreResult: boolean;
+  /** `task_store_errors_even_if_ignored`. Default false. */
+  taskStoreErrorsEvenIfIgnored: boolean;
+  /** `task_track_started`. Default false. */
+  taskTrackStarted: boolean;
+  /** `task_acks_late`. Default false. */
+  taskAcksLate: boolean;
+  /** `task_acks_on_failure_or_timeout`. Default true. */
+  taskAcksOnFailureOrTimeout: boolean;
+  /** `task_time_limit` in seconds (hard). Default none. */
+  taskTimeLimit: number | null;
+  /** `task_soft_time_limit` in seconds. Default none. */
+  taskSoftTimeLimit: number | null;
+  /** `task_default_retry_delay` in seconds. Default 180. */
+  taskDefaultRetryDelay: number;
+  /** `task_max_retries`... per task in Celery (`max_retries`); app-wide default 3. */
+  taskMaxRetries: number | null;
+  /** `worker_concurrency`. Default: number of CPUs (like Celery). */
+  workerConcurrency: number;
+  /** `worker_prefetch_multiplier`. Default 4. */
+  workerPrefetchMultiplier: number;
+  /**
+   * Celeriac: ETA messages due within this many seconds are held in worker memory;
+   * later ones are parked broker-side and promoted when due. Default 60.
+   */
+  workerEtaHoldSeconds: number;
+  /** Celeriac: seconds between consumer heartbeats (dead consumers' messages return after ~5×). Default 2. */
+  workerHeartbeatInterval: number;
+  /** Celeriac: reject messages larger than this many bytes. Default 16 MiB. */
+  maxMessageSize: number;
+  /** `broker_transport_options`. */
+  brokerTransportOptions: BrokerTransportOptions;
+  /** `timezone`. Default `UTC`. */
+  timezone: string;
+  /** `enable_utc`. Default true. */
+  enableUtc: boolean;
+}
+
+/** Celery's defaults (plus Celeriac's own settings). */
+export function defaultSettings(): Settings {
+  return {
+    brokerUrl: 'memory://',
+    resultBackend: null,
+    taskSerializer: 'json',
+    resultSerializer: 'json',
+    acceptContent: ['json'],
+    resultAcceptContent: null,
+    taskCompression: null,
+    taskDefaultQueue: 'celery',
+    taskDefaultExchange: 'celery',
+    taskDefaultRoutingKey: 'celery',
+    taskDefaultPriority: null,
+    taskRoutes: {},
+    resultExpires: 86_400,
+    resultExtended: false,
+    taskIgnoreResult: false,
+    taskStoreErrorsEvenIfIgnored: false,
+    taskTrackStarted: false,
+    taskAcksLate: false,
+    taskAcksOnFailureOrTimeout: true,
+    taskTimeLimit: null,
+    taskSoftTimeLimit: null,
+    taskDefaultRetryDelay: 180,
+    taskMaxRetries: 3,
+    workerConcurrency: availableParallelism(),
+    workerPrefetchMultiplier: 4,
+    workerEtaHoldSeconds: 60,
+    workerHeartbeatInterval: 2,
+    maxMessageSize: 16 * 1024 * 1024,
+    brokerTransportOptions: {},
+    timezone: 'UTC',
+    enableUtc: true,
+  };
+}
+
+type Kind = 'string' | 'nullable-string' | 'number' | 'nullable-number' | 'boolean' | 'list' | 'object';
+
+/** Celery 4+ lowercase name → [camelCase key, kind]. */
+const CELERY_NAMES: Record<string, [keyof Settings, Kind]> = {
+  broker_url: ['brokerUrl', 'string'],
+  result_backend: ['resultBackend', 'nullable-string'],
+  task_serializer: ['taskSerializer', 'string'],
+  result_serializer: ['resultSerializer', 'string'],
+  accept_content: ['acceptContent', 'list'],
+  result_accept_content: ['resultAcceptContent', 'list'],
+  result_compression: ['taskCompression', 'nullable-string'],
+  task_compression: ['taskCompression', 'nullable-string'],
+  task_default_queue: ['taskDefaultQueue', 'string'],
+  task_default_exchange: ['taskDefaultExchange', 'string'],
+  task_default_routing_key: ['taskDefaultRoutingKey', 'string'],
+  task_default_priority: ['taskDefaultPriority', 'nullable-number'],
+  task_routes: ['taskRoutes', 'object'],
+  result_expires: ['resultExpires', 'number'],
+  result_extended: ['resultExtended', 'boolean'],
+  task_ignore_result: ['taskIgnoreResult', 'boolean'],
+  task_store_errors_even_if_ignored: ['taskStoreErrorsEvenIfIgnored', 'boolean'],
+  task_track_started: ['taskTrackStarted', 'boolean'],
+  task_acks_late: ['taskAcksLate', 'boolean'],
+  task_acks_on_failure_or_timeout: ['taskAcksOnFailureOrTimeout', 'boolean'],
+  task_time_limit: ['taskTimeLimit', 'nullable-number'],
+  task_soft_time_limit: ['taskSoftTimeLimit', 'nullable-number'],
+  task_default_retry_delay: ['taskDefaultRetryDelay', 'number'],
+  worker_concurrency: ['workerConcurrency', 'number'],
+  worker_prefetch_multiplier: ['workerPrefetchMultiplier', 'number'],
+  broker_transport_options: ['brokerTransportOptions', 'object'],
+  timezone: ['timezone', 'string'],
+  enable_utc: ['enableUtc', 'boolean'],
+};
+
+/** Pre-4.0 uppercase names (Celery's "old settings") → the new lowercase name. */
+const OLD_NAMES: Record<string, string> = {
+  BROKER_URL: 'broker_url',
+  CELERY_RESULT_BACKEND: 'result_backend',
+  CELERY_TASK_SERIALIZER: 'task_serializer',
+  CELERY_RESULT_SERIALIZER: 'result_serializer',
+  CELERY_ACCEPT_CONTENT: 'accept_content',
+  CELERY_MESSAGE_COMPRESSION: 'result_compression',
+  CELERY_DEFAULT_QUEUE: 'task_default_queue',
+  CELERY_DEFAULT_EXCHANGE: 'task_default_exchange',
+  CELERY_DEFAULT_ROUTING_KEY: 'task_default_routing_key',
+  CELERY_ROUTES: 'task_routes',
+  CELERY_TASK_RESULT_EXPIRES: 'result_expires',
+  CELERY_IGNORE_RESULT: 'task_ignore_result',
+  CELERY_TRACK_STARTED: 'task_track_started',
+  CELERY_ACKS_LATE: 'task_acks_late',
+  CELERYD_TASK_TIME_LIMIT: 'task_time_limit',
+  CELERYD_TASK_SOFT_TIME_LIMIT: 'task_soft_time_limit',
+  CELERYD_CONCURRENCY: 'worker_concurrency',
+  CELERYD_PREFETCH_MULTIPLIER: 'worker_prefetch_multiplier',
+  BROKER_TRANSPORT_OPTIONS: 'broker_transport_options',
+  CELERY_TIMEZONE: 'timezone',
+  CELERY_ENABLE_UTC: 'enable_utc',
+};
+
+/** Options for `fromObject`. */
+export interface FromObjectOptions {
+  /** Only keys starting with `<namespace>_` are read (Django style: `CELERY_BROKER_URL`). */
+  namespace?: string;
+  /** What to do with unknown keys in the namespace: warn (default), throw, or a callback. */
+  onUnknown?: 'warn' | 'throw' | ((keys: string[]) => void);
+}
+
+function coerce(key: string, value: unknown, kind: Kind): unknown {
+  const fail = (expected: string) =>
+    new ConfigurationError(`Setting ${key} must be ${expected}, got ${JSON.stringify(value)}.`);
+  if (kind === 'nullable-string' || kind === 'nullable-number') {
+    if (value === null || value === undefined || value === '' || value === 'None') return null;
+  }
+  switch (kind) {
+    case 'string':
+    case 'nullable-string':
+      if (typeof value !== 'string') throw fail('a string');
+      return value;
+    case 'number':
+    case 'nullable-number': {
+      const n = typeof value === 'string' ? Number(value) : value;
+      if (typeof n !== 'number' || Number.isNaN(n)) throw fail('a number');
+      return n;
+    }
+    case 'boolean':
+      if (typeof value === 'boolean') return value;
+      if (typeof value === 'string' && /^(true|1|yes|on)$/i.test(value)) return true;
+      if (typeof value === 'string' && /^(false|0|no|off)$/i.test(value)) return false;
+      throw fail('a boolean');
+    case 'list':
+      if (Array.isArray(value)) return value.map(String);
+      if (typeof value === 'string') return value.split(',').map((s) => s.trim()).filter(Boolean);
+      throw fail('a list');
+    case 'object':
+      if (typeof value === 'string') return JSON.parse(value);
+      if (value && typeof value === 'object') return normalizeObject(key, value as Record<string, unknown>);
+      throw fail('an object');
+  }
+}
+
+/** snake_case keys inside object settings (`task_routes` values, transport options) become camelCase. */
+function normalizeObject(key: string, obj: Record<string, unknown>): Record<string, unknown> {
+  const camel = (s: string) => s.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(obj)) {
+    const deep = key.toLowerCase().includes('routes') && v && typeof v === 'object' && !Array.isArray(v);
+    out[key.toLowerCase().includes('routes') ? k : camel(k)] = deep ? Object.fromEntries(Object.entries(v).map(([ik, iv]) => [camel(ik), iv])) : v;
+  }
+  return out;
+}
+
+/**
+ * Read Celery-style settings from a plain object (a Django settings module, a
+ * config file, `process.env`). Accepts Celery 4+ lowercase names, their
+ * namespaced uppercase form (`CELERY_BROKER_URL` with namespace `CELERY`) and the
+ * old uppercase names (`BROKER_URL`, `CELERYD_CONCURRENCY`, ...). Values given as
+ * strings (environment variables) are converted. Unknown keys in the namespace are
+ * reported (warning by default), never silently dropped.
+ */
+export function fromObject(obj: Record<string, unknown>, options: FromObjectOptions = {}): Partial<Settings> {
+  const prefix = options.namespace ? `${options.namespace}_` : null;
+  const out: Partial<Settings> = {};
+  const unknown: string[] = [];
+  for (const [rawKey, value] of Object.entries(obj)) {
+    let celeryName: string | undefined;
+    if (OLD_NAMES[rawKey]) celeryName = OLD_NAMES[rawKey];
+    else if (prefix && rawKey.startsWith(prefix)) celeryName = rawKey.slice(prefix.length).toLowerCase();
+    else if (!prefix) celeryName = rawKey;
+    else continue; // outside the namespace: not ours
+    const entry = celeryName !== undefined ? CELERY_NAMES[celeryName] : undefined;
+    if (!entry) {
+      if (prefix || /^[a-z_]+$/.test(rawKey) || rawKey.startsWith('CELERY')) unknown.push(rawKey);
+      continue;
+    }
+    const [key, kind] = entry;
+    (out as Record<string, unknown>)[key] = coerce(rawKey, value, kind);
+  }
+  if (unknown.length > 0) {
+    const message =
+      `Unknown Celery setting${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}. ` +
+      `Check the spelling against Celery's setting names (e.g. ${prefix ?? ''}${prefix ? 'BROKER_URL' : 'broker_url'}), or remove ${unknown.length > 1 ? 'them' : 'it'}.`;
+    const onUnknown = options.onUnknown ?? 'warn';
+    if (onUnknown === 'throw') throw new ConfigurationError(message);
+    if (onUnknown === 'warn') process.emitWarning(message, { code: 'CELERIAC_UNKNOWN_SETTING' });
+    else onUnknown(unknown);
+  }
+  return out;
+}
+
+/** Merge partial settings onto the defaults, validating what needs validating. */
+export function resolveSettings(partial: Partial<Settings>): Settings {
+  const s = { ...defaultSettings(), ...stripUndefined(partial) };
+  if (!Number.isInteger(s.workerConcurrency) || s.workerConcurrency < 1) {
+    throw new ConfigurationError(`workerConcurrency must be a positive integer, got ${s.workerConcurrency}.`);
+  }
+  if (s.workerPrefetchMultiplier < 0) throw new ConfigurationError('workerPrefetchMultiplier must be ≥ 0 (0 = unlimited).');
+  return s;
+}
+
+function stripUndefined<T extends object>(obj: T): Partial<T> {
+  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

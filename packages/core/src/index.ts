@@ -1,0 +1,47 @@
+/**
+ * @celeriac/core — Celery for TypeScript, wire-compatible with Python Celery 5.
+ *
+ * ```ts
+ * import { createApp } from '@celeriac/core';
+ * export const celeriac = createApp('proj', { brokerUrl: 'redis://localhost:6379/0', resultBackend: 'redis://localhost:6379/1' });
+ * export const add = celeriac.task('tasks.add', (x: number, y: number) => x + y);
+ * const r = await add.delay(2, 2);
+ * await r.get({ timeout: 5_000 }); // 4
+ * ```
+ */
+import { Task as TaskDecorator } from './task-decorator.js';
+import type { Task as TaskHandle } from './task.js';
+
+export { Celeriac, createApp, currentApp } from './app.js';
+export type { ApplyOptions } from './apply-options.js';
+export { fromObject, defaultSettings, resolveSettings } from './config.js';
+export type { Settings, TaskRoute, FromObjectOptions, BrokerTransportOptions } from './config.js';
+export type { TaskOptions, TaskFunction, ErrorClass } from './task.js';
+export type { TaskDecoratorOptions, TaskMethods } from './task-decorator.js';
+export { currentTask } from './task-context.js';
+export type { TaskContext, RetryOptions, DeliveryInfo } from './task-context.js';
+export { AsyncResult } from './result.js';
+export type { GetOptions, ResultSnapshot } from './result.js';
+export { Signature } from './canvas/signature.js';
+export { States, READY_STATES, EXCEPTION_STATES, PROPAGATE_STATES } from './states.js';
+export type { TaskState } from './states.js';
+export * from './errors.js';
+export { Worker } from './worker/worker.js';
+export type { WorkerOptions, WorkerStats } from './worker/worker.js';
+export type { Broker, Delivery, Route, ReserveOptions } from './brokers/broker.js';
+export type { ResultBackend, ResultDocument, ExceptionDocument } from './backends/backend.js';
+export { createBroker } from './brokers/index.js';
+export { createBackend } from './backends/index.js';
+export type { TaskMessage, TaskHeaders, MessageProperties, WireSignature, Embed } from './protocol/message.js';
+export { buildTaskMessage, decodeTaskMessage } from './protocol/task-message.js';
+export type { TaskMessageSpec, DecodedTask } from './protocol/task-message.js';
+export { dumpsPython, loadsPython } from './protocol/python-json.js';
+export { createLogger } from './logger.js';
+export type { LogLevel, Logger } from './logger.js';
+
+/**
+ * `@Task()` marks a class method as a task (see `Celeriac.registerTasks`);
+ * `Task<Args, Result>` is the type of a registered task.
+ */
+export const Task = TaskDecorator;
+export type Task<A extends unknown[] = unknown[], R = unknown> = TaskHandle<A, R>;

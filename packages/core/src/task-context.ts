@@ -1,0 +1,72 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { TaskState } from './states.js';
+
+/** How the message reached the worker. */
+export interface DeliveryInfo {
+  exchange: string;
+  routingKey: string;
+  priority: number | null;
+  redelivered: boolean;
+}
+
+/** Options of `retry()`. */
+export interface RetryOptions {
+  /** The error that caused the retry; raised as the final failure past `maxRetries`. */
+  exc?: unknown;
+  /** Seconds until the retry (default: the task's `defaultRetryDelay`, 180 s). */
+  countdown?: number;
+  /** Absolute time of the retry. */
+  eta?: Date;
+  /** Override the task's `maxRetries` for this call (null = unlimited). */
+  maxRetries?: number | null;
+}
+
+/**
+ * The per-run context of a task: the request Celery exposes as `self.request`,
+ * plus `retry` and `updateState`. A task written as a `function` receives it as
+ * `this`; any task can read it with `currentTask()`.
+ */
+export interface TaskContext {
+  /** Task id. */
+  readonly id: string;
+  /** Registered task name. */
+  readonly name: string;
+  readonly args: readonly unknown[];
+  /** Keyword arguments the caller passed (Python callers' kwargs land here). */
+  readonly kwargs: Readonly<Record<string, unknown>>;
+  /** How many times this task was retried so far. */
+  readonly retries: number;
+  readonly eta: Date | null;
+  readonly expires: Date | null;
+  readonly deliveryInfo: DeliveryInfo;
+  /** Node name of the worker running it (`celeriac@host`). */
+  readonly hostname: string;
+  /** All message headers, including custom ones. */
+  readonly headers: Readonly<Record<string, unknown>>;
+  readonly parentId: string | null;
+  readonly rootId: string;
+  readonly groupId: string | null;
+  readonly groupIndex: number | null;
+  /** True when the task was called directly (in-process), not by a worker. */
+  readonly calledDirectly: boolean;
+  /**
+   * Re-send this task (same id, retries + 1) and end the current run. Always
+   * rejects: `await this.retry(...)` (or `throw await ...`) never continues.
+   * Past `maxRetries` it rejects with `exc` (or `MaxRetriesExceededError`).
+   */
+  retry(options?: RetryOptions): Promise<never>;
+  /** Store a custom state (e.g. `PROGRESS` with `{ current, total }`). */
+  updateState(state: TaskState, meta?: unknown): Promise<void>;
+}
+
+const storage = new AsyncLocalStorage<TaskContext>();
+
+/** The context of the task running in this async call chain, or undefined. */
+export function currentTask(): TaskContext | undefined {
+  return storage.getStore();
+}
+
+/** Run `fn` with `ctx` as the current task context. */
+export function runInTaskContext<T>(ctx: TaskContext, fn: () => T): T {
+  return storage.run(ctx, fn);
+}

@@ -1,0 +1,156 @@
+import { randomUUID } from 'node:crypto';
+import type { ApplyOptions } from './apply-options.js';
+import { Signature } from './canvas/signature.js';
+import { Retry } from './errors.js';
+import type { AsyncResult } from './result.js';
+import type { TaskState } from './states.js';
+import { runInTaskContext, type TaskContext } from './task-context.js';
+
+/** An Error class, for `autoretryFor`. */
+export type ErrorClass = abstract new (...args: never[]) => Error;
+
+/** Per-task options (Celery's task attributes, camelCase). */
+export interface TaskOptions<A extends unknown[] = unknown[], R = unknown> {
+  /** Do not store results. Default: app `taskIgnoreResult` (false). */
+  ignoreResult?: boolean;
+  /** Store STARTED before running. Default: app `taskTrackStarted` (false). */
+  trackStarted?: boolean;
+  /** Retries allowed before failing for good; null = unlimited. Default 3. */
+  maxRetries?: number | null;
+  /** Seconds before a retry when no countdown is given. Default 180. */
+  defaultRetryDelay?: number;
+  /** Retry automatically when the task throws one of these (or the predicate says so). */
+  autoretryFor?: ErrorClass[] | ((error: unknown) => boolean);
+  /** Exponential backoff for autoretry: true = 1 s factor, a number = that factor in seconds. */
+  retryBackoff?: boolean | number;
+  /** Cap of the backoff in seconds. Default 600. */
+  retryBackoffMax?: number;
+  /** Randomize the backoff (full jitter). Default true. */
+  retryJitter?: boolean;
+  /** Ack after the task finished instead of before it starts. Default: app `taskAcksLate`. */
+  acksLate?: boolean;
+  /** Serializer for messages of this task. Default: app `taskSerializer`. */
+  serializer?: string;
+  /** Hard time limit in seconds. */
+  timeLimit?: number;
+  /** Soft time limit in seconds (the task's AbortSignal fires). */
+  softTimeLimit?: number;
+  /** Default queue for this task. */
+  queue?: string;
+  /** Default priority (0–9). */
+  priority?: number;
+  /**
+   * Pass the message's kwargs as a trailing object parameter: the function's last
+   * parameter receives them (`{}` when none), and `delay(a, b, { k: v })` sends the
+   * last argument as kwargs. Without it kwargs are only in `this.kwargs`.
+   */
+  trailingKwargs?: boolean;
+  /**
+   * Names of the positional parameters, so a Python caller's keyword arguments
+   * (`add.delay(x=1, y=2)`) fill the matching positions.
+   */
+  argNames?: string[];
+  /** Called in the worker after success. */
+  onSuccess?: (retval: R, taskId: string, args: A, kwargs: Record<string, unknown>) => void | Promise<void>;
+  /** Called in the worker after failure. */
+  onFailure?: (error: unknown, taskId: string, args: A, kwargs: Record<string, unknown>, traceback: string | null) => void | Promise<void>;
+  /** Called in the worker when the task is retried. */
+  onRetry?: (error: unknown, taskId: string, args: A, kwargs: Record<string, unknown>) => void | Promise<void>;
+  /** Called in the worker after every run, whatever the outcome. */
+  afterReturn?: (state: TaskState, retval: unknown, taskId: string, args: A, kwargs: Record<string, unknown>) => void | Promise<void>;
+}
+
+/** The function behind a task. Use `function` syntax to get the context as `this`. */
+export type TaskFunction<A extends unknown[], R> = (this: TaskContext, ...args: A) => R;
+
+/** What a task needs from its app. */
+export interface TaskHost {
+  sendTask<R>(name: string, args?: readonly unknown[], kwargs?: Record<string, unknown>, options?: ApplyOptions): Promise<AsyncResult<R>>;
+}
+
+/**
+ * A registered task. Call it to run in-process; `delay` / `applyAsync` send it to
+ * a worker. Types flow from the function: `add.delay(2, 2)` is
+ * `Promise<AsyncResult<number>>`, and `add.delay('x')` does not compile.
+ */
+export interface Task<A extends unknown[] = unknown[], R = unknown> {
+  /** Run in this process, now (like calling a Celery task). */
+  (...args: A): R;
+  /** The registered name (what other languages send). */
+  readonly taskName: string;
+  /** The options it was registered with. */
+  readonly options: Readonly<TaskOptions<A, Awaited<R>>>;
+  /** The implementation. */
+  readonly fn: TaskFunction<A, R>;
+  /** Send with positional arguments. */
+  delay(...args: A): Promise<AsyncResult<Awaited<R>>>;
+  /** Send with arguments, keyword arguments and options. */
+  applyAsync(args?: A, kwargs?: Record<string, unknown>, options?: ApplyOptions): Promise<AsyncResult<Awaited<R>>>;
+  /** A signature; as a callback it receives the parent's result before these args. */
+  s(...args: unknown[]): Signature<Awaited<R>>;
+  /** An immutable signature: the parent's result is not prepended. */
+  si(...args: Partial<A>): Signature<Awaited<R>>;
+}
+
+/** Build the callable task object. */
+export function createTask<A extends unknown[], R>(host: TaskHost, name: string, fn: TaskFunction<A, R>, options: TaskOptions<A, Awaited<R>>): Task<A, R> {
+  const splitKwargs = (args: unknown[]): [unknown[], Record<string, unknown>] => {
+    if (!options.trailingKwargs || args.length === 0) return [args, {}];
+    const last = args[args.length - 1];
+    return [args.slice(0, -1), (last ?? {}) as Record<string, unknown>];
+  };
+  const callDirectly = function (...args: A): R {
+    const [positional, kwargs] = splitKwargs(args);
+    const ctx = directContext(name, positional, kwargs);
+    return runInTaskContext(ctx, () => fn.apply(ctx, args));
+  };
+  const methods = {
+    taskName: name,
+    options,
+    fn,
+    delay: (...args: A) => {
+      const [positional, kwargs] = splitKwargs(args);
+      return host.sendTask<Awaited<R>>(name, positional, kwargs, {});
+    },
+    applyAsync: (args?: A, kwargs?: Record<string, unknown>, applyOptions?: ApplyOptions) => {
+      const [positional, trailing] = splitKwargs(args ?? []);
+      return host.sendTask<Awaited<R>>(name, positional, { ...trailing, ...kwargs }, applyOptions);
+    },
+    s: (...args: unknown[]) => {
+      const [positional, kwargs] = splitKwargs(args);
+      return new Signature<Awaited<R>>(name, positional, kwargs, {}, false, null, host);
+    },
+    si: (...args: unknown[]) => {
+      const [positional, kwargs] = splitKwargs(args);
+      return new Signature<Awaited<R>>(name, positional, kwargs, {}, true, null, host);
+    },
+  };
+  return Object.assign(callDirectly, methods) as unknown as Task<A, R>;
+}
+
+/** Context for a direct (in-process) call: no broker, `retry` just throws. */
+function directContext(name: string, args: unknown[], kwargs: Record<string, unknown>): TaskContext {
+  const id = randomUUID();
+  return {
+    id,
+    name,
+    args,
+    kwargs,
+    retries: 0,
+    eta: null,
+    expires: null,
+    deliveryInfo: { exchange: '', routingKey: '', priority: null, redelivered: false },
+    hostname: '',
+    headers: {},
+    parentId: null,
+    rootId: id,
+    groupId: null,
+    groupIndex: null,
+    calledDirectly: true,
+    async retry(opts) {
+      if (opts?.exc !== undefined) throw opts.exc;
+      throw new Retry(`Task ${name} called directly cannot be retried`, undefined, new Date());
+    },
+    async updateState() {},
+  };
+}

@@ -1,0 +1,175 @@
+import type { Celeriac } from '../app.js';
+import type { ResultDocument, ResultTuple } from '../backends/backend.js';
+import { Signature } from '../canvas/signature.js';
+import { Ignore, Reject, Retry } from '../errors.js';
+import type { WireSignature } from '../protocol/message.js';
+import { toExceptionDocument, tracebackOf } from '../protocol/exceptions.js';
+import { States, type TaskState } from '../states.js';
+import { runInTaskContext } from '../task-context.js';
+import type { Logger } from '../logger.js';
+import { childTuple, resultDocument, type ExtendedFields } from './result-document.js';
+import type { TaskRequest } from './task-request.js';
+
+/** How a run ended, for the consumer's ack decision. */
+export interface RunOutcome {
+  state: TaskState;
+  /** For REJECTED: put the message back on the queue. */
+  requeue?: boolean;
+}
+
+/** What running a task needs from the worker. */
+export interface RunDeps {
+  app: Celeriac;
+  log: Logger;
+  /** Store a result document (batched by the worker); null when results are disabled. */
+  storeResult: ((doc: ResultDocument) => Promise<void>) | null;
+}
+
+/** Raised when a task runs past its hard time limit. Mirrors billiard's `TimeLimitExceeded`. */
+export class TimeLimitExceeded extends Error {
+  override name = 'TimeLimitExceeded';
+  readonly excArgs: unknown[];
+  constructor(seconds: number) {
+    super(`TimeLimitExceeded(${seconds})`);
+    this.excArgs = [seconds];
+  }
+}
+
+/** Arguments for the function: positional args, kwargs by `argNames`, trailing kwargs. */
+function callArguments(req: TaskRequest): unknown[] {
+  const { argNames, trailingKwargs } = req.task.options;
+  const args = [...req.args];
+  let kwargs = { ...req.kwargs };
+  if (argNames) {
+    argNames.forEach((name, i) => {
+      if (name in kwargs && i >= req.args.length) {
+        args[i] = kwargs[name];
+        delete kwargs[name];
+      }
+    });
+  }
+  if (trailingKwargs) args.push(kwargs);
+  else kwargs = {};
+  return args;
+}
+
+function withHardLimit<T>(promise: Promise<T>, seconds: number | null): Promise<T> {
+  if (!seconds) return promise;
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TimeLimitExceeded(seconds)), seconds * 1000);
+  });
+  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
+}
+
+function shouldAutoretry(req: TaskRequest, error: unknown): boolean {
+  const rule = req.task.options.autoretryFor;
+  if (!rule) return false;
+  if (typeof rule === 'function') return rule(error);
+  return rule.some((cls) => error instanceof (cls as unknown as new () => Error));
+}
+
+/** Countdown for autoretry: Celery's exponential backoff with optional full jitter. */
+function backoffSeconds(req: TaskRequest): number | undefined {
+  const { retryBackoff, retryBackoffMax = 600, retryJitter = true } = req.task.options;
+  if (!retryBackoff) return undefined;
+  const factor = retryBackoff === true ? 1 : retryBackoff;
+  const countdown = Math.min(retryBackoffMax, factor * 2 ** req.retries);
+  return retryJitter ? Math.random() * countdown : countdown;
+}
+
+/** Send a follow-up signature (callback, chain step, errback) as a child of `req`. */
+async function sendFollowUp(req: TaskRequest, wire: WireSignature, prepend: unknown[], chain?: WireSignature[]): Promise<string> {
+  const sig = Signature.fromWire(wire, req.app);
+  const result = await sig.applyAsync(prepend, {}, { parentId: req.id, rootId: req.rootId, ...(chain ? { chain } : {}) });
+  return result.id;
+}
+
+/**
+ * Run one request the way Celery's tracer does: STARTED (if tracked), the task,
+ * then callbacks / next chain step, then the result; on error RETRY, autoretry,
+ * FAILURE with errbacks. Hooks run last. Never throws.
+ */
+export async function runTask(req: TaskRequest, deps: RunDeps): Promise<RunOutcome> {
+  const { app, log } = deps;
+  const opts = req.task.options;
+  const store = req.ignoreResult ? null : deps.storeResult;
+  const extended: ExtendedFields | undefined = app.settings.resultExtended
+    ? { name: req.name, args: [...req.args], kwargs: { ...req.kwargs }, worker: req.hostname, retries: req.retries, queue: req.delivery.routingKey }
+    : undefined;
+  const started = Date.now();
+  try {
+    if (store && (opts.trackStarted ?? app.settings.taskTrackStarted)) {
+      await store(resultDocument(req.decoded, States.STARTED, { pid: process.pid, hostname: req.hostname }));
+    }
+    const hard = req.decoded.timeLimit[0] ?? opts.timeLimit ?? app.settings.taskTimeLimit;
+    const args = callArguments(req);
+    const retval = await withHardLimit(
+      Promise.resolve().then(() => runInTaskContext(req, () => req.task.fn.apply(req, args as never[]))),
+      hard,
+    );
+
+    const children: ResultTuple[] = [];
+    for (const cb of req.decoded.embed.callbacks ?? []) {
+      children.push(childTuple(await sendFollowUp(req, cb, [retval])));
+    }
+    const chain = req.decoded.embed.chain;
+    if (chain && chain.length > 0) {
+      const next = chain[chain.length - 1]!;
+      children.push(childTuple(await sendFollowUp(req, next, [retval], chain.slice(0, -1))));
+    }
+    if (store) await store(resultDocument(req.decoded, States.SUCCESS, retval ?? null, null, children, extended));
+    log.info({ task: req.name, id: req.id, runtime: (Date.now() - started) / 1000 }, `Task ${req.name}[${req.id}] succeeded`);
+    await hook(log, () => opts.onSuccess?.(retval, req.id, req.args as never[], req.kwargs));
+    await hook(log, () => opts.afterReturn?.(States.SUCCESS, retval, req.id, req.args as never[], req.kwargs));
+    return { state: States.SUCCESS };
+  } catch (caught) {
+    let error = caught;
+    if (error instanceof Ignore) return { state: States.IGNORED };
+    if (error instanceof Reject) {
+      log.warn({ task: req.name, id: req.id, requeue: error.requeue }, `Task ${req.name}[${req.id}] rejected: ${error.reason}`);
+      return { state: States.REJECTED, requeue: error.requeue };
+    }
+    if (!(error instanceof Retry) && shouldAutoretry(req, error)) {
+      try {
+        await req.retry({ exc: error, countdown: backoffSeconds(req) });
+      } catch (retryOutcome) {
+        error = retryOutcome;
+      }
+    }
+    if (error instanceof Retry) {
+      if (store) await store(req.retryDocument(error));
+      log.info({ task: req.name, id: req.id }, `Task ${req.name}[${req.id}] retry: ${error.message}`);
+      await hook(log, () => opts.onRetry?.(error instanceof Retry ? (error.exc ?? error) : error, req.id, req.args as never[], req.kwargs));
+      return { state: States.RETRY };
+    }
+    return recordFailure(req, deps, error, extended, store ?? (app.settings.taskStoreErrorsEvenIfIgnored ? deps.storeResult : null));
+  }
+}
+
+async function recordFailure(req: TaskRequest, deps: RunDeps, error: unknown, extended: ExtendedFields | undefined, store: RunDeps['storeResult']): Promise<RunOutcome> {
+  const { log } = deps;
+  const traceback = error instanceof TimeLimitExceeded ? null : tracebackOf(error);
+  const children: ResultTuple[] = [];
+  for (const eb of req.decoded.embed.errbacks ?? []) {
+    try {
+      children.push(childTuple(await sendFollowUp(req, eb, [req.id])));
+    } catch (err) {
+      log.error({ err, task: req.name, id: req.id }, `Could not send errback ${eb.task}`);
+    }
+  }
+  if (store) await store(resultDocument(req.decoded, States.FAILURE, toExceptionDocument(error), traceback, [], extended));
+  log.error({ task: req.name, id: req.id, err: error }, `Task ${req.name}[${req.id}] raised unexpected: ${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? String(error)}`);
+  const opts = req.task.options;
+  await hook(log, () => opts.onFailure?.(error, req.id, req.args as never[], req.kwargs, traceback));
+  await hook(log, () => opts.afterReturn?.(States.FAILURE, error, req.id, req.args as never[], req.kwargs));
+  return { state: States.FAILURE };
+}
+
+async function hook(log: Logger, fn: () => unknown): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    log.error({ err }, 'Task hook threw; ignored');
+  }
+}

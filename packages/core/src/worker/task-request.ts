@@ -1,0 +1,135 @@
+import type { Celeriac } from '../app.js';
+import type { ResultBackend } from '../backends/backend.js';
+import type { Delivery } from '../brokers/broker.js';
+import { MaxRetriesExceededError, Retry } from '../errors.js';
+import { toExceptionDocument, tracebackOf } from '../protocol/exceptions.js';
+import { argsRepr, kwargsRepr } from '../protocol/python-repr.js';
+import { buildTaskMessage, type DecodedTask } from '../protocol/task-message.js';
+import { States, type TaskState } from '../states.js';
+import type { Task } from '../task.js';
+import type { DeliveryInfo, RetryOptions, TaskContext } from '../task-context.js';
+import { childTuple, resultDocument } from './result-document.js';
+
+/**
+ * The worker's `TaskContext`: one per run of a received message. `retry`
+ * re-publishes the message as Celery 5.2 does (same id, retries + 1, eta,
+ * parent = itself, same queue and priority, custom headers dropped).
+ */
+export class TaskRequest implements TaskContext {
+  readonly calledDirectly = false;
+  readonly deliveryInfo: DeliveryInfo;
+
+  constructor(
+    readonly decoded: DecodedTask,
+    readonly delivery: Delivery,
+    readonly task: Task<never[], unknown>,
+    readonly hostname: string,
+    readonly app: Celeriac,
+    private readonly backend: ResultBackend | null,
+  ) {
+    const priority = delivery.message?.properties.priority;
+    this.deliveryInfo = {
+      exchange: delivery.exchange,
+      routingKey: delivery.routingKey,
+      priority: typeof priority === 'number' ? priority : null,
+      redelivered: delivery.redelivered,
+    };
+  }
+
+  get id() {
+    return this.decoded.id;
+  }
+  get name() {
+    return this.decoded.name;
+  }
+  get args() {
+    return this.decoded.args;
+  }
+  get kwargs() {
+    return this.decoded.kwargs;
+  }
+  get retries() {
+    return this.decoded.retries;
+  }
+  get eta() {
+    return this.decoded.eta;
+  }
+  get expires() {
+    return this.decoded.expires;
+  }
+  get headers() {
+    return this.decoded.headers;
+  }
+  get parentId() {
+    return this.decoded.parentId;
+  }
+  get rootId() {
+    return this.decoded.rootId;
+  }
+  get groupId() {
+    return this.decoded.groupId;
+  }
+  get groupIndex() {
+    return this.decoded.groupIndex;
+  }
+
+  /** Acks late? The task option wins over the app setting. */
+  get acksLate(): boolean {
+    return this.task.options.acksLate ?? this.app.settings.taskAcksLate;
+  }
+
+  /** Should results be stored for this run? */
+  get ignoreResult(): boolean {
+    return this.decoded.ignoreResult || (this.task.options.ignoreResult ?? this.app.settings.taskIgnoreResult);
+  }
+
+  async retry(options: RetryOptions = {}): Promise<never> {
+    const maxRetries = options.maxRetries !== undefined ? options.maxRetries : this.task.options.maxRetries !== undefined ? this.task.options.maxRetries : this.app.settings.taskMaxRetries;
+    if (maxRetries !== null && this.retries >= maxRetries) {
+      if (options.exc !== undefined) throw options.exc;
+      throw new MaxRetriesExceededError(`Can't retry ${this.name}[${this.id}] args:${argsRepr(this.args)} kwargs:${kwargsRepr(this.kwargs)}`);
+    }
+    const delaySeconds = options.countdown ?? this.task.options.defaultRetryDelay ?? this.app.settings.taskDefaultRetryDelay;
+    const when = options.eta ?? new Date(Date.now() + delaySeconds * 1000);
+    const { embed } = this.decoded;
+    const message = buildTaskMessage({
+      taskName: this.name,
+      taskId: this.id,
+      args: this.args,
+      kwargs: this.kwargs,
+      eta: when,
+      expires: this.expires,
+      retries: this.retries + 1,
+      groupId: this.groupId,
+      groupIndex: this.groupIndex,
+      rootId: this.rootId,
+      parentId: this.id,
+      shadow: this.decoded.shadow,
+      timeLimit: this.decoded.timeLimit,
+      ignoreResult: this.decoded.ignoreResult,
+      callbacks: embed.callbacks,
+      errbacks: embed.errbacks,
+      chain: embed.chain,
+      chord: embed.chord,
+      origin: this.app.origin,
+      replyTo: (this.delivery.message?.properties.reply_to as string | undefined) ?? this.app.oid,
+      priority: this.deliveryInfo.priority,
+      serializer: this.task.options.serializer ?? this.app.settings.taskSerializer,
+    });
+    const broker = await this.app.getBroker();
+    await broker.publish(message, { exchange: this.delivery.exchange, routingKey: this.delivery.routingKey, priority: this.deliveryInfo.priority ?? undefined });
+    const seconds = Math.max(0, Math.round((when.getTime() - Date.now()) / 1000));
+    throw new Retry(`Retry in ${seconds}s${options.exc !== undefined ? `: ${String((options.exc as Error)?.message ?? options.exc)}` : ''}`, options.exc, when);
+  }
+
+  async updateState(state: TaskState, meta: unknown = null): Promise<void> {
+    if (!this.backend || this.ignoreResult) return;
+    await this.backend.storeResult(resultDocument(this.decoded, state, meta));
+  }
+
+  /** Store RETRY after the retry message went out (Celery's order). */
+  retryDocument(error: Retry) {
+    const cause = error.exc ?? error;
+    return resultDocument(this.decoded, States.RETRY, toExceptionDocument(cause), tracebackOf(cause), [childTuple(this.id)]);
+  }
+}
