@@ -1,0 +1,33 @@
+import { arch, platform, release } from 'node:os';
+import type { Worker } from '../worker/worker.js';
+
+/** Mask the password in a URL for display. */
+export function maskUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]*):([^@/]+)@/, '//$1:**@');
+}
+
+/** The startup banner, shaped like Celery's. */
+export function workerBanner(worker: Worker, version: string): string {
+  const app = worker.app;
+  const s = app.settings;
+  const lines = [
+    ` -------------- ${worker.hostname} v${version} (celeriac)`,
+    `--- ***** ----- Node ${process.version} ${platform()}-${release()}-${arch()} ${new Date().toISOString()}`,
+    '-- ******* ---- ',
+    '- *** --- * --- ',
+    '- ** ---------- [config]',
+    `- ** ---------- .> app:         ${app.name}`,
+    `- ** ---------- .> transport:   ${maskUrl(s.brokerUrl)}`,
+    `- ** ---------- .> results:     ${app.resultBackendUrl ? maskUrl(app.resultBackendUrl) : 'disabled://'}`,
+    `- *** --- * --- .> concurrency: ${worker.concurrency} (async), prefetch ${worker.prefetchLimit}`,
+    '-- ******* ---- .> task events: OFF',
+    '--- ***** ----- ',
+    ' -------------- [queues]',
+    ...worker.queues.map((q) => `                .> ${q.padEnd(16)} exchange=${q}(direct) key=${q}`),
+    '',
+    '[tasks]',
+    ...app.taskNames.map((t) => `  . ${t}`),
+    '',
+  ];
+  return lines.join('\n');
+}
