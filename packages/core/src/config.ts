@@ -80,6 +80,11 @@ export interface Settings {
   workerEtaHoldSeconds: number;
   /** Celeriac: seconds between consumer heartbeats (dead consumers' messages return after ~5×). Default 2. */
   workerHeartbeatInterval: number;
+  /**
+   * Celeriac: execute protocol v1 messages (Celery 3.x producers). Default false: they
+   * are rejected with an error naming this setting.
+   */
+  workerAcceptProtocolV1: boolean;
   /** Celeriac: reject messages larger than this many bytes. Default 16 MiB. */
   maxMessageSize: number;
   /** `broker_transport_options`. */
@@ -120,6 +125,7 @@ export function defaultSettings(): Settings {
     workerPrefetchMultiplier: 4,
     workerEtaHoldSeconds: 60,
     workerHeartbeatInterval: 2,
+    workerAcceptProtocolV1: false,
     maxMessageSize: 16 * 1024 * 1024,
     brokerTransportOptions: {},
     timezone: 'UTC',

@@ -28,13 +28,25 @@ const TASK_METHODS = Symbol.for('celeriac.taskMethods');
  */
 export function Task(nameOrOptions?: string | TaskDecoratorOptions): MethodDecorator {
   const { name, ...options } = typeof nameOrOptions === 'string' ? { name: nameOrOptions } : (nameOrOptions ?? {});
-  return (target, propertyKey) => {
-    const ctor = (target as { constructor: object }).constructor as { [TASK_METHODS]?: TaskMethodMetadata[]; name: string };
+  const record = (ctor: TaskClass, method: string) => {
     const own = Object.prototype.hasOwnProperty.call(ctor, TASK_METHODS) ? ctor[TASK_METHODS]! : [...(ctor[TASK_METHODS] ?? [])];
-    own.push({ method: String(propertyKey), name: name ?? `${ctor.name}.${String(propertyKey)}`, options });
+    if (!own.some((m) => m.method === method)) own.push({ method, name: name ?? `${ctor.name}.${method}`, options });
     Object.defineProperty(ctor, TASK_METHODS, { value: own, configurable: true });
   };
+  return ((target: object, keyOrContext: string | symbol | { kind: string; name: string | symbol; addInitializer(fn: () => void): void }) => {
+    if (typeof keyOrContext === 'object') {
+      // TC39 decorators (TypeScript without experimentalDecorators): record on first construction.
+      keyOrContext.addInitializer(function (this: unknown) {
+        record((this as object).constructor as TaskClass, String(keyOrContext.name));
+      });
+      return;
+    }
+    // Legacy decorators (experimentalDecorators, as NestJS uses).
+    record((target as { constructor: TaskClass }).constructor, String(keyOrContext));
+  }) as MethodDecorator;
 }
+
+type TaskClass = { [TASK_METHODS]?: TaskMethodMetadata[]; name: string };
 
 /** The `@Task()` methods declared on an instance's class (and its parents). */
 export function taskMethodsOf(instance: object): TaskMethodMetadata[] {

@@ -88,13 +88,16 @@ function write(value: unknown, path: string): string {
 }
 
 const NON_STRICT_TOKEN = /(?:-?Infinity|NaN)/;
+const LONG_INTEGER = /\d{16,}/;
 
 /**
  * Parse JSON that Python may have written. Strict JSON goes through `JSON.parse`;
- * only when that fails and the text contains `NaN`/`Infinity` tokens is a tolerant
- * pass used.
+ * a tolerant pass is used only when the text has `NaN`/`Infinity` tokens (which
+ * JSON.parse rejects) or integers beyond 2^53, which come back as `BigInt` instead
+ * of silently losing precision (and are written back exactly by `dumpsPython`).
  */
 export function loadsPython(text: string): unknown {
+  if (LONG_INTEGER.test(text)) return parseTolerant(text);
   try {
     return JSON.parse(text);
   } catch (err) {
@@ -103,7 +106,7 @@ export function loadsPython(text: string): unknown {
   }
 }
 
-/** A small recursive-descent parser accepting NaN / Infinity / -Infinity. */
+/** A small recursive-descent parser accepting NaN / Infinity / -Infinity and big integers. */
 function parseTolerant(text: string): unknown {
   let i = 0;
   const fail = (what: string): never => {
@@ -169,7 +172,8 @@ function parseTolerant(text: string): unknown {
     const m = /^-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/.exec(text.slice(i, i + 400));
     if (!m) return fail('unexpected character');
     i += m[0].length;
-    return Number(m[0]);
+    const n = Number(m[0]);
+    return Number.isInteger(n) && !Number.isSafeInteger(n) && /^-?\d+$/.test(m[0]) ? BigInt(m[0]) : n;
   };
   const out = value();
   ws();

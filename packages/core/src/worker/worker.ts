@@ -166,8 +166,16 @@ export class Worker {
       this.discard(delivery, `Received invalid task message: ${(err as Error).message}; rejected.`, err);
       return;
     }
-    if (decoded.protocol === 1 && !this.app.hasTask(decoded.name)) {
-      this.discard(delivery, `Received unregistered task of type ${JSON.stringify(decoded.name)} (protocol v1); rejected.`);
+    if (decoded.protocol === 1 && !s.workerAcceptProtocolV1) {
+      this.discard(
+        delivery,
+        `Received a protocol v1 message (task ${JSON.stringify(decoded.name)}, id ${decoded.id}); rejected. ` +
+          'Send protocol 2 (Celery ≥ 4 default: task_protocol=2), or set workerAcceptProtocolV1: true to run v1 messages.',
+      );
+      return;
+    }
+    if (!this.app.hasTask(decoded.name)) {
+      this.discard(delivery, `Received unregistered task of type ${JSON.stringify(decoded.name)}; rejected.`);
       return;
     }
     const request = new TaskRequest(decoded, delivery, this.app.getTask(decoded.name), this.hostname, this.app, this.backend);

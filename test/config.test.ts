@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ConfigurationError, createApp, defaultSettings, fromObject } from '../packages/core/src/index.ts';
+
+test('defaults are Celery 5.2 defaults', () => {
+  const s = defaultSettings();
+  assert.equal(s.brokerUrl, 'memory://');
+  assert.equal(s.taskDefaultQueue, 'celery');
+  assert.equal(s.resultExpires, 86_400);
+  assert.equal(s.workerPrefetchMultiplier, 4);
+  assert.deepEqual(s.acceptContent, ['json']);
+  assert.equal(s.taskDefaultRetryDelay, 180);
+  assert.equal(s.taskAcksLate, false);
+});
+
+test('fromObject maps namespaced, lowercase and old uppercase names', () => {
+  const s = fromObject(
+    {
+      CELERY_BROKER_URL: 'redis://h:6379/0',
+      CELERY_RESULT_BACKEND: 'redis://h:6379/1',
+      CELERY_TASK_SERIALIZER: 'json',
+      CELERY_ACCEPT_CONTENT: ['json'],
+      CELERY_WORKER_PREFETCH_MULTIPLIER: '2',
+      CELERYD_CONCURRENCY: '8',
+      CELERY_TASK_ACKS_LATE: 'true',
+      DEBUG: true, // not ours: ignored silently (outside the namespace)
+    },
+    { namespace: 'CELERY', onUnknown: 'throw' },
+  );
+  assert.deepEqual(s, {
+    brokerUrl: 'redis://h:6379/0',
+    resultBackend: 'redis://h:6379/1',
+    taskSerializer: 'json',
+    acceptContent: ['json'],
+    workerPrefetchMultiplier: 2,
+    workerConcurrency: 8,
+    taskAcksLate: true,
+  });
+  assert.deepEqual(fromObject({ broker_url: 'redis://x', task_routes: { 'a.*': { queue: 'q', routing_key: 'q' } } }, { onUnknown: 'throw' }), {
+    brokerUrl: 'redis://x',
+    taskRoutes: { 'a.*': { queue: 'q', routingKey: 'q' } },
+  });
+  assert.deepEqual(fromObject({ BROKER_URL: 'redis://old', CELERY_DEFAULT_QUEUE: 'jobs' }, { onUnknown: 'throw' }), {
+    brokerUrl: 'redis://old',
+    taskDefaultQueue: 'jobs',
+  });
+});
+
+test('unknown keys in the namespace are reported, never silently dropped', () => {
+  let reported: string[] = [];
+  fromObject({ CELERY_BROKER_URL: 'redis://x', CELERY_BORKER_URL: 'typo', OTHER: 1 }, { namespace: 'CELERY', onUnknown: (keys) => (reported = keys) });
+  assert.deepEqual(reported, ['CELERY_BORKER_URL']);
+  assert.throws(() => fromObject({ CELERY_BORKER_URL: 'typo' }, { namespace: 'CELERY', onUnknown: 'throw' }), (err: Error) => {
+    assert.ok(err instanceof ConfigurationError);
+    assert.match(err.message, /CELERY_BORKER_URL/);
+    return true;
+  });
+});
+
+test('bad values name the setting', () => {
+  assert.throws(() => fromObject({ CELERYD_CONCURRENCY: 'lots' }), /CELERYD_CONCURRENCY must be a number/);
+});
+
+test('configure() binds settings later; changing the broker after connecting throws', async () => {
+  const app = createApp('late', {});
+  app.task('late.noop', () => null);
+  app.configure({ brokerUrl: 'memory://late', taskDefaultQueue: 'q1' });
+  assert.equal(app.settings.taskDefaultQueue, 'q1');
+  await app.getBroker();
+  assert.throws(() => app.configure({ brokerUrl: 'memory://other' }), ConfigurationError);
+  await app.close();
+});
+
+test('results are disabled (with a clear error) when a server broker has no backend', async () => {
+  const app = createApp('nobackend', { brokerUrl: 'redis://127.0.0.1:1/0' });
+  await assert.rejects(app.getBackend(), /No result backend configured: set resultBackend/);
+});

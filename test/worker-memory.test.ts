@@ -1,0 +1,234 @@
+/**
+ * Task semantics through a real worker on the embedded memory:// transport:
+ * states, results, retries, links, expiry, hooks, kwargs. The same behaviours
+ * over Redis and against Python Celery are in redis-*.test.ts and interop-*.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { createApp, currentTask, RemoteTaskError, States, Task, TimeoutError, Worker, type TaskContext } from '../packages/core/src/index.ts';
+
+const app = createApp('memtest', { brokerUrl: 'memory://worker-memory', taskDefaultRetryDelay: 0 });
+const calls: string[] = [];
+const hookLog: string[] = [];
+
+const add = app.task('m.add', (x: number, y: number) => x + y);
+const boom = app.task('m.boom', () => {
+  throw new TypeError('bad input: 42');
+});
+let flakyRuns = 0;
+const flaky = app.task(
+  'm.flaky',
+  async function (this: TaskContext, x: number) {
+    flakyRuns++;
+    if (this.retries < 2) await this.retry({ countdown: 0.05, exc: new Error(`attempt ${this.retries}`) });
+    return { x, retries: this.retries };
+  },
+  { maxRetries: 5 },
+);
+const alwaysRetry = app.task(
+  'm.alwaysRetry',
+  async function (this: TaskContext) {
+    await this.retry({ countdown: 0.01, exc: new RangeError('still broken') });
+  },
+  { maxRetries: 2 },
+);
+class TransientError extends Error {
+  override name = 'TransientError';
+}
+let autoRuns = 0;
+const auto = app.task(
+  'm.auto',
+  () => {
+    autoRuns++;
+    if (autoRuns < 3) throw new TransientError('try again');
+    return autoRuns;
+  },
+  { autoretryFor: [TransientError], defaultRetryDelay: 0.01, maxRetries: 5 },
+);
+const collect = app.task('m.collect', (...values: unknown[]) => {
+  calls.push(JSON.stringify(values));
+  return values;
+});
+const ctx = app.task('m.ctx', function (this: TaskContext) {
+  const c = currentTask()!;
+  assert.equal(c, this);
+  return { id: this.id, rootId: this.rootId, parentId: this.parentId, headers: { tenant: this.headers.tenant }, kwargs: this.kwargs, hostname: this.hostname, queue: this.deliveryInfo.routingKey };
+});
+const trailing = app.task('m.trailing', (x: number, opts: { scale?: number }) => x * (opts.scale ?? 1), { trailingKwargs: true });
+const named = app.task('m.named', (x: number, y: number) => x - y, { argNames: ['x', 'y'] });
+const progress = app.task('m.progress', async function (this: TaskContext) {
+  await this.updateState('PROGRESS', { done: 1, total: 2 });
+  await new Promise((r) => setTimeout(r, 150));
+  return 'finished';
+});
+const hooked = app.task('m.hooked', (fail: boolean) => {
+  if (fail) throw new Error('hooked failure');
+  return 'ok';
+}, {
+  onSuccess: (retval, id) => void hookLog.push(`success:${String(retval)}:${id.length}`),
+  onFailure: (err) => void hookLog.push(`failure:${(err as Error).message}`),
+  afterReturn: (state) => void hookLog.push(`after:${state}`),
+});
+const slowStarted = app.task('m.tracked', async () => {
+  await new Promise((r) => setTimeout(r, 200));
+  return 1;
+}, { trackStarted: true });
+const quiet = app.task('m.quiet', () => 'nobody reads this', { ignoreResult: true });
+
+class Reports {
+  prefix = 'report:';
+  @Task('m.report')
+  render(title: string): string {
+    return this.prefix + title;
+  }
+}
+const reports = app.registerTasks(new Reports());
+
+let worker: Worker;
+before(async () => {
+  worker = new Worker(app, { concurrency: 4, logLevel: 'silent' });
+  await worker.start();
+});
+after(async () => {
+  await worker.stop();
+  await app.close();
+});
+
+test('delay → get returns the value and the state is SUCCESS', async () => {
+  const r = await add.delay(2, 2);
+  assert.equal(await r.get({ timeout: 2000 }), 4);
+  assert.equal(await r.state, States.SUCCESS);
+  assert.equal(await r.successful(), true);
+  assert.ok((await r.dateDone) instanceof Date);
+});
+
+test('a failing task rejects get() with the remote type name, message and traceback', async () => {
+  const r = await boom.delay();
+  await assert.rejects(r.get({ timeout: 2000 }), (err: unknown) => {
+    assert.ok(err instanceof RemoteTaskError);
+    assert.equal(err.name, 'TypeError');
+    assert.equal(err.message, 'bad input: 42');
+    assert.equal(err.excModule, 'builtins');
+    assert.match(err.remoteTraceback ?? '', /TypeError: bad input: 42/);
+    return true;
+  });
+  assert.equal(await r.state, States.FAILURE);
+  const asValue = await r.get({ propagate: false });
+  assert.ok(asValue instanceof Error);
+});
+
+test('unknown ids are PENDING and get() times out with TimeoutError', async () => {
+  const r = app.AsyncResult('00000000-0000-0000-0000-000000000000');
+  assert.equal(await r.state, States.PENDING);
+  await assert.rejects(r.get({ timeout: 50 }), TimeoutError);
+});
+
+test('retry() re-sends with the same id until it succeeds; RETRY state in between', async () => {
+  flakyRuns = 0;
+  const r = await flaky.delay(7);
+  assert.deepEqual(await r.get({ timeout: 3000 }), { x: 7, retries: 2 });
+  assert.equal(flakyRuns, 3);
+});
+
+test('retry past maxRetries fails with the given exc', async () => {
+  const r = await alwaysRetry.delay();
+  await assert.rejects(r.get({ timeout: 3000 }), (err: Error) => err.name === 'RangeError' && err.message === 'still broken');
+});
+
+test('autoretryFor retries matching errors', async () => {
+  autoRuns = 0;
+  const r = await auto.delay();
+  assert.equal(await r.get({ timeout: 3000 }), 3);
+});
+
+test('link sends the callback with the result prepended; linkError receives the failed id', async () => {
+  calls.length = 0;
+  const ok = await add.applyAsync([1, 2], {}, { link: collect.s('extra') });
+  assert.equal(await ok.get({ timeout: 2000 }), 3);
+  const children = await ok.children;
+  assert.equal(children.length, 1);
+  assert.deepEqual(await children[0]!.get({ timeout: 2000 }), [3, 'extra']);
+
+  const failed = await boom.applyAsync([], {}, { linkError: collect.s() });
+  await assert.rejects(failed.get({ timeout: 2000 }));
+  await waitFor(() => calls.includes(JSON.stringify([failed.id])));
+});
+
+test('countdown delays execution; expires in the past gives REVOKED', async () => {
+  const t0 = Date.now();
+  const later = await add.applyAsync([5, 5], {}, { countdown: 0.3 });
+  assert.equal(await later.state, States.PENDING);
+  assert.equal(await later.get({ timeout: 3000 }), 10);
+  assert.ok(Date.now() - t0 >= 280, `ran after ${Date.now() - t0} ms`);
+
+  const expired = await add.applyAsync([1, 1], {}, { expires: new Date(Date.now() - 1000) });
+  await assert.rejects(expired.get({ timeout: 2000 }), (err: Error) => err.name === 'TaskRevokedError' && err.message === 'expired');
+  assert.equal(await expired.state, States.REVOKED);
+});
+
+test('the context carries ids, headers, kwargs and delivery info; sub-tasks get parent/root ids', async () => {
+  const r = await ctx.applyAsync([], { a: 1 }, { headers: { tenant: 'acme' }, queue: 'celery' });
+  const seen = (await r.get({ timeout: 2000 })) as Record<string, unknown>;
+  assert.equal(seen.id, r.id);
+  assert.equal(seen.rootId, r.id);
+  assert.equal(seen.parentId, null);
+  assert.deepEqual(seen.headers, { tenant: 'acme' });
+  assert.deepEqual(seen.kwargs, { a: 1 });
+  assert.match(String(seen.hostname), /^celeriac@/);
+  assert.equal(seen.queue, 'celery');
+});
+
+test('kwargs: trailingKwargs passes them as the last parameter, argNames maps them to positions', async () => {
+  assert.equal(await (await trailing.delay(3, { scale: 4 })).get({ timeout: 2000 }), 12);
+  assert.equal(await (await trailing.applyAsync([3, {}], { scale: 5 })).get({ timeout: 2000 }), 15);
+  assert.equal(await (await app.sendTask('m.named', [], { x: 10, y: 3 })).get({ timeout: 2000 }), 7);
+  assert.equal(await (await app.sendTask('m.named', [10], { y: 4 })).get({ timeout: 2000 }), 6);
+  assert.equal(named(1, 1), 0);
+});
+
+test('updateState stores custom states; trackStarted stores STARTED', async () => {
+  const r = await progress.delay();
+  await waitFor(async () => (await r.state) === 'PROGRESS');
+  assert.deepEqual(await r.result, { done: 1, total: 2 });
+  assert.equal(await r.ready(), false);
+  assert.equal(await r.get({ timeout: 2000 }), 'finished');
+
+  const t = await slowStarted.delay();
+  await waitFor(async () => (await t.state) === States.STARTED);
+  assert.deepEqual(Object.keys((await t.result) as object), ['pid', 'hostname']);
+  assert.equal(await t.get({ timeout: 2000 }), 1);
+});
+
+test('ignoreResult stores nothing', async () => {
+  const before = worker.stats.succeeded;
+  const r = await quiet.delay();
+  await waitFor(() => worker.stats.succeeded > before);
+  assert.equal(await r.state, States.PENDING);
+});
+
+test('hooks run after success and failure', async () => {
+  hookLog.length = 0;
+  await (await hooked.delay(false)).get({ timeout: 2000 });
+  await assert.rejects((await hooked.delay(true)).get({ timeout: 2000 }));
+  await waitFor(() => hookLog.length >= 4);
+  assert.deepEqual(hookLog, ['success:ok:36', 'after:SUCCESS', 'failure:hooked failure', 'after:FAILURE']);
+});
+
+test('@Task() methods run in the worker with their instance', async () => {
+  assert.equal(await (await reports.render.delay('q3')).get({ timeout: 2000 }), 'report:q3');
+});
+
+test('forget() deletes the result', async () => {
+  const r = await add.delay(1, 1);
+  await r.get({ timeout: 2000 });
+  await r.forget();
+  assert.equal(await r.state, States.PENDING);
+});
+
+async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
