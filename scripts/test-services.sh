@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install, from Debian, the real servers the test suite talks to, when missing:
+# redis-server and Python Celery 5.2 (with its Redis client) for the interop tests.
+# Idempotent and quiet when everything is there. Tests start their own servers.
+set -euo pipefail
+
+need=()
+[ -x /usr/bin/redis-server ] || need+=(redis-server)
+/usr/bin/python3 -c 'import celery' 2>/dev/null || need+=(python3-celery)
+/usr/bin/python3 -c 'import redis' 2>/dev/null || need+=(python3-redis)
+
+if [ ${#need[@]} -eq 0 ]; then
+  echo "test-services: redis-server and python3-celery present"
+  exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "test-services: installing ${need[*]}"
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need[@]}"
+# The Debian package starts a system redis on 6379; tests use their own ports, so stop it.
+if [ -x /usr/bin/systemctl ] && systemctl is-active --quiet redis-server 2>/dev/null; then $SUDO systemctl stop redis-server || true; fi
