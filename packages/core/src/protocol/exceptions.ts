@@ -29,7 +29,8 @@ export function toExceptionDocument(error: unknown): ExceptionDocument {
     return { exc_type: error.excType, exc_message: error.excArgs, exc_module: error.excModule };
   }
   if (error instanceof Error) {
-    const name = error.name || error.constructor.name || 'Error';
+    // `class PaymentError extends Error {}` keeps name "Error": prefer the class name then.
+    const name = error.name && error.name !== 'Error' ? error.name : error.constructor?.name || 'Error';
     const module = CELERY_EXCEPTIONS.has(name)
       ? name === 'TimeLimitExceeded' || name === 'SoftTimeLimitExceeded'
         ? 'billiard.exceptions'

@@ -1,0 +1,24 @@
+/**
+ * The app a `celeriac worker` subprocess loads in the CLI and fault tests
+ * (`-A test/apps/worker-app.ts`). URLs come from the command line.
+ */
+import { appendFileSync } from 'node:fs';
+import { createApp } from '../../packages/core/src/index.ts';
+
+export const app = createApp('worker-app', {
+  workerHeartbeatInterval: Number(process.env.CELERIAC_TEST_HEARTBEAT ?? 2),
+  workerEtaHoldSeconds: Number(process.env.CELERIAC_TEST_ETA_HOLD ?? 60),
+});
+
+export const add = app.task('tasks.add', (x: number, y: number) => x + y);
+
+/** Sleeps, then records that it finished (in a file named by the test) and returns. */
+export const slow = app.task(
+  'tasks.slow',
+  async (ms: number, tag: string) => {
+    await new Promise((r) => setTimeout(r, ms));
+    if (process.env.CELERIAC_TEST_RUNLOG) appendFileSync(process.env.CELERIAC_TEST_RUNLOG, `${tag} ${process.pid}\n`);
+    return tag;
+  },
+  { acksLate: true },
+);

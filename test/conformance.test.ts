@@ -1,0 +1,172 @@
+/**
+ * The conformance suite every broker and every result backend runs: the same
+ * behaviours through the interfaces, on memory:// and on a real Redis.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { buildTaskMessage, createBackend, createBroker, TimeoutError, type Broker, type ResultBackend } from '../packages/core/src/index.ts';
+import { missing, REDIS_SERVER, startRedis, type RedisServer } from './helpers/services.ts';
+
+const redisSkip = missing(REDIS_SERVER, 'apt-get install redis-server');
+let redis: RedisServer | undefined;
+before(async () => {
+  if (!redisSkip) redis = await startRedis();
+});
+after(async () => {
+  await redis?.stop();
+});
+
+function message(id = randomUUID(), args: unknown[] = [1, 2]) {
+  return buildTaskMessage({ taskName: 'conf.task', taskId: id, args, kwargs: {}, origin: 'test', replyTo: 'r', serializer: 'json' });
+}
+
+const transports: { name: string; skip: string | null; broker: () => Promise<Broker>; backend: () => Promise<ResultBackend> }[] = [
+  { name: 'memory', skip: null, broker: () => createBroker(`memory://conf-${randomUUID()}`), backend: () => createBackend(`memory://conf-${randomUUID()}`, { resultExpires: 60 }) },
+  { name: 'redis', skip: redisSkip, broker: () => createBroker(redis!.url(0)), backend: () => createBackend(redis!.url(1), { resultExpires: 60 }) },
+];
+
+for (const t of transports) {
+  describe(`broker conformance: ${t.name}`, { skip: t.skip ?? false }, () => {
+    let broker: Broker;
+    before(async () => (broker = await t.broker()));
+    after(async () => broker.close());
+    const q = () => `conf-${randomUUID().slice(0, 8)}`;
+
+    test('publish → reserve → ack', async () => {
+      const queue = q();
+      const m = message();
+      await broker.publish(m, { exchange: '', routingKey: queue });
+      assert.equal(await broker.queueLength(queue), 1);
+      const [d, ...rest] = await broker.reserve([queue], { max: 10, timeoutMs: 100 });
+      assert.equal(rest.length, 0);
+      assert.equal(d!.message!.headers.id, m.headers.id);
+      assert.deepEqual(d!.message!.body, m.body);
+      assert.equal(d!.queue, queue);
+      assert.equal(d!.redelivered, false);
+      await broker.ack([d!]);
+      assert.equal(await broker.queueLength(queue), 0);
+      assert.deepEqual(await broker.reserve([queue], { max: 10, timeoutMs: 50 }), []);
+    });
+
+    test('reserve respects max and FIFO order', async () => {
+      const queue = q();
+      const ids = Array.from({ length: 5 }, () => randomUUID());
+      for (const id of ids) await broker.publish(message(id), { exchange: '', routingKey: queue });
+      const first = await broker.reserve([queue], { max: 3, timeoutMs: 100 });
+      const second = await broker.reserve([queue], { max: 3, timeoutMs: 100 });
+      assert.deepEqual([...first, ...second].map((d) => d.message!.headers.id), ids);
+      assert.equal(first.length, 3);
+      await broker.ack([...first, ...second]);
+    });
+
+    test('priority 0 is consumed first (Celery/kombu Redis semantics)', async () => {
+      const queue = q();
+      const order: [string, number][] = [['p9', 9], ['p0', 0], ['p5', 5], ['p3', 3]];
+      for (const [id, priority] of order) await broker.publish(message(id), { exchange: '', routingKey: queue, priority });
+      const got = await broker.reserve([queue], { max: 10, timeoutMs: 100 });
+      assert.deepEqual(got.map((d) => d.message!.headers.id), ['p0', 'p3', 'p5', 'p9']);
+      await broker.ack(got);
+    });
+
+    test('a blocked reserve wakes up when a message arrives', async () => {
+      const queue = q();
+      const started = Date.now();
+      const pending = broker.reserve([queue], { max: 1, timeoutMs: 3000 });
+      setTimeout(() => void broker.publish(message('late'), { exchange: '', routingKey: queue }), 100);
+      const got = await pending;
+      assert.equal(got[0]?.message?.headers.id, 'late');
+      assert.ok(Date.now() - started < 1500, `woke after ${Date.now() - started} ms`);
+      await broker.ack(got);
+    });
+
+    test('reject with requeue puts the message back; without requeue drops it', async () => {
+      const queue = q();
+      await broker.publish(message('again'), { exchange: '', routingKey: queue });
+      const [d] = await broker.reserve([queue], { max: 1, timeoutMs: 100 });
+      await broker.reject(d!, true);
+      const [again] = await broker.reserve([queue], { max: 1, timeoutMs: 100 });
+      assert.equal(again!.message!.headers.id, 'again');
+      await broker.reject(again!, false);
+      assert.equal(await broker.queueLength(queue), 0);
+      assert.deepEqual(await broker.reserve([queue], { max: 1, timeoutMs: 50 }), []);
+    });
+
+    test('restoreUnacked gives messages back, marked redelivered', async () => {
+      const queue = q();
+      await broker.publish(message('restored'), { exchange: '', routingKey: queue });
+      const got = await broker.reserve([queue], { max: 1, timeoutMs: 100 });
+      await broker.restoreUnacked!(got);
+      const [d] = await broker.reserve([queue], { max: 1, timeoutMs: 100 });
+      assert.equal(d!.message!.headers.id, 'restored');
+      assert.equal(d!.redelivered, true);
+      await broker.ack([d!]);
+    });
+
+    test('deferUntil parks a message and delivers it again when due', async () => {
+      const queue = q();
+      await broker.publish(message('later'), { exchange: '', routingKey: queue });
+      const [d] = await broker.reserve([queue], { max: 1, timeoutMs: 100 });
+      await broker.deferUntil(d!, new Date(Date.now() + 300));
+      assert.deepEqual(await broker.reserve([queue], { max: 1, timeoutMs: 10 }), []);
+      const deadline = Date.now() + 5000;
+      let back: Awaited<ReturnType<Broker['reserve']>> = [];
+      while (back.length === 0 && Date.now() < deadline) {
+        await broker.heartbeat?.('conformance', 10_000);
+        back = await broker.reserve([queue], { max: 1, timeoutMs: 100 });
+      }
+      assert.equal(back[0]?.message?.headers.id, 'later');
+      await broker.ack(back);
+    });
+
+    test('purge removes waiting messages and says how many', async () => {
+      const queue = q();
+      for (let i = 0; i < 3; i++) await broker.publish(message(), { exchange: '', routingKey: queue, priority: i * 4 });
+      assert.equal(await broker.purge([queue]), 3);
+      assert.equal(await broker.queueLength(queue), 0);
+    });
+  });
+
+  describe(`result backend conformance: ${t.name}`, { skip: t.skip ?? false }, () => {
+    let backend: ResultBackend;
+    before(async () => (backend = await t.backend()));
+    after(async () => backend.close());
+    const doc = (id: string, status: string, result: unknown) => ({ status, result, traceback: null, children: [], date_done: null, task_id: id });
+
+    test('store, read, forget', async () => {
+      const id = randomUUID();
+      assert.equal(await backend.getResult(id), null);
+      await backend.storeResult(doc(id, 'SUCCESS', { a: [1, 2] }));
+      assert.deepEqual(await backend.getResult(id), doc(id, 'SUCCESS', { a: [1, 2] }));
+      await backend.forget(id);
+      assert.equal(await backend.getResult(id), null);
+    });
+
+    test('SUCCESS is never overwritten', async () => {
+      const id = randomUUID();
+      await backend.storeResult(doc(id, 'SUCCESS', 1));
+      await backend.storeResult(doc(id, 'FAILURE', 2));
+      assert.equal((await backend.getResult(id))!.status, 'SUCCESS');
+    });
+
+    test('waitForResult wakes on a later ready state and ignores non-ready ones', async () => {
+      const id = randomUUID();
+      const waiting = backend.waitForResult(id, { timeoutMs: 3000 });
+      setTimeout(() => void backend.storeResult(doc(id, 'STARTED', null)), 30);
+      setTimeout(() => void backend.storeResult(doc(id, 'SUCCESS', 'done')), 100);
+      const got = await waiting;
+      assert.equal(got.status, 'SUCCESS');
+      assert.equal(got.result, 'done');
+    });
+
+    test('waitForResult returns a result stored before the wait began', async () => {
+      const id = randomUUID();
+      await backend.storeResult(doc(id, 'FAILURE', { exc_type: 'X', exc_message: [], exc_module: 'y' }));
+      assert.equal((await backend.waitForResult(id, { timeoutMs: 1000 })).status, 'FAILURE');
+    });
+
+    test('waitForResult times out with TimeoutError', async () => {
+      await assert.rejects(backend.waitForResult(randomUUID(), { timeoutMs: 100 }), TimeoutError);
+    });
+  });
+}

@@ -1,0 +1,157 @@
+/**
+ * The worker on a real Redis, as separate `celeriac worker` processes: the CLI,
+ * warm shutdown, far-ETA parking, and recovery of a killed worker's messages.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { createApp, States } from '../packages/core/src/index.ts';
+import { missing, REDIS_SERVER, startRedis, stopChild, type RedisServer } from './helpers/services.ts';
+
+const skip = missing(REDIS_SERVER, 'apt-get install redis-server');
+const CLI = ['--import', 'tsx', 'packages/core/src/cli/main.ts'];
+let redis: RedisServer;
+let client: Redis;
+const tmp = mkdtempSync(join(tmpdir(), 'celeriac-worker-'));
+const children = new Set<ChildProcess>();
+const producer = createApp('producer');
+const add = producer.task('tasks.add', (x: number, y: number) => x + y);
+
+before(async () => {
+  if (skip) return;
+  redis = await startRedis();
+  client = new Redis(redis.url(0));
+  producer.configure({ brokerUrl: redis.url(0), resultBackend: redis.url(1) });
+});
+
+after(async () => {
+  if (skip) return;
+  for (const c of children) await stopChild(c);
+  await producer.close();
+  client.disconnect();
+  await redis.stop();
+});
+
+interface RunningWorker {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function startWorker(extraEnv: Record<string, string> = {}, args: string[] = []): Promise<RunningWorker> {
+  const child = spawn(process.execPath, [...CLI, 'worker', '-A', 'test/apps/worker-app.ts', '--broker', redis.url(0), '--backend', redis.url(1), '-c', '4', '-l', 'info', ...args], {
+    env: { ...process.env, ...extraEnv },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => (children.delete(child), resolve(code))));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`worker did not start:\n${out}`)), 20_000);
+    const check = () => {
+      if (out.includes(' ready.')) {
+        clearTimeout(timer);
+        resolve({ child, output: () => out, exited });
+      }
+    };
+    child.stdout!.on('data', check);
+    child.stderr!.on('data', check);
+    child.once('exit', () => reject(new Error(`worker exited early:\n${out}`)));
+  });
+}
+
+async function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [...CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { code, stdout, stderr };
+}
+
+test('worker banner, celeriac call / result / purge', { skip: skip ?? false }, async () => {
+  const w = await startWorker();
+  assert.match(w.output(), /\.> transport:\s+redis:\/\/127\.0\.0\.1/);
+  assert.match(w.output(), /\[tasks\]\n {2}\. tasks\.add\n {2}\. tasks\.slow/);
+  const call = await cli(['call', 'tasks.add', '--args', '[20, 22]', '--broker', redis.url(0), '--backend', redis.url(1)]);
+  assert.equal(call.code, 0, call.stderr);
+  const id = call.stdout.trim();
+  assert.match(id, /^[0-9a-f-]{36}$/);
+  const result = await cli(['result', id, '--backend', redis.url(1), '--timeout', '10']);
+  assert.equal(result.stdout.trim(), '42');
+  w.child.kill('SIGTERM');
+  assert.equal(await w.exited, 0);
+
+  await producer.sendTask('tasks.add', [1, 1]);
+  await producer.sendTask('tasks.add', [1, 1]);
+  const purge = await cli(['purge', '-f', '--broker', redis.url(0)]);
+  assert.equal(purge.stdout.trim(), 'Purged 2 messages from 1 known task queue.');
+  assert.equal(await client.llen('celery'), 0);
+  const bad = await cli(['call', 'tasks.add', '--args', '[1,', '--broker', redis.url(0)]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--args is not valid JSON/);
+});
+
+test('SIGTERM is a warm shutdown: running tasks finish, held ETA messages go back to the queue', { skip: skip ?? false }, async () => {
+  const runlog = join(tmp, 'warm.log');
+  const w = await startWorker({ CELERIAC_TEST_RUNLOG: runlog });
+  const running = await producer.sendTask('tasks.slow', [800, 'warm']);
+  const held = await producer.sendTask('tasks.add', [2, 3], {}, { countdown: 30 });
+  await waitFor(async () => (await client.hlen('unacked')) === 2);
+  await new Promise((r) => setTimeout(r, 200)); // the slow task is running now
+  w.child.kill('SIGTERM');
+  assert.equal(await w.exited, 0);
+  assert.equal(await producer.AsyncResult(running.id).state, States.SUCCESS, 'in-flight task finished before exit');
+  assert.match(readFileSync(runlog, 'utf8'), /^warm \d+\n$/);
+  assert.equal(await client.hlen('unacked'), 0);
+  const queued = await client.lrange('celery', 0, -1);
+  assert.equal(queued.length, 1, 'the held ETA message is back in the queue');
+  assert.equal(JSON.parse(queued[0]!).headers.id, held.id);
+  await client.del('celery');
+});
+
+test('far-future ETA messages are parked in Redis, not held unacked, and run when due', { skip: skip ?? false }, async () => {
+  const w = await startWorker({ CELERIAC_TEST_ETA_HOLD: '1' });
+  const r = await producer.sendTask<number>('tasks.add', [4, 4], {}, { countdown: 3 });
+  await waitFor(async () => (await client.zcard('_celeriac.eta')) === 1);
+  assert.equal(await client.hlen('unacked'), 0, 'not held unacked past the visibility timeout');
+  assert.equal(await r.get({ timeout: 10_000 }), 8);
+  assert.equal(await client.zcard('_celeriac.eta'), 0);
+  w.child.kill('SIGTERM');
+  await w.exited;
+});
+
+test('a killed worker’s unacked message is redelivered within seconds, not after the visibility timeout', { skip: skip ?? false }, async () => {
+  const runlog = join(tmp, 'kill.log');
+  const env = { CELERIAC_TEST_RUNLOG: runlog, CELERIAC_TEST_HEARTBEAT: '0.5' };
+  const first = await startWorker(env);
+  const r = await producer.sendTask('tasks.slow', [3000, 'survivor']);
+  await waitFor(async () => (await client.hlen('unacked')) === 1);
+  first.child.kill('SIGKILL');
+  await first.exited;
+  assert.equal(existsSync(runlog), false, 'the first worker died before finishing');
+  const started = Date.now();
+  const second = await startWorker(env);
+  assert.equal(await r.get({ timeout: 15_000 }), 'survivor');
+  const recoveredMs = Date.now() - started;
+  assert.ok(recoveredMs < 12_000, `recovered after ${recoveredMs} ms`);
+  assert.equal(readFileSync(runlog, 'utf8').trim().split('\n').length, 1, 'ran exactly once to completion');
+  assert.equal(await client.hlen('unacked'), 0);
+  second.child.kill('SIGTERM');
+  await second.exited;
+});
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
