@@ -1,0 +1,99 @@
+"""Python Celery 5.2 side of the Celeriac interop tests.
+
+The broker and backend URLs come from the environment (the test harness sets
+them to a throw-away redis-server on a loopback port):
+
+    INTEROP_BROKER_URL   redis://127.0.0.1:<port>/0
+    INTEROP_BACKEND_URL  redis://127.0.0.1:<port>/1
+    INTEROP_RECORD_URL   redis://127.0.0.1:<port>/2   (execution log, optional)
+
+Worker:  cd test/python && /usr/bin/python3 -m celery -A interop_tasks worker ...
+
+Task names are explicit so Celeriac finds them: ``tasks.*`` run here (and
+only here), ``mixed.who`` is implemented on both sides (it returns ``'py'``
+here and ``'ts'`` in Celeriac) to check that both workers share one queue.
+The ``ts.*`` tasks Celeriac implements are declared as stubs in producer.py.
+"""
+import os
+import time
+
+from celery import Celery
+
+app = Celery(
+    'interop',
+    broker=os.environ.get('INTEROP_BROKER_URL', 'redis://127.0.0.1:6379/0'),
+    backend=os.environ.get('INTEROP_BACKEND_URL', 'redis://127.0.0.1:6379/1'),
+)
+app.conf.update(
+    task_serializer='json',
+    result_serializer='json',
+    accept_content=['json'],
+    enable_utc=True,
+    worker_hijack_root_logger=False,
+)
+
+_record = None
+
+
+def record(kind, value):
+    """RPUSH one execution to the shared log list (exactly-once checks)."""
+    global _record
+    url = os.environ.get('INTEROP_RECORD_URL')
+    if not url:
+        return
+    if _record is None:
+        import redis
+        _record = redis.Redis.from_url(url)
+    _record.rpush('interop:executions', '%s:%s' % (kind, value))
+
+
+# ---------------------------------------------------------------- Python tasks
+
+@app.task(name='tasks.add')
+def add(x, y):
+    return x + y
+
+
+@app.task(name='tasks.mul')
+def mul(x, y):
+    return x * y
+
+
+@app.task(name='tasks.div')
+def div(x, y):
+    return x / y  # ZeroDivisionError('division by zero') for y == 0
+
+
+@app.task(name='tasks.fail')
+def fail():
+    raise ValueError('bad', 7)
+
+
+@app.task(name='tasks.echo_kwargs')
+def echo_kwargs(*args, **kwargs):
+    return {'args': list(args), 'kwargs': kwargs}
+
+
+@app.task(name='tasks.now')
+def now():
+    return time.time()
+
+
+@app.task(name='tasks.errback')
+def errback(task_id):
+    """Old-style errback: Celery calls it with the failed task's id."""
+    return {'failed_task_id': task_id}
+
+
+@app.task(name='tasks.flaky', bind=True, max_retries=3)
+def flaky(self, value):
+    if self.request.retries < 1:
+        raise self.retry(countdown=1)
+    return {'value': value, 'retries': self.request.retries, 'ran_at': time.time()}
+
+
+@app.task(name='mixed.who')
+def who(i):
+    record('py', i)
+    time.sleep(0.005)
+    return ['py', i]

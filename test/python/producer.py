@@ -1,0 +1,191 @@
+"""Python Celery 5.2 producer for the Celeriac interop tests.
+
+    INTEROP_BROKER_URL=... INTEROP_BACKEND_URL=... /usr/bin/python3 producer.py <case> [arg]
+
+Sends tasks the way a Python web app would (``delay`` / ``apply_async`` on
+task objects, or ``send_task``), waits with ``AsyncResult.get()`` and prints
+ONE line of JSON on stdout describing exactly what the Python side saw. The
+test asserts on that. Exceptions raised by ``get()`` are described, not
+re-raised: ``{"raised": {"type", "module", "args", "str", ...}}``.
+"""
+import json
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+from celery.result import AsyncResult
+
+from interop_tasks import app, who
+
+TIMEOUT = 15  # seconds for each get(); the test itself has a longer guard
+
+
+# Stubs of the tasks the Celeriac worker implements (test/apps/interop-app.ts).
+# A Python producer declares them like any task and calls delay/apply_async;
+# no Python worker consumes them in these tests.
+def _stub(name):
+    def run(*args, **kwargs):
+        raise NotImplementedError('%s runs on the Celeriac worker' % name)
+    run.__name__ = name.replace('.', '_')
+    return app.task(name=name)(run)
+
+
+ts_add = _stub('ts.add')
+ts_kwargs = _stub('ts.kwargs')
+ts_fail = _stub('ts.fail')
+ts_fail_custom = _stub('ts.fail_custom')
+ts_collect = _stub('ts.collect')
+ts_flaky = _stub('ts.flaky')
+ts_now = _stub('ts.now')
+
+
+def jsonable(value):
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def describe(exc):
+    cls = type(exc)
+    return {
+        'type': cls.__name__,
+        'module': cls.__module__,
+        'args': [jsonable(a) for a in exc.args],
+        'str': str(exc),
+        'is_TypeError': isinstance(exc, TypeError),
+        'is_builtin_class': cls.__module__ == 'builtins',
+    }
+
+
+def outcome(result):
+    """get() the result; describe the value or the exception it raised."""
+    out = {'id': result.id}
+    try:
+        out['value'] = result.get(timeout=TIMEOUT)
+    except Exception as exc:  # noqa: BLE001 — the point is to report it
+        out['raised'] = describe(exc)
+    out['state'] = result.state
+    tb = result.traceback
+    out['traceback'] = tb if isinstance(tb, str) else None
+    return out
+
+
+def states_until_ready(result, timeout=TIMEOUT):
+    """Poll the stored state and list every distinct state seen, in order."""
+    seen = []
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        result._cache = None
+        state = result.state
+        if not seen or seen[-1] != state:
+            seen.append(state)
+        if state in ('SUCCESS', 'FAILURE', 'REVOKED'):
+            break
+        time.sleep(0.02)
+    return seen
+
+
+# ----------------------------------------------------------------------- cases
+
+def case_delay_args():
+    return outcome(ts_add.delay(2, 3))
+
+
+def case_send_task():
+    # By name only, no task object (what a service that does not import the task does).
+    return outcome(app.send_task('ts.add', args=(20, 22)))
+
+
+def case_not_registered():
+    return outcome(app.send_task('ts.does_not_exist', args=(1,)))
+
+
+def case_kwargs_by_name():
+    # ts.add declares argNames ['x', 'y']: Python keyword arguments fill them.
+    return outcome(ts_add.apply_async(kwargs={'x': 4, 'y': 5}))
+
+
+def case_kwargs_trailing():
+    return outcome(ts_kwargs.apply_async(args=(1, 'two'), kwargs={'flag': True, 'n': [1, 2], 'name': 'élan'}))
+
+
+def case_countdown():
+    sent = time.time()
+    out = outcome(ts_now.apply_async(countdown=1))
+    out['sent'] = sent
+    return out
+
+
+def case_expires_past():
+    past = datetime.now(timezone.utc) - timedelta(seconds=30)
+    return outcome(ts_add.apply_async((1, 1), expires=past))
+
+
+def case_expires_before_eta():
+    # Expires 1 s from now but may not start before 2 s: Celery revokes it when
+    # the eta comes (the expiry is checked again before execution).
+    return outcome(ts_add.apply_async((1, 1), countdown=2, expires=1))
+
+
+def case_link():
+    add10 = ts_add.s(10)
+    add10.freeze()
+    collect = ts_collect.s('tagged')
+    collect.freeze()
+    result = ts_add.apply_async((2, 2), link=[add10, collect])
+    out = outcome(result)
+    out['callbacks'] = [outcome(AsyncResult(add10.id, app=app)), outcome(AsyncResult(collect.id, app=app))]
+    out['callback_ids'] = [add10.id, collect.id]
+    result._cache = None
+    out['children'] = sorted(c.id for c in (result.children or []))
+    out['callback_parent_ids'] = [AsyncResult(i, app=app)._get_task_meta().get('parent_id') for i in out['callback_ids']]
+    return out
+
+
+def case_link_error():
+    errback = ts_collect.s('errback')
+    errback.freeze()
+    out = outcome(ts_fail.apply_async(('bad input',), link_error=errback))
+    out['errback'] = outcome(AsyncResult(errback.id, app=app))
+    return out
+
+
+def case_fail():
+    return outcome(ts_fail.delay('bad input for ts.fail'))
+
+
+def case_fail_custom():
+    return outcome(ts_fail_custom.delay(42))
+
+
+def case_retry():
+    started = time.time()
+    result = ts_flaky.delay('v1')
+    states = states_until_ready(result)
+    out = outcome(result)
+    out['elapsed'] = time.time() - started
+    out['states'] = states
+    return out
+
+
+def case_mixed(n='200'):
+    """Send n mixed.who tasks (both workers implement it); read every result."""
+    results = [who.delay(i) for i in range(int(n))]
+    values = {}
+    failures = {}
+    for i, r in enumerate(results):
+        try:
+            values[str(i)] = r.get(timeout=TIMEOUT)
+        except Exception as exc:  # noqa: BLE001
+            failures[str(i)] = describe(exc)
+    return {'ids': [r.id for r in results], 'values': values, 'failures': failures}
+
+
+if __name__ == '__main__':
+    name, *rest = sys.argv[1:]
+    fn = globals().get('case_' + name)
+    if fn is None:
+        sys.exit('unknown case %r' % name)
+    print(json.dumps(fn(*rest)), flush=True)
