@@ -104,7 +104,7 @@ describe('Celeriac producer, Python worker', { skip: skip ?? false, concurrency:
 
   test('propagate: false resolves with the error instead', async () => {
     const r = await div.delay(2, 0);
-    const value = await r.get({ ...T, propagate: false });
+    const value: unknown = await r.get({ ...T, propagate: false });
     assert.ok(value instanceof Error && value.name === 'ZeroDivisionError', String(value));
   });
 
