@@ -139,14 +139,25 @@ describe('Python producer, Celeriac worker (CLI process)', { skip: skip ?? false
     assert.equal(out.state, 'FAILURE');
   });
 
+  type RetryOut = Outcome<{ value: string; retries: number; ranAt: number }> & { elapsed: number; states: string[]; retry_result: unknown };
+  let retryCase: Promise<RetryOut> | undefined;
+  const retryOut = () => (retryCase ??= py<RetryOut>('retry'));
+
   test('retry: the TS task retries once (countdown 1 s); Python sees RETRY, then get() returns the value', async () => {
-    const out = await py<Outcome<{ value: string; retries: number; ranAt: number }> & { elapsed: number; states: string[] }>('retry');
+    const out = await retryOut();
     assert.equal(out.raised, undefined, JSON.stringify(out));
     assert.equal(out.value?.value, 'v1');
     assert.equal(out.value?.retries, 1, 'the successful run is the first retry');
     assert.ok(out.elapsed >= 0.9, `finished ${out.elapsed.toFixed(3)} s after sending; the retry countdown was 1 s`);
     assert.ok(out.states.includes('RETRY'), `states seen by Python: ${out.states.join(' → ')}`);
     assert.equal(out.states.at(-1), 'SUCCESS');
+  });
+
+  test('retry() without exc: while RETRY, Python reads result None, as from a Celery worker', async () => {
+    // Celery 5.2 stores mark_as_retry(id, reason.exc) — null when retry() got no exc.
+    const out = await retryOut();
+    assert.ok(out.states.includes('RETRY'), `states seen by Python: ${out.states.join(' → ')}`);
+    assert.equal(out.retry_result, null, `Python AsyncResult.result during RETRY: ${JSON.stringify(out.retry_result)}`);
   });
 });
 

@@ -148,6 +148,20 @@ describe('Celeriac producer, Python worker', { skip: skip ?? false, concurrency:
     assert.ok(Date.now() - started >= 900, `returned after ${Date.now() - started} ms; the retry countdown was 1 s`);
   });
 
+  test('while a Python task waits for its retry (retry() without exc), Celeriac reads RETRY with result null', async () => {
+    const r = await flaky.delay('v3');
+    const deadline = Date.now() + 5000;
+    let snap = await app.AsyncResult(r.id).refresh();
+    while (snap.state !== 'RETRY' && snap.state !== 'SUCCESS' && Date.now() < deadline) {
+      await new Promise((res) => setTimeout(res, 20));
+      snap = await app.AsyncResult(r.id).refresh();
+    }
+    assert.equal(snap.state, 'RETRY', 'the Python worker stores RETRY for about 1 s');
+    // The stored document says "result": null (Python's AsyncResult.result is None).
+    assert.equal(snap.result, null, `Celeriac read ${String(snap.result)} from a RETRY document whose result is null`);
+    assert.equal((await r.get(T)).retries, 1);
+  });
+
   test('a task the Python worker does not know: get() rejects with NotRegistered', async () => {
     const r = await app.sendTask('tasks.does_not_exist', [1]);
     const err = await rejection(r.get(T));

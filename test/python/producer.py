@@ -73,18 +73,24 @@ def outcome(result):
 
 
 def states_until_ready(result, timeout=TIMEOUT):
-    """Poll the stored state and list every distinct state seen, in order."""
+    """Poll the stored state; list every distinct state seen, in order, and
+    what ``AsyncResult.result`` was while the state was RETRY."""
     seen = []
+    retry_result = 'never seen'
     deadline = time.time() + timeout
     while time.time() < deadline:
         result._cache = None
-        state = result.state
+        meta = result._get_task_meta()
+        state = meta['status']
         if not seen or seen[-1] != state:
             seen.append(state)
+        if state == 'RETRY' and retry_result == 'never seen':
+            value = meta.get('result')
+            retry_result = describe(value) if isinstance(value, BaseException) else jsonable(value)
         if state in ('SUCCESS', 'FAILURE', 'REVOKED'):
             break
         time.sleep(0.02)
-    return seen
+    return seen, retry_result
 
 
 # ----------------------------------------------------------------------- cases
@@ -163,10 +169,11 @@ def case_fail_custom():
 def case_retry():
     started = time.time()
     result = ts_flaky.delay('v1')
-    states = states_until_ready(result)
+    states, retry_result = states_until_ready(result)
     out = outcome(result)
     out['elapsed'] = time.time() - started
     out['states'] = states
+    out['retry_result'] = retry_result
     return out
 
 
