@@ -86,7 +86,7 @@ describe('Python producer, Celeriac worker (CLI process)', { skip: skip ?? false
     assert.equal(out.state, 'REVOKED');
   });
 
-  test('expires before its countdown is over: REVOKED when the eta comes (Celery re-checks expiry before running)', async () => {
+  test('expires (2 s) before its countdown (4 s) is over: REVOKED, not run (Celery re-checks expiry before running)', async () => {
     const out = await py('expires_before_eta');
     assert.equal(out.value, undefined, `a task that expired while held for its eta ran anyway: ${JSON.stringify(out)}`);
     assert.equal(out.raised?.type, 'TaskRevokedError', JSON.stringify(out));

@@ -130,9 +130,14 @@ def case_expires_past():
 
 
 def case_expires_before_eta():
-    # Expires 1 s from now but may not start before 2 s: Celery revokes it when
-    # the eta comes (the expiry is checked again before execution).
-    return outcome(ts_add.apply_async((1, 1), countdown=2, expires=1))
+    # Expires 2 s from now but may not start before 4 s: Celery revokes it when
+    # the eta comes (the expiry is checked again before execution). The wide
+    # margin makes sure the worker receives it well before it expires, so the
+    # check on receipt alone cannot pass this case.
+    sent = time.time()
+    out = outcome(ts_add.apply_async((1, 1), countdown=4, expires=2))
+    out['elapsed'] = time.time() - sent
+    return out
 
 
 def case_link():
