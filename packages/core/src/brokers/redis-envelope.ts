@@ -1,0 +1,148 @@
+/**
+ * kombu's Redis envelope: the JSON document stored in a Redis list for one message.
+ *
+ * ```
+ * {"body": "<base64>", "content-encoding": "utf-8", "content-type": "application/json",
+ *  "headers": {...}, "properties": {"correlation_id": ..., "reply_to": ..., "delivery_mode": 2,
+ *  ["expiration": "120000",] "delivery_info": {"exchange": "", "routing_key": "celery"},
+ *  "priority": 0, "body_encoding": "base64", "delivery_tag": "<uuid4>"}}
+ * ```
+ *
+ * Writing is byte-identical to kombu 5.2 (Python `json.dumps` formatting, key order
+ * as above). Reading accepts anything a kombu 5.2 worker accepts (e.g. no
+ * `body_encoding` ⇒ the body is used as-is) and rejects, with a
+ * `MessageDecodeError`, what would make a kombu worker crash.
+ */
+import { randomUUID } from 'node:crypto';
+import { MessageDecodeError } from '../errors.js';
+import type { MessageProperties, TaskHeaders, TaskMessage } from '../protocol/message.js';
+import { dumpsPython, loadsPython } from '../protocol/python-json.js';
+import type { Route } from './broker.js';
+
+/** Properties the Redis transport owns: never copied from `message.properties`. */
+const TRANSPORT_PROPERTIES = new Set(['delivery_info', 'body_encoding', 'delivery_tag', 'priority']);
+
+/** Strict base64 (what Python's `b64encode` writes): alphabet, length multiple of 4, ≤ 2 pad chars. */
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** Options for `encodeEnvelope`. */
+export interface EncodeEnvelopeOptions {
+  /** The delivery tag to write. Default: a fresh uuid4, as kombu does. */
+  deliveryTag?: string;
+}
+
+/** The effective priority of a message on a route (route first, then the message's property, then 0). */
+export function messagePriority(message: TaskMessage, route: Route): number {
+  const p = route.priority ?? message.properties.priority;
+  return typeof p === 'number' && Number.isFinite(p) ? p : 0;
+}
+
+/**
+ * Encode a message into kombu's envelope string, byte-identical to what a Python
+ * producer LPUSHes for the same message.
+ */
+export function encodeEnvelope(message: TaskMessage, route: Route, options: EncodeEnvelopeOptions = {}): string {
+  const properties: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(message.properties)) {
+    if (!TRANSPORT_PROPERTIES.has(key)) properties[key] = value;
+  }
+  properties.delivery_info = { exchange: route.exchange, routing_key: route.routingKey };
+  properties.priority = messagePriority(message, route);
+  properties.body_encoding = 'base64';
+  properties.delivery_tag = options.deliveryTag ?? randomUUID();
+  return dumpsPython({
+    body: message.body.toString('base64'),
+    'content-encoding': message.contentEncoding,
+    'content-type': message.contentType,
+    headers: message.headers,
+    properties,
+  });
+}
+
+/** A decoded envelope: the message plus what the transport recorded about it. */
+export interface DecodedEnvelope {
+  message: TaskMessage;
+  /** `properties.delivery_info.exchange`. */
+  exchange: string;
+  /** `properties.delivery_info.routing_key`. */
+  routingKey: string;
+  /** `properties.delivery_tag` (kombu's unacked hash field). */
+  deliveryTag: string;
+  /** 0 when absent. */
+  priority: number;
+  /** True when kombu (or Celeriac) restored the message after a consumer lost it. */
+  redelivered: boolean;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function preview(raw: string): string {
+  return raw.length > 120 ? `${JSON.stringify(raw.slice(0, 120))}…` : JSON.stringify(raw);
+}
+
+/**
+ * Parse an envelope string. Throws `MessageDecodeError` for malformed JSON, a body
+ * that is not strict base64 when `body_encoding` says base64, an unknown
+ * `body_encoding`, and a missing `delivery_tag` or `delivery_info` (which make a
+ * kombu 5.2 worker exit).
+ */
+export function decodeEnvelope(raw: string): DecodedEnvelope {
+  let doc: unknown;
+  try {
+    doc = loadsPython(raw);
+  } catch (err) {
+    throw new MessageDecodeError(`Redis message is not valid JSON (${(err as Error).message}): ${preview(raw)}`);
+  }
+  if (!isRecord(doc)) throw new MessageDecodeError(`Redis message must be a JSON object (kombu envelope), got ${preview(raw)}`);
+
+  const props = doc.properties;
+  if (!isRecord(props)) throw new MessageDecodeError('Redis message has no "properties" object (kombu envelope expected).');
+  const tag = props.delivery_tag;
+  if (typeof tag !== 'string' && typeof tag !== 'number') {
+    throw new MessageDecodeError('Redis message has no properties.delivery_tag; kombu needs it to acknowledge the message.');
+  }
+  const info = props.delivery_info;
+  if (!isRecord(info) || typeof info.exchange !== 'string' || typeof info.routing_key !== 'string') {
+    throw new MessageDecodeError('Redis message has no properties.delivery_info {exchange, routing_key}; kombu needs it to route acks and restores.');
+  }
+
+  const headers = doc.headers ?? {};
+  if (!isRecord(headers)) throw new MessageDecodeError('Redis message "headers" must be a JSON object.');
+  const contentType = doc['content-type'] ?? '';
+  const contentEncoding = doc['content-encoding'] ?? 'utf-8';
+  if (typeof contentType !== 'string' || typeof contentEncoding !== 'string') {
+    throw new MessageDecodeError('Redis message "content-type" and "content-encoding" must be strings.');
+  }
+
+  const body = decodeBodyField(doc.body, props.body_encoding, contentEncoding);
+  const properties: MessageProperties = {};
+  for (const [key, value] of Object.entries(props)) {
+    if (key !== 'delivery_info' && key !== 'body_encoding' && key !== 'delivery_tag') properties[key] = value;
+  }
+  const priority = typeof props.priority === 'number' ? props.priority : 0;
+  return {
+    message: { headers: headers as TaskHeaders, properties, contentType, contentEncoding, body },
+    exchange: info.exchange,
+    routingKey: info.routing_key,
+    deliveryTag: String(tag),
+    priority,
+    redelivered: headers.redelivered === true || info.redelivered === true,
+  };
+}
+
+function decodeBodyField(body: unknown, encoding: unknown, contentEncoding: string): Buffer {
+  if (body === undefined || body === null) return Buffer.alloc(0);
+  if (typeof body !== 'string') throw new MessageDecodeError(`Redis message "body" must be a string, got ${typeof body}.`);
+  if (encoding === undefined || encoding === null) {
+    return Buffer.from(body, contentEncoding === 'binary' ? 'latin1' : 'utf8');
+  }
+  if (encoding !== 'base64') {
+    throw new MessageDecodeError(`Unsupported properties.body_encoding ${JSON.stringify(encoding)}; kombu writes "base64".`);
+  }
+  if (body.length % 4 !== 0 || !BASE64.test(body)) {
+    throw new MessageDecodeError(`Redis message body is not valid base64 (body_encoding "base64"): ${preview(body)}`);
+  }
+  return Buffer.from(body, 'base64');
+}
