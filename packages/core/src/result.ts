@@ -68,7 +68,7 @@ export class AsyncResult<T = unknown> {
 
   private snapshot(doc: ResultDocument): ResultSnapshot<T> {
     const state = doc.status;
-    const result = EXCEPTION_STATES.has(state) ? fromExceptionDocument(doc.result, doc.traceback, this.id) : (doc.result as T);
+    const result = EXCEPTION_STATES.has(state) && isExceptionDocument(doc.result) ? fromExceptionDocument(doc.result, doc.traceback, this.id) : (doc.result as T);
     return {
       state,
       result,
@@ -140,6 +140,10 @@ export class AsyncResult<T = unknown> {
   toString(): string {
     return `<AsyncResult: ${this.id}>`;
   }
+}
+
+function isExceptionDocument(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && 'exc_type' in value;
 }
 
 function childId(tuple: unknown): string {

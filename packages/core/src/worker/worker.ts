@@ -230,6 +230,11 @@ export class Worker {
   }
 
   private async execute(request: TaskRequest): Promise<void> {
+    // Celery checks expiry again right before running (an ETA task may expire while held).
+    if (request.expires && request.expires.getTime() <= Date.now()) {
+      this.revokeExpired(request);
+      return;
+    }
     const lateAck = request.acksLate;
     if (!lateAck) this.ackDelivery(request.delivery);
     const outcome: RunOutcome = await runTask(request, {
