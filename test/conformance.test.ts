@@ -17,7 +17,7 @@ after(async () => {
   await redis?.stop();
 });
 
-function message(id = randomUUID(), args: unknown[] = [1, 2]) {
+function message(id: string = randomUUID(), args: unknown[] = [1, 2]) {
   return buildTaskMessage({ taskName: 'conf.task', taskId: id, args, kwargs: {}, origin: 'test', replyTo: 'r', serializer: 'json' });
 }
 

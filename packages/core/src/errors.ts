@@ -1,4 +1,5 @@
 /** Typed errors. Every message says what went wrong and how to fix it. */
+import { argsRepr } from './protocol/python-repr.js';
 
 /** Base class of every error Celeriac throws on purpose. */
 export class CeleriacError extends Error {
@@ -98,7 +99,8 @@ export class RemoteTaskError extends Error {
     /** Id of the task that failed. */
     readonly taskId: string,
   ) {
-    super(excArgs.length === 1 ? String(excArgs[0]) : excArgs.length === 0 ? '' : JSON.stringify(excArgs));
+    // Like Python's str(exc): the one argument, or the tuple of all of them.
+    super(excArgs.length === 1 ? String(excArgs[0]) : excArgs.length === 0 ? '' : argsRepr(excArgs));
     this.name = excType;
     if (remoteTraceback) this.stack = `${excType}: ${this.message}\n    [remote traceback of task ${taskId}]\n${remoteTraceback}`;
   }

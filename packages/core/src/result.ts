@@ -1,4 +1,5 @@
 import type { ResultBackend, ResultDocument } from './backends/backend.js';
+import type { RemoteTaskError } from './errors.js';
 import { fromExceptionDocument } from './protocol/exceptions.js';
 import { EXCEPTION_STATES, PROPAGATE_STATES, READY_STATES, States, type TaskState } from './states.js';
 
@@ -120,13 +121,16 @@ export class AsyncResult<T = unknown> {
    * rejects with an Error whose `name` is the remote exception type (e.g.
    * `ZeroDivisionError`), keeping its message, arguments and remote traceback.
    */
-  async get(options: GetOptions = {}): Promise<T> {
+  get(options?: GetOptions & { propagate?: true }): Promise<T>;
+  /** With `propagate: false` a failure resolves with its error instead of rejecting. */
+  get(options: GetOptions & { propagate: false }): Promise<T | RemoteTaskError>;
+  async get(options: GetOptions = {}): Promise<T | RemoteTaskError> {
     const doc = this.cached ?? (await (await this.source.getBackend()).waitForResult(this.id, { timeoutMs: options.timeout, intervalMs: options.interval }));
     this.cached = doc;
     if (PROPAGATE_STATES.has(doc.status)) {
       const error = fromExceptionDocument(doc.result, doc.traceback, this.id);
       if (options.propagate ?? true) throw error;
-      return error as unknown as T;
+      return error;
     }
     return doc.result as T;
   }

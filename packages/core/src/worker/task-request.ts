@@ -129,7 +129,8 @@ export class TaskRequest implements TaskContext {
 
   /** Store RETRY after the retry message went out (Celery's order). */
   retryDocument(error: Retry) {
-    const cause = error.exc ?? error;
-    return resultDocument(this.decoded, States.RETRY, toExceptionDocument(cause), tracebackOf(cause), [childTuple(this.id)]);
+    // Celery stores the `exc` given to retry() (null without one), not the Retry itself.
+    const result = error.exc === undefined ? null : toExceptionDocument(error.exc);
+    return resultDocument(this.decoded, States.RETRY, result, tracebackOf(error.exc ?? error), [childTuple(this.id)]);
   }
 }
