@@ -1,0 +1,39 @@
+// Celeriac producer / round-trip client, run as its own process by bench/run.ts.
+//   node client.mjs enqueue <n> <chunk>      -> {"ms": ...}
+//   node client.mjs roundtrip <n> <warmup>   -> {"latencies": [...ms]}
+import { app, add } from './tasks.mjs';
+
+const [mode, nArg, extraArg] = process.argv.slice(2);
+const n = Number(nArg);
+
+async function enqueue(chunk) {
+  await app.getBroker(); // connect before timing (all systems do)
+  const t0 = performance.now();
+  for (let i = 0; i < n; i += chunk) {
+    const batch = [];
+    for (let j = i; j < Math.min(n, i + chunk); j++) batch.push(add.delay(j, j));
+    await Promise.all(batch);
+  }
+  return { ms: performance.now() - t0 };
+}
+
+async function roundtrip(warmup) {
+  await app.getBroker();
+  await app.getBackend();
+  const latencies = [];
+  for (let i = 0; i < warmup + n; i++) {
+    const t0 = performance.now();
+    const r = await add.delay(i, i);
+    const v = await r.get({ timeout: 10_000 });
+    const ms = performance.now() - t0;
+    if (v !== 2 * i) throw new Error(`bench.add(${i}, ${i}) returned ${JSON.stringify(v)}`);
+    if (i >= warmup) latencies.push(ms);
+  }
+  return { latencies };
+}
+
+const out = mode === 'enqueue' ? await enqueue(Number(extraArg ?? 1000)) : mode === 'roundtrip' ? await roundtrip(Number(extraArg ?? 0)) : null;
+if (!out) throw new Error(`unknown mode ${mode}`);
+await app.close();
+process.stdout.write(JSON.stringify(out) + '\n');
+process.exit(0);
