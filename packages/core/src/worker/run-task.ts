@@ -85,20 +85,19 @@ async function sendFollowUp(req: TaskRequest, wire: WireSignature, prepend: unkn
   return result.id;
 }
 
+/** What the task function did: returned a value or threw. */
+export type FunctionOutcome = { ok: true; retval: unknown; startedAt: number } | { ok: false; error: unknown; startedAt: number };
+
 /**
- * Run one request the way Celery's tracer does: STARTED (if tracked), the task,
- * then callbacks / next chain step, then the result; on error RETRY, autoretry,
- * FAILURE with errbacks. Hooks run last. Never throws.
+ * Run the task function (the part that holds a pool slot): STARTED first when
+ * tracked, then the function under its hard time limit. Never throws.
  */
-export async function runTask(req: TaskRequest, deps: RunDeps): Promise<RunOutcome> {
-  const { app, log } = deps;
+export async function runTaskFunction(req: TaskRequest, deps: RunDeps): Promise<FunctionOutcome> {
+  const { app } = deps;
   const opts = req.task.options;
-  const store = req.ignoreResult ? null : deps.storeResult;
-  const extended: ExtendedFields | undefined = app.settings.resultExtended
-    ? { name: req.name, args: [...req.args], kwargs: { ...req.kwargs }, worker: req.hostname, retries: req.retries, queue: req.delivery.routingKey }
-    : undefined;
-  const started = Date.now();
+  const startedAt = Date.now();
   try {
+    const store = req.ignoreResult ? null : deps.storeResult;
     if (store && (opts.trackStarted ?? app.settings.taskTrackStarted)) {
       await store(resultDocument(req.decoded, States.STARTED, { pid: process.pid, hostname: req.hostname }));
     }
@@ -108,7 +107,28 @@ export async function runTask(req: TaskRequest, deps: RunDeps): Promise<RunOutco
       Promise.resolve().then(() => runInTaskContext(req, () => req.task.fn.apply(req, args as never[]))),
       hard,
     );
+    return { ok: true, retval, startedAt };
+  } catch (error) {
+    return { ok: false, error, startedAt };
+  }
+}
 
+/**
+ * Record what the function did, the way Celery's tracer does: on success send
+ * callbacks / the next chain step, then store SUCCESS; on error RETRY, autoretry,
+ * or FAILURE with errbacks. Hooks run last. Runs after the pool slot is freed.
+ * Never throws.
+ */
+export async function recordOutcome(req: TaskRequest, deps: RunDeps, ran: FunctionOutcome): Promise<RunOutcome> {
+  const { app, log } = deps;
+  const opts = req.task.options;
+  const store = req.ignoreResult ? null : deps.storeResult;
+  const extended: ExtendedFields | undefined = app.settings.resultExtended
+    ? { name: req.name, args: [...req.args], kwargs: { ...req.kwargs }, worker: req.hostname, retries: req.retries, queue: req.delivery.routingKey }
+    : undefined;
+  try {
+    if (!ran.ok) throw ran.error;
+    const retval = ran.retval;
     const children: ResultTuple[] = [];
     for (const cb of req.decoded.embed.callbacks ?? []) {
       children.push(childTuple(await sendFollowUp(req, cb, [retval])));
@@ -119,7 +139,9 @@ export async function runTask(req: TaskRequest, deps: RunDeps): Promise<RunOutco
       children.push(childTuple(await sendFollowUp(req, next, [retval], chain.slice(0, -1))));
     }
     if (store) await store(resultDocument(req.decoded, States.SUCCESS, retval ?? null, null, children, extended));
-    log.info({ task: req.name, id: req.id, runtime: (Date.now() - started) / 1000 }, `Task ${req.name}[${req.id}] succeeded`);
+    if (log.isLevelEnabled('info')) {
+      log.info({ task: req.name, id: req.id, runtime: (Date.now() - ran.startedAt) / 1000 }, `Task ${req.name}[${req.id}] succeeded`);
+    }
     await hook(log, () => opts.onSuccess?.(retval, req.id, req.args as never[], req.kwargs));
     await hook(log, () => opts.afterReturn?.(States.SUCCESS, retval, req.id, req.args as never[], req.kwargs));
     return { state: States.SUCCESS };

@@ -2,7 +2,8 @@
  * The consumer and its async pool.
  *
  * Data path: broker.reserve (atomic take + unacked) → validate → hold ETA (near)
- * or park it broker-side (far) → pool slot → runTask → batched results → ack.
+ * or park it broker-side (far) → pool slot → task function → (slot freed) callbacks,
+ * batched result writes → ack.
  * Prefetch = concurrency × multiplier messages reserved at once; messages held for
  * their ETA do not count (Celery raises the prefetch count for them too).
  */
@@ -19,7 +20,7 @@ import { decodeTaskMessage, peekTaskName, type DecodedTask } from '../protocol/t
 import { States } from '../states.js';
 import { Batcher } from './batcher.js';
 import { resultDocument } from './result-document.js';
-import { runTask, type RunOutcome } from './run-task.js';
+import { recordOutcome, runTaskFunction, type RunDeps, type RunOutcome } from './run-task.js';
 import { TaskRequest } from './task-request.js';
 
 /** Options of a worker (the `celeriac worker` flags). */
@@ -76,6 +77,10 @@ export class Worker {
   private acks!: Batcher<Delivery>;
   private results: Batcher<ResultDocument> | undefined;
   private idleWaiters: (() => void)[] = [];
+  /** Runs whose function finished and whose outcome is being recorded. */
+  private recording = 0;
+  private readonly recordingLimit: number;
+  private runDeps!: RunDeps;
 
   constructor(
     readonly app: Celeriac,
@@ -88,6 +93,7 @@ export class Worker {
     const multiplier = options.prefetchMultiplier ?? s.workerPrefetchMultiplier;
     this.prefetchLimit = multiplier === 0 ? UNLIMITED_PREFETCH : Math.max(1, this.concurrency * multiplier);
     this.log = options.logger ?? createLogger(options.logLevel ?? 'info');
+    this.recordingLimit = Math.max(this.prefetchLimit, this.concurrency * 2);
   }
 
   /** Connect and start consuming. Resolves once consuming has begun. */
@@ -101,6 +107,8 @@ export class Worker {
     this.results = backend
       ? new Batcher((docs) => (backend.storeResults ? backend.storeResults(docs) : Promise.all(docs.map((d) => backend.storeResult(d))).then(() => undefined)))
       : undefined;
+    const results = this.results;
+    this.runDeps = { app: this.app, log: this.log, storeResult: results ? (doc) => results.add(doc) : null };
     this.running = true;
     await this.beat();
     this.heartbeatTimer = setInterval(() => void this.beat(), s.workerHeartbeatInterval * 1000);
@@ -215,12 +223,16 @@ export class Worker {
     this.pump();
   }
 
+  /**
+   * Start queued requests while a slot is free. A slot is held only while the task
+   * function runs; recording its outcome (callbacks, result write, late ack) goes on
+   * after the slot is freed, bounded by `recordingLimit` so a slow backend pushes back.
+   */
   private pump(): void {
-    while (this.running && this.stats.active < this.concurrency && this.ready.length > 0) {
+    while (this.running && this.stats.active < this.concurrency && this.recording < this.recordingLimit && this.ready.length > 0) {
       const request = this.ready.shift()!;
       this.stats.active++;
       const run = this.execute(request).finally(() => {
-        this.stats.active--;
         this.activeRuns.delete(run);
         this.pump();
         this.maybeIdle();
@@ -230,22 +242,38 @@ export class Worker {
   }
 
   private async execute(request: TaskRequest): Promise<void> {
-    // Celery checks expiry again right before running (an ETA task may expire while held).
-    if (request.expires && request.expires.getTime() <= Date.now()) {
-      this.revokeExpired(request);
-      return;
+    let holdsSlot = true;
+    const freeSlot = () => {
+      if (!holdsSlot) return;
+      holdsSlot = false;
+      this.stats.active--;
+      this.pump();
+    };
+    try {
+      // Celery checks expiry again right before running (an ETA task may expire while held).
+      if (request.expires && request.expires.getTime() <= Date.now()) {
+        this.revokeExpired(request);
+        return;
+      }
+      const lateAck = request.acksLate;
+      if (!lateAck) this.ackDelivery(request.delivery);
+      const deps = this.runDeps;
+      const ran = await runTaskFunction(request, deps);
+      this.recording++;
+      freeSlot();
+      try {
+        const outcome = await recordOutcome(request, deps, ran);
+        this.count(outcome);
+        if (lateAck) {
+          if (outcome.state === States.REJECTED) this.rejectDelivery(request.delivery, outcome.requeue === true);
+          else this.ackDelivery(request.delivery);
+        }
+      } finally {
+        this.recording--;
+      }
+    } finally {
+      freeSlot();
     }
-    const lateAck = request.acksLate;
-    if (!lateAck) this.ackDelivery(request.delivery);
-    const outcome: RunOutcome = await runTask(request, {
-      app: this.app,
-      log: this.log,
-      storeResult: this.results ? (doc) => this.results!.add(doc) : null,
-    });
-    this.count(outcome);
-    if (!lateAck) return;
-    if (outcome.state === States.REJECTED) this.rejectDelivery(request.delivery, outcome.requeue === true);
-    else this.ackDelivery(request.delivery);
   }
 
   private count(outcome: RunOutcome): void {
@@ -299,7 +327,7 @@ export class Worker {
   }
 
   private maybeIdle(): void {
-    if (this.stats.active === 0 && this.ready.length === 0 && this.idleWaiters.length > 0) {
+    if (this.activeRuns.size === 0 && this.ready.length === 0 && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
       waiters.forEach((w) => w());
@@ -339,7 +367,7 @@ export class Worker {
 
   /** Resolves when no task is running or waiting for a slot (tests, the demo). */
   whenIdle(): Promise<void> {
-    if (this.stats.active === 0 && this.ready.length === 0) return Promise.resolve();
+    if (this.activeRuns.size === 0 && this.ready.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 }
