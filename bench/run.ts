@@ -45,7 +45,7 @@ async function machineInfo(conns: Conns): Promise<MachineInfo> {
     kernel: release(),
     node: process.version,
     redis: /^redis_version:(\S+)/m.exec(server)?.[1] ?? 'unknown',
-    bullmq: pkg('node_modules/bullmq/package.json'),
+    bullmq: pkg('bench/systems/bullmq/node_modules/bullmq/package.json'),
     celery: tryExec(SYSTEM_PYTHON, ['-c', 'import celery, kombu; print(celery.__version__ + " / kombu " + kombu.__version__)']),
     celeriac: pkg('packages/core/package.json'),
     gitCommit: tryExec('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']) + dirty,
