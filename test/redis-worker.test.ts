@@ -117,6 +117,28 @@ test('SIGTERM is a warm shutdown: running tasks finish, held ETA messages go bac
   await client.del('celery');
 });
 
+test('a second SIGTERM is a cold shutdown: the running late-ack task is given back, not lost', { skip: skip ?? false }, async () => {
+  const runlog = join(tmp, 'cold.log');
+  const w = await startWorker({ CELERIAC_TEST_RUNLOG: runlog });
+  const r = await producer.sendTask('tasks.slow', [5000, 'cold']);
+  await waitFor(async () => (await client.hlen('unacked')) === 1);
+  await new Promise((res) => setTimeout(res, 200)); // running now
+  const t0 = Date.now();
+  w.child.kill('SIGTERM');
+  await new Promise((res) => setTimeout(res, 100));
+  w.child.kill('SIGTERM');
+  assert.equal(await w.exited, 1);
+  assert.ok(Date.now() - t0 < 3000, 'did not wait for the 5 s task');
+  assert.equal(existsSync(runlog), false, 'the task did not finish');
+  assert.equal(await client.hlen('unacked'), 0);
+  const queued = await client.lrange('celery', 0, -1);
+  assert.equal(queued.length, 1, 'the message is back in the queue');
+  const envelope = JSON.parse(queued[0]!);
+  assert.equal(envelope.headers.id, r.id);
+  assert.equal(envelope.headers.redelivered, true);
+  await client.del('celery');
+});
+
 test('far-future ETA messages are parked in Redis, not held unacked, and run when due', { skip: skip ?? false }, async () => {
   const w = await startWorker({ CELERIAC_TEST_ETA_HOLD: '1' });
   const r = await producer.sendTask<number>('tasks.add', [4, 4], {}, { countdown: 3 });

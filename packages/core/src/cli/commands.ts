@@ -43,15 +43,21 @@ export async function workerCommand(flags: WorkerFlags, version: string): Promis
   await worker.start();
   worker.log.info({ hostname: worker.hostname }, `${worker.hostname} ready.`);
 
-  let stopping: Promise<void> | undefined;
+  let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (!stopping) {
+    signals++;
+    if (signals === 1) {
       worker.log.warn(`worker: Warm shutdown (${signal}); send it again for a cold shutdown`);
-      stopping = worker.stop().then(() => app.close());
-      void stopping.then(() => process.exit(0), (err) => (worker.log.error({ err }, 'Error during shutdown'), process.exit(1)));
-    } else {
+      worker
+        .stop()
+        .then(() => app.close())
+        .then(
+          () => process.exit(signals > 1 ? 1 : 0),
+          (err) => (worker.log.error({ err }, 'Error during shutdown'), process.exit(1)),
+        );
+    } else if (signals === 2) {
       worker.log.warn(`worker: Cold shutdown (${signal})`);
-      void worker.stop({ cold: true }).finally(() => process.exit(1));
+      void worker.stop({ cold: true });
     }
   };
   process.on('SIGTERM', onSignal);

@@ -79,6 +79,8 @@ export class Worker {
   private idleWaiters: (() => void)[] = [];
   /** Runs whose function finished and whose outcome is being recorded. */
   private recording = 0;
+  private stopping: Promise<void> | undefined;
+  private turnCold: (() => void) | undefined;
   private readonly recordingLimit: number;
   private runDeps!: RunDeps;
 
@@ -340,28 +342,36 @@ export class Worker {
    * everything unacknowledged, including running late-ack tasks, and return now.
    */
   async stop(options: { cold?: boolean } = {}): Promise<void> {
+    if (this.stopping) {
+      // A second request during a warm shutdown turns it cold.
+      if (options.cold) this.turnCold?.();
+      return this.stopping;
+    }
     if (!this.running) return;
+    this.stopping = this.shutdown(options.cold === true);
+    return this.stopping;
+  }
+
+  private async shutdown(cold: boolean): Promise<void> {
+    const coldRequested = new Promise<void>((resolve) => (this.turnCold = resolve));
     this.running = false;
     clearInterval(this.heartbeatTimer);
     this.wakeLoop();
-    const giveBack: Delivery[] = [];
-    for (const { timer, request } of this.heldTimers.values()) {
-      clearTimeout(timer);
-      giveBack.push(request.delivery);
-    }
+    for (const { timer } of this.heldTimers.values()) clearTimeout(timer);
     this.heldTimers.clear();
-    for (const request of this.ready.splice(0)) giveBack.push(request.delivery);
+    this.ready.length = 0; // still unsettled: given back below
     await this.loopDone;
-    if (!options.cold) await Promise.all(this.activeRuns);
+    if (!cold) await Promise.race([Promise.all(this.activeRuns), coldRequested]);
     await this.acks.flush();
     await this.results?.flush();
-    for (const d of this.unsettled.values()) if (!giveBack.includes(d)) giveBack.push(d);
+    // Everything not acknowledged by now goes back: held ETAs, queued, and (cold) running late-ack tasks.
+    const giveBack = [...this.unsettled.values()];
+    this.unsettled.clear();
     if (giveBack.length > 0) {
       this.log.info({ count: giveBack.length }, `Restoring ${giveBack.length} unacknowledged message(s)`);
       if (this.broker!.restoreUnacked) await this.broker!.restoreUnacked(giveBack);
       else await Promise.all(giveBack.map((d) => this.broker!.reject(d, true)));
     }
-    this.unsettled.clear();
     await this.broker!.close();
   }
 
