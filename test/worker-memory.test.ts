@@ -45,6 +45,16 @@ const auto = app.task(
   },
   { autoretryFor: [TransientError], defaultRetryDelay: 0.01, maxRetries: 5 },
 );
+const backoffRuns: number[] = [];
+const backoff = app.task(
+  'm.backoff',
+  () => {
+    backoffRuns.push(Date.now());
+    if (backoffRuns.length < 3) throw new TransientError('again');
+    return backoffRuns.length;
+  },
+  { autoretryFor: [TransientError], retryBackoff: 0.2, retryJitter: false, maxRetries: 5 },
+);
 const collect = app.task('m.collect', (...values: unknown[]) => {
   calls.push(JSON.stringify(values));
   return values;
@@ -139,6 +149,14 @@ test('autoretryFor retries matching errors', async () => {
   autoRuns = 0;
   const r = await auto.delay();
   assert.equal(await r.get({ timeout: 3000 }), 3);
+});
+
+test('retryBackoff doubles the delay between autoretries (factor × 2^retries)', async () => {
+  backoffRuns.length = 0;
+  assert.equal(await (await backoff.delay()).get({ timeout: 5000 }), 3);
+  const [first, second, third] = backoffRuns as [number, number, number];
+  assert.ok(second - first >= 190, `first retry after ${second - first} ms, expected ≥ 200`);
+  assert.ok(third - second >= 390, `second retry after ${third - second} ms, expected ≥ 400`);
 });
 
 test('link sends the callback with the result prepended; linkError receives the failed id', async () => {

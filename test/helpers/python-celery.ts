@@ -229,6 +229,20 @@ export async function brokerState(url: string, queue = 'celery'): Promise<Broker
   }
 }
 
+/** Wait (up to `timeoutMs`) until the queue is empty and nothing is unacked; fail with the keys left otherwise. */
+export async function assertBrokerDrained(url: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let state = await brokerState(url);
+  while ((state.ready || state.unacked || state.unackedIndex) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    state = await brokerState(url);
+  }
+  const { ready, unacked, unackedIndex } = state;
+  if (ready || unacked || unackedIndex) {
+    throw new Error(`broker not drained: ${JSON.stringify({ ready, unacked, unackedIndex })}, keys: ${JSON.stringify(state.keys)}`);
+  }
+}
+
 /** A short-lived client on one db, closed by the caller. */
 export function redisClient(url: string): Redis {
   return new Redis(url, { maxRetriesPerRequest: 3 });

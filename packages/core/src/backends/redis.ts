@@ -14,6 +14,7 @@
  * waiters (SUBSCRIBE per task id, refcounted), with one GET after subscribing to
  * close the race, and one GET per waiter after a reconnect.
  */
+import { maskUrl } from '../mask-url.js';
 import { Redis, type RedisOptions } from 'ioredis';
 import { CeleriacError, MessageDecodeError, TimeoutError } from '../errors.js';
 import { dumpsPython, loadsPython } from '../protocol/python-json.js';
@@ -55,15 +56,6 @@ redis.call('PUBLISH', KEYS[1], ARGV[1])
 return 1
 `;
 
-function maskPassword(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '****';
-    return parsed.toString();
-  } catch {
-    return url.replace(/:[^:@/]*@/, ':****@');
-  }
-}
 
 /** Celery's key (and pub/sub channel) for a task's result. */
 export function resultKey(taskId: string): string {
@@ -93,7 +85,7 @@ export class RedisBackend implements ResultBackend {
   private closing: Promise<void> | undefined;
 
   constructor(url: string, options: RedisBackendOptions = {}) {
-    this.displayUrl = maskPassword(url);
+    this.displayUrl = maskUrl(url);
     this.ttl = Math.max(0, Math.trunc(options.resultExpires ?? 86400));
     this.redis = new Redis(url, { enableAutoPipelining: true, ...options.redis });
     this.redis.defineCommand('storeResult', { lua: STORE_RESULT_LUA, numberOfKeys: 1 });

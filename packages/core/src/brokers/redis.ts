@@ -42,6 +42,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import { ConfigurationError, MessageDecodeError } from '../errors.js';
+import { maskUrl } from '../mask-url.js';
 import type { TaskMessage } from '../protocol/message.js';
 import type { Broker, Delivery, ReserveOptions, Route } from './broker.js';
 import { decodeEnvelope, encodeEnvelope, messagePriority } from './redis-envelope.js';
@@ -103,16 +104,6 @@ const SCRIPTS: Record<ScriptName, { lua: string; numberOfKeys?: number }> = {
   restoreVisible: { lua: RESTORE_VISIBLE_LUA, numberOfKeys: 3 },
 };
 
-/** The URL with its password masked. */
-export function maskRedisUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '****';
-    return parsed.toString();
-  } catch {
-    return url.replace(/:[^:@/]*@/, ':****@');
-  }
-}
 
 /** kombu's list for `queue` at `priority`: clamp 0..9, largest step ≤ p, step 0 = bare name. */
 export function priorityListKey(queue: string, priority: number, steps: readonly number[] = [0, 3, 6, 9]): string {
@@ -146,7 +137,7 @@ export class RedisBroker implements Broker {
   private lastVisibleRestore = 0;
 
   constructor(url: string, options: RedisBrokerOptions = {}) {
-    this.displayUrl = maskRedisUrl(url);
+    this.displayUrl = maskUrl(url);
     this.consumerIdGiven = typeof options.consumerId === 'string' && options.consumerId !== '';
     this.id = this.consumerIdGiven ? options.consumerId! : randomUUID();
     this.steps = [...(options.prioritySteps ?? [0, 3, 6, 9])].sort((a, b) => a - b);

@@ -1,10 +1,7 @@
 import { arch, platform, release } from 'node:os';
 import type { Worker } from '../worker/worker.js';
+import { maskUrl } from '../mask-url.js';
 
-/** Mask the password in a URL for display. */
-export function maskUrl(url: string): string {
-  return url.replace(/\/\/([^:@/]*):([^@/]+)@/, '//$1:**@');
-}
 
 /** The startup banner, shaped like Celery's. */
 export function workerBanner(worker: Worker, version: string): string {
