@@ -170,6 +170,20 @@ test('a killed worker’s unacked message is redelivered within seconds, not aft
   await second.exited;
 });
 
+test('a task that blocks the event loop past the heartbeat TTL is not redelivered to another worker', { skip: skip ?? false }, async () => {
+  const runlog = join(tmp, 'block.log');
+  const env = { CELERIAC_TEST_RUNLOG: runlog, CELERIAC_TEST_HEARTBEAT: '0.3' }; // TTL 1.5 s
+  const a = await startWorker(env, ['-n', 'a@test']);
+  const b = await startWorker(env, ['-n', 'b@test']);
+  const r = await producer.sendTask('tasks.block', [4000, 'blocker']);
+  assert.equal(await r.get({ timeout: 15_000 }), 'blocker');
+  await new Promise((res) => setTimeout(res, 2000)); // a duplicate would have started by now
+  assert.equal(readFileSync(runlog, 'utf8').trim().split('\n').length, 1, 'ran exactly once');
+  a.child.kill('SIGTERM');
+  b.child.kill('SIGTERM');
+  await Promise.all([a.exited, b.exited]);
+});
+
 async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {

@@ -22,3 +22,17 @@ export const slow = app.task(
   },
   { acksLate: true },
 );
+
+/** Blocks the event loop (CPU-bound, synchronous) for `ms`, then records the run. */
+export const block = app.task(
+  'tasks.block',
+  (ms: number, tag: string) => {
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      // busy: no heartbeat can run on this thread
+    }
+    if (process.env.CELERIAC_TEST_RUNLOG) appendFileSync(process.env.CELERIAC_TEST_RUNLOG, `${tag} ${process.pid}\n`);
+    return tag;
+  },
+  { acksLate: true },
+);

@@ -19,6 +19,7 @@ import { toExceptionDocument } from '../protocol/exceptions.js';
 import { decodeTaskMessage, peekTaskName, type DecodedTask } from '../protocol/task-message.js';
 import { States } from '../states.js';
 import { Batcher } from './batcher.js';
+import { startHeartbeatThread, type HeartbeatThread } from './heartbeat-thread.js';
 import { resultDocument } from './result-document.js';
 import { recordOutcome, runTaskFunction, type RunDeps, type RunOutcome } from './run-task.js';
 import { TaskRequest } from './task-request.js';
@@ -74,6 +75,7 @@ export class Worker {
   private readonly activeRuns = new Set<Promise<void>>();
   private slotWaiter: (() => void) | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  private heartbeatThread: HeartbeatThread | undefined;
   private acks!: Batcher<Delivery>;
   private results: Batcher<ResultDocument> | undefined;
   private idleWaiters: (() => void)[] = [];
@@ -112,10 +114,26 @@ export class Worker {
     const results = this.results;
     this.runDeps = { app: this.app, log: this.log, storeResult: results ? (doc) => results.add(doc) : null };
     this.running = true;
-    await this.beat();
-    this.heartbeatTimer = setInterval(() => void this.beat(), s.workerHeartbeatInterval * 1000);
-    this.heartbeatTimer.unref();
+    await this.beat(); // before the first reserve, so a crash right away is still noticed
+    await this.startHeartbeats();
     this.loopDone = this.consumeLoop();
+  }
+
+  /** Beat from a thread (immune to a blocked event loop); fall back to a timer here. */
+  private async startHeartbeats(): Promise<void> {
+    if (!this.broker?.heartbeat) return;
+    const s = this.app.settings;
+    const intervalMs = s.workerHeartbeatInterval * 1000;
+    try {
+      this.heartbeatThread = await startHeartbeatThread(
+        { brokerUrl: s.brokerUrl, consumerId: this.consumerId, transportOptions: s.brokerTransportOptions, intervalMs, ttlMs: intervalMs * 5 },
+        this.log,
+      );
+    } catch (err) {
+      this.log.warn({ err }, 'Cannot start the heartbeat thread; beating from the event loop (a long synchronous task may get its message redelivered)');
+      this.heartbeatTimer = setInterval(() => void this.beat(), intervalMs);
+      this.heartbeatTimer.unref();
+    }
   }
 
   private async beat(): Promise<void> {
@@ -355,7 +373,6 @@ export class Worker {
   private async shutdown(cold: boolean): Promise<void> {
     const coldRequested = new Promise<void>((resolve) => (this.turnCold = resolve));
     this.running = false;
-    clearInterval(this.heartbeatTimer);
     this.wakeLoop();
     for (const { timer } of this.heldTimers.values()) clearTimeout(timer);
     this.heldTimers.clear();
@@ -372,6 +389,9 @@ export class Worker {
       if (this.broker!.restoreUnacked) await this.broker!.restoreUnacked(giveBack);
       else await Promise.all(giveBack.map((d) => this.broker!.reject(d, true)));
     }
+    // Beat until the very end: a long warm shutdown must not look like a dead worker.
+    clearInterval(this.heartbeatTimer);
+    await this.heartbeatThread?.stop();
     await this.broker!.close();
   }
 

@@ -1,0 +1,96 @@
+/**
+ * Consumer heartbeats from a worker thread.
+ *
+ * Other workers restore a consumer's unacked messages when its heartbeat lapses.
+ * Beating from the main thread would let one synchronous, CPU-bound task (an
+ * image resize, a big JSON parse) stall the beats past their TTL, so the message
+ * would be restored and run twice. A thread with its own connection keeps beating
+ * as long as the process lives; a killed process stops beating at once.
+ */
+import { parentPort, Worker as Thread } from 'node:worker_threads';
+import { createBroker } from '../brokers/index.js';
+import type { Logger } from '../logger.js';
+
+/** What the thread needs to open its own broker connection and beat. */
+export interface HeartbeatThreadOptions {
+  brokerUrl: string;
+  consumerId: string;
+  transportOptions: Record<string, unknown>;
+  intervalMs: number;
+  ttlMs: number;
+}
+
+/** The running thread, from the main thread's side. */
+export interface HeartbeatThread {
+  /** Stop beating and close the thread's connection. */
+  stop(): Promise<void>;
+}
+
+interface ThreadData extends HeartbeatThreadOptions {
+  /** This module, imported by the thread (`.ts` under tsx in development). */
+  moduleUrl: string;
+  /** tsx's register API, when the main thread runs TypeScript sources. */
+  tsxApiUrl: string | null;
+}
+
+type ThreadMessage = { type: 'ready' } | { type: 'error'; fatal: boolean; message: string } | { type: 'stopped' };
+
+/** The thread's entry: load this module (through tsx in development) and beat. */
+const THREAD_BOOTSTRAP = `
+const { workerData, parentPort } = require('node:worker_threads');
+(async () => {
+  if (workerData.tsxApiUrl) (await import(workerData.tsxApiUrl)).register();
+  await (await import(workerData.moduleUrl)).runHeartbeatThread(workerData);
+})().catch((err) => parentPort.postMessage({ type: 'error', fatal: true, message: String((err && err.stack) || err) }));
+`;
+
+/** Start beating from a thread. Rejects if the thread cannot start (the caller falls back). */
+export function startHeartbeatThread(options: HeartbeatThreadOptions, log: Logger): Promise<HeartbeatThread> {
+  const moduleUrl = import.meta.url;
+  const tsxApiUrl = moduleUrl.endsWith('.ts') ? import.meta.resolve('tsx/esm/api') : null;
+  const data: ThreadData = { ...options, moduleUrl, tsxApiUrl };
+  const thread = new Thread(THREAD_BOOTSTRAP, { eval: true, workerData: data });
+  thread.unref();
+  let stopped: (() => void) | undefined;
+  return new Promise((resolve, reject) => {
+    const fail = (why: string) => {
+      void thread.terminate();
+      reject(new Error(why));
+    };
+    const startTimer = setTimeout(() => fail('heartbeat thread did not start within 10 s'), 10_000);
+    thread.on('error', (err) => (clearTimeout(startTimer), fail(err.message)));
+    thread.on('message', (m: ThreadMessage) => {
+      if (m.type === 'ready') {
+        clearTimeout(startTimer);
+        resolve({
+          stop: () =>
+            new Promise<void>((done) => {
+              const timer = setTimeout(() => void thread.terminate().finally(done), 2000);
+              stopped = () => (clearTimeout(timer), void thread.terminate().finally(done));
+              thread.postMessage('stop');
+            }),
+        });
+      } else if (m.type === 'stopped') stopped?.();
+      else if (m.fatal) (clearTimeout(startTimer), fail(m.message));
+      else log.warn(`Broker heartbeat failed: ${m.message}; will retry`);
+    });
+  });
+}
+
+/** Runs inside the thread: open a broker connection and beat until told to stop. */
+export async function runHeartbeatThread(data: ThreadData): Promise<void> {
+  const port = parentPort!;
+  const broker = await createBroker(data.brokerUrl, { consumerId: data.consumerId, transportOptions: data.transportOptions });
+  const beat = () =>
+    broker.heartbeat?.(data.consumerId, data.ttlMs).catch((err: Error) => port.postMessage({ type: 'error', fatal: false, message: err.message } satisfies ThreadMessage));
+  const timer = setInterval(beat, data.intervalMs);
+  port.on('message', (m) => {
+    if (m !== 'stop') return;
+    clearInterval(timer);
+    void broker.close().finally(() => {
+      port.postMessage({ type: 'stopped' } satisfies ThreadMessage);
+      port.close();
+    });
+  });
+  port.postMessage({ type: 'ready' } satisfies ThreadMessage);
+}
