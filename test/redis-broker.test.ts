@@ -241,13 +241,13 @@ describe('RedisBroker', { skip: skip ?? false }, () => {
   });
 
   test('an unparseable message held by a dead consumer is restored unchanged to its queue', async () => {
-    const a = broker('A');
+    const a = broker('garbage-holder');
     await raw.lpush('lopri', 'garbage');
-    await a.reserve(['lopri'], { max: 1, timeoutMs: 0 });
-    await a.heartbeat('A', 1);
+    assert.equal((await a.reserve(['lopri'], { max: 1, timeoutMs: 0 })).length, 1);
+    await a.heartbeat('garbage-holder', 1);
     await sleep(20);
-    await broker('B').heartbeat('B', 10_000);
-    assert.deepEqual(await raw.lrange('lopri', 0, -1), ['garbage']);
+    await broker('garbage-restorer').heartbeat('garbage-restorer', 10_000);
+    assert.deepEqual(await raw.lrange('lopri', 0, -1), ['garbage'], `unacked: ${JSON.stringify(await raw.hgetall('unacked'))}, keys: ${JSON.stringify(await raw.keys('*'))}`);
   });
 
   test('restoreUnacked gives messages back at the front; close() restores what is still held', async () => {
