@@ -81,6 +81,12 @@ export interface Settings {
   /** Celeriac: seconds between consumer heartbeats (dead consumers' messages return after ~5×). Default 2. */
   workerHeartbeatInterval: number;
   /**
+   * Celeriac: beat from a worker thread, so a task that blocks the event loop for
+   * longer than 5 heartbeat intervals is not taken for dead and run twice. Costs
+   * ~15 MB RSS; turn it off only if no task blocks the loop. Default true.
+   */
+  workerHeartbeatThread: boolean;
+  /**
    * Celeriac: execute protocol v1 messages (Celery 3.x producers). Default false: they
    * are rejected with an error naming this setting.
    */
@@ -125,6 +131,7 @@ export function defaultSettings(): Settings {
     workerPrefetchMultiplier: 4,
     workerEtaHoldSeconds: 60,
     workerHeartbeatInterval: 2,
+    workerHeartbeatThread: true,
     workerAcceptProtocolV1: false,
     maxMessageSize: 16 * 1024 * 1024,
     brokerTransportOptions: {},

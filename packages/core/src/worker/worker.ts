@@ -124,6 +124,11 @@ export class Worker {
     if (!this.broker?.heartbeat) return;
     const s = this.app.settings;
     const intervalMs = s.workerHeartbeatInterval * 1000;
+    const beatHere = () => {
+      this.heartbeatTimer = setInterval(() => void this.beat(), intervalMs);
+      this.heartbeatTimer.unref();
+    };
+    if (!s.workerHeartbeatThread) return beatHere();
     try {
       this.heartbeatThread = await startHeartbeatThread(
         { brokerUrl: s.brokerUrl, consumerId: this.consumerId, transportOptions: s.brokerTransportOptions, intervalMs, ttlMs: intervalMs * 5 },
@@ -131,8 +136,7 @@ export class Worker {
       );
     } catch (err) {
       this.log.warn({ err }, 'Cannot start the heartbeat thread; beating from the event loop (a long synchronous task may get its message redelivered)');
-      this.heartbeatTimer = setInterval(() => void this.beat(), intervalMs);
-      this.heartbeatTimer.unref();
+      beatHere();
     }
   }
 
