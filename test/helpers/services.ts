@@ -72,9 +72,9 @@ export async function stopChild(child: ChildProcess, graceMs = 3000): Promise<vo
   clearTimeout(timer);
 }
 
-/** Start a throw-away redis-server (no persistence) on a free loopback port. */
-export async function startRedis(): Promise<RedisServer> {
-  const port = await freePort();
+/** Start a throw-away redis-server (no persistence) on a free loopback port (or the given one, to restart). */
+export async function startRedis(fixedPort?: number): Promise<RedisServer> {
+  const port = fixedPort ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'celeriac-redis-'));
   const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
     stdio: ['ignore', 'ignore', 'inherit'],

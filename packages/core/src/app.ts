@@ -171,7 +171,8 @@ export class Celeriac {
         new ConfigurationError('No result backend configured: set resultBackend (e.g. "redis://localhost:6379/1") to store and read task results.'),
       );
     }
-    return (this.backendPromise ??= createBackend(url, { resultExpires: this.settings.resultExpires }));
+    const { resultExpires, resultBackendTransportOptions } = this.settings;
+    return (this.backendPromise ??= createBackend(url, { resultExpires, transportOptions: resultBackendTransportOptions }));
   }
 
   /** Close the producer and backend connections. Safe to call twice. */

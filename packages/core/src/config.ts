@@ -95,6 +95,8 @@ export interface Settings {
   maxMessageSize: number;
   /** `broker_transport_options`. */
   brokerTransportOptions: BrokerTransportOptions;
+  /** `result_backend_transport_options` (Redis: `{ redis: <ioredis options> }`). */
+  resultBackendTransportOptions: Record<string, unknown>;
   /** `timezone`. Default `UTC`. */
   timezone: string;
   /** `enable_utc`. Default true. */
@@ -135,6 +137,7 @@ export function defaultSettings(): Settings {
     workerAcceptProtocolV1: false,
     maxMessageSize: 16 * 1024 * 1024,
     brokerTransportOptions: {},
+    resultBackendTransportOptions: {},
     timezone: 'UTC',
     enableUtc: true,
   };
@@ -170,6 +173,7 @@ const CELERY_NAMES: Record<string, [keyof Settings, Kind]> = {
   worker_concurrency: ['workerConcurrency', 'number'],
   worker_prefetch_multiplier: ['workerPrefetchMultiplier', 'number'],
   broker_transport_options: ['brokerTransportOptions', 'object'],
+  result_backend_transport_options: ['resultBackendTransportOptions', 'object'],
   timezone: ['timezone', 'string'],
   enable_utc: ['enableUtc', 'boolean'],
 };

@@ -3,7 +3,7 @@ import type { ResultBackend } from './backend.js';
 import { MemoryBackend } from './memory.js';
 
 /** Pick a result backend by URL scheme: `memory://`, `redis://`, `rediss://`. */
-export async function createBackend(url: string, options: { resultExpires: number }): Promise<ResultBackend> {
+export async function createBackend(url: string, options: { resultExpires: number; transportOptions?: Record<string, unknown> }): Promise<ResultBackend> {
   const scheme = url.split(':', 1)[0]!.toLowerCase();
   switch (scheme) {
     case 'memory':
@@ -11,7 +11,7 @@ export async function createBackend(url: string, options: { resultExpires: numbe
     case 'redis':
     case 'rediss': {
       const { RedisBackend } = await import('./redis.js');
-      return new RedisBackend(url, { resultExpires: options.resultExpires });
+      return new RedisBackend(url, { ...options.transportOptions, resultExpires: options.resultExpires });
     }
     case 'rpc':
       throw new ConfigurationError('The rpc:// result backend arrives with the RabbitMQ transport (roadmap step 2); use redis:// for now.');

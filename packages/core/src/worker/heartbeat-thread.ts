@@ -44,12 +44,16 @@ const { workerData, parentPort } = require('node:worker_threads');
 })().catch((err) => parentPort.postMessage({ type: 'error', fatal: true, message: String((err && err.stack) || err) }));
 `;
 
-/** Start beating from a thread. Rejects if the thread cannot start (the caller falls back). */
-export function startHeartbeatThread(options: HeartbeatThreadOptions, log: Logger): Promise<HeartbeatThread> {
+/**
+ * Start beating from a thread. Rejects if the thread cannot start; `onDied` runs if
+ * it dies later (the caller falls back to beating itself in both cases).
+ */
+export function startHeartbeatThread(options: HeartbeatThreadOptions, log: Logger, onDied: () => void): Promise<HeartbeatThread> {
   const moduleUrl = import.meta.url;
   const tsxApiUrl = moduleUrl.endsWith('.ts') ? import.meta.resolve('tsx/esm/api') : null;
   const data: ThreadData = { ...options, moduleUrl, tsxApiUrl };
-  const thread = new Thread(THREAD_BOOTSTRAP, { eval: true, workerData: data });
+  // A small heap: the thread only sends one pipeline every few seconds.
+  const thread = new Thread(THREAD_BOOTSTRAP, { eval: true, workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 32 } });
   thread.unref();
   let stopped: (() => void) | undefined;
   return new Promise((resolve, reject) => {
@@ -58,13 +62,24 @@ export function startHeartbeatThread(options: HeartbeatThreadOptions, log: Logge
       reject(new Error(why));
     };
     const startTimer = setTimeout(() => fail('heartbeat thread did not start within 10 s'), 10_000);
-    thread.on('error', (err) => (clearTimeout(startTimer), fail(err.message)));
+    let ready = false;
+    let stopping = false;
+    thread.on('error', (err) => {
+      clearTimeout(startTimer);
+      if (!ready) return fail(err.message);
+      log.error({ err }, 'Heartbeat thread died; beating from the event loop from now on');
+    });
+    thread.on('exit', () => {
+      if (ready && !stopping) onDied();
+    });
     thread.on('message', (m: ThreadMessage) => {
       if (m.type === 'ready') {
         clearTimeout(startTimer);
+        ready = true;
         resolve({
           stop: () =>
             new Promise<void>((done) => {
+              stopping = true;
               const timer = setTimeout(() => void thread.terminate().finally(done), 2000);
               stopped = () => (clearTimeout(timer), void thread.terminate().finally(done));
               thread.postMessage('stop');

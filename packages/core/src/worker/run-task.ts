@@ -35,6 +35,23 @@ export class TimeLimitExceeded extends Error {
   }
 }
 
+/**
+ * The outcome could not be written to the result backend. Thrown out of
+ * `recordOutcome` (the only way it throws) so the worker can give a late-ack
+ * message back instead of acknowledging an unrecorded run.
+ */
+export class ResultNotStored extends Error {
+  override name = 'ResultNotStored';
+}
+
+async function persist(store: (doc: ResultDocument) => Promise<void>, doc: ResultDocument): Promise<void> {
+  try {
+    await store(doc);
+  } catch (err) {
+    throw new ResultNotStored(`Could not store ${doc.status} for task ${doc.task_id}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 /** Arguments for the function: positional args, kwargs by `argNames`, trailing kwargs. */
 function callArguments(req: TaskRequest): unknown[] {
   const { argNames, trailingKwargs } = req.task.options;
@@ -117,7 +134,7 @@ export async function runTaskFunction(req: TaskRequest, deps: RunDeps): Promise<
  * Record what the function did, the way Celery's tracer does: on success send
  * callbacks / the next chain step, then store SUCCESS; on error RETRY, autoretry,
  * or FAILURE with errbacks. Hooks run last. Runs after the pool slot is freed.
- * Never throws.
+ * Throws only `ResultNotStored`.
  */
 export async function recordOutcome(req: TaskRequest, deps: RunDeps, ran: FunctionOutcome): Promise<RunOutcome> {
   const { app, log } = deps;
@@ -138,7 +155,7 @@ export async function recordOutcome(req: TaskRequest, deps: RunDeps, ran: Functi
       const next = chain[chain.length - 1]!;
       children.push(childTuple(await sendFollowUp(req, next, [retval], chain.slice(0, -1))));
     }
-    if (store) await store(resultDocument(req.decoded, States.SUCCESS, retval ?? null, null, children, extended));
+    if (store) await persist(store, resultDocument(req.decoded, States.SUCCESS, retval ?? null, null, children, extended));
     if (log.isLevelEnabled('info')) {
       log.info({ task: req.name, id: req.id, runtime: (Date.now() - ran.startedAt) / 1000 }, `Task ${req.name}[${req.id}] succeeded`);
     }
@@ -147,6 +164,7 @@ export async function recordOutcome(req: TaskRequest, deps: RunDeps, ran: Functi
     return { state: States.SUCCESS };
   } catch (caught) {
     let error = caught;
+    if (error instanceof ResultNotStored) throw error; // not the task's failure: the worker decides
     if (error instanceof Ignore) return { state: States.IGNORED };
     if (error instanceof Reject) {
       log.warn({ task: req.name, id: req.id, requeue: error.requeue }, `Task ${req.name}[${req.id}] rejected: ${error.reason}`);
@@ -160,7 +178,7 @@ export async function recordOutcome(req: TaskRequest, deps: RunDeps, ran: Functi
       }
     }
     if (error instanceof Retry) {
-      if (store) await store(req.retryDocument(error));
+      if (store) await persist(store, req.retryDocument(error));
       log.info({ task: req.name, id: req.id }, `Task ${req.name}[${req.id}] retry: ${error.message}`);
       await hook(log, () => opts.onRetry?.(error instanceof Retry ? (error.exc ?? error) : error, req.id, req.args as never[], req.kwargs));
       return { state: States.RETRY };
@@ -180,7 +198,7 @@ async function recordFailure(req: TaskRequest, deps: RunDeps, error: unknown, ex
       log.error({ err, task: req.name, id: req.id }, `Could not send errback ${eb.task}`);
     }
   }
-  if (store) await store(resultDocument(req.decoded, States.FAILURE, toExceptionDocument(error), traceback, [], extended));
+  if (store) await persist(store, resultDocument(req.decoded, States.FAILURE, toExceptionDocument(error), traceback, [], extended));
   log.error({ task: req.name, id: req.id, err: error }, `Task ${req.name}[${req.id}] raised unexpected: ${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? String(error)}`);
   const opts = req.task.options;
   await hook(log, () => opts.onFailure?.(error, req.id, req.args as never[], req.kwargs, traceback));

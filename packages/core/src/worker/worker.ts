@@ -53,6 +53,8 @@ export interface WorkerStats {
 }
 
 const UNLIMITED_PREFETCH = 10_000;
+/** A late-ack message whose outcome could not be stored is delivered again after this long. */
+const REDELIVER_AFTER_BACKEND_ERROR_MS = 5_000;
 
 /** A worker consuming task messages for one app. */
 export class Worker {
@@ -133,6 +135,7 @@ export class Worker {
       this.heartbeatThread = await startHeartbeatThread(
         { brokerUrl: s.brokerUrl, consumerId: this.consumerId, transportOptions: s.brokerTransportOptions, intervalMs, ttlMs: intervalMs * 5 },
         this.log,
+        beatHere,
       );
     } catch (err) {
       this.log.warn({ err }, 'Cannot start the heartbeat thread; beating from the event loop (a long synchronous task may get its message redelivered)');
@@ -291,6 +294,17 @@ export class Worker {
         if (lateAck) {
           if (outcome.state === States.REJECTED) this.rejectDelivery(request.delivery, outcome.requeue === true);
           else this.ackDelivery(request.delivery);
+        }
+      } catch (err) {
+        // The result backend failed: a late-ack message is run again later (parked
+        // broker-side, so a backend outage is not a hot requeue loop).
+        this.log.error({ err, id: request.id }, `${(err as Error).message}${lateAck ? `; message redelivered in ${REDELIVER_AFTER_BACKEND_ERROR_MS / 1000} s` : ''}`);
+        this.stats.failed++;
+        if (lateAck) {
+          this.settle(request.delivery);
+          this.broker!.deferUntil(request.delivery, new Date(Date.now() + REDELIVER_AFTER_BACKEND_ERROR_MS)).catch((e) =>
+            this.log.error({ err: e, id: request.id }, 'Could not park the message; it stays unacked and is restored when this worker stops'),
+          );
         }
       } finally {
         this.recording--;
