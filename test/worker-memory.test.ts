@@ -250,3 +250,27 @@ async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 3000
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+test('routing: queue option and taskRoutes pick the queue; a worker consumes only its queues', async () => {
+  const routed = createApp('routing', {
+    brokerUrl: 'memory://routing',
+    taskRoutes: { 'r.report.*': { queue: 'reports' }, 'r.urgent': { queue: 'urgent', priority: 0 } },
+  });
+  const report = routed.task('r.report.daily', () => 'report');
+  const urgent = routed.task('r.urgent', () => 'urgent');
+  const plain = routed.task('r.plain', () => 'plain');
+  const w = new Worker(routed, { queues: ['urgent', 'reports'], concurrency: 2, logLevel: 'silent' });
+  await w.start();
+  try {
+    assert.equal(await (await report.delay()).get({ timeout: 2000 }), 'report');
+    assert.equal(await (await urgent.delay()).get({ timeout: 2000 }), 'urgent');
+    assert.equal(await (await plain.applyAsync([], {}, { queue: 'reports' })).get({ timeout: 2000 }), 'plain');
+    const unconsumed = await plain.delay(); // default queue "celery": nobody consumes it here
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await unconsumed.state, States.PENDING);
+    assert.equal(await (await routed.getBroker()).queueLength('celery'), 1);
+  } finally {
+    await w.stop();
+    await routed.close();
+  }
+});

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Celeriac, createApp } from '../app.js';
@@ -6,11 +6,15 @@ import type { Settings } from '../config.js';
 import { ConfigurationError } from '../errors.js';
 
 const CANDIDATE_EXPORTS = ['default', 'app', 'celeriac', 'celery'];
-const EXTENSIONS = ['', '.js', '.mjs', '.cjs', '.ts', '.mts', '/index.js', '/index.ts'];
+// Like Celery's `-A proj` trying `proj.celery`: a folder is looked into for celeriac.* or index.*.
+const EXTENSIONS = ['', '.js', '.mjs', '.cjs', '.ts', '.mts', '/celeriac.js', '/celeriac.ts', '/index.js', '/index.ts'];
 
 function resolveModulePath(spec: string): string | null {
   const base = isAbsolute(spec) ? spec : resolve(process.cwd(), spec);
-  for (const ext of EXTENSIONS) if (existsSync(base + ext) && !base.endsWith('/')) return base + ext;
+  for (const ext of EXTENSIONS) {
+    const candidate = base.replace(/\/$/, '') + ext;
+    if (existsSync(candidate) && statSync(candidate).isFile()) return candidate;
+  }
   return null;
 }
 
