@@ -156,6 +156,9 @@ export async function recordOutcome(req: TaskRequest, deps: RunDeps, ran: Functi
       children.push(childTuple(await sendFollowUp(req, next, [retval], chain.slice(0, -1))));
     }
     if (store) await persist(store, resultDocument(req.decoded, States.SUCCESS, retval ?? null, null, children, extended));
+    if (req.decoded.embed.chord) {
+      log.warn({ task: req.name, id: req.id, group: req.groupId }, `Task ${req.name}[${req.id}] is a chord member: chord counting arrives with roadmap step 3, so the chord body ${req.decoded.embed.chord.task} will not be sent by this worker`);
+    }
     if (log.isLevelEnabled('info')) {
       log.info({ task: req.name, id: req.id, runtime: (Date.now() - ran.startedAt) / 1000 }, `Task ${req.name}[${req.id}] succeeded`);
     }
