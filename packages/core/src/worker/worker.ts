@@ -78,6 +78,7 @@ export class Worker {
   private slotWaiter: (() => void) | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private heartbeatThread: HeartbeatThread | undefined;
+  private heartbeatsStarted: Promise<void> = Promise.resolve();
   private acks!: Batcher<Delivery>;
   private results: Batcher<ResultDocument> | undefined;
   private idleWaiters: (() => void)[] = [];
@@ -117,7 +118,8 @@ export class Worker {
     this.runDeps = { app: this.app, log: this.log, storeResult: results ? (doc) => results.add(doc) : null };
     this.running = true;
     await this.beat(); // before the first reserve, so a crash right away is still noticed
-    await this.startHeartbeats();
+    // The thread comes up while we consume (its first beat is due well within the TTL).
+    this.heartbeatsStarted = this.startHeartbeats();
     this.loopDone = this.consumeLoop();
   }
 
@@ -408,6 +410,7 @@ export class Worker {
       else await Promise.all(giveBack.map((d) => this.broker!.reject(d, true)));
     }
     // Beat until the very end: a long warm shutdown must not look like a dead worker.
+    await this.heartbeatsStarted;
     clearInterval(this.heartbeatTimer);
     await this.heartbeatThread?.stop();
     await this.broker!.close();
