@@ -68,6 +68,10 @@ test('configure() binds settings later; changing the broker after connecting thr
   assert.equal(app.settings.taskDefaultQueue, 'q1');
   await app.getBroker();
   assert.throws(() => app.configure({ brokerUrl: 'memory://other' }), ConfigurationError);
+  await app.getBackend();
+  assert.throws(() => app.configure({ resultBackend: 'memory://elsewhere' }), /cannot change resultBackend/);
+  await assert.rejects(app.sendTask('late.noop', [], {}, { countdown: Number.NaN }), /countdown must be a finite number of seconds, got NaN/);
+  await assert.rejects(app.sendTask('late.noop', [], {}, { eta: 'tomorrow' }), /Invalid date/);
   await app.close();
 });
 

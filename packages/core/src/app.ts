@@ -50,6 +50,9 @@ export class Celeriac {
     if (this.brokerPromise && config.brokerUrl !== undefined && config.brokerUrl !== this.settings.brokerUrl) {
       throw new ConfigurationError(`configure() cannot change brokerUrl after the app connected (to ${this.settings.brokerUrl}); call it before the first send.`);
     }
+    if (this.backendPromise && config.resultBackend !== undefined && config.resultBackend !== this.settings.resultBackend) {
+      throw new ConfigurationError(`configure() cannot change resultBackend after results were read or written (via ${this.resultBackendUrl}); call it before the first send.`);
+    }
     this.partial = { ...this.partial, ...config };
     this.resolved = undefined;
     return this;
@@ -121,6 +124,10 @@ export class Celeriac {
     const route = resolveRoute(name, options, s, taskOptions);
     const id = options.taskId ?? randomUUID();
     const parent = currentTask();
+    for (const field of ['countdown', 'expires'] as const) {
+      const v = options[field];
+      if (typeof v === 'number' && !Number.isFinite(v)) throw new RangeError(`${field} must be a finite number of seconds, got ${v} (sending ${name}).`);
+    }
     const eta = options.eta !== undefined ? toDate(options.eta, 'eta') : options.countdown !== undefined ? new Date(Date.now() + options.countdown * 1000) : null;
     const expires =
       options.expires === undefined ? null : typeof options.expires === 'number' ? new Date(Date.now() + options.expires * 1000) : toDate(options.expires, 'expires');
