@@ -73,10 +73,10 @@ export async function stopChild(child: ChildProcess, graceMs = 3000): Promise<vo
 }
 
 /** Start a throw-away redis-server (no persistence) on a free loopback port (or the given one, to restart). */
-export async function startRedis(fixedPort?: number): Promise<RedisServer> {
+export async function startRedis(fixedPort?: number, extraArgs: string[] = []): Promise<RedisServer> {
   const port = fixedPort ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'celeriac-redis-'));
-  const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
+  const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   await waitForPort(port, child, 10_000);

@@ -75,6 +75,11 @@ export interface Broker {
    * consumers.
    */
   heartbeat?(consumerId: string, ttlMs: number): Promise<void>;
+  /**
+   * The part of `heartbeat` that does not prove liveness (promotion of deferred
+   * messages, restores), for workers that beat from a separate thread.
+   */
+  maintain?(): Promise<void>;
   /** Give back (restore) every message this consumer still holds unacked. */
   restoreUnacked?(deliveries: readonly Delivery[]): Promise<void>;
   /** Close connections. Pending publishes are flushed first. */

@@ -46,6 +46,7 @@ import { maskUrl } from '../mask-url.js';
 import type { TaskMessage } from '../protocol/message.js';
 import type { Broker, Delivery, ReserveOptions, Route } from './broker.js';
 import { decodeEnvelope, encodeEnvelope, messagePriority } from './redis-envelope.js';
+import { CONSUMERS, DEFERRED, inflightKey, ownedKey, UNACKED, UNACKED_INDEX, UNACKED_MUTEX } from './redis-keys.js';
 import {
   DEFER_MESSAGE_LUA,
   HEARTBEAT_CONSUMER_LUA,
@@ -78,11 +79,6 @@ export interface RedisBrokerOptions {
 }
 
 const SEP = '\x06\x16';
-const UNACKED = 'unacked';
-const UNACKED_INDEX = 'unacked_index';
-const UNACKED_MUTEX = 'unacked_mutex';
-const CONSUMERS = '_celeriac.consumers';
-const DEFERRED = '_celeriac.eta';
 const PROMOTE_BATCH = 500;
 const DEAD_BATCH = 1000;
 /** A dead consumer stays listed (and re-checked) this long after its last heartbeat. */
@@ -163,11 +159,11 @@ export class RedisBroker implements Broker {
   }
 
   private get ownedKey(): string {
-    return `_celeriac.owned.${this.consumerId}`;
+    return ownedKey(this.consumerId);
   }
 
   private get inflightKey(): string {
-    return `_celeriac.inflight.${this.consumerId}`;
+    return inflightKey(this.consumerId);
   }
 
   /** LPUSH the kombu envelope to the queue list of the message's priority (declaring the queue once). */
@@ -337,10 +333,29 @@ export class RedisBroker implements Broker {
   async heartbeat(consumerId: string, ttlMs: number): Promise<void> {
     if (this.closing) return;
     if (consumerId !== this.id && !this.consumerIdGiven && !this.consumed) this.id = consumerId;
-    const pipeline = this.redis.pipeline() as unknown as Record<ScriptName, (...args: (string | number)[]) => unknown> & {
+    const pipeline = this.scriptPipeline();
+    pipeline.heartbeatConsumer(UNACKED, UNACKED_INDEX, CONSUMERS, this.ownedKey, this.consumerId, Math.round(ttlMs));
+    await this.runMaintenance(pipeline, 1);
+  }
+
+  /**
+   * The part of `heartbeat()` that is not about this consumer being alive: promote
+   * due deferred messages, restore dead consumers' messages, kombu's visibility
+   * restore. For workers whose liveness is proven elsewhere (a heartbeat thread).
+   */
+  async maintain(): Promise<void> {
+    if (this.closing) return;
+    await this.runMaintenance(this.scriptPipeline(), 0);
+  }
+
+  private scriptPipeline() {
+    return this.redis.pipeline() as unknown as Record<ScriptName, (...args: (string | number)[]) => unknown> & {
       exec(): Promise<[Error | null, unknown][] | null>;
     };
-    pipeline.heartbeatConsumer(UNACKED, UNACKED_INDEX, CONSUMERS, this.ownedKey, this.consumerId, Math.round(ttlMs));
+  }
+
+  /** Queue the maintenance scripts after `before` others, run, and finish large promotions. */
+  private async runMaintenance(pipeline: ReturnType<RedisBroker['scriptPipeline']>, before: number): Promise<void> {
     pipeline.promoteDeferred(UNACKED, UNACKED_INDEX, DEFERRED, PROMOTE_BATCH, ...this.steps);
     pipeline.restoreDeadConsumers(UNACKED, UNACKED_INDEX, CONSUMERS, this.consumerId, DEAD_RETENTION_MS, DEAD_BATCH);
     const now = Date.now();
@@ -350,7 +365,7 @@ export class RedisBroker implements Broker {
     }
     const results = await pipeline.exec();
     throwFirstError(results);
-    let promoted = Number(results?.[1]?.[1] ?? 0);
+    let promoted = Number(results?.[before]?.[1] ?? 0);
     for (let round = 0; promoted === PROMOTE_BATCH && round < 20; round++) {
       promoted = Number(await this.scripts.promoteDeferred(UNACKED, UNACKED_INDEX, DEFERRED, PROMOTE_BATCH, ...this.steps));
     }

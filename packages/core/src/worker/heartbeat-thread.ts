@@ -5,17 +5,17 @@
  * Beating from the main thread would let one synchronous, CPU-bound task (an
  * image resize, a big JSON parse) stall the beats past their TTL, so the message
  * would be restored and run twice. A thread with its own connection keeps beating
- * as long as the process lives; a killed process stops beating at once.
+ * as long as the process lives; a killed process stops beating at once. The
+ * thread only proves liveness; promotion and restores (`Broker.maintain`) stay on
+ * the main connection.
  */
 import { parentPort, Worker as Thread } from 'node:worker_threads';
-import { createBroker } from '../brokers/index.js';
 import type { Logger } from '../logger.js';
 
-/** What the thread needs to open its own broker connection and beat. */
+/** What the thread needs to open its own connection and beat. */
 export interface HeartbeatThreadOptions {
   brokerUrl: string;
   consumerId: string;
-  transportOptions: Record<string, unknown>;
   intervalMs: number;
   ttlMs: number;
 }
@@ -92,17 +92,22 @@ export function startHeartbeatThread(options: HeartbeatThreadOptions, log: Logge
   });
 }
 
-/** Runs inside the thread: open a broker connection and beat until told to stop. */
+/** Runs inside the thread: keep the consumer alive until told to stop. */
 export async function runHeartbeatThread(data: ThreadData): Promise<void> {
   const port = parentPort!;
-  const broker = await createBroker(data.brokerUrl, { consumerId: data.consumerId, transportOptions: data.transportOptions });
-  const beat = () =>
-    broker.heartbeat?.(data.consumerId, data.ttlMs).catch((err: Error) => port.postMessage({ type: 'error', fatal: false, message: err.message } satisfies ThreadMessage));
-  const timer = setInterval(beat, data.intervalMs);
+  const scheme = data.brokerUrl.split(':', 1)[0]!.toLowerCase();
+  if (scheme !== 'redis' && scheme !== 'rediss') throw new Error(`No heartbeat thread for ${scheme}:// brokers`);
+  const { startLiveness } = await import('../brokers/redis-liveness.js');
+  const liveness = startLiveness({
+    url: data.brokerUrl,
+    consumerId: data.consumerId,
+    ttlMs: data.ttlMs,
+    intervalMs: data.intervalMs,
+    onError: (message) => port.postMessage({ type: 'error', fatal: false, message } satisfies ThreadMessage),
+  });
   port.on('message', (m) => {
     if (m !== 'stop') return;
-    clearInterval(timer);
-    void broker.close().finally(() => {
+    void liveness.stop().finally(() => {
       port.postMessage({ type: 'stopped' } satisfies ThreadMessage);
       port.close();
     });

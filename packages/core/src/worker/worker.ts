@@ -129,19 +129,31 @@ export class Worker {
     const s = this.app.settings;
     const intervalMs = s.workerHeartbeatInterval * 1000;
     const beatHere = () => {
+      clearInterval(this.heartbeatTimer);
       this.heartbeatTimer = setInterval(() => void this.beat(), intervalMs);
       this.heartbeatTimer.unref();
     };
-    if (!s.workerHeartbeatThread) return beatHere();
+    if (!s.workerHeartbeatThread || !this.broker.maintain) return beatHere();
     try {
       this.heartbeatThread = await startHeartbeatThread(
-        { brokerUrl: s.brokerUrl, consumerId: this.consumerId, transportOptions: s.brokerTransportOptions, intervalMs, ttlMs: intervalMs * 5 },
+        { brokerUrl: s.brokerUrl, consumerId: this.consumerId, intervalMs, ttlMs: intervalMs * 5 },
         this.log,
         beatHere,
       );
+      // Liveness comes from the thread; promotion and restores stay here.
+      this.heartbeatTimer = setInterval(() => void this.maintain(), intervalMs);
+      this.heartbeatTimer.unref();
     } catch (err) {
       this.log.warn({ err }, 'Cannot start the heartbeat thread; beating from the event loop (a long synchronous task may get its message redelivered)');
       beatHere();
+    }
+  }
+
+  private async maintain(): Promise<void> {
+    try {
+      await this.broker?.maintain?.();
+    } catch (err) {
+      this.log.warn({ err }, 'Broker maintenance (ETA promotion, restores) failed; will retry');
     }
   }
 

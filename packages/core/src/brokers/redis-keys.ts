@@ -1,0 +1,22 @@
+/** Redis key names: kombu's, and the few Celeriac adds (see the top of redis.ts). */
+
+/** kombu: hash delivery tag → `[envelope, exchange, routing key]`. */
+export const UNACKED = 'unacked';
+/** kombu: zset delivery tag → unix seconds of delivery (refreshed by live Celeriac consumers). */
+export const UNACKED_INDEX = 'unacked_index';
+/** kombu: lock of the visibility-timeout restore. */
+export const UNACKED_MUTEX = 'unacked_mutex';
+/** Celeriac: zset consumer id → unix ms until which it is alive. */
+export const CONSUMERS = '_celeriac.consumers';
+/** Celeriac: zset unacked entry → due unix ms (messages parked until their ETA). */
+export const DEFERRED = '_celeriac.eta';
+
+/** Celeriac: the delivery tags a consumer holds unacked. */
+export function ownedKey(consumerId: string): string {
+  return `_celeriac.owned.${consumerId}`;
+}
+
+/** Celeriac: the list a blocked consumer BLMOVEs into. */
+export function inflightKey(consumerId: string): string {
+  return `_celeriac.inflight.${consumerId}`;
+}
