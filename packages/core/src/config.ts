@@ -83,7 +83,7 @@ export interface Settings {
   /**
    * Celeriac: beat from a worker thread, so a task that blocks the event loop for
    * longer than 5 heartbeat intervals is not taken for dead and run twice. Costs
-   * ~15 MB RSS; turn it off only if no task blocks the loop. Default true.
+   * ~9 MB RSS; turn it off only if no task blocks the loop. Default true.
    */
   workerHeartbeatThread: boolean;
   /**
