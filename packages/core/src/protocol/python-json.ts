@@ -49,10 +49,26 @@ function date(value: Date): string {
  * of a value JSON cannot carry (functions, symbols, BigInt beyond precision...).
  */
 export function dumpsPython(value: unknown): string {
-  return write(value, '$');
+  try {
+    return write(value);
+  } catch (err) {
+    if (err instanceof UnencodableValue) throw new TypeError(`Cannot JSON-encode ${err.what} at $${err.path.join('')}${err.hint}`);
+    throw err;
+  }
 }
 
-function write(value: unknown, path: string): string {
+/** Raised deep inside `write`; each container on the way out adds its key, so paths cost nothing on success. */
+class UnencodableValue extends Error {
+  readonly path: string[] = [];
+  constructor(
+    readonly what: string,
+    readonly hint: string,
+  ) {
+    super(what);
+  }
+}
+
+function write(value: unknown): string {
   switch (typeof value) {
     case 'string':
       return quote(value);
@@ -66,24 +82,43 @@ function write(value: unknown, path: string): string {
       return 'null';
     case 'object': {
       if (value === null) return 'null';
-      if (Array.isArray(value)) return '[' + value.map((v, i) => write(v, `${path}[${i}]`)).join(', ') + ']';
+      if (Array.isArray(value)) {
+        let out = '[';
+        for (let i = 0; i < value.length; i++) {
+          if (i > 0) out += ', ';
+          out += child(value[i], `[${i}]`);
+        }
+        return out + ']';
+      }
       if (value instanceof Date) return date(value);
       const withToJson = value as { toJSON?: () => unknown };
-      if (typeof withToJson.toJSON === 'function') return write(withToJson.toJSON(), path);
-      if (value instanceof Map) return write(Object.fromEntries(value), path);
+      if (typeof withToJson.toJSON === 'function') return write(withToJson.toJSON());
+      if (value instanceof Map) return write(Object.fromEntries(value));
       if (value instanceof Set || ArrayBuffer.isView(value)) {
-        throw new TypeError(`Cannot JSON-encode ${value.constructor.name} at ${path}: convert it to an array first, or use the msgpack serializer for binary data.`);
+        throw new UnencodableValue(value.constructor.name, ': convert it to an array first, or use the msgpack serializer for binary data.');
       }
-      const parts: string[] = [];
-      for (const key of Object.keys(value)) {
+      let out = '{';
+      let first = true;
+      for (const key in value) {
+        if (!Object.prototype.hasOwnProperty.call(value, key)) continue;
         const v = (value as Record<string, unknown>)[key];
         if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
-        parts.push(quote(key) + ': ' + write(v, `${path}.${key}`));
+        out += (first ? '' : ', ') + quote(key) + ': ' + child(v, `.${key}`);
+        first = false;
       }
-      return '{' + parts.join(', ') + '}';
+      return out + '}';
     }
     default:
-      throw new TypeError(`Cannot JSON-encode a ${typeof value} at ${path}.`);
+      throw new UnencodableValue(`a ${typeof value}`, '.');
+  }
+}
+
+function child(value: unknown, segment: string): string {
+  try {
+    return write(value);
+  } catch (err) {
+    if (err instanceof UnencodableValue) err.path.unshift(segment);
+    throw err;
   }
 }
 
