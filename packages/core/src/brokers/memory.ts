@@ -100,7 +100,8 @@ export class MemoryBroker implements Broker {
   }
 
   async publish(message: TaskMessage, route: Route): Promise<void> {
-    const queue = route.exchange === '' || route.exchange === route.routingKey ? route.routingKey : route.routingKey;
+    // Direct routing only: the routing key names the queue (exchanges arrive with step 2).
+    const queue = route.routingKey;
     const priority = Math.min(9, Math.max(0, route.priority ?? 0));
     this.hub.push({ message, queue, exchange: route.exchange, routingKey: route.routingKey, priority, redelivered: false });
   }

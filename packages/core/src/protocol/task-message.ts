@@ -1,5 +1,5 @@
 import { MessageDecodeError } from '../errors.js';
-import type { Embed, MessageProperties, TaskBody, TaskHeaders, TaskMessage, WireSignature } from './message.js';
+import type { Embed, MessageProperties, TaskHeaders, TaskMessage, WireSignature } from './message.js';
 import { argsRepr, kwargsRepr } from './python-repr.js';
 import { compress, decodeBody, decompress, getSerializer } from './serialization.js';
 import { formatHeaderDate, parseWireDate } from './time.js';
@@ -215,6 +215,3 @@ function asKwargs(value: unknown): Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new MessageDecodeError('Task kwargs must be an object.');
   return value as Record<string, unknown>;
 }
-
-/** The decoded v2 body type, re-exported for brokers' tests. */
-export type { TaskBody };
