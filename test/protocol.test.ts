@@ -91,6 +91,15 @@ test('link / link_error signatures and custom headers match the capture', () => 
   assert.equal(JSON.stringify(withHeaders.headers), JSON.stringify(custom.envelope.headers));
 });
 
+test('shadow goes into the shadow header, as Celery writes it', () => {
+  const env = fixture<ProducerFixture>('producer-redis/13_shadow.json').messages[0]!.envelope;
+  const built = buildTaskMessage({
+    taskName: 'tasks.add', taskId: env.headers.id as string, args: [2, 2], kwargs: {}, shadow: 'shadowed.add',
+    origin: env.headers.origin as string, replyTo: 'r', serializer: 'json',
+  });
+  assert.equal(JSON.stringify(built.headers), JSON.stringify(env.headers));
+});
+
 test('eta / expires headers use +00:00 and expiration is milliseconds', () => {
   const eta = new Date('2030-01-01T12:00:00.250Z');
   const expires = new Date(Date.now() + 120_000);

@@ -71,10 +71,12 @@ const progress = app.task('m.progress', async function (this: TaskContext) {
   await new Promise((r) => setTimeout(r, 150));
   return 'finished';
 });
-const hooked = app.task('m.hooked', (fail: boolean) => {
-  if (fail) throw new Error('hooked failure');
+const hooked = app.task('m.hooked', async function (this: TaskContext, mode: 'ok' | 'fail' | 'retry') {
+  if (mode === 'fail') throw new Error('hooked failure');
+  if (mode === 'retry' && this.retries === 0) await this.retry({ countdown: 0.01, exc: new Error('once more') });
   return 'ok';
 }, {
+  onRetry: (err) => void hookLog.push(`retry:${(err as Error).message}`),
   onSuccess: (retval, id) => void hookLog.push(`success:${String(retval)}:${id.length}`),
   onFailure: (err) => void hookLog.push(`failure:${(err as Error).message}`),
   afterReturn: (state) => void hookLog.push(`after:${state}`),
@@ -109,7 +111,8 @@ test('delay → get returns the value and the state is SUCCESS', async () => {
   assert.equal(await r.get({ timeout: 2000 }), 4);
   assert.equal(await r.state, States.SUCCESS);
   assert.equal(await r.successful(), true);
-  assert.ok((await r.dateDone) instanceof Date);
+  const done = await r.dateDone;
+  assert.ok(done instanceof Date && Math.abs(done.getTime() - Date.now()) < 5000, `date_done read as UTC: ${done?.toISOString()}`);
 });
 
 test('a failing task rejects get() with the remote type name, message and traceback', async () => {
@@ -226,10 +229,14 @@ test('ignoreResult stores nothing', async () => {
 
 test('hooks run after success and failure', async () => {
   hookLog.length = 0;
-  await (await hooked.delay(false)).get({ timeout: 2000 });
-  await assert.rejects((await hooked.delay(true)).get({ timeout: 2000 }));
+  await (await hooked.delay('ok')).get({ timeout: 2000 });
+  await assert.rejects((await hooked.delay('fail')).get({ timeout: 2000 }));
   await waitFor(() => hookLog.length >= 4);
   assert.deepEqual(hookLog, ['success:ok:36', 'after:SUCCESS', 'failure:hooked failure', 'after:FAILURE']);
+  hookLog.length = 0;
+  await (await hooked.delay('retry')).get({ timeout: 2000 });
+  await waitFor(() => hookLog.length >= 3);
+  assert.deepEqual(hookLog, ['retry:once more', 'success:ok:36', 'after:SUCCESS']);
 });
 
 test('@Task() methods run in the worker with their instance', async () => {

@@ -1,6 +1,7 @@
 import type { ResultBackend, ResultDocument } from './backends/backend.js';
 import type { RemoteTaskError } from './errors.js';
 import { fromExceptionDocument } from './protocol/exceptions.js';
+import { parseWireDate } from './protocol/time.js';
 import { EXCEPTION_STATES, PROPAGATE_STATES, READY_STATES, States, type TaskState } from './states.js';
 
 /** Options of `AsyncResult.get`. */
@@ -74,7 +75,7 @@ export class AsyncResult<T = unknown> {
       state,
       result,
       traceback: doc.traceback ?? null,
-      dateDone: doc.date_done ? new Date(`${doc.date_done}Z`.replace(/(Z|[+-]\d\d:\d\d)Z$/, '$1')) : null,
+      dateDone: doc.date_done ? parseWireDate(doc.date_done) : null,
       children: (doc.children ?? []).map((c) => new AsyncResult(childId(c), this.source)),
       parentId: doc.parent_id ?? null,
     };
