@@ -19,7 +19,7 @@ import { toExceptionDocument } from '../protocol/exceptions.js';
 import { decodeTaskMessage, peekTaskName, type DecodedTask } from '../protocol/task-message.js';
 import { States } from '../states.js';
 import { Batcher } from './batcher.js';
-import { startHeartbeatThread, type HeartbeatThread } from './heartbeat-thread.js';
+import { ConsumerHeartbeats } from './consumer-heartbeats.js';
 import { resultDocument } from './result-document.js';
 import { recordOutcome, runTaskFunction, type RunDeps, type RunOutcome } from './run-task.js';
 import { TaskRequest } from './task-request.js';
@@ -76,9 +76,7 @@ export class Worker {
   private readonly heldTimers = new Map<string, { timer: NodeJS.Timeout; request: TaskRequest }>();
   private readonly activeRuns = new Set<Promise<void>>();
   private slotWaiter: (() => void) | undefined;
-  private heartbeatTimer: NodeJS.Timeout | undefined;
-  private heartbeatThread: HeartbeatThread | undefined;
-  private heartbeatsStarted: Promise<void> = Promise.resolve();
+  private heartbeats: ConsumerHeartbeats | undefined;
   private acks!: Batcher<Delivery>;
   private results: Batcher<ResultDocument> | undefined;
   private idleWaiters: (() => void)[] = [];
@@ -117,52 +115,16 @@ export class Worker {
     const results = this.results;
     this.runDeps = { app: this.app, log: this.log, storeResult: results ? (doc) => results.add(doc) : null };
     this.running = true;
-    await this.beat(); // before the first reserve, so a crash right away is still noticed
-    // The thread comes up while we consume (its first beat is due well within the TTL).
-    this.heartbeatsStarted = this.startHeartbeats();
+    this.heartbeats = new ConsumerHeartbeats({
+      broker: this.broker,
+      brokerUrl: s.brokerUrl,
+      consumerId: this.consumerId,
+      intervalSeconds: s.workerHeartbeatInterval,
+      useThread: s.workerHeartbeatThread,
+      log: this.log,
+    });
+    await this.heartbeats.start();
     this.loopDone = this.consumeLoop();
-  }
-
-  /** Beat from a thread (immune to a blocked event loop); fall back to a timer here. */
-  private async startHeartbeats(): Promise<void> {
-    if (!this.broker?.heartbeat) return;
-    const s = this.app.settings;
-    const intervalMs = s.workerHeartbeatInterval * 1000;
-    const beatHere = () => {
-      clearInterval(this.heartbeatTimer);
-      this.heartbeatTimer = setInterval(() => void this.beat(), intervalMs);
-      this.heartbeatTimer.unref();
-    };
-    if (!s.workerHeartbeatThread || !this.broker.maintain) return beatHere();
-    try {
-      this.heartbeatThread = await startHeartbeatThread(
-        { brokerUrl: s.brokerUrl, consumerId: this.consumerId, intervalMs, ttlMs: intervalMs * 5 },
-        this.log,
-        beatHere,
-      );
-      // Liveness comes from the thread; promotion and restores stay here.
-      this.heartbeatTimer = setInterval(() => void this.maintain(), intervalMs);
-      this.heartbeatTimer.unref();
-    } catch (err) {
-      this.log.warn({ err }, 'Cannot start the heartbeat thread; beating from the event loop (a long synchronous task may get its message redelivered)');
-      beatHere();
-    }
-  }
-
-  private async maintain(): Promise<void> {
-    try {
-      await this.broker?.maintain?.();
-    } catch (err) {
-      this.log.warn({ err }, 'Broker maintenance (ETA promotion, restores) failed; will retry');
-    }
-  }
-
-  private async beat(): Promise<void> {
-    try {
-      await this.broker?.heartbeat?.(this.consumerId, this.app.settings.workerHeartbeatInterval * 5000);
-    } catch (err) {
-      this.log.warn({ err }, 'Broker heartbeat failed; will retry');
-    }
   }
 
   private async consumeLoop(): Promise<void> {
@@ -422,9 +384,7 @@ export class Worker {
       else await Promise.all(giveBack.map((d) => this.broker!.reject(d, true)));
     }
     // Beat until the very end: a long warm shutdown must not look like a dead worker.
-    await this.heartbeatsStarted;
-    clearInterval(this.heartbeatTimer);
-    await this.heartbeatThread?.stop();
+    await this.heartbeats?.stop();
     await this.broker!.close();
   }
 
