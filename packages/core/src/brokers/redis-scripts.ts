@@ -409,3 +409,31 @@ for _, tag in ipairs(tags) do n = n + restore_tag(tag, false, nil) end
 redis.call('DEL', KEYS[3])
 return n
 `;
+
+/**
+ * releaseHungConsumer — a consumer's event loop is stuck (its heartbeat thread saw
+ * no progress for `workerHangTimeout`): give back everything it has not started and
+ * settle the started messages by the acks-late rules. The consumer stays alive.
+ * KEYS[1] unacked, KEYS[2] unacked_index. ARGV[1] consumer id, ARGV[2..] pairs of
+ * started tag, action ("1" = drop from unacked, "2" = requeue at the back of its
+ * queue). Started tags the consumer no longer owns are left alone.
+ * Returns a status "<restored> <dropped> <requeued>".
+ */
+export const RELEASE_HUNG_CONSUMER_LUA = `${ENVELOPE_LUA}${RESTORE_LUA}
+local owned = '_celeriac.owned.' .. ARGV[1]
+local dropped, requeued = 0, 0
+for i = 2, #ARGV, 2 do
+  local tag = ARGV[i]
+  if redis.call('SISMEMBER', owned, tag) == 1 then
+    if ARGV[i + 1] == '2' then
+      requeued = requeued + restore_tag(tag, true, nil)
+    else
+      dropped = dropped + redis.call('HDEL', KEYS[1], tag)
+      redis.call('ZREM', KEYS[2], tag)
+    end
+    redis.call('SREM', owned, tag)
+  end
+end
+local restored = release_consumer(ARGV[1], math.huge)
+return { ok = restored .. ' ' .. dropped .. ' ' .. requeued }
+`;

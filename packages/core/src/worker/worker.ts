@@ -13,6 +13,7 @@ import type { Celeriac } from '../app.js';
 import type { ResultBackend, ResultDocument } from '../backends/backend.js';
 import type { Broker, Delivery } from '../brokers/broker.js';
 import { createBroker } from '../brokers/index.js';
+import { checkHangTimeout } from '../config.js';
 import { MessageTooLarge, NotRegistered, TaskRevokedError } from '../errors.js';
 import { createLogger, type Logger, type LogLevel } from '../logger.js';
 import { toExceptionDocument } from '../protocol/exceptions.js';
@@ -105,6 +106,7 @@ export class Worker {
   async start(): Promise<void> {
     if (this.running) return;
     const s = this.app.settings;
+    for (const name of this.app.taskNames) checkHangTimeout(s.workerHangTimeout, this.app.getTask(name).options.timeLimit, `the timeLimit of task ${name}`);
     this.broker = await createBroker(s.brokerUrl, { consumerId: this.consumerId, transportOptions: s.brokerTransportOptions });
     this.backend = this.app.resultBackendUrl ? await this.app.getBackend() : null;
     const backend = this.backend;
@@ -121,6 +123,9 @@ export class Worker {
       consumerId: this.consumerId,
       intervalSeconds: s.workerHeartbeatInterval,
       useThread: s.workerHeartbeatThread,
+      hangTimeoutSeconds: s.workerHangTimeout,
+      startedCapacity: this.concurrency + this.recordingLimit + this.prefetchLimit,
+      forfeit: () => this.forfeitHeld(),
       log: this.log,
     });
     await this.heartbeats.start();
@@ -129,6 +134,7 @@ export class Worker {
 
   private async consumeLoop(): Promise<void> {
     while (this.running) {
+      await this.heartbeats!.whileHangSettles(() => this.running);
       const free = this.prefetchLimit - this.stats.reserved;
       if (free <= 0) {
         await new Promise<void>((resolve) => (this.slotWaiter = resolve));
@@ -204,7 +210,7 @@ export class Worker {
     if (delayMs > this.app.settings.workerEtaHoldSeconds * 1000) {
       // Far future: give it back to the broker instead of holding it past the visibility timeout.
       this.settle(delivery);
-      this.broker!.deferUntil(delivery, request.eta!).catch((err) => this.log.error({ err, id: request.id }, 'Could not park ETA message; it stays unacked and will be restored'));
+      this.answer(delivery, () => this.broker!.deferUntil(delivery, request.eta!), 'Could not park ETA message; it stays unacked and will be restored');
       this.log.info({ id: request.id, eta: request.eta }, `Task ${request.name}[${request.id}] parked broker-side until ${request.eta!.toISOString()}`);
       return;
     }
@@ -259,6 +265,8 @@ export class Worker {
         return;
       }
       const lateAck = request.acksLate;
+      // Not started when the heartbeat thread declared the loop hung: it gave the message back.
+      if (!this.heartbeats!.taskStarting(request.delivery, lateAck, request.rejectOnWorkerLost)) return;
       if (!lateAck) this.ackDelivery(request.delivery);
       const deps = this.runDeps;
       const ran = await runTaskFunction(request, deps);
@@ -278,9 +286,8 @@ export class Worker {
         this.stats.failed++;
         if (lateAck) {
           this.settle(request.delivery);
-          this.broker!.deferUntil(request.delivery, new Date(Date.now() + REDELIVER_AFTER_BACKEND_ERROR_MS)).catch((e) =>
-            this.log.error({ err: e, id: request.id }, 'Could not park the message; it stays unacked and is restored when this worker stops'),
-          );
+          const until = new Date(Date.now() + REDELIVER_AFTER_BACKEND_ERROR_MS);
+          this.answer(request.delivery, () => this.broker!.deferUntil(request.delivery, until), 'Could not park the message; it stays unacked and is restored when this worker stops');
         }
       } finally {
         this.recording--;
@@ -326,12 +333,33 @@ export class Worker {
 
   private ackDelivery(delivery: Delivery): void {
     this.settle(delivery);
-    this.acks.add(delivery).catch((err) => this.log.error({ err }, 'Ack failed; the message will be redelivered'));
+    this.answer(delivery, () => this.acks.add(delivery), 'Ack failed; the message will be redelivered');
   }
 
   private rejectDelivery(delivery: Delivery, requeue: boolean): void {
     this.settle(delivery);
-    this.broker!.reject(delivery, requeue).catch((err) => this.log.error({ err }, 'Reject failed'));
+    this.answer(delivery, () => this.broker!.reject(delivery, requeue), 'Reject failed');
+  }
+
+  /** Ack, reject or park, unless the heartbeat thread settled the message after a hang. */
+  private answer(delivery: Delivery, send: () => Promise<void>, failure: string): void {
+    if (this.heartbeats && !this.heartbeats.mayAnswer(delivery)) return;
+    send()
+      .catch((err) => this.log.error({ err, deliveryTag: delivery.deliveryTag }, failure))
+      .finally(() => this.heartbeats?.answered(delivery));
+  }
+
+  /** After a released hang: drop everything held without answering the broker (see ConsumerHeartbeats). */
+  private forfeitHeld(): Delivery[] {
+    const held = [...this.unsettled.values()];
+    for (const { timer } of this.heldTimers.values()) clearTimeout(timer);
+    this.heldTimers.clear();
+    this.ready.length = 0;
+    this.unsettled.clear();
+    this.stats.reserved = 0;
+    this.stats.held = 0;
+    this.wakeLoop();
+    return held;
   }
 
   private wakeLoop(): void {
