@@ -1,0 +1,13 @@
+--[[
+  deferMessage: move an unacked message to the broker-side ETA zset.
+  KEYS[1] unacked, KEYS[2] unacked_index, KEYS[3] _celeriac.owned.<consumer>, KEYS[4] _celeriac.eta
+  ARGV[1] tag, ARGV[2] eta (unix ms)
+  Returns 1 when moved, 0 when the tag was no longer unacked.
+]]
+local entry = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('SREM', KEYS[3], ARGV[1])
+if not entry then return 0 end
+redis.call('ZADD', KEYS[4], ARGV[2], entry)
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
