@@ -148,6 +148,24 @@ for (const t of transports) {
       await other.ack(back);
     });
 
+    test('settling a delivery a consumer does not hold is a no-op', async () => {
+      const queue = q();
+      const a = await consume(queue);
+      await broker.publish(message('owned'), { exchange: '', routingKey: queue });
+      const [d] = await a.reserve({ max: 1, timeoutMs: 100 });
+      await a.restore([d!]);
+      const b = await consume(queue);
+      const [again] = await b.reserve({ max: 1, timeoutMs: 100 });
+      assert.equal(again!.message!.headers.id, 'owned');
+      await a.ack([d!]); // stale: a gave it back
+      await a.reject(d!, true);
+      await b.restore([again!]);
+      const [third] = await b.reserve({ max: 5, timeoutMs: 100 });
+      assert.equal(third?.message?.headers.id, 'owned', 'the stale ack did not remove the message');
+      assert.equal(await broker.queueLength(queue), 0, 'the stale reject did not requeue a copy');
+      await b.ack([third!]);
+    });
+
     test('purge removes waiting messages and says how many', async () => {
       const queue = q();
       for (let i = 0; i < 3; i++) await broker.publish(message(), { exchange: '', routingKey: queue, priority: i * 4 });

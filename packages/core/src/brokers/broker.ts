@@ -30,6 +30,12 @@ export interface Delivery {
   routingKey: string;
   /** Transport-unique id used to settle the message. */
   deliveryTag: string;
+  /**
+   * Proof of this reservation, when the transport can hand a message to another
+   * consumer while this one still has it (Redis: restored after a missed heartbeat).
+   * Settling under a lease that is no longer current is a logged no-op.
+   */
+  lease?: string;
   /** True when the message was restored after a consumer died or gave it back. */
   redelivered: boolean;
 }

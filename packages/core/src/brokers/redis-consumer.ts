@@ -12,7 +12,7 @@ import type { Logger } from '../logger.js';
 import { ConsumerHeartbeats } from '../worker/consumer-heartbeats.js';
 import type { Consumer, ConsumerOptions, Delivery, ReserveOptions } from './broker.js';
 import { decodeEnvelope } from './redis-envelope.js';
-import { CONSUMERS, DEFERRED, inflightKey, ownedKey, UNACKED, UNACKED_INDEX, UNACKED_MUTEX } from './redis-keys.js';
+import { CONSUMERS, DEFERRED, inflightKey, LEASES, ownedKey, UNACKED, UNACKED_INDEX, UNACKED_MUTEX } from './redis-keys.js';
 import { scripts } from './redis-scripts.js';
 
 const SEP = '\x06\x16';
@@ -138,44 +138,58 @@ export class RedisConsumer implements Consumer {
   private async takeReady(keys: string[], keyQueues: string[], queueCount: number, max: number, inflightQueue: string): Promise<Delivery[]> {
     const reply = await scripts.reserveMessages.run(
       this.ctx.redis,
-      [UNACKED, UNACKED_INDEX, this.ownedKey, this.inflightKey],
-      [max, `${randomUUID()}-`, inflightQueue, ...keyQueues],
+      [UNACKED, UNACKED_INDEX, this.ownedKey, this.inflightKey, LEASES],
+      [max, `${randomUUID()}-`, inflightQueue, `${this.id}:${randomUUID()}:`, ...keyQueues],
       keys,
     );
     const deliveries: Delivery[] = [];
-    for (let i = 0; i < reply.length; i += 3) {
+    for (let i = 0; i < reply.length; i += 4) {
       const source = Number(reply[i + 2]);
       const queue = source === 0 ? inflightQueue : keyQueues[source - 1]!;
       if (source > queueCount) this.ctx.priorityWatchUntil.set(queue, Date.now() + PRIORITY_WATCH_MS);
-      deliveries.push(toDelivery(reply[i]!, reply[i + 1]!, queue));
+      deliveries.push(toDelivery(reply[i]!, reply[i + 1]!, queue, reply[i + 3]!));
     }
     return deliveries;
   }
 
-  /** Acknowledge a batch in one round trip (kombu's ZREM + HDEL, plus ownership). */
+  private get settleKeys(): [string, string, string, string] {
+    return [UNACKED, UNACKED_INDEX, this.ownedKey, LEASES];
+  }
+
+  /** Log the settles skipped because another consumer holds the message now. */
+  private skipped(tags: readonly string[], action: string): void {
+    for (const tag of tags) {
+      this.log.warn(
+        { deliveryTag: tag, consumer: this.id },
+        `Message ${tag} was restored to another consumer while this one was unresponsive; this consumer no longer holds it, so its ${action} was skipped (the current holder settles it).`,
+      );
+    }
+  }
+
+  /** Acknowledge a batch in one round trip (kombu's ZREM + HDEL), only what this consumer still holds. */
   async ack(deliveries: readonly Delivery[]): Promise<void> {
     if (deliveries.length === 0) return;
-    const tags = deliveries.map((d) => d.deliveryTag);
-    const results = await this.ctx.redis.multi().zrem(UNACKED_INDEX, ...tags).hdel(UNACKED, ...tags).srem(this.ownedKey, ...tags).exec();
-    throwFirstError(results);
+    const args = deliveries.flatMap((d) => [d.deliveryTag, d.lease ?? '']);
+    this.skipped(await scripts.ackMessages.run(this.ctx.redis, this.settleKeys, args), 'ack');
   }
 
   /** `requeue`: back of the line (LPUSH), marked redelivered, like kombu. Otherwise: ack. */
   async reject(delivery: Delivery, requeue: boolean): Promise<void> {
     if (!requeue) return this.ack([delivery]);
-    await scripts.restoreTags.run(this.ctx.redis, [UNACKED, UNACKED_INDEX, this.ownedKey], ['1', delivery.deliveryTag, delivery.queue]);
+    this.skipped(await scripts.restoreTags.run(this.ctx.redis, this.settleKeys, ['1', delivery.deliveryTag, delivery.lease ?? '', delivery.queue]), 'requeue');
   }
 
   /** Move the message to the broker-side ETA zset; upkeep puts it back at `eta`. */
   async defer(delivery: Delivery, eta: Date): Promise<void> {
-    await scripts.deferMessage.run(this.ctx.redis, [UNACKED, UNACKED_INDEX, this.ownedKey, DEFERRED], [delivery.deliveryTag, eta.getTime()]);
+    const moved = await scripts.deferMessage.run(this.ctx.redis, [UNACKED, UNACKED_INDEX, this.ownedKey, DEFERRED, LEASES], [delivery.deliveryTag, delivery.lease ?? '', eta.getTime()]);
+    if (moved === 0) this.skipped([delivery.deliveryTag], 'deferral');
   }
 
   /** Give messages back untouched: front of their queue (RPUSH), marked redelivered. */
   async restore(deliveries: readonly Delivery[]): Promise<void> {
     for (let i = 0; i < deliveries.length; i += 1000) {
-      const args = deliveries.slice(i, i + 1000).flatMap((d) => [d.deliveryTag, d.queue]);
-      await scripts.restoreTags.run(this.ctx.redis, [UNACKED, UNACKED_INDEX, this.ownedKey], ['0', ...args]);
+      const args = deliveries.slice(i, i + 1000).flatMap((d) => [d.deliveryTag, d.lease ?? '', d.queue]);
+      this.skipped(await scripts.restoreTags.run(this.ctx.redis, this.settleKeys, ['0', ...args]), 'restore');
     }
   }
 
@@ -226,18 +240,13 @@ export class RedisConsumer implements Consumer {
   }
 }
 
-function toDelivery(raw: string, deliveryTag: string, queue: string): Delivery {
+function toDelivery(raw: string, deliveryTag: string, queue: string, lease: string): Delivery {
   const sizeBytes = Buffer.byteLength(raw);
   try {
     const decoded = decodeEnvelope(raw);
-    return { message: decoded.message, sizeBytes, queue, exchange: decoded.exchange, routingKey: decoded.routingKey, deliveryTag, redelivered: decoded.redelivered };
+    return { message: decoded.message, sizeBytes, queue, exchange: decoded.exchange, routingKey: decoded.routingKey, deliveryTag, lease, redelivered: decoded.redelivered };
   } catch (err) {
     const decodeError = err instanceof Error ? err : new MessageDecodeError(String(err));
-    return { message: null, decodeError, sizeBytes, queue, exchange: '', routingKey: queue, deliveryTag, redelivered: false };
+    return { message: null, decodeError, sizeBytes, queue, exchange: '', routingKey: queue, deliveryTag, lease, redelivered: false };
   }
-}
-
-function throwFirstError(results: [Error | null, unknown][] | null): void {
-  if (!results) throw new Error('Redis transaction was aborted.');
-  for (const [err] of results) if (err) throw err;
 }

@@ -66,13 +66,17 @@ export const replies = {
 
 type Keys3 = readonly [unacked: string, unackedIndex: string, third: string];
 type Keys4 = readonly [unacked: string, unackedIndex: string, third: string, fourth: string];
+type Keys5 = readonly [unacked: string, unackedIndex: string, third: string, fourth: string, fifth: string];
 
 /** The transport's scripts (see each file's header for KEYS and ARGV). */
 export const scripts = {
-  /** Returns flat triples: envelope, tag, source index (0 = inflight list). */
-  reserveMessages: new RedisScript<Keys4, readonly (string | number)[], string[]>('reserveMessages-4', replies.strings),
-  restoreTags: new RedisScript<Keys3, readonly string[], number>('restoreTags-3', replies.integer),
-  deferMessage: new RedisScript<Keys4, readonly [tag: string, etaMs: number], number>('deferMessage-4', replies.integer),
+  /** Returns flat quadruples: envelope, tag, source index (0 = inflight list), lease. */
+  reserveMessages: new RedisScript<Keys5, readonly (string | number)[], string[]>('reserveMessages-5', replies.strings),
+  /** Returns the tags held under another lease (left alone). */
+  ackMessages: new RedisScript<Keys4, readonly string[], string[]>('ackMessages-4', replies.strings),
+  /** Returns the tags held under another lease (left alone). */
+  restoreTags: new RedisScript<Keys4, readonly string[], string[]>('restoreTags-4', replies.strings),
+  deferMessage: new RedisScript<Keys5, readonly [tag: string, lease: string, etaMs: number], number>('deferMessage-5', replies.integer),
   heartbeatConsumer: new RedisScript<Keys4, readonly [consumerId: string, ttlMs: number], number>('heartbeatConsumer-4', replies.integer),
   promoteDeferred: new RedisScript<Keys3, readonly number[], number>('promoteDeferred-3', replies.integer),
   restoreDeadConsumers: new RedisScript<Keys3, readonly [consumerId: string, retentionMs: number, batch: number], number>('restoreDeadConsumers-3', replies.integer),

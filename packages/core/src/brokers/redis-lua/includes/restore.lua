@@ -52,6 +52,7 @@ end
 local function restore_tag(tag, leftmost, fallback)
   local entry = redis.call('HGET', KEYS[1], tag)
   redis.call('ZREM', KEYS[2], tag)
+  redis.call('HDEL', '_celeriac.leases', tag)
   if not entry then return 0 end
   local env, ex, rk, wrapped = split_entry(entry)
   if not env then return 0 end
@@ -62,14 +63,19 @@ local function restore_tag(tag, leftmost, fallback)
   for _, q in ipairs(lookup(ex, rk, fallback)) do redis.call(cmd, q, env) end
   return 1
 end
--- restore what consumer c held: owned tags recorded before "until_ms" (later records
--- belong to whoever got the message after it was restored) and its inflight list
+-- restore what consumer c held: owned tags still leased to c (a tag leased to another
+-- consumer was restored and taken again) recorded before "until_ms" (later records
+-- belong to whoever got the message after it was restored), and its inflight list
 local function release_consumer(c, until_ms)
   local n = 0
   local owned = '_celeriac.owned.' .. c
+  local mine = c .. ':'
   for _, tag in ipairs(redis.call('SMEMBERS', owned)) do
+    local lease = redis.call('HGET', '_celeriac.leases', tag)
     local score = tonumber(redis.call('ZSCORE', KEYS[2], tag))
-    if not score or score * 1000 <= until_ms then n = n + restore_tag(tag, false, nil) end
+    if (not lease or string.sub(lease, 1, #mine) == mine) and (not score or score * 1000 <= until_ms) then
+      n = n + restore_tag(tag, false, nil)
+    end
   end
   redis.call('DEL', owned)
   local inflight = '_celeriac.inflight.' .. c
