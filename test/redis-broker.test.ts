@@ -6,6 +6,7 @@ import { RedisBroker } from '../packages/core/src/brokers/redis.ts';
 import type { RedisConsumer } from '../packages/core/src/brokers/redis-consumer.ts';
 import { ConfigurationError, MessageDecodeError } from '../packages/core/src/errors.ts';
 import { buildTaskMessage, decodeTaskMessage } from '../packages/core/src/protocol/task-message.ts';
+import { encodeEnvelope } from '../packages/core/src/brokers/redis-envelope.ts';
 import { fixture } from './helpers/fixtures.ts';
 import { missing, REDIS_SERVER, startRedis, type RedisServer } from './helpers/services.ts';
 
@@ -244,6 +245,20 @@ describe('RedisBroker', { skip: skip ?? false }, () => {
     assert.match(got[1]!.decodeError!.message, /delivery_tag/);
     await b.ack(got);
     assert.equal(await raw.hlen('unacked'), 0);
+  });
+
+  test('a delivery tag that is not valid UTF-8 is replaced, so the message can be acked', async () => {
+    const b = await consumer('A');
+    const envelope = Buffer.from(encodeEnvelope(message('bad-tag'), celery, { deliveryTag: 'TAG' }), 'utf8');
+    const at = envelope.indexOf('"TAG"');
+    const bad = Buffer.concat([envelope.subarray(0, at + 1), Buffer.from([0x61, 0xff, 0xfe, 0x62]), envelope.subarray(at + 4)]);
+    await raw.lpush('celery', bad);
+    const [d] = await b.reserve({ max: 1, timeoutMs: 0 });
+    assert.equal(d!.message!.headers.id, 'bad-tag');
+    assert.equal(Buffer.from(d!.deliveryTag, 'utf8').toString('utf8'), d!.deliveryTag);
+    assert.equal(await raw.hexists('unacked', d!.deliveryTag), 1, 'the tag handed out is the field in unacked');
+    await b.ack([d!]);
+    assert.deepEqual([await raw.hlen('unacked'), await raw.zcard('unacked_index')], [0, 0]);
   });
 
   test('an unparseable message held by a dead consumer is restored unchanged to its queue', async () => {

@@ -7,7 +7,7 @@
   KEYS[5] _celeriac.leases              (hash tag -> lease of its current holder)
   KEYS[6..] ready lists, priority-major
   ARGV[1] max
-  ARGV[2] tag prefix for messages without a usable delivery tag
+  ARGV[2] tag prefix for messages without a usable delivery tag (none, not valid UTF-8, or already unacked)
   ARGV[3] queue the inflight list was filled from
   ARGV[4] lease prefix ("<consumer>:<random>:"); the lease of the n-th message is prefix .. n
   ARGV[5..] queue of KEYS[6..]
@@ -24,7 +24,7 @@ local function take(p, src, queue)
     ex, rk, tag, is_json = slow_fields(p)
     if not ex then ex, rk = '', queue end
   end
-  if not tag or redis.call('HEXISTS', KEYS[1], tag) == 1 then tag = ARGV[2] .. n end
+  if not tag or not valid_utf8(tag) or redis.call('HEXISTS', KEYS[1], tag) == 1 then tag = ARGV[2] .. n end
   redis.call('ZADD', KEYS[2], now, tag)
   redis.call('HSET', KEYS[1], tag, unacked_entry(p, ex, rk, is_json))
   redis.call('SADD', KEYS[3], tag)

@@ -14,6 +14,35 @@ local function now_seconds_text()
   local s, us = now_parts()
   return s .. '.' .. string.format('%06d', us)
 end
+-- true when s is valid UTF-8 (clients decode replies as UTF-8: any other tag would
+-- come back altered and never match its unacked field again)
+local function valid_utf8(s)
+  if not string.find(s, '[\128-\255]') then return true end
+  local i, n = 1, #s
+  while i <= n do
+    local c = string.byte(s, i)
+    local len
+    if c < 0x80 then len = 1
+    elseif c >= 0xC2 and c <= 0xDF then len = 2
+    elseif c >= 0xE0 and c <= 0xEF then len = 3
+    elseif c >= 0xF0 and c <= 0xF4 then len = 4
+    else return false end
+    if i + len - 1 > n then return false end
+    for j = i + 1, i + len - 1 do
+      local b = string.byte(s, j)
+      if b < 0x80 or b > 0xBF then return false end
+    end
+    if len == 3 then
+      local b = string.byte(s, i + 1)
+      if (c == 0xE0 and b < 0xA0) or (c == 0xED and b > 0x9F) then return false end
+    elseif len == 4 then
+      local b = string.byte(s, i + 1)
+      if (c == 0xF0 and b < 0x90) or (c == 0xF4 and b > 0x8F) then return false end
+    end
+    i = i + len
+  end
+  return true
+end
 local function skip_ws(s, i)
   return string.find(s, '[^ \t\r\n]', i) or (#s + 1)
 end
