@@ -8,8 +8,8 @@
  */
 import { connect as connectTcp, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
-import { CONSUMERS, ownedKey, UNACKED, UNACKED_INDEX } from './redis-keys.js';
-import { HEARTBEAT_CONSUMER_LUA, RELEASE_HUNG_CONSUMER_LUA } from './redis-scripts.js';
+import { CONSUMERS, LEASES, ownedKey, UNACKED, UNACKED_INDEX } from './redis-keys.js';
+import { scripts } from './redis-scripts.js';
 
 /** What the liveness loop needs. */
 export interface LivenessOptions {
@@ -42,7 +42,7 @@ export function handshakeCommands(url: URL): Buffer[] {
   return commands;
 }
 
-/** What a hung consumer's release did (see `RELEASE_HUNG_CONSUMER_LUA`). */
+/** What a hung consumer's release did (see `redis-lua/releaseHungConsumer-3.lua`). */
 export interface ReleaseCounts {
   /** Not-started messages put back in their queues (owned unacked and in-flight). */
   restored: number;
@@ -75,7 +75,7 @@ type ReplyHandler = { resolve: (line: string) => void; reject: (err: Error) => v
 export function startLiveness(options: LivenessOptions): Liveness {
   const url = new URL(options.url);
   const beat = encodeCommand([
-    'EVAL', HEARTBEAT_CONSUMER_LUA, 4, UNACKED, UNACKED_INDEX, CONSUMERS, ownedKey(options.consumerId), options.consumerId, Math.round(options.ttlMs),
+    'EVAL', scripts.heartbeatConsumer.lua, 4, UNACKED, UNACKED_INDEX, CONSUMERS, ownedKey(options.consumerId), options.consumerId, Math.round(options.ttlMs),
   ]);
   let socket: Socket | undefined;
   let stopped = false;
@@ -131,7 +131,8 @@ export function startLiveness(options: LivenessOptions): Liveness {
         if (stopped) return reject(new Error('liveness stopped'));
         if (!socket || socket.destroyed) open();
         const args = started.flatMap(({ tag, requeue }) => [tag, requeue ? 2 : 1]);
-        send(socket!, encodeCommand(['EVAL', RELEASE_HUNG_CONSUMER_LUA, 2, UNACKED, UNACKED_INDEX, options.consumerId, ...args]), { resolve, reject });
+        const script = scripts.releaseHungConsumer.lua;
+        send(socket!, encodeCommand(['EVAL', script, 3, UNACKED, UNACKED_INDEX, LEASES, options.consumerId, ...args]), { resolve, reject });
       }).then((status) => {
         const [restored = 0, dropped = 0, requeued = 0] = status.slice(1).split(' ').map(Number);
         return { restored, dropped, requeued };

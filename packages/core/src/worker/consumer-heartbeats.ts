@@ -1,44 +1,52 @@
 /**
- * Keeps a consuming worker alive in the broker and runs the broker's periodic
- * upkeep (ETA promotion, restores of dead consumers' messages).
+ * Keeps a consumer alive in the broker and runs the broker's periodic upkeep (ETA
+ * promotion, restores of dead consumers' messages). Driven by a transport's
+ * `Consumer`, not by the worker.
  *
- * Liveness comes from a heartbeat thread when the broker supports it, so a task
+ * Liveness comes from a heartbeat thread when the transport has one, so a task
  * that blocks the event loop is not taken for a dead worker; upkeep stays on the
- * worker's own connection. While the thread is down (disabled, failed to start, or
- * died) both run from an event-loop timer, said loudly in the log, and a new thread
- * is tried with backoff: the worker never falls back for good.
+ * consumer's own connection. While the thread is down (disabled, failed to start,
+ * or died) both run from an event-loop timer, said loudly in the log, and a new
+ * thread is tried with backoff: the consumer never falls back for good.
  *
- * The thread also watches the loop for a hang (`workerHangTimeout`). When it
- * declares one, messages not started go back to their queues at once, and each
- * started message is settled the way Celery settles a message whose worker process
- * was lost (`WorkerLostError`): requeued when the task acks late and rejects on
+ * The thread also watches the loop for a hang (`workerHangTimeout`, see
+ * `loop-watch.ts`). When it declares one, messages not started go back to their
+ * queues at once, and each started message is settled the way Celery 5.2 settles a
+ * message whose worker process was lost (`WorkerLostError` in
+ * `celery/worker/request.py`): requeued when the task acks late and rejects on
  * worker lost (`task_reject_on_worker_lost`), otherwise acknowledged (an early-ack
  * message was acknowledged before it ran anyway). If the loop ever comes back, the
- * worker forfeits everything it held (the thread settled it) and goes on consuming.
+ * owner forfeits everything it held (`onReleased`) and consuming goes on.
  */
-import type { Broker, Delivery } from '../brokers/broker.js';
 import type { Logger } from '../logger.js';
 import { startHeartbeatThread, type HeartbeatThread } from './heartbeat-thread.js';
 import { createLoopWatchMemory, LoopState, LoopWatch, LostAction } from './loop-watch.js';
 
-/** What the heartbeats need. */
-export interface ConsumerHeartbeatOptions {
-  broker: Broker;
-  brokerUrl: string;
-  consumerId: string;
-  /** Seconds between beats; the consumer counts as dead after 5 missed. */
-  intervalSeconds: number;
-  /** Beat from a worker thread (`workerHeartbeatThread`). */
-  useThread: boolean;
-  /** Seconds without event-loop progress that count as a hang (`workerHangTimeout`); 0 = never. */
-  hangTimeoutSeconds: number;
-  /** Messages started at once, at most (running + recording): sizes the shared table. */
+/** The hang watch (needs the thread). */
+export interface HangWatchOptions {
+  /** Seconds without event-loop progress that count as a hang (`workerHangTimeout`). */
+  timeoutSeconds: number;
+  /** Messages started at once, at most (running + recording + acks in flight): sizes the shared table. */
   startedCapacity: number;
   /**
-   * After a released hang: drop every message the worker holds (without acking it)
-   * and return them; the heartbeat thread has already settled them.
+   * The loop runs again after a released hang: drop every message held (without
+   * settling it: the thread settled it, and its lease is gone).
    */
-  forfeit: () => Delivery[];
+  onReleased: () => void;
+}
+
+/** What the heartbeats need. */
+export interface ConsumerHeartbeatOptions {
+  /** Prove liveness and run upkeep, from the event loop. */
+  beat: () => Promise<void>;
+  /** Upkeep alone (liveness proven by the thread). */
+  upkeep: () => Promise<void>;
+  /** Beat from a thread with its own connection to this broker; null: beat from the event loop. */
+  thread: { brokerUrl: string; consumerId: string } | null;
+  /** Watch the event loop for hangs from the thread; null: no watch. */
+  hang: HangWatchOptions | null;
+  /** Seconds between beats; the consumer counts as dead after 5 missed. */
+  intervalSeconds: number;
   log: Logger;
 }
 
@@ -53,15 +61,20 @@ export class ConsumerHeartbeats {
   private thread: HeartbeatThread | undefined;
   private started: Promise<void> = Promise.resolve();
   private stopped = false;
+  private threadWasDown = false;
   private retryMs: number = THREAD_RETRY_MS[0];
   private readonly intervalMs: number;
   private readonly watch: LoopWatch | null;
-  private readonly forfeited = new WeakSet<Delivery>();
 
   constructor(private readonly options: ConsumerHeartbeatOptions) {
     this.intervalMs = options.intervalSeconds * 1000;
-    const watched = options.useThread && options.hangTimeoutSeconds > 0 && options.broker.maintain !== undefined;
-    this.watch = watched ? new LoopWatch(createLoopWatchMemory(options.startedCapacity), (record) => this.thread?.send(record)) : null;
+    const { thread, hang } = options;
+    this.watch = thread && hang && hang.timeoutSeconds > 0 ? new LoopWatch(createLoopWatchMemory(hang.startedCapacity), (record) => this.thread?.send(record)) : null;
+  }
+
+  /** Time-to-live of one beat: 5 intervals. */
+  get ttlMs(): number {
+    return this.intervalMs * 5;
   }
 
   /**
@@ -69,17 +82,17 @@ export class ConsumerHeartbeats {
    * still noticed), then keep beating; the thread comes up in the background.
    */
   async start(): Promise<void> {
-    if (!this.options.broker.heartbeat) return;
     await this.beat();
     if (this.watch) {
       const watch = this.watch;
-      this.tickTimer = setInterval(() => (watch.tick(), this.settleHang()), Math.max(10, Math.min(1000, (this.options.hangTimeoutSeconds * 1000) / 4)));
+      const tickMs = Math.max(10, Math.min(1000, (this.options.hang!.timeoutSeconds * 1000) / 4));
+      this.tickTimer = setInterval(() => (watch.tick(), this.settleHang()), tickMs);
       this.tickTimer.unref();
     }
     this.started = this.startRecurring();
   }
 
-  /** Stop beating (call last: a long warm shutdown must not look like a dead worker). */
+  /** Stop beating (call last: a long shutdown must not look like a dead consumer). */
   async stop(): Promise<void> {
     this.stopped = true;
     await this.started;
@@ -90,38 +103,26 @@ export class ConsumerHeartbeats {
   }
 
   /**
-   * The worker is about to run `delivery`'s task. False when the loop was declared
+   * `key`'s message (tag `tag`) starts running now. False when the loop was declared
    * hung: the message was given back, so it must not run here.
    */
-  taskStarting(delivery: Delivery, acksLate: boolean, rejectOnWorkerLost: boolean): boolean {
+  taskStarting(key: object, tag: string, requeueIfLost: boolean): boolean {
     if (!this.watch) return true;
-    const action = acksLate && rejectOnWorkerLost ? LostAction.Requeue : LostAction.Drop;
-    if (this.watch.begin(delivery, delivery.deliveryTag, action)) return true;
+    if (this.watch.begin(key, tag, requeueIfLost ? LostAction.Requeue : LostAction.Drop)) return true;
     this.settleHang();
     return false;
   }
 
-  /**
-   * May the worker still ack, reject or park `delivery`? False after a declared hang:
-   * the heartbeat thread settled it (or is settling it) already.
-   */
-  mayAnswer(delivery: Delivery): boolean {
-    if (!this.watch) return true;
-    this.settleHang();
-    return this.watch.state === LoopState.Live && !this.forfeited.has(delivery);
-  }
-
-  /** `delivery`'s ack, reject or parking has landed (or failed): it is no longer started. */
-  answered(delivery: Delivery): void {
-    this.watch?.end(delivery);
+  /** `key`'s message was settled (or settling failed): it is no longer started. */
+  settled(key: object): void {
+    this.watch?.end(key);
   }
 
   /**
-   * Resolves once no hang is being settled (the consumer loop waits here before
-   * reserving, so nothing it reserves can be caught in the release), or when
-   * `keepWaiting` turns false (shutdown).
+   * Resolves once no hang is being released (reserve waits here, so nothing it
+   * reserves can be caught in the release), or when `keepWaiting` turns false.
    */
-  async whileHangSettles(keepWaiting: () => boolean): Promise<void> {
+  async whileHangReleases(keepWaiting: () => boolean): Promise<void> {
     for (let waits = 0; this.watch && this.watch.state !== LoopState.Live && keepWaiting(); waits++) {
       if (waits % 300 === 299) this.options.log.warn('Still waiting for the heartbeat thread to release the messages of the hung event loop');
       await new Promise((r) => setTimeout(r, 100));
@@ -129,39 +130,44 @@ export class ConsumerHeartbeats {
     }
   }
 
-  /** The loop is running again after a released hang: forfeit what it held, go live. */
+  /** The loop is running again after a released hang: the owner forfeits what it held; go live. */
   private settleHang(): void {
     if (this.watch?.state !== LoopState.Released) return;
-    const lost = this.options.forfeit();
-    for (const delivery of lost) this.forfeited.add(delivery);
+    const hang = this.options.hang!;
+    hang.onReleased();
     this.watch.reset();
     this.options.log.error(
-      { forfeited: lost.length },
-      `The event loop was blocked for more than workerHangTimeout (${this.options.hangTimeoutSeconds} s); the heartbeat thread gave back ` +
-        `the ${lost.length} message(s) this worker held (started ones settled by the acks-late rules). Consuming again. ` +
-        'Find the task that blocks the loop, or raise workerHangTimeout if it is legitimately that long.',
+      `The event loop was blocked for more than workerHangTimeout (${hang.timeoutSeconds} s); the heartbeat thread gave back what this ` +
+        'worker held (started messages settled by the acks-late rules). Consuming again. Find the task that blocks the loop, ' +
+        'or raise workerHangTimeout if a task legitimately blocks that long.',
     );
   }
 
   private async startRecurring(): Promise<void> {
-    const { broker, useThread } = this.options;
-    if (!useThread || !broker.maintain) return this.everyInterval(() => this.beat());
+    if (!this.options.thread) return this.everyInterval(() => this.beat());
     await this.startThread();
   }
 
   private async startThread(): Promise<void> {
-    const { brokerUrl, consumerId, log } = this.options;
+    const { thread: where, log } = this.options;
     try {
       const thread = await startHeartbeatThread(
-        { brokerUrl, consumerId, intervalMs: this.intervalMs, ttlMs: this.ttlMs, watch: this.watch?.memory ?? null, hangTimeoutMs: this.options.hangTimeoutSeconds * 1000 },
+        {
+          ...where!,
+          intervalMs: this.intervalMs,
+          ttlMs: this.ttlMs,
+          watch: this.watch?.memory ?? null,
+          hangTimeoutMs: (this.options.hang?.timeoutSeconds ?? 0) * 1000,
+        },
         log,
         (why) => this.threadDown(`the heartbeat thread died (${why})`),
       );
       if (this.stopped) return void (await thread.stop());
-      if (this.thread === undefined && this.retryMs !== THREAD_RETRY_MS[0]) log.info('Heartbeat thread running again; beating from it');
+      if (this.threadWasDown) log.info('Heartbeat thread running again; beating from it');
       this.thread = thread;
+      this.threadWasDown = false;
       this.retryMs = THREAD_RETRY_MS[0];
-      this.everyInterval(() => this.maintain());
+      this.everyInterval(() => this.upkeep());
     } catch (err) {
       this.threadDown(`cannot start the heartbeat thread (${(err as Error).message})`);
     }
@@ -171,6 +177,7 @@ export class ConsumerHeartbeats {
   private threadDown(why: string): void {
     this.thread = undefined;
     if (this.stopped) return;
+    this.threadWasDown = true;
     this.everyInterval(() => this.beat());
     this.options.log.error(
       `Heartbeat: ${why}; beating from the event loop meanwhile (a task blocking it past ${(this.ttlMs / 1000).toFixed(1)} s ` +
@@ -182,10 +189,6 @@ export class ConsumerHeartbeats {
     this.retryMs = Math.min(this.retryMs * 2, THREAD_RETRY_MS[1]);
   }
 
-  private get ttlMs(): number {
-    return this.intervalMs * 5;
-  }
-
   private everyInterval(fn: () => Promise<void>): void {
     clearInterval(this.timer);
     this.timer = setInterval(() => void fn(), this.intervalMs);
@@ -193,14 +196,14 @@ export class ConsumerHeartbeats {
   }
 
   private async beat(): Promise<void> {
-    await this.guard(() => this.options.broker.heartbeat?.(this.options.consumerId, this.ttlMs), 'Broker heartbeat failed; will retry');
+    await this.guard(this.options.beat, 'Broker heartbeat failed; will retry');
   }
 
-  private async maintain(): Promise<void> {
-    await this.guard(() => this.options.broker.maintain?.(), 'Broker maintenance (ETA promotion, restores) failed; will retry');
+  private async upkeep(): Promise<void> {
+    await this.guard(this.options.upkeep, 'Broker maintenance (ETA promotion, restores) failed; will retry');
   }
 
-  private async guard(fn: () => Promise<void> | undefined, message: string): Promise<void> {
+  private async guard(fn: () => Promise<void>, message: string): Promise<void> {
     try {
       await fn();
     } catch (err) {

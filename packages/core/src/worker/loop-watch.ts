@@ -143,6 +143,8 @@ export class LoopWatch {
   /** After a released hang: forget every started message and go live again. */
   reset(): void {
     for (const key of [...this.held.keys()]) this.end(key);
+    // Progress first: a thread that sees Live must not see the stall that caused the hang.
+    this.tick();
     Atomics.store(this.header, STATE, LoopState.Live);
   }
 }
