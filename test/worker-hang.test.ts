@@ -168,3 +168,24 @@ test('a task blocking the loop at start-up does not cost the heartbeat thread: a
   assert.deepEqual(starts.map((r) => r.pid), [a.pid], `the long task ran once, on A (${starts.length} run(s))`);
   assert.doesNotMatch(a.output(), /beating from the event loop/);
 });
+
+test('a loop that comes back after a declared hang forfeits what it held and consumes again: nothing runs twice', { skip: skip ?? false }, async (t) => {
+  const runlog = join(tmp, 'resume.log');
+  const env = { CELERIAC_TEST_RUNLOG: runlog, CELERIAC_TEST_HEARTBEAT: '0.5', CELERIAC_TEST_HANG_TIMEOUT: '2' };
+  await client.flushall();
+  const blocker = await producer.sendTask('hang.block', [5000, 'resume-blocker']); // acks late, no reject on worker lost
+  const tags = Array.from({ length: 6 }, (_, i) => `resume-${i}`);
+  for (const tag of tags) await producer.sendTask('hang.note', [tag]);
+  const a = await startWorker(env, ['-c', '1', '-n', 'a-resume@test'], false);
+  t.after(() => kill(a.child));
+  await waitFor(() => runs(runlog).some((r) => r.event === 'end' && r.tag === 'resume-blocker'), 20_000, 'A finished blocking');
+  await waitFor(() => tags.every((tag) => runs(runlog).some((r) => r.tag === tag)), 20_000, 'A ran every other message after it came back');
+  await waitFor(async () => (await client.hlen('unacked')) === 0 && (await client.llen('celery')) === 0, 10_000, 'nothing left unacked or queued');
+  for (const tag of tags) assert.equal(runs(runlog).filter((r) => r.tag === tag).length, 1, `${tag} ran once`);
+  // The thread acked the blocker (Celery's lost-worker rule); A's own late ack came after and was a logged no-op.
+  assert.equal(runs(runlog).filter((r) => r.event === 'start' && r.tag === 'resume-blocker').length, 1);
+  assert.equal(await blocker.get({ timeout: 10_000 }), 'resume-blocker');
+  assert.match(a.output(), /Hung worker released: 3 message\(s\) given back, 1 started dropped/);
+  assert.match(a.output(), /Consuming again/);
+  assert.equal(a.child.exitCode, null, 'A is still running');
+});
