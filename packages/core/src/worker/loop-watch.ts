@@ -75,6 +75,8 @@ export interface OverflowEnd {
 /** The event loop's side. */
 export class LoopWatch {
   private readonly header: Int32Array;
+  /** The whole buffer as int32 (slot words) and as bytes (tags). */
+  private readonly words: Int32Array;
   private readonly bytes: Uint8Array;
   private readonly encoder = new TextEncoder();
   private readonly freeSlots: number[] = [];
@@ -88,6 +90,7 @@ export class LoopWatch {
     private readonly sendOverflow: (record: OverflowStart | OverflowEnd) => void,
   ) {
     this.header = new Int32Array(memory.buffer, 0, HEADER_BYTES / 4);
+    this.words = new Int32Array(memory.buffer);
     this.bytes = new Uint8Array(memory.buffer);
     for (let i = memory.slots - 1; i >= 0; i--) this.freeSlots.push(i);
   }
@@ -109,13 +112,11 @@ export class LoopWatch {
     if (Atomics.compareExchange(this.header, STATE, LoopState.Live, LoopState.Busy) !== LoopState.Live) return false;
     try {
       const slot = this.freeSlots.pop();
-      const encoded = slot === undefined ? null : this.encoder.encode(tag);
-      if (slot !== undefined && encoded && encoded.length <= TAG_BYTES) {
-        const base = HEADER_BYTES + slot * SLOT_BYTES;
-        this.bytes.set(encoded, base + 8);
-        const words = new Int32Array(this.memory.buffer, base, 2);
-        words[1] = encoded.length;
-        Atomics.store(words, 0, action);
+      const length = slot === undefined ? -1 : this.writeTag(slot, tag);
+      if (slot !== undefined && length >= 0) {
+        const word = (HEADER_BYTES + slot * SLOT_BYTES) / 4;
+        this.words[word + 1] = length;
+        Atomics.store(this.words, word, action);
         this.held.set(key, slot);
       } else {
         if (slot !== undefined) this.freeSlots.push(slot);
@@ -130,13 +131,29 @@ export class LoopWatch {
     }
   }
 
+  /** Write `tag` as UTF-8 into `slot`; its byte length, or -1 when it does not fit. */
+  private writeTag(slot: number, tag: string): number {
+    const start = HEADER_BYTES + slot * SLOT_BYTES + 8;
+    if (tag.length > TAG_BYTES) return -1;
+    // Delivery tags are ASCII in practice (uuids): copy them without an encoder call.
+    for (let i = 0; i < tag.length; i++) {
+      const code = tag.charCodeAt(i);
+      if (code > 0x7f) {
+        const { read, written } = this.encoder.encodeInto(tag, this.bytes.subarray(start, start + TAG_BYTES));
+        return read === tag.length ? written : -1;
+      }
+      this.bytes[start + i] = code;
+    }
+    return tag.length;
+  }
+
   /** `key`'s message settled (its ack/reject landed or failed): forget it. */
   end(key: object): void {
     const ref = this.held.get(key);
     if (ref === undefined) return;
     this.held.delete(key);
     if (ref < 0) return this.sendOverflow({ type: 'ended', id: -ref });
-    Atomics.store(new Int32Array(this.memory.buffer, HEADER_BYTES + ref * SLOT_BYTES, 1), 0, 0);
+    Atomics.store(this.words, (HEADER_BYTES + ref * SLOT_BYTES) / 4, 0);
     this.freeSlots.push(ref);
   }
 
