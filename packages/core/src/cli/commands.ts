@@ -1,68 +1,6 @@
 import { createInterface } from 'node:readline/promises';
-import { appFor } from './load-app.js';
-import { workerBanner } from './banner.js';
-import { Worker } from '../worker/worker.js';
-import type { LogLevel } from '../logger.js';
-
-/** Flags shared by every command. */
-export interface ConnectionFlags {
-  app?: string;
-  broker?: string;
-  backend?: string;
-}
-
-/** `celeriac worker` flags. */
-export interface WorkerFlags extends ConnectionFlags {
-  queues?: string;
-  concurrency?: string;
-  loglevel?: string;
-  prefetchMultiplier?: string;
-  hostname?: string;
-}
-
-function positiveInt(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${flag} must be a non-negative integer, got ${JSON.stringify(value)}.`);
-  return n;
-}
-
-/** Run a worker until SIGTERM/SIGINT (warm), or a second signal (cold). */
-export async function workerCommand(flags: WorkerFlags, version: string): Promise<void> {
-  if (!flags.app) throw new Error('celeriac worker needs -A <module> (the module that exports your app and imports your tasks).');
-  const app = await appFor(flags);
-  const concurrency = positiveInt(flags.concurrency, '-c/--concurrency');
-  if (concurrency !== undefined) app.configure({ workerConcurrency: concurrency });
-  const worker = new Worker(app, {
-    queues: flags.queues?.split(',').map((q) => q.trim()).filter(Boolean),
-    prefetchMultiplier: positiveInt(flags.prefetchMultiplier, '--prefetch-multiplier'),
-    hostname: flags.hostname,
-    logLevel: (flags.loglevel?.toLowerCase() ?? 'info') as LogLevel,
-  });
-  process.stdout.write(workerBanner(worker, version) + '\n');
-  await worker.start();
-  worker.log.info({ hostname: worker.hostname }, `${worker.hostname} ready.`);
-
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    signals++;
-    if (signals === 1) {
-      worker.log.warn(`worker: Warm shutdown (${signal}); send it again for a cold shutdown`);
-      worker
-        .stop()
-        .then(() => app.close())
-        .then(
-          () => process.exit(signals > 1 ? 1 : 0),
-          (err) => (worker.log.error({ err }, 'Error during shutdown'), process.exit(1)),
-        );
-    } else if (signals === 2) {
-      worker.log.warn(`worker: Cold shutdown (${signal})`);
-      void worker.stop({ cold: true });
-    }
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-}
+import { appFor, type ConnectionFlags } from './load-app.js';
+import { UsageError } from './options.js';
 
 /** `celeriac call` flags. */
 export interface CallFlags extends ConnectionFlags {
@@ -83,9 +21,9 @@ function parseJson<T>(text: string | undefined, flag: string, fallback: T, check
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new Error(`${flag} is not valid JSON (${(err as Error).message}): ${text}`);
+    throw new UsageError(`${flag} is not valid JSON (${(err as Error).message}): ${text}`);
   }
-  if (!check(value)) throw new Error(`${flag} has the wrong shape: ${text}`);
+  if (!check(value)) throw new UsageError(`${flag} has the wrong shape: ${text}`);
   return value as T;
 }
 

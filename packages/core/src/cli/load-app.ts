@@ -62,18 +62,27 @@ async function registerTsx(path: string): Promise<void> {
   }
 }
 
+/** Flags shared by every command (given before or after the command name). */
+export interface ConnectionFlags {
+  app?: string;
+  broker?: string;
+  /** `--result-backend` (Celery's name) or `--backend`. */
+  resultBackend?: string;
+  backend?: string;
+}
+
 /** Settings given on the command line or in the environment (`CELERY_BROKER_URL`, `CELERY_RESULT_BACKEND`). */
-export function overridesFrom(flags: { broker?: string; backend?: string }): Partial<Settings> {
+export function overridesFrom(flags: ConnectionFlags): Partial<Settings> {
   const out: Partial<Settings> = {};
   const broker = flags.broker ?? process.env.CELERIAC_BROKER_URL ?? process.env.CELERY_BROKER_URL;
-  const backend = flags.backend ?? process.env.CELERIAC_RESULT_BACKEND ?? process.env.CELERY_RESULT_BACKEND;
+  const backend = flags.resultBackend ?? flags.backend ?? process.env.CELERIAC_RESULT_BACKEND ?? process.env.CELERY_RESULT_BACKEND;
   if (broker) out.brokerUrl = broker;
   if (backend) out.resultBackend = backend;
   return out;
 }
 
 /** The app from `-A`, or a bare one for commands that only need connections. */
-export async function appFor(flags: { app?: string; broker?: string; backend?: string }): Promise<Celeriac> {
+export async function appFor(flags: ConnectionFlags): Promise<Celeriac> {
   const app = flags.app ? await loadApp(flags.app) : createApp('celeriac');
   return app.configure(overridesFrom(flags));
 }
