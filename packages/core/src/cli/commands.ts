@@ -1,6 +1,38 @@
 import { createInterface } from 'node:readline/promises';
 import { appFor, type ConnectionFlags } from './load-app.js';
 import { UsageError } from './options.js';
+import type { Celeriac } from '../app.js';
+
+/** What a client command needs to reach: the broker, the result backend, or both. */
+interface Needs {
+  broker?: boolean;
+  backend?: boolean;
+}
+
+const inProcess = (url: string | null | undefined) => !url || url.startsWith('memory://');
+
+/**
+ * The app for `call`, `result` and `purge`. A separate process can never reach a
+ * worker through memory:// (it lives inside one process), so falling back to it
+ * would lose messages silently: fail instead, saying how to name a real one.
+ */
+async function clientApp(command: string, flags: ConnectionFlags, needs: Needs): Promise<Celeriac> {
+  const app = await appFor(flags);
+  const s = app.settings;
+  if (needs.broker && inProcess(s.brokerUrl)) {
+    throw new UsageError(
+      `${command} has no broker (memory:// lives inside one process, so no worker would see this): ` +
+        'pass -b redis://127.0.0.1:6379/0, set CELERIAC_BROKER_URL (or CELERY_BROKER_URL), or -A a module whose app sets brokerUrl.',
+    );
+  }
+  if (needs.backend && inProcess(s.resultBackend)) {
+    throw new UsageError(
+      `${command} has no result backend: pass --result-backend redis://127.0.0.1:6379/1, set CELERIAC_RESULT_BACKEND ` +
+        '(or CELERY_RESULT_BACKEND), or -A a module whose app sets resultBackend.',
+    );
+  }
+  return app;
+}
 
 /** `celeriac call` flags. */
 export interface CallFlags extends ConnectionFlags {
@@ -29,7 +61,7 @@ function parseJson<T>(text: string | undefined, flag: string, fallback: T, check
 
 /** Send a task by name; print its id (and its result with --wait). */
 export async function callCommand(name: string, flags: CallFlags): Promise<void> {
-  const app = await appFor(flags);
+  const app = await clientApp(flags.wait ? 'celeriac call --wait' : 'celeriac call', flags, { broker: true, backend: flags.wait === true });
   const args = parseJson<unknown[]>(flags.args, '--args', [], Array.isArray);
   const kwargs = parseJson<Record<string, unknown>>(flags.kwargs, '--kwargs', {}, (v) => !!v && typeof v === 'object' && !Array.isArray(v));
   const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
@@ -53,7 +85,7 @@ export async function callCommand(name: string, flags: CallFlags): Promise<void>
 
 /** Print a task's result (waits for it, like `celery result`). */
 export async function resultCommand(id: string, flags: ConnectionFlags & { timeout?: string; noWait?: boolean }): Promise<void> {
-  const app = await appFor(flags);
+  const app = await clientApp('celeriac result', flags, { backend: true });
   try {
     const result = app.AsyncResult(id);
     if (flags.noWait) {
@@ -73,7 +105,7 @@ export async function resultCommand(id: string, flags: ConnectionFlags & { timeo
 
 /** Remove all waiting messages from the queues (asks first unless --force). */
 export async function purgeCommand(flags: ConnectionFlags & { queues?: string; force?: boolean }): Promise<void> {
-  const app = await appFor(flags);
+  const app = await clientApp('celeriac purge', flags, { broker: true });
   const queues = flags.queues?.split(',').map((q) => q.trim()).filter(Boolean) ?? [app.settings.taskDefaultQueue];
   try {
     if (!flags.force) {
