@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { callCommand, purgeCommand, resultCommand } from './commands.js';
 import { UsageError } from './options.js';
+import { reportCommand } from './report.js';
 import { workerCommand, type WorkerFlags } from './worker-command.js';
 import { ConfigurationError } from '../errors.js';
 
@@ -68,6 +69,11 @@ program
   .option('-Q, --queues <list>', 'comma-separated queues (default: the default queue)')
   .option('-f, --force', 'do not ask for confirmation')
   .action((_opts, cmd: Command) => purgeCommand(flagsOf(cmd)));
+
+program
+  .command('report')
+  .description('Print versions and the settings in effect (secrets masked), for bug reports')
+  .action((_opts, cmd: Command) => reportCommand(flagsOf(cmd), version));
 
 program.parseAsync().catch((err: Error) => {
   // Usage and configuration mistakes: one line, status 2. Anything else: the stack, status 1.
