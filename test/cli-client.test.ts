@@ -89,3 +89,11 @@ test('CELERY_RESULT_BACKEND: result reads a stored result from Redis', { skip: s
   assert.equal(result.code, 0, result.stderr);
   assert.equal(result.stdout.trim(), '42');
 });
+
+test('result --timeout on a task that never finishes: one line naming the timeout, status 1, no stack', { skip: skip ?? false }, async () => {
+  const id = '0d6f1d2e-1111-4222-8333-444455556666';
+  const run = await runCli(['result', id, '--timeout', '0.3'], { CELERY_RESULT_BACKEND: redis.url(1) });
+  assert.equal(run.code, 1, run.stderr);
+  assert.equal(run.stdout, '');
+  assert.equal(run.stderr, `celeriac: error: TimeoutError: The result of task ${id} was not ready within 300 ms (still pending or running).\n`);
+});

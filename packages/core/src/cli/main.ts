@@ -10,7 +10,7 @@ import { callCommand, purgeCommand, resultCommand } from './commands.js';
 import { UsageError } from './options.js';
 import { reportCommand } from './report.js';
 import { workerCommand, type WorkerFlags } from './worker-command.js';
-import { ConfigurationError } from '../errors.js';
+import { CeleriacError, ConfigurationError } from '../errors.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -76,8 +76,10 @@ program
   .action((_opts, cmd: Command) => reportCommand(flagsOf(cmd), version));
 
 program.parseAsync().catch((err: Error) => {
-  // Usage and configuration mistakes: one line, status 2. Anything else: the stack, status 1.
+  // Usage and configuration mistakes: status 2. Other Celeriac errors (a timeout, a
+  // broker that is away): their message, status 1. Anything unexpected: the stack, status 1.
   const usage = err instanceof UsageError || err instanceof ConfigurationError;
-  process.stderr.write(`celeriac: error: ${usage ? err.message : (err.stack ?? err.message)}\n`);
+  const known = usage || err instanceof CeleriacError;
+  process.stderr.write(`celeriac: error: ${known ? `${usage ? '' : `${err.name}: `}${err.message}` : (err.stack ?? err.message)}\n`);
   process.exit(usage ? 2 : 1);
 });
