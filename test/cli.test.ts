@@ -75,3 +75,12 @@ test('-l bogus, -c 0 and --log-format xml are rejected once, before the app load
   assertRejectedOnce(nonInt, /-c\/--concurrency must be a positive whole number \(tasks run at once\), got "four"\.$/);
   assertRejectedOnce(format, /--log-format "xml" is not a log format: use pretty, json or auto\.$/);
 });
+
+test('worker without -A, an unknown option, an unknown command: one "celeriac: error:" line (plus the help hint), status 2', async () => {
+  const [noApp, option, command] = await Promise.all([runCli(['worker', '-b', 'memory://']), runCli(['worker', '--bogus']), runCli(['bogus'])]);
+  assertRejectedOnce(noApp, /^celeriac: error: celeriac worker needs -A <module> \(the module that exports your app and imports your tasks\)\.$/);
+  for (const [run, what] of [[option, "unknown option '--bogus'"], [command, "unknown command 'bogus'"]] as const) {
+    assert.equal(run.code, 2, run.stderr);
+    assert.deepEqual(run.stderr.trim().split('\n'), [`celeriac: error: ${what}`, '(celeriac --help lists the commands; celeriac <command> --help their options)']);
+  }
+});

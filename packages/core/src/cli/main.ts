@@ -22,7 +22,10 @@ const program = new Command('celeriac')
   .option('--result-backend <url>', 'result backend URL (overrides the app; env CELERIAC_RESULT_BACKEND or CELERY_RESULT_BACKEND)')
   .option('--backend <url>', 'same as --result-backend')
   .configureHelp({ showGlobalOptions: true })
-  .showHelpAfterError('(celeriac --help lists the commands; celeriac <command> --help their options)');
+  .showHelpAfterError('(celeriac --help lists the commands; celeriac <command> --help their options)')
+  // commander's own parse errors in the same voice and with click's usage status (2); help and --version exit 0.
+  .configureOutput({ outputError: (text, write) => write(`celeriac: ${text}`) })
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 
 /** The command's own options merged with the global ones. */
 const flagsOf = <T>(cmd: Command): T => cmd.optsWithGlobals() as T;

@@ -1,7 +1,7 @@
 import { appFor, type ConnectionFlags } from './load-app.js';
 import { workerBanner } from './banner.js';
 import { expandNodeName } from './nodename.js';
-import { parseList, parseLogFormat, parseLogLevel, parseWholeNumber } from './options.js';
+import { parseList, parseLogFormat, parseLogLevel, parseWholeNumber, UsageError } from './options.js';
 import { createLogger } from '../logger.js';
 import { Worker } from '../worker/worker.js';
 
@@ -26,7 +26,7 @@ export async function workerCommand(flags: WorkerFlags, version: string): Promis
   const prefetchMultiplier = parseWholeNumber(flags.prefetchMultiplier, '--prefetch-multiplier', 0, 'prefetch = concurrency × this; 0 = unlimited');
   const hostname = expandNodeName(flags.hostname);
   const queues = parseList(flags.queues);
-  if (!flags.app) throw new Error('celeriac worker needs -A <module> (the module that exports your app and imports your tasks).');
+  if (!flags.app) throw new UsageError('celeriac worker needs -A <module> (the module that exports your app and imports your tasks).');
 
   const app = await appFor(flags);
   if (concurrency !== undefined) app.configure({ workerConcurrency: concurrency });
