@@ -18,8 +18,10 @@
  * right at start-up must not make the worker kill a healthy thread.
  */
 import { writeSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import { performance } from 'node:perf_hooks';
 import { parentPort, receiveMessageOnPort, Worker as Thread } from 'node:worker_threads';
+import { celeryLine } from '../log-format.js';
 import type { Logger } from '../logger.js';
 import { LostAction, LoopState, LoopWatcher, type LoopWatchMemory, type OverflowEnd, type OverflowStart, type StartedMessage } from './loop-watch.js';
 
@@ -122,13 +124,14 @@ export function startHeartbeatThread(options: HeartbeatThreadOptions, log: Logge
 }
 
 /**
- * Log from the thread straight to fd 2, in the worker's JSON-lines format: the
- * thread's own stderr is relayed by the (possibly hung) event loop.
+ * Log from the thread straight to fd 2 (the thread's own stderr is relayed by the
+ * possibly hung event loop): a pino JSON line, or Celery's console form when fd 2 is
+ * a terminal (the worker's default `auto` log format).
  */
 function logFromThread(level: 'warn' | 'error', msg: string, extra: Record<string, unknown> = {}): void {
-  const line = JSON.stringify({ level: level === 'error' ? 50 : 40, time: Date.now(), pid: process.pid, name: 'celeriac', ...extra, msg });
+  const record = { level: level === 'error' ? 50 : 40, time: Date.now(), pid: process.pid, name: 'celeriac', ...extra, msg };
   try {
-    writeSync(2, `${line}\n`);
+    writeSync(2, isatty(2) ? celeryLine(record, { colors: false }) : `${JSON.stringify(record)}\n`);
   } catch {
     // stderr closed: nothing left to tell
   }
