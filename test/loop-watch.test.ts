@@ -68,6 +68,29 @@ test('a tag too long for a slot goes by message, and so does its end', () => {
   assert.deepEqual(thread.declareHung(), []);
 });
 
+test('reserving(): what a reserve took while a hang was declared and released is not the worker’s to run', async () => {
+  let released = 0;
+  const heartbeats = new ConsumerHeartbeats({
+    beat: async () => undefined,
+    upkeep: async () => undefined,
+    thread: { brokerUrl: 'memory://', consumerId: 'c2' }, // no thread starts: this test plays its part
+    hang: { timeoutSeconds: 60, startedCapacity: 4, onReleased: () => void released++ },
+    intervalSeconds: 60,
+    log: pino({ level: 'silent' }),
+  });
+  const thread = new LoopWatcher(heartbeats.watchMemory!, () => 0);
+  const before = heartbeats.reserving();
+  assert.equal(before(), true, 'no hang: keep what was reserved');
+  assert.deepEqual(thread.declareHung(), []);
+  assert.equal(before(), false, 'hang declared, release under way: give it back');
+  thread.markReleased();
+  assert.equal(before(), false, 'released while the reserve was pending: give it back');
+  assert.equal(released, 1, 'the owner forfeited what it held, once');
+  assert.equal(thread.state, LoopState.Live);
+  assert.equal(heartbeats.reserving()(), true, 'a reserve begun after the hang settled keeps what it took');
+  await heartbeats.stop();
+});
+
 test('a heartbeat thread that cannot start is reported as an error, the loop beats meanwhile, and a new thread is tried', async () => {
   const errors: string[] = [];
   const log = pino({ level: 'error' }, { write: (line: string) => void errors.push(JSON.parse(line).msg as string) });

@@ -189,3 +189,24 @@ test('a loop that comes back after a declared hang forfeits what it held and con
   assert.match(a.output(), /Consuming again/);
   assert.equal(a.child.exitCode, null, 'A is still running');
 });
+
+// End to end with the consumer blocked in a reserve when the loop hangs. Here the tick
+// timer usually settles the hang before the pending reply is read; the other order
+// (a task blocking from a timer callback) is covered by ConsumerHeartbeats.reserving()
+// in loop-watch.test.ts.
+test('a reserve pending when the loop hung: after the loop comes back every message runs once and none stays held', { skip: skip ?? false }, async (t) => {
+  const runlog = join(tmp, 'pending.log');
+  const env = { CELERIAC_TEST_RUNLOG: runlog, CELERIAC_TEST_HEARTBEAT: '0.5', CELERIAC_TEST_HANG_TIMEOUT: '2' };
+  await client.flushall();
+  const a = await startWorker(env, ['-c', '2', '-n', 'a-pending@test']); // idle: blocked in a reserve
+  t.after(() => kill(a.child));
+  await producer.sendTask('hang.block', [5000, 'pending-blocker']);
+  await waitFor(() => runs(runlog).some((r) => r.tag === 'pending-blocker'), 10_000, 'A started blocking');
+  const tags = Array.from({ length: 6 }, (_, i) => `pending-${i}`);
+  for (const tag of tags) await producer.sendTask('hang.note', [tag]);
+  await waitFor(() => tags.every((tag) => runs(runlog).some((r) => r.tag === tag)), 20_000, 'A ran every message after it came back');
+  await waitFor(async () => (await client.hlen('unacked')) === 0 && (await client.llen('celery')) === 0, 10_000, 'nothing left unacked or queued');
+  assert.equal(await client.scard(`_celeriac.owned.${(await client.zrange('_celeriac.consumers', 0, -1))[0]}`), 0, 'A holds nothing');
+  for (const tag of tags) assert.equal(runs(runlog).filter((r) => r.tag === tag).length, 1, `${tag} ran once`);
+  assert.match(a.output(), /Consuming again/);
+});

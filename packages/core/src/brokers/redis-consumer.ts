@@ -105,6 +105,7 @@ export class RedisConsumer implements Consumer {
   private async reserveNow({ max, timeoutMs }: ReserveOptions): Promise<Delivery[]> {
     // Nothing is reserved while a hang is being released: it would be caught in the release.
     await this.heartbeats.whileHangReleases(() => !this.closing);
+    const stillOurs = this.heartbeats.reserving();
     const queues = this.queues;
     if (queues.length === 0 || max <= 0 || this.closing) return [];
     const shift = this.roundRobin % queues.length;
@@ -120,6 +121,13 @@ export class RedisConsumer implements Consumer {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const got = await this.takeReady(keys, keyQueues, order.length, max, order[0]!);
+      if (got.length > 0 && !stillOurs()) {
+        // A hang was declared while this reserve was under way (the loop was blocked with
+        // it pending): what it took may have been released already, or not. Give it back
+        // under its lease: a no-op for what the release took, back in front for the rest.
+        await this.restore(got);
+        return [];
+      }
       if (got.length > 0) {
         this.roundRobin++;
         return got;

@@ -20,7 +20,7 @@
  */
 import type { Logger } from '../logger.js';
 import { startHeartbeatThread, type HeartbeatThread } from './heartbeat-thread.js';
-import { createLoopWatchMemory, LoopState, LoopWatch, LostAction } from './loop-watch.js';
+import { createLoopWatchMemory, LoopState, LoopWatch, LostAction, type LoopWatchMemory } from './loop-watch.js';
 
 /** The hang watch (needs the thread). */
 export interface HangWatchOptions {
@@ -63,6 +63,8 @@ export class ConsumerHeartbeats {
   private stopped = false;
   private threadWasDown = false;
   private retryMs: number = THREAD_RETRY_MS[0];
+  /** Hangs released so far (see `reserving`). */
+  private hangs = 0;
   private readonly intervalMs: number;
   private readonly watch: LoopWatch | null;
 
@@ -130,10 +132,30 @@ export class ConsumerHeartbeats {
     }
   }
 
+  /**
+   * Call before reserving. The returned check says whether what that reserve took is
+   * still this consumer's to run: false once a hang was declared meanwhile (the
+   * reserve may have run before the release, which gave its messages back).
+   */
+  reserving(): () => boolean {
+    const hangs = this.hangs;
+    return () => {
+      if (!this.watch) return true;
+      this.settleHang();
+      return this.watch.state === LoopState.Live && this.hangs === hangs;
+    };
+  }
+
+  /** The shared memory of the hang watch (handed to each heartbeat thread; tests drive it). */
+  get watchMemory(): LoopWatchMemory | null {
+    return this.watch?.memory ?? null;
+  }
+
   /** The loop is running again after a released hang: the owner forfeits what it held; go live. */
   private settleHang(): void {
     if (this.watch?.state !== LoopState.Released) return;
     const hang = this.options.hang!;
+    this.hangs++;
     hang.onReleased();
     this.watch.reset();
     this.options.log.error(
