@@ -18,6 +18,13 @@ interface Cmd {
 }
 const commands = (name: string) => fixture<{ redis_commands: Cmd[] }>(`worker-redis/${name}.json`).redis_commands.map((c) => c.cmd);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function waitUntil(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(20);
+  }
+}
 
 function message(id: string, priority = 0) {
   return buildTaskMessage({ taskName: 'tasks.add', taskId: id, args: [1, 2], kwargs: {}, origin: 'gen1@test', replyTo: 'reply', serializer: 'json', priority });
@@ -176,6 +183,21 @@ describe('RedisBroker', { skip: skip ?? false }, () => {
     const [back] = await b.reserve({ max: 1, timeoutMs: 0 });
     assert.equal(back!.message!.headers.id, 'later');
     assert.equal(back!.deliveryTag, d!.deliveryTag);
+  });
+
+  test('two identical messages parked for the same ETA both come back', async () => {
+    const b = await consumer('A');
+    const envelope = encodeEnvelope(message('twin'), celery, { deliveryTag: 'same-tag' });
+    await raw.lpush('celery', envelope, envelope);
+    const got = await b.reserve({ max: 2, timeoutMs: 0 });
+    assert.equal(got.length, 2);
+    const eta = new Date(Date.now() + 200);
+    for (const d of got) await b.defer(d, eta);
+    assert.equal(await raw.zcard('_celeriac.eta'), 2, 'two parked entries');
+    await waitUntil(async () => (await b.upkeep(), (await pub.queueLength('celery')) === 2));
+    const back = await b.reserve({ max: 5, timeoutMs: 0 });
+    assert.deepEqual(back.map((d) => d.message!.headers.id), ['twin', 'twin']);
+    assert.equal(await raw.zcard('_celeriac.eta'), 0);
   });
 
   test('a dead consumer\'s messages (owned and inflight) come back after its ttl, marked redelivered', async () => {

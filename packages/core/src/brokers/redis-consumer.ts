@@ -179,9 +179,14 @@ export class RedisConsumer implements Consumer {
     this.skipped(await scripts.restoreTags.run(this.ctx.redis, this.settleKeys, ['1', delivery.deliveryTag, delivery.lease ?? '', delivery.queue]), 'requeue');
   }
 
-  /** Move the message to the broker-side ETA zset; upkeep puts it back at `eta`. */
+  /**
+   * Move the message to the broker-side ETA zset; upkeep puts it back at `eta`. The
+   * due time is stored on Redis's clock (Redis TIME + the delay from now), the clock
+   * promotion reads, so a skewed worker clock cannot promote early or late.
+   */
   async defer(delivery: Delivery, eta: Date): Promise<void> {
-    const moved = await scripts.deferMessage.run(this.ctx.redis, [UNACKED, UNACKED_INDEX, this.ownedKey, DEFERRED, LEASES], [delivery.deliveryTag, delivery.lease ?? '', eta.getTime()]);
+    const args = [delivery.deliveryTag, delivery.lease ?? randomUUID(), Math.max(0, eta.getTime() - Date.now())] as const;
+    const moved = await scripts.deferMessage.run(this.ctx.redis, [UNACKED, UNACKED_INDEX, this.ownedKey, DEFERRED, LEASES], args);
     if (moved === 0) this.skipped([delivery.deliveryTag], 'deferral');
   }
 

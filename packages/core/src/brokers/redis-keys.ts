@@ -8,7 +8,7 @@ export const UNACKED_INDEX = 'unacked_index';
 export const UNACKED_MUTEX = 'unacked_mutex';
 /** Celeriac: zset consumer id → unix ms until which it is alive. */
 export const CONSUMERS = '_celeriac.consumers';
-/** Celeriac: zset unacked entry → due unix ms (messages parked until their ETA). */
+/** Celeriac: zset `<lease>\x06\x16<unacked entry>` → due unix ms on the Redis clock (messages parked until their ETA). */
 export const DEFERRED = '_celeriac.eta';
 
 /**

@@ -30,7 +30,8 @@
  * - `_celeriac.owned.<consumer>` — set of the tags a consumer holds unacked.
  * - `_celeriac.inflight.<consumer>` — list a blocked consumer BLMOVEs into; drained
  *   into `unacked` right away.
- * - `_celeriac.eta` — zset unacked entry → due unix ms (deferred messages).
+ * - `_celeriac.eta` — zset `<lease>\x06\x16<unacked entry>` → due unix ms, Redis clock (deferred messages).
+ * - `_celeriac.leases` — hash tag → lease of the reservation holding it now.
  *
  * Consuming goes through `openConsumer` (see redis-consumer.ts): each consumer's
  * heartbeats refresh its unacked_index scores (so a Python worker's visibility
