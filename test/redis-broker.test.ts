@@ -108,8 +108,8 @@ describe('RedisBroker', { skip: skip ?? false }, () => {
     assert.ok(done - started >= 450, `resolved after ${done - started} ms, before the push`);
     assert.ok(done - pushedAt < 100, `woke ${done - pushedAt} ms after the LPUSH`);
     assert.equal((await calls('evalsha')) - before.evalsha, 2, 'one take before blocking, one after the wake-up');
-    assert.equal((await calls('blmove')) - before.blmove, 1, 'a single blocking BLMOVE, no polling');
-    assert.equal(await raw.llen('_celeriac.inflight.A'), 0, 'inflight drained into unacked');
+    assert.equal((await calls('blmove')) - before.blmove, 4, 'one blocking wake-up per priority list, no polling');
+    assert.deepEqual(await raw.keys('_celeriac.inflight.*'), [], 'waiting never moves a message out of its queue');
     assert.equal(await raw.hlen('unacked'), 1);
   });
 
@@ -121,6 +121,21 @@ describe('RedisBroker', { skip: skip ?? false }, () => {
     assert.equal(got[0]!.message!.headers.id, 'on-b');
     assert.equal(got[0]!.queue, 'b');
     assert.ok(Date.now() - started < 300 + 400, `took ${Date.now() - started} ms`);
+  });
+
+  test('a blocked reserve wakes on a priority list of an idle queue at once (every priority list is watched)', async () => {
+    const b = await consumer('A');
+    await b.reserve({ max: 1, timeoutMs: 0 }); // warm up connection + scripts
+    let pushedAt = 0;
+    setTimeout(() => {
+      pushedAt = Date.now();
+      void raw.lpush(`celery${SEP}9`, encodeEnvelope(message('urgent', 9), { ...celery, priority: 9 }));
+    }, 300);
+    const got = await b.reserve({ max: 1, timeoutMs: 5000 });
+    const wokeAfter = Date.now() - pushedAt;
+    assert.equal(got[0]?.message?.headers.id, 'urgent');
+    // Before: only the bare list was watched, so this waited out the whole 5 s block.
+    assert.ok(pushedAt > 0 && wokeAfter < 250, `woke ${wokeAfter} ms after the LPUSH to the priority-9 list`);
   });
 
   test('reserve writes exactly kombu\'s unacked entry (fixture w01: LPUSH by Python, HSET by the worker)', async () => {

@@ -23,7 +23,3 @@ export function ownedKey(consumerId: string): string {
   return `_celeriac.owned.${consumerId}`;
 }
 
-/** Celeriac: the list a blocked consumer BLMOVEs into. */
-export function inflightKey(consumerId: string): string {
-  return `_celeriac.inflight.${consumerId}`;
-}
