@@ -87,6 +87,13 @@ export interface Settings {
    */
   workerHeartbeatThread: boolean;
   /**
+   * Celeriac: a message restored this many times after its worker died or stalled
+   * while holding it (a task that crashes the process, BullMQ's `maxStalledCount`) is
+   * given up on the next delivery: FAILURE (`WorkerLostError`) is stored and the
+   * message dropped, with an error log line. Default 3.
+   */
+  workerMaxRedeliveries: number;
+  /**
    * Celeriac: execute protocol v1 messages (Celery 3.x producers). Default false: they
    * are rejected with an error naming this setting.
    */
@@ -134,6 +141,7 @@ export function defaultSettings(): Settings {
     workerEtaHoldSeconds: 60,
     workerHeartbeatInterval: 2,
     workerHeartbeatThread: true,
+    workerMaxRedeliveries: 3,
     workerAcceptProtocolV1: false,
     maxMessageSize: 16 * 1024 * 1024,
     brokerTransportOptions: {},

@@ -170,9 +170,9 @@ export class RedisConsumer implements Consumer {
       keys,
     );
     const deliveries: Delivery[] = [];
-    for (let i = 0; i < reply.length; i += 4) {
+    for (let i = 0; i < reply.length; i += 5) {
       const queue = keyQueues[Number(reply[i + 2]) - 1]!;
-      deliveries.push(toDelivery(reply[i]!, reply[i + 1]!, queue, reply[i + 3]!));
+      deliveries.push(toDelivery(reply[i]!, reply[i + 1]!, queue, reply[i + 3]!, Number(reply[i + 4])));
     }
     return deliveries;
   }
@@ -270,13 +270,13 @@ export class RedisConsumer implements Consumer {
   }
 }
 
-function toDelivery(raw: string, deliveryTag: string, queue: string, lease: string): Delivery {
+function toDelivery(raw: string, deliveryTag: string, queue: string, lease: string, redeliveries: number): Delivery {
   const sizeBytes = Buffer.byteLength(raw);
   try {
     const decoded = decodeEnvelope(raw);
-    return { message: decoded.message, sizeBytes, queue, exchange: decoded.exchange, routingKey: decoded.routingKey, deliveryTag, lease, redelivered: decoded.redelivered };
+    return { message: decoded.message, sizeBytes, queue, exchange: decoded.exchange, routingKey: decoded.routingKey, deliveryTag, lease, redelivered: decoded.redelivered, redeliveries };
   } catch (err) {
     const decodeError = err instanceof Error ? err : new MessageDecodeError(String(err));
-    return { message: null, decodeError, sizeBytes, queue, exchange: '', routingKey: queue, deliveryTag, lease, redelivered: false };
+    return { message: null, decodeError, sizeBytes, queue, exchange: '', routingKey: queue, deliveryTag, lease, redelivered: false, redeliveries };
   }
 }

@@ -18,6 +18,9 @@ export const DEFERRED = '_celeriac.eta';
  */
 export const LEASES = '_celeriac.leases';
 
+/** Celeriac: hash delivery tag → times the message was restored after its holder died or stalled. */
+export const REDELIVERIES = '_celeriac.redeliveries';
+
 /** Celeriac: the delivery tags a consumer holds unacked. */
 export function ownedKey(consumerId: string): string {
   return `_celeriac.owned.${consumerId}`;

@@ -70,7 +70,7 @@ type Keys5 = readonly [unacked: string, unackedIndex: string, third: string, fou
 
 /** The transport's scripts (see each file's header for KEYS and ARGV). */
 export const scripts = {
-  /** Returns flat quadruples: envelope, tag, source index (1-based into the ready lists), lease. */
+  /** Returns flat quintuples: envelope, tag, source index (1-based into the ready lists), lease, redeliveries. */
   reserveMessages: new RedisScript<Keys4, readonly (string | number)[], string[]>('reserveMessages-4', replies.strings),
   /** Returns the tags held under another lease (left alone). */
   ackMessages: new RedisScript<Keys4, readonly string[], string[]>('ackMessages-4', replies.strings),

@@ -32,6 +32,8 @@
  *   consumer BLMOVEd into it); still restored when such a consumer dies.
  * - `_celeriac.eta` — zset `<lease>\x06\x16<unacked entry>` → due unix ms, Redis clock (deferred messages).
  * - `_celeriac.leases` — hash tag → lease of the reservation holding it now.
+ * - `_celeriac.redeliveries` — hash tag → times restored after its holder died or
+ *   stalled (dead-consumer and visibility restores); cleared by the ack.
  *
  * A consumer waiting for messages never moves one: one blocking connection per ready
  * list (every priority list of every consumed queue) runs `BLMOVE list list LEFT

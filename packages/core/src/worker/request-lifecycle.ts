@@ -128,6 +128,10 @@ export class RequestLifecycle {
       this.discard(delivery, `Received unregistered task of type ${JSON.stringify(decoded.name)}; rejected.`);
       return;
     }
+    if ((delivery.redeliveries ?? 0) > s.workerMaxRedeliveries) {
+      this.giveUp(delivery, decoded);
+      return;
+    }
     const request = new TaskRequest(decoded, delivery, app.getTask(decoded.name), this.o.hostname, app, this.o.backend);
     if (decoded.expires && decoded.expires.getTime() <= Date.now()) {
       this.revokeExpired(request);
@@ -136,6 +140,22 @@ export class RequestLifecycle {
     const delayMs = decoded.eta ? decoded.eta.getTime() - Date.now() : 0;
     if (delayMs > 0) this.eta.hold(request, delayMs);
     else this.enqueue(request);
+  }
+
+  /**
+   * A message whose holders kept dying (a task that crashes the process): store
+   * FAILURE as Celery does for a lost worker, and drop the message.
+   */
+  private giveUp(delivery: Delivery, decoded: DecodedTask): void {
+    const limit = this.o.app.settings.workerMaxRedeliveries;
+    const why =
+      `Task ${decoded.name}[${decoded.id}] was redelivered ${delivery.redeliveries} times after the worker holding it died or stalled ` +
+      `(workerMaxRedeliveries = ${limit}); giving up: stored FAILURE (WorkerLostError) and dropped the message. ` +
+      'Look for a task that crashes or blocks its process, or raise workerMaxRedeliveries.';
+    this.o.log.error({ id: decoded.id, task: decoded.name, redeliveries: delivery.redeliveries }, why);
+    this.o.stats.failed++;
+    this.store(resultDocument(decoded, States.FAILURE, { exc_type: 'WorkerLostError', exc_message: [why], exc_module: 'billiard.exceptions' }));
+    this.ackDelivery(delivery);
   }
 
   /** Far future: give it back to the broker instead of holding it past the visibility timeout. */
@@ -185,7 +205,9 @@ export class RequestLifecycle {
         return;
       }
       const lateAck = request.acksLate;
-      if (!lateAck) this.ackDelivery(request.delivery);
+      // Early ack lands before the function runs (as Celery's): a task that crashes
+      // the process must not come back.
+      if (!lateAck) await this.ackDelivery(request.delivery);
       const ran = await pool.run(request, this.runDeps);
       this.recording++;
       freeSlot();
@@ -250,9 +272,10 @@ export class RequestLifecycle {
     }
   }
 
-  private ackDelivery(delivery: Delivery): void {
+  /** Settle now, ack in the next batch; resolves once the ack was written (never rejects). */
+  private ackDelivery(delivery: Delivery): Promise<void> {
     this.settle(delivery);
-    this.acks.add(delivery).catch((err) => this.o.log.error({ err }, 'Ack failed; the message will be redelivered'));
+    return this.acks.add(delivery).catch((err) => this.o.log.error({ err }, 'Ack failed; the message will be redelivered'));
   }
 
   private rejectDelivery(delivery: Delivery, requeue: boolean): void {

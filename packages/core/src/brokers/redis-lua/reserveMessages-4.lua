@@ -9,7 +9,8 @@
   ARGV[2] tag prefix for messages without a usable delivery tag (none, not valid UTF-8, or already unacked)
   ARGV[3] lease prefix ("<consumer>:<random>:"); the lease of the n-th message is prefix .. n
   ARGV[4..] queue of KEYS[5..] (the routing key recorded for an envelope that is not JSON)
-  Returns a flat array of quadruples: envelope, tag, source (i = KEYS[4 + i]), lease.
+  Returns a flat array of quintuples: envelope, tag, source (i = KEYS[4 + i]), lease,
+  redeliveries (times restored after its holder died or stalled, from _celeriac.redeliveries).
 ]]
 --- @include "envelope"
 local max = tonumber(ARGV[1])
@@ -33,6 +34,7 @@ local function take(p, src, queue)
   out[#out + 1] = tag
   out[#out + 1] = src
   out[#out + 1] = lease
+  out[#out + 1] = tonumber(redis.call('HGET', '_celeriac.redeliveries', tag) or '0')
 end
 for i = 5, #KEYS do
   if n >= max then break end
