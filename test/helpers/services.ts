@@ -72,11 +72,24 @@ export async function stopChild(child: ChildProcess, graceMs = 3000): Promise<vo
   clearTimeout(timer);
 }
 
-/** Start a throw-away redis-server (no persistence) on a free loopback port (or the given one, to restart). */
-export async function startRedis(fixedPort?: number, extraArgs: string[] = []): Promise<RedisServer> {
+/** Persistence for `startRedis`. */
+export interface RedisPersistence {
+  /** Data directory, kept on stop so a restart on the same port finds the data. */
+  dir: string;
+  /** Write an append-only file (`--appendonly yes`). */
+  aof: boolean;
+}
+
+/**
+ * Start a redis-server on a free loopback port (or the given one, to restart).
+ * Throw-away by default (no persistence, temporary dir removed on stop); with
+ * `persistence`, in that dir and kept there, so a restart sees the same data.
+ */
+export async function startRedis(fixedPort?: number, extraArgs: string[] = [], persistence?: RedisPersistence): Promise<RedisServer> {
   const port = fixedPort ?? (await freePort());
-  const dir = mkdtempSync(join(tmpdir(), 'celeriac-redis-'));
-  const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs], {
+  const dir = persistence?.dir ?? mkdtempSync(join(tmpdir(), 'celeriac-redis-'));
+  const aof = persistence?.aof ? 'yes' : 'no';
+  const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', aof, '--dir', dir, ...extraArgs], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   await waitForPort(port, child, 10_000);
@@ -86,7 +99,7 @@ export async function startRedis(fixedPort?: number, extraArgs: string[] = []): 
     url: (db = 0) => `redis://127.0.0.1:${port}/${db}`,
     async stop() {
       await stopChild(child);
-      rmSync(dir, { recursive: true, force: true });
+      if (!persistence) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -21,6 +21,7 @@ import { States } from '../states.js';
 import { Batcher } from './batcher.js';
 import { ConsumerHeartbeats } from './consumer-heartbeats.js';
 import { resultDocument } from './result-document.js';
+import { ResultWriter } from './result-writer.js';
 import { recordOutcome, runTaskFunction, type RunDeps, type RunOutcome } from './run-task.js';
 import { TaskRequest } from './task-request.js';
 
@@ -78,7 +79,7 @@ export class Worker {
   private slotWaiter: (() => void) | undefined;
   private heartbeats: ConsumerHeartbeats | undefined;
   private acks!: Batcher<Delivery>;
-  private results: Batcher<ResultDocument> | undefined;
+  private results: ResultWriter | undefined;
   private idleWaiters: (() => void)[] = [];
   /** Runs whose function finished and whose outcome is being recorded. */
   private recording = 0;
@@ -109,9 +110,7 @@ export class Worker {
     this.backend = this.app.resultBackendUrl ? await this.app.getBackend() : null;
     const backend = this.backend;
     this.acks = new Batcher((batch) => this.broker!.ack(batch));
-    this.results = backend
-      ? new Batcher((docs) => (backend.storeResults ? backend.storeResults(docs) : Promise.all(docs.map((d) => backend.storeResult(d))).then(() => undefined)))
-      : undefined;
+    this.results = backend ? new ResultWriter(backend, { log: this.log, retryWindowMs: s.resultBackendRetryWindow * 1000 }) : undefined;
     const results = this.results;
     this.runDeps = { app: this.app, log: this.log, storeResult: results ? (doc) => results.add(doc) : null };
     this.running = true;
