@@ -29,7 +29,7 @@ export function pythonCeleryMissing(): string | null {
   const probe = spawnSync(SYSTEM_PYTHON, ['-c', 'import celery, redis, sys; sys.stdout.write(celery.__version__)'], { env: pythonEnv({}), encoding: 'utf8' });
   if (probe.status === 0 && probe.stdout.startsWith('5.')) return null;
   const why = `${SYSTEM_PYTHON} cannot import celery 5 and redis (${(probe.stderr || probe.stdout || '').trim().split('\n').pop()}); apt-get install python3-celery python3-redis`;
-  if (IN_CI) throw new Error(`CI=true and ${why}`);
+  if (IN_CI) throw new Error(`CI=${process.env.CI} and ${why}`);
   console.warn(`\n*** SKIPPING: ${why} ***\n`);
   return why;
 }

@@ -1,7 +1,7 @@
 /**
  * Real servers for tests: each test file starts its own on a free loopback port
  * and stops it by PID. Outside CI a missing binary skips the dependent tests,
- * loudly; with CI=true a missing binary is a failure.
+ * loudly; with CI=true or CI=1 a missing binary is a failure.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -9,7 +9,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export const IN_CI = process.env.CI === 'true';
+/** True when run by CI (`CI=true`, `CI=1`, any case): then nothing may skip. */
+export const IN_CI = /^(true|1)$/i.test(process.env.CI ?? '');
 
 /** Ask the kernel for a free loopback port. */
 export async function freePort(): Promise<number> {
@@ -28,7 +29,7 @@ export async function freePort(): Promise<number> {
 export function missing(binary: string, hint: string): string | null {
   if (existsSync(binary)) return null;
   const why = `${binary} not found (${hint}); run scripts/test-services.sh`;
-  if (IN_CI) throw new Error(`CI=true and ${why}`);
+  if (IN_CI) throw new Error(`CI=${process.env.CI} and ${why}`);
   console.warn(`\n*** SKIPPING: ${why} ***\n`);
   return why;
 }
