@@ -12,10 +12,7 @@ export const app = createApp('worker-app', {
 
 export const add = app.task('tasks.add', (x: number, y: number) => x + y);
 
-/**
- * Records that it started (CELERIAC_TEST_STARTLOG), sleeps, then records that it
- * finished (CELERIAC_TEST_RUNLOG) and returns. Files named by the test.
- */
+/** Records its start (CELERIAC_TEST_STARTLOG), sleeps, records that it finished (CELERIAC_TEST_RUNLOG) and returns. */
 export const slow = app.task(
   'tasks.slow',
   async (ms: number, tag: string) => {
