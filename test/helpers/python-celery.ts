@@ -39,6 +39,8 @@ export interface InteropEnv {
   INTEROP_BROKER_URL: string;
   INTEROP_BACKEND_URL: string;
   INTEROP_RECORD_URL: string;
+  /** kombu `visibility_timeout` (seconds) for the Python side; unset = kombu's 3600. */
+  INTEROP_VISIBILITY_TIMEOUT?: string;
 }
 
 /** Broker db 0, backend db 1, execution log db 2 on one redis-server. */
