@@ -39,6 +39,12 @@ describe('unencodable results', { skip: skip ?? false }, () => {
   const runs = new Map<string, number>();
   const errors: string[] = [];
   const count = (id: string) => runs.set(id, (runs.get(id) ?? 0) + 1);
+  /** onFailure / onSuccess calls per task id: an EncodeError is the task's failure, as in Celery's tracer. */
+  const hooks = new Map<string, string>();
+  const hookOptions = {
+    onFailure: (err: unknown, id: string) => void hooks.set(id, `failure:${(err as Error).name}`),
+    onSuccess: (_: unknown, id: string) => void hooks.set(id, 'success'),
+  };
   const goodEarly = app.task('enc.good', function (this: TaskContext, n: number) {
     count(this.id);
     return n * 2;
@@ -46,7 +52,7 @@ describe('unencodable results', { skip: skip ?? false }, () => {
   const badEarly = app.task('enc.bad', function (this: TaskContext, kind: BadKind) {
     count(this.id);
     return badValue(kind);
-  });
+  }, hookOptions);
   const goodLate = app.task('enc.goodLate', function (this: TaskContext, n: number) {
     count(this.id);
     return n * 2;
@@ -54,7 +60,7 @@ describe('unencodable results', { skip: skip ?? false }, () => {
   const badLate = app.task('enc.badLate', function (this: TaskContext, kind: BadKind) {
     count(this.id);
     return badValue(kind);
-  }, { acksLate: true });
+  }, { acksLate: true, ...hookOptions });
   let worker: Worker;
 
   before(async () => {
@@ -74,7 +80,10 @@ describe('unencodable results', { skip: skip ?? false }, () => {
 
   async function runMix(good: typeof goodEarly, bad: typeof badEarly): Promise<void> {
     runs.clear();
+    hooks.clear();
     errors.length = 0;
+    const failedBefore = worker.stats.failed;
+    const succeededBefore = worker.stats.succeeded;
     const goods: AsyncResult<number>[] = [];
     const bads: { kind: BadKind; result: AsyncResult<unknown> }[] = [];
     for (let i = 0; i < GOOD; i++) {
@@ -112,8 +121,13 @@ describe('unencodable results', { skip: skip ?? false }, () => {
     const twice = all.filter((r) => runs.get(r.id) !== 1).length;
     assert.equal(twice, 0, `${twice} tasks did not run exactly once`);
     assert.equal(runs.size, all.length);
-    // The failure is reported per task, naming it.
-    for (const { result } of bads) assert.ok(errors.some((m) => m.includes(result.id) && /EncodeError|encode/i.test(m)), `no error logged for ${result.id}`);
+    // The failure is the task's: logged naming it, counted, onFailure called.
+    for (const { result } of bads) {
+      assert.ok(errors.some((m) => m.includes(result.id) && /raised unexpected: EncodeError/.test(m)), `no failure logged for ${result.id}`);
+      assert.equal(hooks.get(result.id), 'failure:EncodeError', `hooks of ${result.id}`);
+    }
+    assert.equal(worker.stats.failed - failedBefore, bads.length);
+    assert.equal(worker.stats.succeeded - succeededBefore, GOOD);
   }
 
   test('early acks: every good result stored, each bad one FAILURE EncodeError, nothing ran twice', async () => {

@@ -71,7 +71,8 @@ test('an unencodable document becomes FAILURE EncodeError on its own; its batch 
   const writer = new ResultWriter(backend, { log, retryWindowMs: 1000 });
   const cyclic: Record<string, unknown> = {};
   cyclic.self = cyclic;
-  await Promise.all([writer.add(doc('a')), writer.add(doc('set', new Set([1]))), writer.add(doc('cycle', cyclic)), writer.add(doc('b'))]);
+  const outcomes = await Promise.all([writer.add(doc('a')), writer.add(doc('set', new Set([1]))), writer.add(doc('cycle', cyclic)), writer.add(doc('b'))]);
+  assert.deepEqual(outcomes.map((o) => o?.name), [undefined, 'EncodeError', 'EncodeError', undefined], 'add() tells the caller what was stored instead');
   assert.equal(JSON.parse(stored.get('a')!).status, 'SUCCESS');
   assert.equal(JSON.parse(stored.get('b')!).status, 'SUCCESS');
   for (const id of ['set', 'cycle']) {

@@ -37,9 +37,17 @@ export class ResultDropped extends Error {
   override name = 'ResultDropped';
 }
 
-/** kombu's name for a value the serializer cannot write; Python Celery rebuilds it from this document. */
-function encodeErrorDocument(message: string): ExceptionDocument {
-  return { exc_type: 'EncodeError', exc_message: [message], exc_module: 'kombu.exceptions' };
+/**
+ * A result the serializer cannot write — kombu's `EncodeError`. Stored in the
+ * task's place as FAILURE with `exc_module: kombu.exceptions`, which Python
+ * Celery rebuilds as `kombu.exceptions.EncodeError`.
+ */
+export class EncodeError extends Error {
+  override name = 'EncodeError';
+  /** The stored exception document. */
+  get document(): ExceptionDocument {
+    return { exc_type: 'EncodeError', exc_message: [this.message], exc_module: 'kombu.exceptions' };
+  }
 }
 
 interface Entry {
@@ -47,9 +55,11 @@ interface Entry {
   readonly status: string;
   /** What the backend stores: encoded text, or the document for backends without `encodeResult`. */
   readonly write: EncodedResult | ResultDocument;
+  /** Set when `write` is the FAILURE that replaced an unencodable document. */
+  readonly replacedBy?: EncodeError;
   /** When a write of this entry first failed (undefined until then). */
   failedSince?: number;
-  resolve(): void;
+  resolve(replacedBy: EncodeError | undefined): void;
   reject(err: Error): void;
 }
 
@@ -84,19 +94,20 @@ export class ResultWriter {
   }
 
   /**
-   * Queue a document. Resolves once it is stored (or its EncodeError replacement
-   * is); rejects with `ResultDropped` if the backend refused it for the whole
-   * retry window, or with the encoding error if not even the replacement encodes.
+   * Queue a document. Resolves once it is stored — with undefined, or with the
+   * `EncodeError` stored as FAILURE in its place when it could not be encoded.
+   * Rejects with `ResultDropped` if the backend refused it for the whole retry
+   * window, or with the encoding error if not even the replacement encodes.
    */
-  add(doc: ResultDocument): Promise<void> {
-    let write: EncodedResult | ResultDocument;
+  add(doc: ResultDocument): Promise<EncodeError | undefined> {
+    let encoded: { write: EncodedResult | ResultDocument; replacedBy?: EncodeError };
     try {
-      write = this.encode(doc);
+      encoded = this.encode(doc);
     } catch (err) {
       return Promise.reject(err);
     }
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ taskId: doc.task_id, status: doc.status, write, resolve, reject });
+    return new Promise<EncodeError | undefined>((resolve, reject) => {
+      this.queue.push({ taskId: doc.task_id, status: doc.status, ...encoded, resolve, reject });
       if (this.queue.length > this.maxQueued) this.dropOldest();
       if (this.retryTimer) return; // the retry sends it
       if (this.queue.length >= this.maxBatch) this.sendBatches();
@@ -118,20 +129,22 @@ export class ResultWriter {
   }
 
   /** Encode on its own; an unencodable document becomes FAILURE EncodeError for its task. */
-  private encode(doc: ResultDocument): EncodedResult | ResultDocument {
+  private encode(doc: ResultDocument): { write: EncodedResult | ResultDocument; replacedBy?: EncodeError } {
     const encoder = this.backend.encodeResult?.bind(this.backend);
-    if (!encoder || !this.backend.storeEncoded) return doc;
+    if (!encoder || !this.backend.storeEncoded) return { write: doc };
     try {
-      return encoder(doc);
+      return { write: encoder(doc) };
     } catch (err) {
-      const why = `Cannot encode the ${doc.status} result of task ${doc.task_id}: ${(err as Error).message}`;
-      this.options.log.error({ id: doc.task_id, err }, `${why}; stored FAILURE EncodeError instead. Return JSON-serializable values (arrays instead of Sets, no cycles).`);
-      const failure = encodeErrorDocument((err as Error).message);
+      const replacedBy = new EncodeError((err as Error).message, { cause: err });
+      this.options.log.error(
+        { id: doc.task_id, err },
+        `Cannot encode the ${doc.status} result of task ${doc.task_id}: ${replacedBy.message}; stored FAILURE EncodeError instead. Return JSON-serializable values (arrays instead of Sets, no cycles).`,
+      );
       try {
-        return encoder(resultDocument({ id: doc.task_id, groupId: doc.group_id ?? null, parentId: doc.parent_id ?? null }, States.FAILURE, failure));
+        return { write: encoder(resultDocument({ id: doc.task_id, groupId: doc.group_id ?? null, parentId: doc.parent_id ?? null }, States.FAILURE, replacedBy.document)), replacedBy };
       } catch {
         // group_id / parent_id came from the message and are the unencodable part.
-        return encoder(resultDocument({ id: doc.task_id, groupId: null, parentId: null }, States.FAILURE, failure));
+        return { write: encoder(resultDocument({ id: doc.task_id, groupId: null, parentId: null }, States.FAILURE, replacedBy.document)), replacedBy };
       }
     }
   }
@@ -149,7 +162,7 @@ export class ResultWriter {
           this.options.log.info({ written: batch.length, queued: this.queue.length }, `Result backend ${this.backend.displayUrl} accepts writes again; sending ${this.queue.length} queued result(s)`);
           this.failures = 0;
         }
-        for (const e of batch) e.resolve();
+        for (const e of batch) e.resolve(e.replacedBy);
         if (!this.retryTimer && this.queue.length > 0) this.sendBatches();
         this.checkIdle();
       },
