@@ -119,6 +119,25 @@ describe('result backend outage', { skip: skip ?? false }, () => {
     }
   });
 
+  test('a cold stop during an outage does not wait out the retry window; each unwritten result is logged by id', async () => {
+    const r = await rig('outageCold', {}, 1); // default window: 60 s
+    try {
+      assert.equal(await (await r.work(1)).get({ timeout: 5000 }), 3);
+      await r.backend.stop();
+      const pending = await Promise.all([30, 31, 32].map((n) => r.work(n)));
+      await waitFor('the three ran and their writes are being retried', () => r.runs.size === 4 && r.logs.some((l) => /retrying for up to 60 s/.test(l.msg)), 10_000);
+      const t0 = Date.now();
+      const stopped = await Promise.race([r.worker.stop({ cold: true }).then(() => true), new Promise<false>((res) => setTimeout(() => res(false), 15_000))]);
+      assert.ok(stopped, 'cold stop waited for the 60 s retry window');
+      const dropped = r.logs.filter((l) => /^Result of task \S+ \(SUCCESS\) dropped: the worker was stopped cold/.test(l.msg));
+      assert.deepEqual(dropped.map((l) => l.id).sort(), pending.map((p) => p.id).sort());
+      console.log(`# cold stop took ${Date.now() - t0} ms with the backend down`);
+    } finally {
+      r.backend = await startRedis(r.backend.port, [], { dir: r.dataDir, aof: true });
+      await r.close();
+    }
+  });
+
   test('past resultBackendRetryWindow the results are dropped and each dropped task id is logged', async () => {
     const r = await rig('outageShort', { resultBackendRetryWindow: 1 }, 1);
     try {

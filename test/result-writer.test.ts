@@ -144,3 +144,20 @@ test('flush() resolves once everything added is written', async () => {
   await writer.flush();
   assert.equal(stored.size, 2);
 });
+
+test('abandon() (cold stop) drops what the backend has not accepted, logged by id, and stops retrying', async () => {
+  const { backend, calls, state } = scriptedBackend();
+  const { log, lines } = capture();
+  const writer = new ResultWriter(backend, { log, retryWindowMs: 60_000, firstRetryDelayMs: 10, maxRetryDelayMs: 10 });
+  state.down = true;
+  const outcomes = Promise.allSettled(['c1', 'c2'].map((id) => writer.add(doc(id))));
+  await waitFor('a retry round', () => calls.length >= 2);
+  await writer.abandon();
+  const settled = await outcomes;
+  assert.ok(settled.every((o) => o.status === 'rejected' && o.reason instanceof ResultDropped));
+  assert.deepEqual(lines.filter((l) => /stopped cold/.test(l.msg)).map((l) => l.id).sort(), ['c1', 'c2']);
+  const callsAfter = calls.length;
+  await new Promise((r) => setTimeout(r, 50)); // a retry timer would have fired several times by now
+  assert.equal(calls.length, callsAfter, 'no retries after abandon()');
+  assert.equal(writer.pending, 0);
+});

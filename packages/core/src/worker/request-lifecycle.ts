@@ -290,10 +290,13 @@ export class RequestLifecycle {
     await Promise.all(this.runs);
   }
 
-  /** Write pending acks and results. */
-  async flush(): Promise<void> {
+  /**
+   * Write pending acks and results. Cold: results the backend has not accepted
+   * yet are dropped (logged by task id) instead of retried for the retry window.
+   */
+  async flush(cold = false): Promise<void> {
     await this.acks.flush();
-    await this.results?.flush();
+    await (cold ? this.results?.abandon() : this.results?.flush());
   }
 
   /** Everything not settled yet (to give back at shutdown); forgets them. */

@@ -77,6 +77,8 @@ export class ResultWriter {
   private failures = 0;
   private lastError: Error | undefined;
   private idleWaiters: (() => void)[] = [];
+  /** After a cold stop: failed writes are dropped instead of retried. */
+  private abandoned = false;
 
   constructor(
     private readonly backend: ResultBackend,
@@ -128,6 +130,20 @@ export class ResultWriter {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /**
+   * Cold shutdown: stop retrying and drop every document not written yet,
+   * logging each task id. Resolves once nothing is in flight.
+   */
+  abandon(): Promise<void> {
+    this.abandoned = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    const queued = this.queue;
+    this.queue = [];
+    for (const e of queued) this.drop(e, 'the worker was stopped cold before the result backend accepted it');
+    return this.flush();
+  }
+
   /** Encode on its own; an unencodable document becomes FAILURE EncodeError for its task. */
   private encode(doc: ResultDocument): { write: EncodedResult | ResultDocument; replacedBy?: EncodeError } {
     const encoder = this.backend.encodeResult?.bind(this.backend);
@@ -169,10 +185,14 @@ export class ResultWriter {
       (err: unknown) => {
         this.inFlight -= batch.length;
         this.lastError = err instanceof Error ? err : new Error(String(err));
-        const now = Date.now();
-        for (const e of batch) e.failedSince ??= now;
-        this.queue.unshift(...batch);
-        this.scheduleRetry();
+        if (this.abandoned) {
+          for (const e of batch) this.drop(e, 'the worker was stopped cold before the result backend accepted it');
+        } else {
+          const now = Date.now();
+          for (const e of batch) e.failedSince ??= now;
+          this.queue.unshift(...batch);
+          this.scheduleRetry();
+        }
         this.checkIdle();
       },
     );
