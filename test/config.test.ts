@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConfigurationError, createApp, defaultSettings, fromObject } from '../packages/core/src/index.ts';
+import { ConfigurationError, createApp, defaultSettings, fromObject, resolveSettings } from '../packages/core/src/index.ts';
 
 test('defaults are Celery 5.2 defaults', () => {
   const s = defaultSettings();
@@ -95,4 +95,11 @@ test('workerHangTimeout: Celery-style name, 5 min default, must exceed the hard 
   app.task('long.one', () => 1, { timeLimit: 120 });
   const { Worker } = await import('../packages/core/src/worker/worker.ts');
   await assert.rejects(new Worker(app).start(), /workerHangTimeout \(60 s\) must be greater than the timeLimit of task long\.one \(120 s\)/);
+});
+
+test('resultBackendRetryWindow: 60 s by default; a negative or non-number window is refused, naming the setting', () => {
+  assert.equal(resolveSettings({}).resultBackendRetryWindow, 60);
+  assert.equal(resolveSettings({ resultBackendRetryWindow: 0 }).resultBackendRetryWindow, 0);
+  assert.throws(() => resolveSettings({ resultBackendRetryWindow: -1 }), /resultBackendRetryWindow must be a number of seconds ≥ 0/);
+  assert.throws(() => resolveSettings({ resultBackendRetryWindow: '60' as unknown as number }), /resultBackendRetryWindow must be/);
 });

@@ -106,6 +106,13 @@ export interface Settings {
    */
   workerHangTimeout: number;
   /**
+   * Celeriac: a message restored this many times after its worker died or stalled
+   * while holding it (a task that crashes the process, BullMQ's `maxStalledCount`) is
+   * given up on the next delivery: FAILURE (`WorkerLostError`) is stored and the
+   * message dropped, with an error log line. Default 3.
+   */
+  workerMaxRedeliveries: number;
+  /**
    * Celeriac: execute protocol v1 messages (Celery 3.x producers). Default false: they
    * are rejected with an error naming this setting.
    */
@@ -123,6 +130,12 @@ export interface Settings {
   brokerTransportOptions: BrokerTransportOptions;
   /** `result_backend_transport_options` (Redis: `{ redis: <ioredis options> }`). */
   resultBackendTransportOptions: Record<string, unknown>;
+  /**
+   * Celeriac: seconds a worker keeps retrying (with backoff) result writes the
+   * backend refused, e.g. during an outage, before it drops them and logs each
+   * task id. Default 60. A late-ack message whose result was dropped is run again.
+   */
+  resultBackendRetryWindow: number;
   /** `timezone`. Default `UTC`. */
   timezone: string;
   /** `enable_utc`. Default true. */
@@ -162,11 +175,13 @@ export function defaultSettings(): Settings {
     workerHeartbeatInterval: 2,
     workerHeartbeatThread: true,
     workerHangTimeout: 300,
+    workerMaxRedeliveries: 3,
     workerAcceptProtocolV1: false,
     workerLogFormat: 'auto',
     maxMessageSize: 16 * 1024 * 1024,
     brokerTransportOptions: {},
     resultBackendTransportOptions: {},
+    resultBackendRetryWindow: 60,
     timezone: 'UTC',
     enableUtc: true,
   };
@@ -333,6 +348,9 @@ export function resolveSettings(partial: Partial<Settings>): Settings {
   }
   if (s.workerPrefetchMultiplier < 0) throw new ConfigurationError('workerPrefetchMultiplier must be ≥ 0 (0 = unlimited).');
   checkHangTimeout(s.workerHangTimeout, s.taskTimeLimit, 'taskTimeLimit');
+  if (typeof s.resultBackendRetryWindow !== 'number' || !(s.resultBackendRetryWindow >= 0) || !Number.isFinite(s.resultBackendRetryWindow)) {
+    throw new ConfigurationError(`resultBackendRetryWindow must be a number of seconds ≥ 0 (0 = drop a refused result at once), got ${JSON.stringify(s.resultBackendRetryWindow)}.`);
+  }
   if (!['auto', 'pretty', 'json'].includes(s.workerLogFormat)) {
     throw new ConfigurationError(`workerLogFormat must be 'auto', 'pretty' or 'json', got ${JSON.stringify(s.workerLogFormat)}.`);
   }

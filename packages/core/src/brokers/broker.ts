@@ -38,7 +38,16 @@ export interface Delivery {
   lease?: string;
   /** True when the message was restored after a consumer died or gave it back. */
   redelivered: boolean;
+  /**
+   * Times the message was restored because its holder died or stalled while holding
+   * it (not counting orderly give-backs), when the transport counts them. The worker
+   * gives a message up past `workerMaxRedeliveries`.
+   */
+  redeliveries?: number;
 }
+
+/** What to do with a running task's message if its worker is lost (see `Consumer.taskStarting`). */
+export type IfWorkerLost = 'ack' | 'requeue' | 'none';
 
 /** Options for one `reserve` call. */
 export interface ReserveOptions {
@@ -129,13 +138,14 @@ export interface Consumer {
   restore(deliveries: readonly Delivery[]): Promise<void>;
   /**
    * Hang watch (transports that watch the event loop, see
-   * `ConsumerOptions.hangTimeoutSeconds`): `delivery`'s task starts running now, until
-   * it is settled. If the loop then hangs, the consumer settles it as Celery settles
-   * a lost worker's message: requeued when `requeueIfLost` (acks late + reject on
-   * worker lost), otherwise acknowledged; messages not started go back to the queue.
-   * False when the hang was declared already: the message was given back, do not run it.
+   * `ConsumerOptions.hangTimeoutSeconds`): `delivery`'s task starts running now. If the
+   * loop then hangs before the message is settled, the consumer settles it as Celery
+   * settles a lost worker's message, by `ifLost`: `ack` (acks late), `requeue` (acks
+   * late + reject on worker lost), or `none` (acknowledged already, before the run);
+   * messages not started go back to the queue. False when a hang is being settled:
+   * the message may have been given back, do not run it.
    */
-  taskStarting?(delivery: Delivery, requeueIfLost: boolean): boolean;
+  taskStarting?(delivery: Delivery, ifLost: IfWorkerLost): boolean;
   /**
    * Stop: end a blocked `reserve`, give back whatever this consumer still holds and
    * stop its liveness (last, so a long shutdown never looks like a dead consumer).

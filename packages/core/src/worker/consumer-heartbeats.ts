@@ -18,6 +18,7 @@
  * message was acknowledged before it ran anyway). If the loop ever comes back, the
  * owner forfeits everything it held (`onReleased`) and consuming goes on.
  */
+import type { IfWorkerLost } from '../brokers/broker.js';
 import type { Logger } from '../logger.js';
 import { startHeartbeatThread, type HeartbeatThread } from './heartbeat-thread.js';
 import { createLoopWatchMemory, LoopState, LoopWatch, LostAction, type LoopWatchMemory } from './loop-watch.js';
@@ -105,12 +106,16 @@ export class ConsumerHeartbeats {
   }
 
   /**
-   * `key`'s message (tag `tag`) starts running now. False when the loop was declared
-   * hung: the message was given back, so it must not run here.
+   * `key`'s message (tag `tag`) starts running now; until it is settled a hang acks or
+   * requeues it (`ifLost`), or leaves it alone (`none`: acknowledged before the run).
+   * False while a hang is being settled: the message may have been given back, so it
+   * must not run here.
    */
-  taskStarting(key: object, tag: string, requeueIfLost: boolean): boolean {
+  taskStarting(key: object, tag: string, ifLost: IfWorkerLost): boolean {
     if (!this.watch) return true;
-    if (this.watch.begin(key, tag, requeueIfLost ? LostAction.Requeue : LostAction.Drop)) return true;
+    this.settleHang();
+    if (ifLost === 'none') return this.watch.state === LoopState.Live;
+    if (this.watch.begin(key, tag, ifLost === 'requeue' ? LostAction.Requeue : LostAction.Drop)) return true;
     this.settleHang();
     return false;
   }
