@@ -97,9 +97,14 @@ export class RedisBackend implements ResultBackend {
     await store(resultKey(doc.task_id), dumpsPython(doc), this.ttl);
   }
 
-  /** Store many documents in one round trip. Throws before writing anything if one cannot be encoded. */
+  /**
+   * Store many documents in one round trip. Throws before writing anything if one
+   * cannot be encoded, and with the first error Redis gave for a document.
+   */
   async storeResults(docs: readonly ResultDocument[]): Promise<void> {
-    await this.storeEncoded(docs.map((doc) => this.encodeResult(doc)));
+    const errors = await this.storeEncoded(docs.map((doc) => this.encodeResult(doc)));
+    const first = errors.find((e) => e !== null);
+    if (first) throw first;
   }
 
   /** Python `json.dumps` of the document; throws a TypeError naming the unencodable value. */
@@ -107,13 +112,14 @@ export class RedisBackend implements ResultBackend {
     return { taskId: doc.task_id, status: doc.status, payload: dumpsPython(doc) };
   }
 
-  /** Write encoded documents in one pipeline; rejects with the first command error. */
-  async storeEncoded(results: readonly EncodedResult[]): Promise<void> {
-    if (results.length === 0) return;
+  /** Write encoded documents in one pipeline; one error (or null) per document. */
+  async storeEncoded(results: readonly EncodedResult[]): Promise<(Error | null)[]> {
+    if (results.length === 0) return [];
     const pipeline = this.redis.pipeline() as unknown as { storeResult: StoreCall; exec(): Promise<[Error | null, unknown][] | null> };
     for (const r of results) void pipeline.storeResult(resultKey(r.taskId), r.payload, this.ttl);
     const replies = await pipeline.exec();
-    for (const [err] of replies ?? []) if (err) throw err;
+    if (!replies) throw new CeleriacError(`Result backend ${this.displayUrl}: the write pipeline was discarded.`);
+    return replies.map(([err]) => err);
   }
 
   /** The stored document, or null (PENDING). */
