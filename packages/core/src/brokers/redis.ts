@@ -40,7 +40,9 @@
  * Named exchanges are resolved as direct exchanges (exact routing-key match).
  */
 import { randomUUID } from 'node:crypto';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
+import { closeRedisClient, createRedisClient, duplicateRedisClient, whenRedisReady, type ConnectionEvents } from '../redis-client.js';
+import { resolveRedisConnection } from '../redis-connection.js';
 import { ConfigurationError, MessageDecodeError } from '../errors.js';
 import { maskUrl } from '../mask-url.js';
 import type { TaskMessage } from '../protocol/message.js';
@@ -72,8 +74,10 @@ export interface RedisBrokerOptions {
   restoreVisibleIntervalMs?: number;
   /** How long (ms) the queues bound to a named exchange are cached. Default 5 000. */
   bindingCacheMs?: number;
-  /** Extra ioredis options (TLS certificates, timeouts...). */
+  /** Extra ioredis options (TLS certificates, timeouts...). `keyPrefix` is refused. */
   redis?: RedisOptions;
+  /** Where connection outages are reported (one line down, one on recovery). */
+  connectionEvents?: ConnectionEvents;
   /** Other `broker_transport_options` are accepted and ignored. */
   [option: string]: unknown;
 }
@@ -143,7 +147,8 @@ export class RedisBroker implements Broker {
     this.pollIntervalMs = options.pollIntervalMs ?? 200;
     this.restoreVisibleIntervalMs = options.restoreVisibleIntervalMs ?? 30_000;
     this.bindingCacheMs = options.bindingCacheMs ?? 5_000;
-    this.redis = new Redis(url, { enableAutoPipelining: true, ...options.redis });
+    const connection = resolveRedisConnection(url, options.redis);
+    this.redis = createRedisClient(connection, { redis: { enableAutoPipelining: true, ...options.redis }, events: options.connectionEvents });
     const scripts: Partial<Record<ScriptName, ScriptCall>> = {};
     for (const [name, def] of Object.entries(SCRIPTS) as [ScriptName, (typeof SCRIPTS)[ScriptName]][]) {
       this.redis.defineCommand(name, def);
@@ -270,7 +275,7 @@ export class RedisBroker implements Broker {
   }
 
   private blockingConnection(): Redis {
-    return (this.blocking ??= this.redis.duplicate({ enableAutoPipelining: false }));
+    return (this.blocking ??= duplicateRedisClient(this.redis, { enableAutoPipelining: false }));
   }
 
   private async takeReady(keys: string[], keyQueues: string[], queueCount: number, max: number, inflightQueue: string): Promise<Delivery[]> {
@@ -371,6 +376,11 @@ export class RedisBroker implements Broker {
     }
   }
 
+  /** Resolves true once connected, false on the next connection error or after `timeoutMs`. */
+  whenConnected(timeoutMs: number): Promise<boolean> {
+    return whenRedisReady(this.redis, timeoutMs);
+  }
+
   /** Delete every ready message (all priority lists) of the queues; resolves with how many. */
   async purge(queues: readonly string[]): Promise<number> {
     if (queues.length === 0) return 0;
@@ -402,9 +412,9 @@ export class RedisBroker implements Broker {
     this.blocking?.disconnect();
     await this.reserveLock;
     try {
-      if (this.consumed) await this.scripts.retireConsumer(UNACKED, UNACKED_INDEX, CONSUMERS, this.consumerId);
+      if (this.consumed && this.redis.status === 'ready') await this.scripts.retireConsumer(UNACKED, UNACKED_INDEX, CONSUMERS, this.consumerId);
     } finally {
-      await this.redis.quit().catch(() => this.redis.disconnect());
+      await closeRedisClient(this.redis);
     }
   }
 }

@@ -15,6 +15,8 @@ import { startHeartbeatThread, type HeartbeatThread } from './heartbeat-thread.j
 export interface ConsumerHeartbeatOptions {
   broker: Broker;
   brokerUrl: string;
+  /** `broker_transport_options` (the thread connects with the same `redis` options). */
+  transportOptions?: Record<string, unknown>;
   consumerId: string;
   /** Seconds between beats; the consumer counts as dead after 5 missed. */
   intervalSeconds: number;
@@ -52,10 +54,10 @@ export class ConsumerHeartbeats {
   }
 
   private async startRecurring(): Promise<void> {
-    const { broker, brokerUrl, consumerId, useThread, log } = this.options;
+    const { broker, brokerUrl, transportOptions, consumerId, useThread, log } = this.options;
     if (!useThread || !broker.maintain) return this.everyInterval(() => this.beat());
     try {
-      this.thread = await startHeartbeatThread({ brokerUrl, consumerId, intervalMs: this.intervalMs, ttlMs: this.ttlMs }, log, () =>
+      this.thread = await startHeartbeatThread({ brokerUrl, transportOptions, consumerId, intervalMs: this.intervalMs, ttlMs: this.ttlMs }, log, () =>
         this.everyInterval(() => this.beat()),
       );
       this.everyInterval(() => this.maintain());

@@ -118,6 +118,7 @@ export class Worker {
     this.heartbeats = new ConsumerHeartbeats({
       broker: this.broker,
       brokerUrl: s.brokerUrl,
+      transportOptions: s.brokerTransportOptions,
       consumerId: this.consumerId,
       intervalSeconds: s.workerHeartbeatInterval,
       useThread: s.workerHeartbeatThread,
