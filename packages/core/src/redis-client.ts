@@ -122,3 +122,25 @@ export async function closeRedisClient(client: Redis, timeoutMs = 2000): Promise
   if ((client.status as string) !== 'end') client.disconnect();
 }
 
+
+/** The minimal logger `loggedConnectionEvents` writes to (pino's shape). */
+export interface ConnectionLog {
+  warn(fields: object, message: string): void;
+  info(fields: object, message: string): void;
+}
+
+/**
+ * Outage reporting through a logger: one warning when `component` (e.g.
+ * "broker") loses its connection, one info line when it is back.
+ */
+export function loggedConnectionEvents(log: () => ConnectionLog, component: string, onDown?: (reason: string) => void): ConnectionEvents {
+  return {
+    onDown(url, reason) {
+      onDown?.(reason);
+      log().warn({ url, reason }, `Connection to ${component} ${url} lost: ${reason}. Trying to re-establish the connection...`);
+    },
+    onRecovered(url, downMs) {
+      log().info({ url, downMs }, `Connected to ${component} ${url} again after ${(downMs / 1000).toFixed(1)} s`);
+    },
+  };
+}

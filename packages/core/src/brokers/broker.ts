@@ -82,6 +82,11 @@ export interface Broker {
   maintain?(): Promise<void>;
   /** Give back (restore) every message this consumer still holds unacked. */
   restoreUnacked?(deliveries: readonly Delivery[]): Promise<void>;
+  /**
+   * Resolves true once connected, false on the next connection error or after
+   * `timeoutMs` (publish retries wait on it). Brokers without a connection omit it.
+   */
+  whenConnected?(timeoutMs: number): Promise<boolean>;
   /** Close connections. Pending publishes are flushed first. */
   close(): Promise<void>;
 }

@@ -410,6 +410,8 @@ export class RedisBroker implements Broker {
   private async shutdown(): Promise<void> {
     this.closing = true;
     this.blocking?.disconnect();
+    // Not connected: drop the connection, which fails the commands queued for it (a pending reserve).
+    if (this.redis.status !== 'ready') this.redis.disconnect();
     await this.reserveLock;
     try {
       if (this.consumed && this.redis.status === 'ready') await this.scripts.retireConsumer(UNACKED, UNACKED_INDEX, CONSUMERS, this.consumerId);

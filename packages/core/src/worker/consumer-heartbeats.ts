@@ -9,6 +9,7 @@
  */
 import type { Broker } from '../brokers/broker.js';
 import type { Logger } from '../logger.js';
+import { isConnectionError } from '../redis-connection.js';
 import { startHeartbeatThread, type HeartbeatThread } from './heartbeat-thread.js';
 
 /** What the heartbeats need. */
@@ -89,7 +90,9 @@ export class ConsumerHeartbeats {
     try {
       await fn();
     } catch (err) {
-      this.options.log.warn({ err }, message);
+      // No connection: the outage is reported once by the connection itself.
+      if (isConnectionError(err)) this.options.log.debug({ err }, message);
+      else this.options.log.warn({ err }, message);
     }
   }
 }

@@ -15,6 +15,9 @@ import type { Broker, Delivery } from '../brokers/broker.js';
 import { createBroker } from '../brokers/index.js';
 import { MessageTooLarge, NotRegistered, TaskRevokedError } from '../errors.js';
 import { createLogger, type Logger, type LogLevel } from '../logger.js';
+import { maskUrl } from '../mask-url.js';
+import { loggedConnectionEvents } from '../redis-client.js';
+import { isConnectionError } from '../redis-connection.js';
 import { toExceptionDocument } from '../protocol/exceptions.js';
 import { decodeTaskMessage, peekTaskName, type DecodedTask } from '../protocol/task-message.js';
 import { States } from '../states.js';
@@ -23,6 +26,7 @@ import { ConsumerHeartbeats } from './consumer-heartbeats.js';
 import { resultDocument } from './result-document.js';
 import { recordOutcome, runTaskFunction, type RunDeps, type RunOutcome } from './run-task.js';
 import { TaskRequest } from './task-request.js';
+import { waitForRedis } from './wait-for-redis.js';
 
 /** Options of a worker (the `celeriac worker` flags). */
 export interface WorkerOptions {
@@ -105,7 +109,18 @@ export class Worker {
   async start(): Promise<void> {
     if (this.running) return;
     const s = this.app.settings;
-    this.broker = await createBroker(s.brokerUrl, { consumerId: this.consumerId, transportOptions: s.brokerTransportOptions });
+    this.app.logger = this.log;
+    // Like Celery: "Cannot connect to ...: Trying again in 2.00 seconds... (1/100)" until the broker answers.
+    const wait = { retry: s.brokerConnectionRetry, maxRetries: s.brokerConnectionMaxRetries, timeoutMs: s.brokerConnectionTimeout * 1000, log: this.log };
+    await waitForRedis(s.brokerUrl, s.brokerTransportOptions.redis as Record<string, unknown> | undefined, wait);
+    const backendUrl = this.app.resultBackendUrl;
+    if (backendUrl && backendUrl !== s.brokerUrl) await waitForRedis(backendUrl, s.resultBackendTransportOptions.redis as Record<string, unknown> | undefined, wait);
+    this.broker = await createBroker(s.brokerUrl, {
+      consumerId: this.consumerId,
+      transportOptions: s.brokerTransportOptions,
+      connectionEvents: loggedConnectionEvents(() => this.log, 'broker'),
+    });
+    this.log.info({ url: maskUrl(s.brokerUrl) }, `Connected to ${maskUrl(s.brokerUrl)}`);
     this.backend = this.app.resultBackendUrl ? await this.app.getBackend() : null;
     const backend = this.backend;
     this.acks = new Batcher((batch) => this.broker!.ack(batch));
@@ -140,7 +155,9 @@ export class Worker {
         deliveries = await this.broker!.reserve(this.queues, { max: free, timeoutMs: 1000 });
       } catch (err) {
         if (!this.running) break;
-        this.log.error({ err }, 'Cannot reserve messages from the broker; retrying in 1 s');
+        // An outage is reported once by the connection itself.
+        if (isConnectionError(err)) this.log.debug({ err }, 'Cannot reserve messages: no broker connection; retrying in 1 s');
+        else this.log.error({ err }, 'Cannot reserve messages from the broker; retrying in 1 s');
         await new Promise((r) => setTimeout(r, 1000));
         continue;
       }
@@ -372,18 +389,35 @@ export class Worker {
     for (const { timer } of this.heldTimers.values()) clearTimeout(timer);
     this.heldTimers.clear();
     this.ready.length = 0; // still unsettled: given back below
-    await this.loopDone;
+    // A broker that is away must not hold the process: waiting on it gets
+    // brokerConnectionTimeout in all (running tasks still finish in a warm shutdown).
+    let budgetMs = this.app.settings.brokerConnectionTimeout * 1000;
+    const loopStarted = Date.now();
+    await within(this.loopDone, budgetMs);
+    budgetMs -= Date.now() - loopStarted;
     if (!cold) await Promise.race([Promise.all(this.activeRuns), coldRequested]);
+    if (!(await within(this.releaseToBroker(), Math.max(budgetMs, 500)))) {
+      this.log.warn(
+        { count: this.unsettled.size },
+        `The broker ${maskUrl(this.app.settings.brokerUrl)} did not answer within ${this.app.settings.brokerConnectionTimeout} s (brokerConnectionTimeout): ` +
+          'stopping anyway; messages this worker still held stay unacked in Redis and are restored by other workers (or kombu\'s visibility timeout).',
+      );
+      await within(this.broker!.close(), 1000).catch(() => undefined);
+    }
+  }
+
+  /** Flush acks and results, give back what was not acknowledged, stop beating, close. */
+  private async releaseToBroker(): Promise<void> {
     await this.acks.flush();
     await this.results?.flush();
     // Everything not acknowledged by now goes back: held ETAs, queued, and (cold) running late-ack tasks.
     const giveBack = [...this.unsettled.values()];
-    this.unsettled.clear();
     if (giveBack.length > 0) {
       this.log.info({ count: giveBack.length }, `Restoring ${giveBack.length} unacknowledged message(s)`);
       if (this.broker!.restoreUnacked) await this.broker!.restoreUnacked(giveBack);
       else await Promise.all(giveBack.map((d) => this.broker!.reject(d, true)));
     }
+    this.unsettled.clear();
     // Beat until the very end: a long warm shutdown must not look like a dead worker.
     await this.heartbeats?.stop();
     await this.broker!.close();
@@ -393,5 +427,17 @@ export class Worker {
   whenIdle(): Promise<void> {
     if (this.activeRuns.size === 0 && this.ready.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+}
+
+/** Resolves true when `promise` settles in time, false after `ms` (a late rejection is ignored). */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = promise.then(() => true);
+  settled.catch(() => undefined);
+  try {
+    return await Promise.race([settled, new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)))]);
+  } finally {
+    clearTimeout(timer);
   }
 }
