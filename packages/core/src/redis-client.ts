@@ -114,12 +114,29 @@ export function whenRedisReady(client: Redis, timeoutMs: number): Promise<boolea
  * Never throws.
  */
 export async function closeRedisClient(client: Redis, timeoutMs = 2000): Promise<void> {
-  if (client.status !== 'ready') return void client.disconnect();
+  if (client.status !== 'ready') return dropRedisClient(client);
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
   await Promise.race([client.quit().then(() => undefined, () => undefined), timedOut]);
   clearTimeout(timer);
-  if ((client.status as string) !== 'end') client.disconnect();
+  if ((client.status as string) !== 'end') dropRedisClient(client);
+}
+
+/** ioredis internals used by `dropRedisClient` (present in ioredis 5, private in its types). */
+interface RedisInternals {
+  flushQueue(error: Error): void;
+}
+
+/**
+ * Drop the connection now and fail every command still waiting for it with
+ * "Connection is closed.". ioredis's own `disconnect()` leaves the offline queue
+ * pending forever when called between reconnect attempts (nothing would settle a
+ * pending reserve or ack, and a shutdown would hang on it).
+ */
+export function dropRedisClient(client: Redis): void {
+  const wasReconnecting = client.status === 'reconnecting';
+  client.disconnect();
+  if (wasReconnecting) (client as unknown as RedisInternals).flushQueue(new Error('Connection is closed.'));
 }
 
 

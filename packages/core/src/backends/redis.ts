@@ -16,7 +16,7 @@
  */
 import { maskUrl } from '../mask-url.js';
 import type { Redis, RedisOptions } from 'ioredis';
-import { closeRedisClient, createRedisClient, duplicateRedisClient, type ConnectionEvents } from '../redis-client.js';
+import { closeRedisClient, createRedisClient, dropRedisClient, duplicateRedisClient, type ConnectionEvents } from '../redis-client.js';
 import { resolveRedisConnection } from '../redis-connection.js';
 import { CeleriacError, MessageDecodeError, TimeoutError } from '../errors.js';
 import { dumpsPython, loadsPython } from '../protocol/python-json.js';
@@ -162,7 +162,7 @@ export class RedisBackend implements ResultBackend {
     for (const channel of this.channels.values()) {
       for (const waiter of [...channel.waiters]) waiter.reject(new CeleriacError(`Result backend ${this.displayUrl} was closed while waiting.`));
     }
-    this.subscriber?.disconnect();
+    if (this.subscriber) dropRedisClient(this.subscriber);
     await closeRedisClient(this.redis);
   }
 

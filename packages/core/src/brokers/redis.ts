@@ -41,7 +41,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis, RedisOptions } from 'ioredis';
-import { closeRedisClient, createRedisClient, duplicateRedisClient, whenRedisReady, type ConnectionEvents } from '../redis-client.js';
+import { closeRedisClient, createRedisClient, dropRedisClient, duplicateRedisClient, whenRedisReady, type ConnectionEvents } from '../redis-client.js';
 import { resolveRedisConnection } from '../redis-connection.js';
 import { ConfigurationError, MessageDecodeError } from '../errors.js';
 import { maskUrl } from '../mask-url.js';
@@ -409,9 +409,9 @@ export class RedisBroker implements Broker {
 
   private async shutdown(): Promise<void> {
     this.closing = true;
-    this.blocking?.disconnect();
+    if (this.blocking) dropRedisClient(this.blocking);
     // Not connected: drop the connection, which fails the commands queued for it (a pending reserve).
-    if (this.redis.status !== 'ready') this.redis.disconnect();
+    if (this.redis.status !== 'ready') dropRedisClient(this.redis);
     await this.reserveLock;
     try {
       if (this.consumed && this.redis.status === 'ready') await this.scripts.retireConsumer(UNACKED, UNACKED_INDEX, CONSUMERS, this.consumerId);

@@ -391,12 +391,16 @@ export class Worker {
     this.ready.length = 0; // still unsettled: given back below
     // A broker that is away must not hold the process: waiting on it gets
     // brokerConnectionTimeout in all (running tasks still finish in a warm shutdown).
-    let budgetMs = this.app.settings.brokerConnectionTimeout * 1000;
-    const loopStarted = Date.now();
-    await within(this.loopDone, budgetMs);
-    budgetMs -= Date.now() - loopStarted;
+    let turnedCold = cold;
+    void coldRequested.then(() => (turnedCold = true));
+    const limitMs = this.app.settings.brokerConnectionTimeout * 1000;
+    const deadline = Date.now() + limitMs;
+    await within(Promise.race([this.loopDone, coldRequested]), limitMs);
     if (!cold) await Promise.race([Promise.all(this.activeRuns), coldRequested]);
-    if (!(await within(this.releaseToBroker(), Math.max(budgetMs, 500)))) {
+    // Connected: the usual limit. Away: what is left of the first one (nothing once cold).
+    const connected = (await this.broker!.whenConnected?.(0)) ?? true;
+    const budgetMs = connected ? limitMs : turnedCold ? 0 : Math.max(0, deadline - Date.now());
+    if (!(await within(this.releaseToBroker(), budgetMs))) {
       this.log.warn(
         { count: this.unsettled.size },
         `The broker ${maskUrl(this.app.settings.brokerUrl)} did not answer within ${this.app.settings.brokerConnectionTimeout} s (brokerConnectionTimeout): ` +
