@@ -83,6 +83,13 @@ async function roundTripAndStayAlive(name: string, config: Partial<Settings>, in
   await worker.start();
   try {
     assert.equal(await (await add.delay(20, 22)).get({ timeout: 10_000 }), 42);
+    // The thread comes up in the background (a second or so under tsx): wait for its first beat.
+    const firstBeat = Number(await inspect.zscore('_celeriac.consumers', worker.consumerId));
+    const threadDeadline = Date.now() + 15_000;
+    while (Number(await inspect.zscore('_celeriac.consumers', worker.consumerId)) <= firstBeat) {
+      assert.ok(Date.now() < threadDeadline, 'the heartbeat thread never beat');
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const watchUntil = Date.now() + 3_000; // 3 TTLs: without working beats the entry lapses
     let checks = 0;
     while (Date.now() < watchUntil) {

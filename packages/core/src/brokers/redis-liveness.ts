@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import { describeRedisError, resolveRedisConnection, type RedisConnectionSettings } from '../redis-connection.js';
 import { encodeCommand, handshakeCommands, openRedisSocket } from '../redis-probe.js';
 import { CONSUMERS, ownedKey, UNACKED, UNACKED_INDEX } from './redis-keys.js';
-import { HEARTBEAT_CONSUMER_LUA } from './redis-scripts.js';
+import { scripts } from './redis-scripts.js';
 
 export { encodeCommand };
 
@@ -35,7 +35,7 @@ export interface LivenessOptions {
 export function startLiveness(options: LivenessOptions): { stop(): Promise<void> } {
   const settings = options.connection ?? resolveRedisConnection(options.url);
   const beat = encodeCommand([
-    'EVAL', HEARTBEAT_CONSUMER_LUA, 4, UNACKED, UNACKED_INDEX, CONSUMERS, ownedKey(options.consumerId), options.consumerId, Math.round(options.ttlMs),
+    'EVAL', scripts.heartbeatConsumer.lua, 4, UNACKED, UNACKED_INDEX, CONSUMERS, ownedKey(options.consumerId), options.consumerId, Math.round(options.ttlMs),
   ]);
   let socket: Socket | undefined;
   let stopped = false;
