@@ -63,7 +63,7 @@ const ctx = app.task('m.ctx', function (this: TaskContext) {
   const c = currentTask()!;
   assert.equal(c, this);
   return { id: this.id, rootId: this.rootId, parentId: this.parentId, headers: { tenant: this.headers.tenant }, kwargs: this.kwargs, hostname: this.hostname, queue: this.deliveryInfo.routingKey };
-});
+}, { acceptKwargs: true });
 const trailing = app.task('m.trailing', (x: number, opts: { scale?: number }) => x * (opts.scale ?? 1), { trailingKwargs: true });
 const named = app.task('m.named', (x: number, y: number) => x - y, { argNames: ['x', 'y'] });
 const progress = app.task('m.progress', async function (this: TaskContext) {

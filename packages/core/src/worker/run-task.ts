@@ -9,6 +9,7 @@ import { runInTaskContext } from '../task-context.js';
 import type { Logger } from '../logger.js';
 import { childTuple, resultDocument, type ExtendedFields } from './result-document.js';
 import type { TaskRequest } from './task-request.js';
+import { callArguments } from './call-arguments.js';
 
 /** How a run ended, for the consumer's ack decision. */
 export interface RunOutcome {
@@ -50,24 +51,6 @@ async function persist(store: (doc: ResultDocument) => Promise<void>, doc: Resul
   } catch (err) {
     throw new ResultNotStored(`Could not store ${doc.status} for task ${doc.task_id}: ${(err as Error).message}`, { cause: err });
   }
-}
-
-/** Arguments for the function: positional args, kwargs by `argNames`, trailing kwargs. */
-function callArguments(req: TaskRequest): unknown[] {
-  const { argNames, trailingKwargs } = req.task.options;
-  const args = [...req.args];
-  let kwargs = { ...req.kwargs };
-  if (argNames) {
-    argNames.forEach((name, i) => {
-      if (name in kwargs && i >= req.args.length) {
-        args[i] = kwargs[name];
-        delete kwargs[name];
-      }
-    });
-  }
-  if (trailingKwargs) args.push(kwargs);
-  else kwargs = {};
-  return args;
 }
 
 function withHardLimit<T>(promise: Promise<T>, seconds: number | null): Promise<T> {
@@ -119,7 +102,7 @@ export async function runTaskFunction(req: TaskRequest, deps: RunDeps): Promise<
       await store(resultDocument(req.decoded, States.STARTED, { pid: process.pid, hostname: req.hostname }));
     }
     const hard = req.decoded.timeLimit[0] ?? opts.timeLimit ?? app.settings.taskTimeLimit;
-    const args = callArguments(req);
+    const args = callArguments(req.name, req.task.options, req.args, req.kwargs);
     const retval = await withHardLimit(
       Promise.resolve().then(() => runInTaskContext(req, () => req.task.fn.apply(req, args as never[]))),
       hard,
