@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { MessageDecodeError } from '../errors.js';
+import { MessageDecodeError, MessageTooLarge } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { ConsumerHeartbeats } from '../worker/consumer-heartbeats.js';
 import type { Consumer, ConsumerOptions, Delivery, ReserveOptions } from './broker.js';
@@ -147,7 +147,7 @@ export class RedisConsumer implements Consumer {
       const source = Number(reply[i + 2]);
       const queue = source === 0 ? inflightQueue : keyQueues[source - 1]!;
       if (source > queueCount) this.ctx.priorityWatchUntil.set(queue, Date.now() + PRIORITY_WATCH_MS);
-      deliveries.push(toDelivery(reply[i]!, reply[i + 1]!, queue, reply[i + 3]!));
+      deliveries.push(toDelivery(reply[i]!, reply[i + 1]!, queue, reply[i + 3]!, this.options.maxMessageBytes ?? Infinity));
     }
     return deliveries;
   }
@@ -240,8 +240,13 @@ export class RedisConsumer implements Consumer {
   }
 }
 
-function toDelivery(raw: string, deliveryTag: string, queue: string, lease: string): Delivery {
-  const sizeBytes = Buffer.byteLength(raw);
+function toDelivery(raw: string, deliveryTag: string, queue: string, lease: string, maxBytes: number): Delivery {
+  // UTF-8 needs at least one byte per UTF-16 unit: a long string is too large without counting.
+  const sizeBytes = raw.length > maxBytes ? raw.length : Buffer.byteLength(raw);
+  if (sizeBytes > maxBytes) {
+    const decodeError = new MessageTooLarge(`${raw.length > maxBytes ? 'at least ' : ''}${sizeBytes} bytes > ${maxBytes}: rejected before parsing.`);
+    return { message: null, decodeError, sizeBytes, queue, exchange: '', routingKey: queue, deliveryTag, lease, redelivered: false };
+  }
   try {
     const decoded = decodeEnvelope(raw);
     return { message: decoded.message, sizeBytes, queue, exchange: decoded.exchange, routingKey: decoded.routingKey, deliveryTag, lease, redelivered: decoded.redelivered };

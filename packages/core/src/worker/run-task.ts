@@ -10,6 +10,7 @@ import type { Logger } from '../logger.js';
 import { childTuple, resultDocument, type ExtendedFields } from './result-document.js';
 import type { TaskRequest } from './task-request.js';
 import { callArguments } from './call-arguments.js';
+import { longTimeout } from './long-timeout.js';
 
 /** How a run ended, for the consumer's ack decision. */
 export interface RunOutcome {
@@ -54,12 +55,13 @@ async function persist(store: (doc: ResultDocument) => Promise<void>, doc: Resul
 }
 
 function withHardLimit<T>(promise: Promise<T>, seconds: number | null): Promise<T> {
-  if (!seconds) return promise;
-  let timer: NodeJS.Timeout | undefined;
+  if (!seconds || seconds === Infinity) return promise;
+  let cancel: (() => void) | undefined;
   const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeLimitExceeded(seconds)), seconds * 1000);
+    // Limits past 24.8 days outlast one setTimeout: longTimeout re-arms instead of firing at once.
+    cancel = longTimeout(() => reject(new TimeLimitExceeded(seconds)), seconds * 1000);
   });
-  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
+  return Promise.race([promise, limit]).finally(() => cancel?.());
 }
 
 function shouldAutoretry(req: TaskRequest, error: unknown): boolean {
