@@ -67,7 +67,7 @@ export class Worker {
     this.concurrency = options.concurrency ?? s.workerConcurrency;
     const multiplier = options.prefetchMultiplier ?? s.workerPrefetchMultiplier;
     this.prefetchLimit = multiplier === 0 ? UNLIMITED_PREFETCH : Math.max(1, this.concurrency * multiplier);
-    this.log = options.logger ?? createLogger(options.logLevel ?? 'info');
+    this.log = options.logger ?? createLogger(options.logLevel ?? 'info', 'celeriac', { format: s.workerLogFormat });
   }
 
   /** Connect and start consuming. Resolves once consuming has begun. */
@@ -133,7 +133,8 @@ export class Worker {
     await this.loop!.stop();
     lifecycle.stopAccepting(); // again: what the last reserve brought stays unsettled too
     if (!cold) await Promise.race([lifecycle.runsDone(), coldRequested]);
-    await lifecycle.flush();
+    // Cold (now or requested meanwhile): results the backend refuses are dropped, not retried for the window.
+    await (cold ? lifecycle.flush(true) : Promise.race([lifecycle.flush(false), coldRequested.then(() => lifecycle.flush(true))]));
     // Everything not acknowledged by now goes back: held ETAs, queued, and (cold) running late-ack tasks.
     const giveBack = lifecycle.takeUnsettled();
     if (giveBack.length > 0) {
