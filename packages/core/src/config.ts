@@ -119,7 +119,11 @@ export interface Settings {
    * `worker_log_format`, which is a %-format string.
    */
   workerLogFormat: LogFormat;
-  /** Celeriac: reject messages larger than this many bytes. Default 16 MiB. */
+  /**
+   * Celeriac: reject messages larger than this many bytes, checked on the raw message
+   * before it is parsed and again on the body while it is decompressed (a zip bomb
+   * stops inflating at this size). Default 16 MiB.
+   */
   maxMessageSize: number;
   /** `broker_transport_options`. */
   brokerTransportOptions: BrokerTransportOptions;

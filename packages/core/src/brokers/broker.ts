@@ -69,6 +69,12 @@ export interface ConsumerOptions {
   autoUpkeep?: boolean;
   /** Where the consumer logs what it does on its own (failed beats, stale settles). Default: silent. */
   log?: Logger;
+  /**
+   * Messages larger than this many bytes (as stored on the broker) are delivered
+   * unparsed: `message` null, `decodeError` a `MessageTooLarge`, `sizeBytes` set, so
+   * the worker can reject them without paying for decoding. Default: no limit.
+   */
+  maxMessageBytes?: number;
 }
 
 /**

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis, RedisOptions } from 'ioredis';
 import { pino } from 'pino';
-import { MessageDecodeError } from '../errors.js';
+import { MessageDecodeError, MessageTooLarge } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { dropRedisClient, duplicateRedisClient } from '../redis-client.js';
 import { isConnectionError } from '../redis-connection.js';
@@ -178,7 +178,7 @@ export class RedisConsumer implements Consumer {
     const deliveries: Delivery[] = [];
     for (let i = 0; i < reply.length; i += 5) {
       const queue = keyQueues[Number(reply[i + 2]) - 1]!;
-      deliveries.push(toDelivery(reply[i]!, reply[i + 1]!, queue, reply[i + 3]!, Number(reply[i + 4])));
+      deliveries.push(toDelivery(reply[i]!, reply[i + 1]!, queue, reply[i + 3]!, Number(reply[i + 4]), this.options.maxMessageBytes ?? Infinity));
     }
     return deliveries;
   }
@@ -278,8 +278,13 @@ export class RedisConsumer implements Consumer {
   }
 }
 
-function toDelivery(raw: string, deliveryTag: string, queue: string, lease: string, redeliveries: number): Delivery {
-  const sizeBytes = Buffer.byteLength(raw);
+function toDelivery(raw: string, deliveryTag: string, queue: string, lease: string, redeliveries: number, maxBytes: number): Delivery {
+  // UTF-8 needs at least one byte per UTF-16 unit: a long string is too large without counting.
+  const sizeBytes = raw.length > maxBytes ? raw.length : Buffer.byteLength(raw);
+  if (sizeBytes > maxBytes) {
+    const decodeError = new MessageTooLarge(`${raw.length > maxBytes ? 'at least ' : ''}${sizeBytes} bytes > ${maxBytes}: rejected before parsing.`);
+    return { message: null, decodeError, sizeBytes, queue, exchange: '', routingKey: queue, deliveryTag, lease, redelivered: false, redeliveries };
+  }
   try {
     const decoded = decodeEnvelope(raw);
     return { message: decoded.message, sizeBytes, queue, exchange: decoded.exchange, routingKey: decoded.routingKey, deliveryTag, lease, redelivered: decoded.redelivered, redeliveries };

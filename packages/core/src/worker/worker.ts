@@ -91,6 +91,7 @@ export class Worker {
       heartbeatIntervalSeconds: s.workerHeartbeatInterval,
       heartbeatThread: s.workerHeartbeatThread,
       log: this.log,
+      maxMessageBytes: s.maxMessageSize,
     });
     this.consumer = consumer;
     const loop = new ConsumerLoop({
