@@ -168,11 +168,10 @@ export class Worker {
     // Cold (now or requested meanwhile): results the backend refuses are dropped, not retried for the window.
     await (cold ? lifecycle.flush(true) : Promise.race([lifecycle.flush(false), coldRequested.then(() => lifecycle.flush(true))]));
     // Everything not acknowledged by now goes back: held ETAs, queued, and (cold) running late-ack tasks.
+    // Closing the consumer gives back all it holds, also what a reserve still in flight brings in
+    // (restoring first would let that reserve take the restored messages straight back).
     const giveBack = lifecycle.takeUnsettled();
-    if (giveBack.length > 0) {
-      this.log.info({ count: giveBack.length }, `Restoring ${giveBack.length} unacknowledged message(s)`);
-      await consumer.restore(giveBack);
-    }
+    if (giveBack.length > 0) this.log.info({ count: giveBack.length }, `Restoring ${giveBack.length} unacknowledged message(s)`);
     // The consumer beats until it is closed: a long warm shutdown never looks like a dead worker.
     await consumer.close();
     await this.broker!.close();
