@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type { ApplyOptions } from './apply-options.js';
 import type { ResultBackend } from './backends/backend.js';
 import { createBackend } from './backends/index.js';
-import type { Broker } from './brokers/broker.js';
+import type { Broker, Route } from './brokers/broker.js';
 import { createBroker } from './brokers/index.js';
 import { Signature } from './canvas/signature.js';
 import { resolveSettings, type Settings } from './config.js';
@@ -13,6 +13,7 @@ import { maskUrl } from './mask-url.js';
 import { publishWithRetry } from './publish-retry.js';
 import { loggedConnectionEvents } from './redis-client.js';
 import { resolveRetryPolicy } from './config.js';
+import type { TaskMessage } from './protocol/message.js';
 import { buildTaskMessage } from './protocol/task-message.js';
 import { parseWireDate } from './protocol/time.js';
 import { AsyncResult } from './result.js';
@@ -167,6 +168,18 @@ export class Celeriac {
       serializer: options.serializer ?? taskOptions.serializer ?? s.taskSerializer,
       compression: options.compression ?? s.taskCompression,
     });
+    await this.publishMessage(message, route, options);
+    return new AsyncResult<R>(id, this);
+  }
+
+  /**
+   * Publish a built message on the producer connection, retrying while the broker
+   * is unreachable per `retry` / `retryPolicy` (defaults: `taskPublishRetry`,
+   * `taskPublishRetryPolicy`); then `BrokerUnavailable`. Used by `sendTask` and by
+   * a task's `retry()`.
+   */
+  async publishMessage(message: TaskMessage, route: Route, options: Pick<ApplyOptions, 'retry' | 'retryPolicy'> = {}): Promise<void> {
+    const s = this.settings;
     const broker = await this.getBroker();
     await publishWithRetry(() => broker.publish(message, route), {
       broker,
@@ -176,7 +189,6 @@ export class Celeriac {
       connectTimeoutMs: s.brokerConnectionTimeout * 1000,
       lastError: () => this.lastBrokerError,
     });
-    return new AsyncResult<R>(id, this);
   }
 
   /** The producer connection, opened on first use. */

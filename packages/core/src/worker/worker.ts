@@ -145,7 +145,12 @@ export class Worker {
     // brokerConnectionTimeout in all (running tasks still finish in a warm shutdown).
     const limitMs = this.app.settings.brokerConnectionTimeout * 1000;
     const deadline = Date.now() + limitMs;
-    await within(Promise.race([this.loop!.stop(), coldRequested]), limitMs);
+    // The last reserve must return before anything is given back (or it could take the
+    // restored messages again), unless a cold stop finds the broker away: then nothing
+    // will come back from it anyway.
+    const loopStopped = this.loop!.stop();
+    const coldAndAway = coldRequested.then(async () => ((await this.broker!.whenConnected?.(0)) === false ? undefined : loopStopped));
+    await within(Promise.race([loopStopped, coldAndAway]), limitMs);
     lifecycle.stopAccepting(); // again: what the last reserve brought stays unsettled too
     if (!cold) await Promise.race([lifecycle.runsDone(), coldRequested]);
     const connected = (await this.broker!.whenConnected?.(0)) ?? true;
@@ -157,7 +162,8 @@ export class Worker {
         (turnedCold ? `Cold shutdown with the broker ${url} unreachable: stopping now; ` : `The broker ${url} did not answer within ${this.app.settings.brokerConnectionTimeout} s (brokerConnectionTimeout): stopping anyway; `) +
           'messages this worker still held stay unacked in Redis and are restored by other workers (or kombu\'s visibility timeout).',
       );
-      await within(this.consumer!.close().then(() => this.broker!.close()), 1000).catch(() => undefined);
+      // Closing drops the connections at once; only a warm stop waits (briefly) for the heartbeat thread to end.
+      await within(this.consumer!.close().then(() => this.broker!.close()), turnedCold ? 0 : 1000);
     }
   }
 
