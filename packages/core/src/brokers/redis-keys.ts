@@ -11,6 +11,13 @@ export const CONSUMERS = '_celeriac.consumers';
 /** Celeriac: zset unacked entry → due unix ms (messages parked until their ETA). */
 export const DEFERRED = '_celeriac.eta';
 
+/**
+ * Celeriac: hash delivery tag → lease (`<consumer>:<random>:<n>`) of the reservation
+ * that holds it now. Settling with any other lease is a no-op: the message was
+ * restored and taken again meanwhile.
+ */
+export const LEASES = '_celeriac.leases';
+
 /** Celeriac: the delivery tags a consumer holds unacked. */
 export function ownedKey(consumerId: string): string {
   return `_celeriac.owned.${consumerId}`;
