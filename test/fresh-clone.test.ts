@@ -90,7 +90,7 @@ after(async () => {
 
 test('the clone has nothing outside itself to lean on', () => {
   assert.equal(existsSync(join(root, 'shared')), false, 'no ../shared beside the clone');
-  const grep = spawnSync('git', ['-C', clone, 'grep', '-n', '-e', '../shared', '-e', '/work/shared', '--', '.', ':!test/fresh-clone.test.ts'], { encoding: 'utf8' });
+  const grep = spawnSync('git', ['-C', clone, 'grep', '-n', '-F', '-e', '../shared', '-e', '/work/shared', '--', '.', ':!test/fresh-clone.test.ts'], { encoding: 'utf8' });
   assert.equal(grep.stdout, '', 'no committed file points at ../shared');
   for (const [, target] of readme.matchAll(/\]\(([^)#]+)(?:#[^)]*)?\)/g)) {
     if (/^[a-z]+:/.test(target!)) continue; // absolute URLs
