@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { ConfigurationError } from './errors.js';
+import type { LogFormat } from './logger.js';
 
 /** A route for one task name: where its messages go. */
 export interface TaskRoute {
@@ -91,6 +92,13 @@ export interface Settings {
    * are rejected with an error naming this setting.
    */
   workerAcceptProtocolV1: boolean;
+  /**
+   * Celeriac: how the worker's log lines look: `pretty` (Celery's
+   * `[time: LEVEL/MainProcess] message`), `json` (pino JSON lines) or `auto`
+   * (pretty when stderr is a terminal). Default `auto`. Not Celery's
+   * `worker_log_format`, which is a %-format string.
+   */
+  workerLogFormat: LogFormat;
   /** Celeriac: reject messages larger than this many bytes. Default 16 MiB. */
   maxMessageSize: number;
   /** `broker_transport_options`. */
@@ -135,6 +143,7 @@ export function defaultSettings(): Settings {
     workerHeartbeatInterval: 2,
     workerHeartbeatThread: true,
     workerAcceptProtocolV1: false,
+    workerLogFormat: 'auto',
     maxMessageSize: 16 * 1024 * 1024,
     brokerTransportOptions: {},
     resultBackendTransportOptions: {},
@@ -300,6 +309,9 @@ export function resolveSettings(partial: Partial<Settings>): Settings {
     throw new ConfigurationError(`workerConcurrency must be a positive integer, got ${s.workerConcurrency}.`);
   }
   if (s.workerPrefetchMultiplier < 0) throw new ConfigurationError('workerPrefetchMultiplier must be ≥ 0 (0 = unlimited).');
+  if (!['auto', 'pretty', 'json'].includes(s.workerLogFormat)) {
+    throw new ConfigurationError(`workerLogFormat must be 'auto', 'pretty' or 'json', got ${JSON.stringify(s.workerLogFormat)}.`);
+  }
   return s;
 }
 

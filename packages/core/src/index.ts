@@ -37,7 +37,7 @@ export { buildTaskMessage, decodeTaskMessage } from './protocol/task-message.js'
 export type { TaskMessageSpec, DecodedTask } from './protocol/task-message.js';
 export { dumpsPython, loadsPython } from './protocol/python-json.js';
 export { createLogger } from './logger.js';
-export type { LogLevel, Logger } from './logger.js';
+export type { LogFormat, LoggerOptions, LogLevel, Logger } from './logger.js';
 
 /**
  * `@Task()` marks a class method as a task (see `Celeriac.registerTasks`);

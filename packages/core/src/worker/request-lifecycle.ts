@@ -97,6 +97,9 @@ export class RequestLifecycle {
       this.discard(delivery, `Received an undecodable message from queue ${delivery.queue} (${delivery.decodeError?.message ?? 'unknown error'}); rejected.`);
       return;
     }
+    if (this.o.log.isLevelEnabled('debug')) {
+      this.o.log.debug({ headers: message.headers, properties: message.properties, deliveryInfo: { ...delivery, message: undefined } }, 'Received message');
+    }
     if (delivery.sizeBytes > s.maxMessageSize) {
       const err = new MessageTooLarge(`${delivery.sizeBytes} bytes > maxMessageSize ${s.maxMessageSize}`);
       this.discard(delivery, `Message ${String(message.headers?.id)} of ${delivery.sizeBytes} bytes exceeds maxMessageSize (${s.maxMessageSize}); rejected. Raise maxMessageSize or send smaller payloads (e.g. a URL to the data).`, err);
@@ -133,6 +136,7 @@ export class RequestLifecycle {
       this.revokeExpired(request);
       return;
     }
+    this.o.log.info({ task: request.name, id: request.id }, `Task ${request.name}[${request.id}] received`);
     const delayMs = decoded.eta ? decoded.eta.getTime() - Date.now() : 0;
     if (delayMs > 0) this.eta.hold(request, delayMs);
     else this.enqueue(request);

@@ -9,6 +9,13 @@ import { runInTaskContext } from '../task-context.js';
 import type { Logger } from '../logger.js';
 import { childTuple, resultDocument, type ExtendedFields } from './result-document.js';
 import type { TaskRequest } from './task-request.js';
+import { pyRepr } from '../protocol/python-repr.js';
+
+/** Seconds as Python prints a float: `0.004012`, `2.5`, `0.0`. */
+const seconds = (s: number) => s.toFixed(6).replace(/0+$/, '').replace(/\.$/, '.0');
+
+/** An exception as Celery's `%r` shows it: `TypeError('bad input')`. */
+const exceptionRepr = (error: unknown) => (error instanceof Error ? `${error.name}(${pyRepr(error.message)})` : pyRepr(error));
 
 /** How a run ended, for the consumer's ack decision. */
 export interface RunOutcome {
@@ -102,7 +109,7 @@ async function sendFollowUp(req: TaskRequest, wire: WireSignature, prepend: unkn
   return result.id;
 }
 
-/** What the task function did: returned a value or threw. */
+/** What the task function did: returned a value or threw (`startedAt` is a `performance.now()` time). */
 export type FunctionOutcome = { ok: true; retval: unknown; startedAt: number } | { ok: false; error: unknown; startedAt: number };
 
 /**
@@ -112,7 +119,7 @@ export type FunctionOutcome = { ok: true; retval: unknown; startedAt: number } |
 export async function runTaskFunction(req: TaskRequest, deps: RunDeps): Promise<FunctionOutcome> {
   const { app } = deps;
   const opts = req.task.options;
-  const startedAt = Date.now();
+  const startedAt = performance.now();
   try {
     const store = req.ignoreResult ? null : deps.storeResult;
     if (store && (opts.trackStarted ?? app.settings.taskTrackStarted)) {
@@ -160,7 +167,8 @@ export async function recordOutcome(req: TaskRequest, deps: RunDeps, ran: Functi
       log.warn({ task: req.name, id: req.id, group: req.groupId }, `Task ${req.name}[${req.id}] is a chord member: chord counting arrives with roadmap step 3, so the chord body ${req.decoded.embed.chord.task} will not be sent by this worker`);
     }
     if (log.isLevelEnabled('info')) {
-      log.info({ task: req.name, id: req.id, runtime: (Date.now() - ran.startedAt) / 1000 }, `Task ${req.name}[${req.id}] succeeded`);
+      const runtime = (performance.now() - ran.startedAt) / 1000;
+      log.info({ task: req.name, id: req.id, runtime }, `Task ${req.name}[${req.id}] succeeded in ${seconds(runtime)}s: ${pyRepr(retval)}`);
     }
     await hook(log, () => opts.onSuccess?.(retval, req.id, req.args as never[], req.kwargs));
     await hook(log, () => opts.afterReturn?.(States.SUCCESS, retval, req.id, req.args as never[], req.kwargs));
@@ -202,7 +210,7 @@ async function recordFailure(req: TaskRequest, deps: RunDeps, error: unknown, ex
     }
   }
   if (store) await persist(store, resultDocument(req.decoded, States.FAILURE, toExceptionDocument(error), traceback, [], extended));
-  log.error({ task: req.name, id: req.id, err: error }, `Task ${req.name}[${req.id}] raised unexpected: ${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? String(error)}`);
+  log.error({ task: req.name, id: req.id, err: error }, `Task ${req.name}[${req.id}] raised unexpected: ${exceptionRepr(error)}`);
   const opts = req.task.options;
   await hook(log, () => opts.onFailure?.(error, req.id, req.args as never[], req.kwargs, traceback));
   await hook(log, () => opts.afterReturn?.(States.FAILURE, error, req.id, req.args as never[], req.kwargs));

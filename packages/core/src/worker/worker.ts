@@ -67,7 +67,7 @@ export class Worker {
     this.concurrency = options.concurrency ?? s.workerConcurrency;
     const multiplier = options.prefetchMultiplier ?? s.workerPrefetchMultiplier;
     this.prefetchLimit = multiplier === 0 ? UNLIMITED_PREFETCH : Math.max(1, this.concurrency * multiplier);
-    this.log = options.logger ?? createLogger(options.logLevel ?? 'info');
+    this.log = options.logger ?? createLogger(options.logLevel ?? 'info', 'celeriac', { format: s.workerLogFormat });
   }
 
   /** Connect and start consuming. Resolves once consuming has begun. */
