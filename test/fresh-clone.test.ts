@@ -17,11 +17,19 @@ import { missing, REDIS_SERVER, startRedis, type RedisServer } from './helpers/s
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 const noRedis = missing(REDIS_SERVER, 'the quick start needs Redis');
 
-/** The environment of a user's shell: no npm lifecycle variables from an outer `npm test`. */
+/** npm settings from an outer `npm test` worth keeping (where the cache and credentials are). */
+const KEEP_NPM = new Set(['npm_config_cache', 'npm_config_userconfig', 'npm_config_globalconfig', 'npm_config_cafile', 'npm_config_registry']);
+
+/**
+ * The environment of a user's shell in the clone: none of the variables an outer
+ * `npm test` sets (npm_config_local_prefix would point npm ci at this checkout),
+ * no test-runner context, no broker URLs.
+ */
 function userEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (/^npm_(lifecycle|package|command|node_execpath|execpath)|^INIT_CWD$|^NODE_TEST_CONTEXT$|^CELER(IAC|Y)_/.test(k)) continue;
+    if (/^npm_/i.test(k) && !KEEP_NPM.has(k.toLowerCase())) continue;
+    if (/^INIT_CWD$|^NODE_TEST_CONTEXT$|^CELER(IAC|Y)_/.test(k)) continue;
     env[k] = v;
   }
   // npm ci inside README lines: use the local cache first (CI machines have it warm).
