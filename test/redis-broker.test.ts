@@ -18,6 +18,13 @@ interface Cmd {
 }
 const commands = (name: string) => fixture<{ redis_commands: Cmd[] }>(`worker-redis/${name}.json`).redis_commands.map((c) => c.cmd);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function waitUntil(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(20);
+  }
+}
 
 function message(id: string, priority = 0) {
   return buildTaskMessage({ taskName: 'tasks.add', taskId: id, args: [1, 2], kwargs: {}, origin: 'gen1@test', replyTo: 'reply', serializer: 'json', priority });
@@ -101,8 +108,8 @@ describe('RedisBroker', { skip: skip ?? false }, () => {
     assert.ok(done - started >= 450, `resolved after ${done - started} ms, before the push`);
     assert.ok(done - pushedAt < 100, `woke ${done - pushedAt} ms after the LPUSH`);
     assert.equal((await calls('evalsha')) - before.evalsha, 2, 'one take before blocking, one after the wake-up');
-    assert.equal((await calls('blmove')) - before.blmove, 1, 'a single blocking BLMOVE, no polling');
-    assert.equal(await raw.llen('_celeriac.inflight.A'), 0, 'inflight drained into unacked');
+    assert.equal((await calls('blmove')) - before.blmove, 4, 'one blocking wake-up per priority list, no polling');
+    assert.deepEqual(await raw.keys('_celeriac.inflight.*'), [], 'waiting never moves a message out of its queue');
     assert.equal(await raw.hlen('unacked'), 1);
   });
 
@@ -114,6 +121,21 @@ describe('RedisBroker', { skip: skip ?? false }, () => {
     assert.equal(got[0]!.message!.headers.id, 'on-b');
     assert.equal(got[0]!.queue, 'b');
     assert.ok(Date.now() - started < 300 + 400, `took ${Date.now() - started} ms`);
+  });
+
+  test('a blocked reserve wakes on a priority list of an idle queue at once (every priority list is watched)', async () => {
+    const b = await consumer('A');
+    await b.reserve({ max: 1, timeoutMs: 0 }); // warm up connection + scripts
+    let pushedAt = 0;
+    setTimeout(() => {
+      pushedAt = Date.now();
+      void raw.lpush(`celery${SEP}9`, encodeEnvelope(message('urgent', 9), { ...celery, priority: 9 }));
+    }, 300);
+    const got = await b.reserve({ max: 1, timeoutMs: 5000 });
+    const wokeAfter = Date.now() - pushedAt;
+    assert.equal(got[0]?.message?.headers.id, 'urgent');
+    // Before: only the bare list was watched, so this waited out the whole 5 s block.
+    assert.ok(pushedAt > 0 && wokeAfter < 250, `woke ${wokeAfter} ms after the LPUSH to the priority-9 list`);
   });
 
   test('reserve writes exactly kombu\'s unacked entry (fixture w01: LPUSH by Python, HSET by the worker)', async () => {
@@ -176,6 +198,21 @@ describe('RedisBroker', { skip: skip ?? false }, () => {
     const [back] = await b.reserve({ max: 1, timeoutMs: 0 });
     assert.equal(back!.message!.headers.id, 'later');
     assert.equal(back!.deliveryTag, d!.deliveryTag);
+  });
+
+  test('two identical messages parked for the same ETA both come back', async () => {
+    const b = await consumer('A');
+    const envelope = encodeEnvelope(message('twin'), celery, { deliveryTag: 'same-tag' });
+    await raw.lpush('celery', envelope, envelope);
+    const got = await b.reserve({ max: 2, timeoutMs: 0 });
+    assert.equal(got.length, 2);
+    const eta = new Date(Date.now() + 200);
+    for (const d of got) await b.defer(d, eta);
+    assert.equal(await raw.zcard('_celeriac.eta'), 2, 'two parked entries');
+    await waitUntil(async () => (await b.upkeep(), (await pub.queueLength('celery')) === 2));
+    const back = await b.reserve({ max: 5, timeoutMs: 0 });
+    assert.deepEqual(back.map((d) => d.message!.headers.id), ['twin', 'twin']);
+    assert.equal(await raw.zcard('_celeriac.eta'), 0);
   });
 
   test('a dead consumer\'s messages (owned and inflight) come back after its ttl, marked redelivered', async () => {

@@ -17,14 +17,15 @@ export interface WorkerProcess {
   signal(signal: NodeJS.Signals): void;
 }
 
-/** Start a worker and resolve once it logged "ready.". `children` collects it for cleanup. */
+/** Start a worker of `app` (a `-A` spec) and resolve once it logged "ready.". `children` collects it for cleanup. */
 export function startWorkerProcess(
   urls: { broker: string; backend: string },
   children: Set<ChildProcess>,
   extraEnv: Record<string, string> = {},
   args: string[] = [],
+  app = 'test/apps/worker-app.ts',
 ): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [...CLI, 'worker', '-A', 'test/apps/worker-app.ts', '--broker', urls.broker, '--backend', urls.backend, '-c', '4', '-l', 'info', ...args], {
+  const child = spawn(process.execPath, [...CLI, 'worker', '-A', app, '--broker', urls.broker, '--backend', urls.backend, '-c', '4', '-l', 'info', ...args], {
     env: { ...process.env, ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

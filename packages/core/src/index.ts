@@ -53,7 +53,7 @@ export const Task = TaskDecorator;
 export interface Task<A extends unknown[] = unknown[], R = unknown> extends TaskHandle<A, R> {}
 
 // Types that public signatures refer to (named here so the API reference shows them).
-export type { ResultTuple, WaitOptions } from './backends/backend.js';
+export type { EncodedResult, ResultTuple, WaitOptions } from './backends/backend.js';
 export type { BrokerFactoryOptions } from './brokers/index.js';
 export type { ResultSource } from './result.js';
 export type { SignatureSender } from './canvas/signature.js';

@@ -38,6 +38,12 @@ export interface Delivery {
   lease?: string;
   /** True when the message was restored after a consumer died or gave it back. */
   redelivered: boolean;
+  /**
+   * Times the message was restored because its holder died or stalled while holding
+   * it (not counting orderly give-backs), when the transport counts them. The worker
+   * gives a message up past `workerMaxRedeliveries`.
+   */
+  redeliveries?: number;
 }
 
 /** Options for one `reserve` call. */

@@ -12,7 +12,7 @@ import type { Logger } from '../logger.js';
 import { ConsumerHeartbeats } from '../worker/consumer-heartbeats.js';
 import type { Consumer, ConsumerOptions, Delivery, ReserveOptions } from './broker.js';
 import { decodeEnvelope } from './redis-envelope.js';
-import { CONSUMERS, DEFERRED, inflightKey, LEASES, ownedKey, UNACKED, UNACKED_INDEX, UNACKED_MUTEX } from './redis-keys.js';
+import { CONSUMERS, DEFERRED, LEASES, ownedKey, UNACKED, UNACKED_INDEX, UNACKED_MUTEX } from './redis-keys.js';
 import { scripts } from './redis-scripts.js';
 
 const SEP = '\x06\x16';
@@ -20,8 +20,10 @@ const PROMOTE_BATCH = 500;
 const DEAD_BATCH = 1000;
 /** A dead consumer stays listed (and re-checked) this long after its last heartbeat. */
 const DEAD_RETENTION_MS = 3_600_000;
-/** After a priority message is seen on a queue, watch its priority lists this long. */
-export const PRIORITY_WATCH_MS = 600_000;
+/** Longest single wake-up BLMOVE (s); a watcher re-arms after it. */
+const WATCH_BLOCK_SECONDS = 5;
+/** After a watcher connection fails, wait this long before reserving again. */
+const WATCH_ERROR_PAUSE_MS = 200;
 
 /** What a consumer shares with the `RedisBroker` that opened it. */
 export interface RedisConsumerContext {
@@ -31,10 +33,14 @@ export interface RedisConsumerContext {
   url: string;
   steps: readonly number[];
   visibilityTimeout: number;
-  pollIntervalMs: number;
   restoreVisibleIntervalMs: number;
-  /** queue → until when its priority lists are watched too (set by publishes and reserves). */
-  priorityWatchUntil: Map<string, number>;
+}
+
+/** A blocking connection that waits for one ready list to be non-empty. */
+interface ListWatcher {
+  connection: Redis;
+  /** The wake-up BLMOVE in progress, if any. */
+  pending: Promise<void> | null;
 }
 
 const silent: Logger = pino({ level: 'silent' });
@@ -43,7 +49,7 @@ const silent: Logger = pino({ level: 'silent' });
 export class RedisConsumer implements Consumer {
   readonly id: string;
   readonly queues: readonly string[];
-  private blocking: Redis | undefined;
+  private readonly watchers = new Map<string, ListWatcher>();
   private reserveLock: Promise<unknown> = Promise.resolve();
   private roundRobin = 0;
   private closing = false;
@@ -78,20 +84,10 @@ export class RedisConsumer implements Consumer {
     return ownedKey(this.id);
   }
 
-  private get inflightKey(): string {
-    return inflightKey(this.id);
-  }
-
-  private watchesSeveralLists(queues: readonly string[]): boolean {
-    if (queues.length > 1) return true;
-    const until = this.ctx.priorityWatchUntil.get(queues[0]!);
-    return until !== undefined && until > Date.now();
-  }
-
   /**
    * Take up to `max` messages, recorded unacked in the same Lua step. When none is
-   * ready, block with BLMOVE into this consumer's inflight list (never only in
-   * memory) and take again. Calls run one at a time.
+   * ready, wait until any ready list (every priority list of every queue) is
+   * non-empty and take again. Calls run one at a time.
    */
   reserve(options: ReserveOptions): Promise<Delivery[]> {
     const run = this.reserveLock.then(() => this.reserveNow(options));
@@ -114,40 +110,69 @@ export class RedisConsumer implements Consumer {
     }
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const got = await this.takeReady(keys, keyQueues, order.length, max, order[0]!);
+      const got = await this.takeReady(keys, keyQueues, max);
       if (got.length > 0) {
         this.roundRobin++;
         return got;
       }
       const remaining = deadline - Date.now();
       if (remaining <= 0 || this.closing) return [];
-      const waitMs = Math.max(1, this.watchesSeveralLists(order) ? Math.min(remaining, this.ctx.pollIntervalMs) : remaining);
-      try {
-        await this.blockingConnection().blmove(order[0]!, this.inflightKey, 'RIGHT', 'LEFT', (waitMs / 1000).toFixed(3));
-      } catch (err) {
-        if (this.closing) return [];
-        throw err;
-      }
+      await this.waitForAnyList(keys, remaining);
     }
   }
 
-  private blockingConnection(): Redis {
-    return (this.blocking ??= this.ctx.redis.duplicate({ enableAutoPipelining: false }));
+  /**
+   * Resolve when one of `lists` may have a message, or after `waitMs`. Each list has
+   * its own blocking connection running `BLMOVE list list LEFT LEFT`: it returns as
+   * soon as the list is non-empty and puts the element back where it was, so the
+   * wake-up never moves a message (nothing is ever only in this consumer's hands or
+   * in a list kombu does not know). A watcher still blocked when this returns stays
+   * armed for the next wait.
+   */
+  private async waitForAnyList(lists: readonly string[], waitMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const wakes: Promise<void>[] = [new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))];
+    for (const list of lists) wakes.push(this.watch(list));
+    try {
+      await Promise.race(wakes);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
-  private async takeReady(keys: string[], keyQueues: string[], queueCount: number, max: number, inflightQueue: string): Promise<Delivery[]> {
+  private watch(list: string): Promise<void> {
+    let watcher = this.watchers.get(list);
+    if (!watcher) {
+      watcher = { connection: this.ctx.redis.duplicate({ enableAutoPipelining: false }), pending: null };
+      this.watchers.set(list, watcher);
+    }
+    if (watcher.pending) return watcher.pending;
+    const armed = watcher;
+    armed.pending = armed.connection
+      .blmove(list, list, 'LEFT', 'LEFT', WATCH_BLOCK_SECONDS)
+      .then(
+        () => undefined,
+        async (err: unknown) => {
+          if (this.closing) return;
+          this.log.warn({ err, list }, 'Waiting for messages failed; retrying');
+          await new Promise((r) => setTimeout(r, WATCH_ERROR_PAUSE_MS));
+        },
+      )
+      .finally(() => (armed.pending = null));
+    return armed.pending;
+  }
+
+  private async takeReady(keys: string[], keyQueues: string[], max: number): Promise<Delivery[]> {
     const reply = await scripts.reserveMessages.run(
       this.ctx.redis,
-      [UNACKED, UNACKED_INDEX, this.ownedKey, this.inflightKey, LEASES],
-      [max, `${randomUUID()}-`, inflightQueue, `${this.id}:${randomUUID()}:`, ...keyQueues],
+      [UNACKED, UNACKED_INDEX, this.ownedKey, LEASES],
+      [max, `${randomUUID()}-`, `${this.id}:${randomUUID()}:`, ...keyQueues],
       keys,
     );
     const deliveries: Delivery[] = [];
-    for (let i = 0; i < reply.length; i += 4) {
-      const source = Number(reply[i + 2]);
-      const queue = source === 0 ? inflightQueue : keyQueues[source - 1]!;
-      if (source > queueCount) this.ctx.priorityWatchUntil.set(queue, Date.now() + PRIORITY_WATCH_MS);
-      deliveries.push(toDelivery(reply[i]!, reply[i + 1]!, queue, reply[i + 3]!));
+    for (let i = 0; i < reply.length; i += 5) {
+      const queue = keyQueues[Number(reply[i + 2]) - 1]!;
+      deliveries.push(toDelivery(reply[i]!, reply[i + 1]!, queue, reply[i + 3]!, Number(reply[i + 4])));
     }
     return deliveries;
   }
@@ -179,9 +204,14 @@ export class RedisConsumer implements Consumer {
     this.skipped(await scripts.restoreTags.run(this.ctx.redis, this.settleKeys, ['1', delivery.deliveryTag, delivery.lease ?? '', delivery.queue]), 'requeue');
   }
 
-  /** Move the message to the broker-side ETA zset; upkeep puts it back at `eta`. */
+  /**
+   * Move the message to the broker-side ETA zset; upkeep puts it back at `eta`. The
+   * due time is stored on Redis's clock (Redis TIME + the delay from now), the clock
+   * promotion reads, so a skewed worker clock cannot promote early or late.
+   */
   async defer(delivery: Delivery, eta: Date): Promise<void> {
-    const moved = await scripts.deferMessage.run(this.ctx.redis, [UNACKED, UNACKED_INDEX, this.ownedKey, DEFERRED, LEASES], [delivery.deliveryTag, delivery.lease ?? '', eta.getTime()]);
+    const args = [delivery.deliveryTag, delivery.lease ?? randomUUID(), Math.max(0, eta.getTime() - Date.now())] as const;
+    const moved = await scripts.deferMessage.run(this.ctx.redis, [UNACKED, UNACKED_INDEX, this.ownedKey, DEFERRED, LEASES], args);
     if (moved === 0) this.skipped([delivery.deliveryTag], 'deferral');
   }
 
@@ -233,20 +263,20 @@ export class RedisConsumer implements Consumer {
 
   private async shutdown(): Promise<void> {
     this.closing = true;
-    this.blocking?.disconnect();
+    for (const watcher of this.watchers.values()) watcher.connection.disconnect();
     await this.reserveLock;
     await this.heartbeats.stop();
     await scripts.retireConsumer.run(this.ctx.redis, [UNACKED, UNACKED_INDEX, CONSUMERS], [this.id]);
   }
 }
 
-function toDelivery(raw: string, deliveryTag: string, queue: string, lease: string): Delivery {
+function toDelivery(raw: string, deliveryTag: string, queue: string, lease: string, redeliveries: number): Delivery {
   const sizeBytes = Buffer.byteLength(raw);
   try {
     const decoded = decodeEnvelope(raw);
-    return { message: decoded.message, sizeBytes, queue, exchange: decoded.exchange, routingKey: decoded.routingKey, deliveryTag, lease, redelivered: decoded.redelivered };
+    return { message: decoded.message, sizeBytes, queue, exchange: decoded.exchange, routingKey: decoded.routingKey, deliveryTag, lease, redelivered: decoded.redelivered, redeliveries };
   } catch (err) {
     const decodeError = err instanceof Error ? err : new MessageDecodeError(String(err));
-    return { message: null, decodeError, sizeBytes, queue, exchange: '', routingKey: queue, deliveryTag, lease, redelivered: false };
+    return { message: null, decodeError, sizeBytes, queue, exchange: '', routingKey: queue, deliveryTag, lease, redelivered: false, redeliveries };
   }
 }

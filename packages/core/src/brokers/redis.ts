@@ -14,7 +14,7 @@
  *
  * Options (`RedisBrokerOptions`, also reachable as `broker_transport_options`):
  * `visibilityTimeout` (s, 3600), `prioritySteps` ([0, 3, 6, 9]),
- * `pollIntervalMs` (200), `restoreVisibleIntervalMs` (30 000), `bindingCacheMs`
+ * `restoreVisibleIntervalMs` (30 000), `bindingCacheMs`
  * (5 000), `redis` (extra ioredis options).
  *
  * Keys (kombu's; `\x06\x16` is kombu's separator):
@@ -28,9 +28,17 @@
  * Keys Celeriac adds (Python workers ignore them):
  * - `_celeriac.consumers` — zset consumer id → unix ms until which it is alive.
  * - `_celeriac.owned.<consumer>` — set of the tags a consumer holds unacked.
- * - `_celeriac.inflight.<consumer>` — list a blocked consumer BLMOVEs into; drained
- *   into `unacked` right away.
- * - `_celeriac.eta` — zset unacked entry → due unix ms (deferred messages).
+ * - `_celeriac.inflight.<consumer>` — written by earlier Celeriac versions only (a blocked
+ *   consumer BLMOVEd into it); still restored when such a consumer dies.
+ * - `_celeriac.eta` — zset `<lease>\x06\x16<unacked entry>` → due unix ms, Redis clock (deferred messages).
+ * - `_celeriac.leases` — hash tag → lease of the reservation holding it now.
+ * - `_celeriac.redeliveries` — hash tag → times restored after its holder died or
+ *   stalled (dead-consumer and visibility restores); cleared by the ack.
+ *
+ * A consumer waiting for messages never moves one: one blocking connection per ready
+ * list (every priority list of every consumed queue) runs `BLMOVE list list LEFT
+ * LEFT`, which returns when the list is non-empty and leaves it as it was; the
+ * reserve script then takes the messages into `unacked`.
  *
  * Consuming goes through `openConsumer` (see redis-consumer.ts): each consumer's
  * heartbeats refresh its unacked_index scores (so a Python worker's visibility
@@ -45,7 +53,7 @@ import { ConfigurationError } from '../errors.js';
 import { maskUrl } from '../mask-url.js';
 import type { TaskMessage } from '../protocol/message.js';
 import type { Broker, ConsumerOptions, Route } from './broker.js';
-import { RedisConsumer, PRIORITY_WATCH_MS, type RedisConsumerContext } from './redis-consumer.js';
+import { RedisConsumer, type RedisConsumerContext } from './redis-consumer.js';
 import { encodeEnvelope, messagePriority } from './redis-envelope.js';
 
 /** Options of the Redis transport. */
@@ -54,8 +62,6 @@ export interface RedisBrokerOptions {
   visibilityTimeout?: number;
   /** kombu `priority_steps`: ascending buckets, the first must be 0. Default [0, 3, 6, 9]. */
   prioritySteps?: number[];
-  /** With several lists to watch, the longest single block (ms) before all are checked again. Default 200. */
-  pollIntervalMs?: number;
   /** How often (ms) a consumer's upkeep also runs kombu's visibility-timeout restore. Default 30 000. */
   restoreVisibleIntervalMs?: number;
   /** How long (ms) the queues bound to a named exchange are cached. Default 5 000. */
@@ -102,9 +108,7 @@ export class RedisBroker implements Broker {
       url,
       steps,
       visibilityTimeout: options.visibilityTimeout ?? 3600,
-      pollIntervalMs: options.pollIntervalMs ?? 200,
       restoreVisibleIntervalMs: options.restoreVisibleIntervalMs ?? 30_000,
-      priorityWatchUntil: new Map(),
     };
   }
 
@@ -137,12 +141,10 @@ export class RedisBroker implements Broker {
         }));
       }
       pending.push(this.redis.lpush(priorityListKey(queue, priority, this.steps), envelope));
-      this.notePriority(queue, priority);
     } else {
       for (const queue of await this.queuesBoundTo(route.exchange, route.routingKey)) {
         pending.push(this.redis.lpush(priorityListKey(queue, priority, this.steps), envelope));
-        this.notePriority(queue, priority);
-      }
+        }
     }
     await Promise.all(pending);
   }
@@ -169,10 +171,6 @@ export class RedisBroker implements Broker {
       );
     }
     return [...new Set(queues)];
-  }
-
-  private notePriority(queue: string, priority: number): void {
-    if (priorityListKey(queue, priority, this.steps) !== queue) this.ctx.priorityWatchUntil.set(queue, Date.now() + PRIORITY_WATCH_MS);
   }
 
   /** Delete every ready message (all priority lists) of the queues; resolves with how many. */

@@ -16,6 +16,7 @@ import { Batcher } from './batcher.js';
 import { EtaHolder } from './eta-holder.js';
 import type { Pool } from './pool.js';
 import { resultDocument } from './result-document.js';
+import { ResultWriter } from './result-writer.js';
 import { recordOutcome, type RunDeps, type RunOutcome } from './run-task.js';
 import { TaskRequest } from './task-request.js';
 
@@ -55,7 +56,7 @@ export class RequestLifecycle {
   private readonly unsettled = new Map<string, Delivery>();
   private readonly runs = new Set<Promise<void>>();
   private readonly acks: Batcher<Delivery>;
-  private readonly results: Batcher<ResultDocument> | undefined;
+  private readonly results: ResultWriter | undefined;
   private readonly runDeps: RunDeps;
   private readonly eta: EtaHolder;
   private idleWaiters: (() => void)[] = [];
@@ -65,9 +66,7 @@ export class RequestLifecycle {
   constructor(private readonly o: LifecycleOptions) {
     const { consumer, backend, app, log } = o;
     this.acks = new Batcher((batch) => consumer.ack(batch));
-    this.results = backend
-      ? new Batcher((docs) => (backend.storeResults ? backend.storeResults(docs) : Promise.all(docs.map((d) => backend.storeResult(d))).then(() => undefined)))
-      : undefined;
+    this.results = backend ? new ResultWriter(backend, { log, retryWindowMs: app.settings.resultBackendRetryWindow * 1000 }) : undefined;
     const results = this.results;
     this.runDeps = { app, log, storeResult: results ? (doc) => results.add(doc) : null };
     this.eta = new EtaHolder(app.settings.workerEtaHoldSeconds * 1000, {
@@ -131,6 +130,10 @@ export class RequestLifecycle {
       this.discard(delivery, `Received unregistered task of type ${JSON.stringify(decoded.name)}; rejected.`);
       return;
     }
+    if ((delivery.redeliveries ?? 0) > s.workerMaxRedeliveries) {
+      this.giveUp(delivery, decoded);
+      return;
+    }
     const request = new TaskRequest(decoded, delivery, app.getTask(decoded.name), this.o.hostname, app, this.o.backend);
     if (decoded.expires && decoded.expires.getTime() <= Date.now()) {
       this.revokeExpired(request);
@@ -140,6 +143,22 @@ export class RequestLifecycle {
     const delayMs = decoded.eta ? decoded.eta.getTime() - Date.now() : 0;
     if (delayMs > 0) this.eta.hold(request, delayMs);
     else this.enqueue(request);
+  }
+
+  /**
+   * A message whose holders kept dying (a task that crashes the process): store
+   * FAILURE as Celery does for a lost worker, and drop the message.
+   */
+  private giveUp(delivery: Delivery, decoded: DecodedTask): void {
+    const limit = this.o.app.settings.workerMaxRedeliveries;
+    const why =
+      `Task ${decoded.name}[${decoded.id}] was redelivered ${delivery.redeliveries} times after the worker holding it died or stalled ` +
+      `(workerMaxRedeliveries = ${limit}); giving up: stored FAILURE (WorkerLostError) and dropped the message. ` +
+      'Look for a task that crashes or blocks its process, or raise workerMaxRedeliveries.';
+    this.o.log.error({ id: decoded.id, task: decoded.name, redeliveries: delivery.redeliveries }, why);
+    this.o.stats.failed++;
+    this.store(resultDocument(decoded, States.FAILURE, { exc_type: 'WorkerLostError', exc_message: [why], exc_module: 'billiard.exceptions' }));
+    this.ackDelivery(delivery);
   }
 
   /** Far future: give it back to the broker instead of holding it past the visibility timeout. */
@@ -189,7 +208,9 @@ export class RequestLifecycle {
         return;
       }
       const lateAck = request.acksLate;
-      if (!lateAck) this.ackDelivery(request.delivery);
+      // Early ack lands before the function runs (as Celery's): a task that crashes
+      // the process must not come back.
+      if (!lateAck) await this.ackDelivery(request.delivery);
       const ran = await pool.run(request, this.runDeps);
       this.recording++;
       freeSlot();
@@ -254,9 +275,10 @@ export class RequestLifecycle {
     }
   }
 
-  private ackDelivery(delivery: Delivery): void {
+  /** Settle now, ack in the next batch; resolves once the ack was written (never rejects). */
+  private ackDelivery(delivery: Delivery): Promise<void> {
     this.settle(delivery);
-    this.acks.add(delivery).catch((err) => this.o.log.error({ err }, 'Ack failed; the message will be redelivered'));
+    return this.acks.add(delivery).catch((err) => this.o.log.error({ err }, 'Ack failed; the message will be redelivered'));
   }
 
   private rejectDelivery(delivery: Delivery, requeue: boolean): void {
@@ -291,10 +313,13 @@ export class RequestLifecycle {
     await Promise.all(this.runs);
   }
 
-  /** Write pending acks and results. */
-  async flush(): Promise<void> {
+  /**
+   * Write pending acks and results. Cold: results the backend has not accepted
+   * yet are dropped (logged by task id) instead of retried for the retry window.
+   */
+  async flush(cold = false): Promise<void> {
     await this.acks.flush();
-    await this.results?.flush();
+    await (cold ? this.results?.abandon() : this.results?.flush());
   }
 
   /** Everything not settled yet (to give back at shutdown); forgets them. */

@@ -132,7 +132,8 @@ export class Worker {
     await this.loop!.stop();
     lifecycle.stopAccepting(); // again: what the last reserve brought stays unsettled too
     if (!cold) await Promise.race([lifecycle.runsDone(), coldRequested]);
-    await lifecycle.flush();
+    // Cold (now or requested meanwhile): results the backend refuses are dropped, not retried for the window.
+    await (cold ? lifecycle.flush(true) : Promise.race([lifecycle.flush(false), coldRequested.then(() => lifecycle.flush(true))]));
     // Everything not acknowledged by now goes back: held ETAs, queued, and (cold) running late-ack tasks.
     const giveBack = lifecycle.takeUnsettled();
     if (giveBack.length > 0) {

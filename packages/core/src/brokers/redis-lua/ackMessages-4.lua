@@ -14,6 +14,7 @@ for i = 1, #ARGV, 2 do
     redis.call('ZREM', KEYS[2], tag)
     redis.call('HDEL', KEYS[1], tag)
     redis.call('HDEL', KEYS[4], tag)
+    redis.call('HDEL', '_celeriac.redeliveries', tag)
   elseif lease or redis.call('HEXISTS', KEYS[1], tag) == 1 then
     stale[#stale + 1] = tag
   end

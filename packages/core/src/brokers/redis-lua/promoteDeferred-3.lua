@@ -1,5 +1,5 @@
 --[[
-  promoteDeferred: move due _celeriac.eta entries to the front of their queue.
+  promoteDeferred: move due _celeriac.eta entries ("<lease>\6\22<unacked entry>") to the front of their queue.
   KEYS[1] unacked, KEYS[2] unacked_index, KEYS[3] _celeriac.eta
   ARGV[1] limit, ARGV[2..] priority steps (ascending)
   Returns how many moved.
@@ -12,6 +12,11 @@ local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', string.format('%.0f', n
 for i = #due, 1, -1 do
   local entry = due[i]
   redis.call('ZREM', KEYS[3], entry)
+  -- "<lease>SEP<entry>" (entries parked by older versions start with "[" and have no prefix)
+  if string.sub(entry, 1, 1) ~= '[' then
+    local cut = string.find(entry, SEP, 1, true)
+    if cut then entry = string.sub(entry, cut + #SEP) end
+  end
   local env, ex, rk, wrapped = split_entry(entry)
   if env then
     local pri = 0

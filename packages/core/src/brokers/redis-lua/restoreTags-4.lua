@@ -12,7 +12,7 @@ local stale = {}
 for i = 2, #ARGV, 3 do
   local tag = ARGV[i]
   if redis.call('HGET', KEYS[4], tag) == ARGV[i + 1] then
-    restore_tag(tag, ARGV[1] == '1', ARGV[i + 2])
+    restore_tag(tag, ARGV[1] == '1', ARGV[i + 2], false)
   else
     stale[#stale + 1] = tag
   end

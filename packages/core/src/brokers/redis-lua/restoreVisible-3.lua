@@ -11,6 +11,6 @@ local s, us = now_parts()
 local ceiling = string.format('%.6f', s + us / 1000000 - tonumber(ARGV[2]))
 local tags = redis.call('ZREVRANGEBYSCORE', KEYS[2], ceiling, 0, 'LIMIT', 0, tonumber(ARGV[3]))
 local n = 0
-for _, tag in ipairs(tags) do n = n + restore_tag(tag, false, nil) end
+for _, tag in ipairs(tags) do n = n + restore_tag(tag, false, nil, true) end
 redis.call('DEL', KEYS[3])
 return n

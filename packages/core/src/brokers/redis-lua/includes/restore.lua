@@ -48,8 +48,9 @@ local function split_entry(entry)
   return env, rest[1], rest[2], wrapped
 end
 -- move unacked message "tag" back to its queue, marked redelivered:
--- RPUSH = consumed next (kombu restore), LPUSH = back of the line (kombu reject+requeue)
-local function restore_tag(tag, leftmost, fallback)
+-- RPUSH = consumed next (kombu restore), LPUSH = back of the line (kombu reject+requeue);
+-- "lost" = its holder died or stalled: counted in _celeriac.redeliveries
+local function restore_tag(tag, leftmost, fallback, lost)
   local entry = redis.call('HGET', KEYS[1], tag)
   redis.call('ZREM', KEYS[2], tag)
   redis.call('HDEL', '_celeriac.leases', tag)
@@ -57,6 +58,7 @@ local function restore_tag(tag, leftmost, fallback)
   local env, ex, rk, wrapped = split_entry(entry)
   if not env then return 0 end
   redis.call('HDEL', KEYS[1], tag)
+  if lost then redis.call('HINCRBY', '_celeriac.redeliveries', tag, 1) end
   if not wrapped then env = mark_redelivered(env) end
   local cmd = 'RPUSH'
   if leftmost then cmd = 'LPUSH' end
@@ -74,7 +76,7 @@ local function release_consumer(c, until_ms)
     local lease = redis.call('HGET', '_celeriac.leases', tag)
     local score = tonumber(redis.call('ZSCORE', KEYS[2], tag))
     if (not lease or string.sub(lease, 1, #mine) == mine) and (not score or score * 1000 <= until_ms) then
-      n = n + restore_tag(tag, false, nil)
+      n = n + restore_tag(tag, false, nil, true)
     end
   end
   redis.call('DEL', owned)

@@ -3,15 +3,14 @@
   KEYS[1] unacked                       (hash tag -> kombu entry)
   KEYS[2] unacked_index                 (zset tag -> unix seconds)
   KEYS[3] _celeriac.owned.<consumer>    (this consumer's tags)
-  KEYS[4] _celeriac.inflight.<consumer> (list BLMOVE filled)
-  KEYS[5] _celeriac.leases              (hash tag -> lease of its current holder)
-  KEYS[6..] ready lists, priority-major
+  KEYS[4] _celeriac.leases              (hash tag -> lease of its current holder)
+  KEYS[5..] ready lists, priority-major
   ARGV[1] max
   ARGV[2] tag prefix for messages without a usable delivery tag (none, not valid UTF-8, or already unacked)
-  ARGV[3] queue the inflight list was filled from
-  ARGV[4] lease prefix ("<consumer>:<random>:"); the lease of the n-th message is prefix .. n
-  ARGV[5..] queue of KEYS[6..]
-  Returns a flat array of quadruples: envelope, tag, source (0 = inflight, i = KEYS[5 + i]), lease.
+  ARGV[3] lease prefix ("<consumer>:<random>:"); the lease of the n-th message is prefix .. n
+  ARGV[4..] queue of KEYS[5..] (the routing key recorded for an envelope that is not JSON)
+  Returns a flat array of quintuples: envelope, tag, source (i = KEYS[4 + i]), lease,
+  redeliveries (times restored after its holder died or stalled, from _celeriac.redeliveries).
 ]]
 --- @include "envelope"
 local max = tonumber(ARGV[1])
@@ -28,24 +27,20 @@ local function take(p, src, queue)
   redis.call('ZADD', KEYS[2], now, tag)
   redis.call('HSET', KEYS[1], tag, unacked_entry(p, ex, rk, is_json))
   redis.call('SADD', KEYS[3], tag)
-  local lease = ARGV[4] .. n
-  redis.call('HSET', KEYS[5], tag, lease)
+  local lease = ARGV[3] .. n
+  redis.call('HSET', KEYS[4], tag, lease)
   n = n + 1
   out[#out + 1] = p
   out[#out + 1] = tag
   out[#out + 1] = src
   out[#out + 1] = lease
+  out[#out + 1] = tonumber(redis.call('HGET', '_celeriac.redeliveries', tag) or '0')
 end
-while n < max do
-  local p = redis.call('RPOP', KEYS[4])
-  if not p then break end
-  take(p, 0, ARGV[3])
-end
-for i = 6, #KEYS do
+for i = 5, #KEYS do
   if n >= max then break end
   local batch = redis.call('RPOP', KEYS[i], max - n)
   if batch then
-    for _, p in ipairs(batch) do take(p, i - 5, ARGV[i - 1]) end
+    for _, p in ipairs(batch) do take(p, i - 4, ARGV[i - 1]) end
   end
 end
 return out
