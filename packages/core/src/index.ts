@@ -57,3 +57,6 @@ export type { EncodedResult, ResultTuple, WaitOptions } from './backends/backend
 export type { BrokerFactoryOptions } from './brokers/index.js';
 export type { ResultSource } from './result.js';
 export type { SignatureSender } from './canvas/signature.js';
+export type { RetryPolicy } from './config.js';
+export type { ConnectionEvents } from './redis-client.js';
+export type { DecodeLimits } from './protocol/task-message.js';
