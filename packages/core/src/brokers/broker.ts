@@ -73,6 +73,12 @@ export interface ConsumerOptions {
   /** Where the consumer logs what it does on its own (failed beats, stale settles). Default: silent. */
   log?: Logger;
   /**
+   * Messages larger than this many bytes (as stored on the broker) are delivered
+   * unparsed: `message` null, `decodeError` a `MessageTooLarge`, `sizeBytes` set, so
+   * the worker can reject them without paying for decoding. Default: no limit.
+   */
+  maxMessageBytes?: number;
+  /**
    * Seconds without event-loop progress after which the consumer declares its owner
    * hung (`workerHangTimeout`) and settles what it holds on its own (see
    * `Consumer.taskStarting`). 0 or absent: never. Transports without a liveness
@@ -168,6 +174,11 @@ export interface Broker {
   purge(queues: readonly string[]): Promise<number>;
   /** Number of ready messages in a queue (all priorities). */
   queueLength(queue: string): Promise<number>;
+  /**
+   * Resolves true once connected, false on the next connection error or after
+   * `timeoutMs` (publish retries wait on it). Brokers without a connection omit it.
+   */
+  whenConnected?(timeoutMs: number): Promise<boolean>;
   /** Close connections. Pending publishes are flushed first. */
   close(): Promise<void>;
 }

@@ -20,6 +20,7 @@
  */
 import type { IfWorkerLost } from '../brokers/broker.js';
 import type { Logger } from '../logger.js';
+import { isConnectionError } from '../redis-connection.js';
 import { startHeartbeatThread, type HeartbeatThread } from './heartbeat-thread.js';
 import { createLoopWatchMemory, LoopState, LoopWatch, LostAction, type LoopWatchMemory } from './loop-watch.js';
 
@@ -43,7 +44,7 @@ export interface ConsumerHeartbeatOptions {
   /** Upkeep alone (liveness proven by the thread). */
   upkeep: () => Promise<void>;
   /** Beat from a thread with its own connection to this broker; null: beat from the event loop. */
-  thread: { brokerUrl: string; consumerId: string } | null;
+  thread: { brokerUrl: string; consumerId: string; transportOptions?: Record<string, unknown> } | null;
   /** Watch the event loop for hangs from the thread; null: no watch. */
   hang: HangWatchOptions | null;
   /** Seconds between beats; the consumer counts as dead after 5 missed. */
@@ -234,7 +235,9 @@ export class ConsumerHeartbeats {
     try {
       await fn();
     } catch (err) {
-      this.options.log.warn({ err }, message);
+      // No connection: the outage is reported once by the connection itself.
+      if (isConnectionError(err)) this.options.log.debug({ err }, message);
+      else this.options.log.warn({ err }, message);
     }
   }
 }

@@ -23,6 +23,7 @@ import { performance } from 'node:perf_hooks';
 import { parentPort, receiveMessageOnPort, Worker as Thread } from 'node:worker_threads';
 import { celeryLine } from '../log-format.js';
 import type { Logger } from '../logger.js';
+import { resolveRedisConnection, type RedisConnectionSettings } from '../redis-connection.js';
 import { LostAction, LoopState, LoopWatcher, type LoopWatchMemory, type OverflowEnd, type OverflowStart, type StartedMessage } from './loop-watch.js';
 
 /** The thread gives up (and says so) if it is not beating this long after it began. */
@@ -31,6 +32,8 @@ export const THREAD_START_TIMEOUT_MS = 10_000;
 /** What the thread needs to open its own connection, beat, and watch the loop. */
 export interface HeartbeatThreadOptions {
   brokerUrl: string;
+  /** `broker_transport_options`: its `redis` options (password, TLS CA...) apply to the thread's connection too. */
+  transportOptions?: Record<string, unknown>;
   consumerId: string;
   intervalMs: number;
   ttlMs: number;
@@ -48,7 +51,9 @@ export interface HeartbeatThread {
   stop(): Promise<void>;
 }
 
-interface ThreadData extends HeartbeatThreadOptions {
+interface ThreadData extends Omit<HeartbeatThreadOptions, 'transportOptions'> {
+  /** The broker's connection, resolved by the same factory as its ioredis clients. */
+  connection: RedisConnectionSettings;
   /** This module, imported by the thread (`.ts` under tsx in development). */
   moduleUrl: string;
   /** tsx's register API, when the main thread runs TypeScript sources. */
@@ -56,7 +61,11 @@ interface ThreadData extends HeartbeatThreadOptions {
   startTimeoutMs: number;
 }
 
-type ThreadMessage = { type: 'ready' } | { type: 'error'; fatal: boolean; message: string } | { type: 'stopped' };
+type ThreadMessage =
+  | { type: 'ready' }
+  | { type: 'error'; fatal: boolean; message: string; kind?: 'socket' | 'reply' }
+  | { type: 'recovered' }
+  | { type: 'stopped' };
 type MainMessage = 'stop' | OverflowStart | OverflowEnd;
 
 /**
@@ -84,7 +93,10 @@ globalThis.__celeriacStartTimer = setTimeout(() => fail('heartbeat thread did no
 export function startHeartbeatThread(options: HeartbeatThreadOptions, log: Logger, onDied: (why: string) => void): Promise<HeartbeatThread> {
   const moduleUrl = import.meta.url;
   const tsxApiUrl = moduleUrl.endsWith('.ts') ? import.meta.resolve('tsx/esm/api') : null;
-  const data: ThreadData = { ...options, moduleUrl, tsxApiUrl, startTimeoutMs: THREAD_START_TIMEOUT_MS };
+  const redisOptions = options.transportOptions?.redis as Parameters<typeof resolveRedisConnection>[1];
+  const connection = resolveRedisConnection(options.brokerUrl, redisOptions);
+  const { transportOptions: _, ...rest } = options;
+  const data: ThreadData = { ...rest, connection, moduleUrl, tsxApiUrl, startTimeoutMs: THREAD_START_TIMEOUT_MS };
   // A small heap: the thread only sends one pipeline every few seconds.
   const thread = new Thread(THREAD_BOOTSTRAP, { eval: true, workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 32 } });
   thread.unref();
@@ -117,8 +129,11 @@ export function startHeartbeatThread(options: HeartbeatThreadOptions, log: Logge
             }),
         });
       } else if (m.type === 'stopped') stopped?.();
+      else if (m.type === 'recovered') log.info('Broker heartbeats from the heartbeat thread work again');
       else if (m.fatal) fail(m.message);
-      else log.warn(`Broker heartbeat failed: ${m.message}; will retry`);
+      else if (m.kind === 'reply') log.error(`Broker heartbeat refused by Redis: ${m.message}; peers may take this worker for dead until it works again`);
+      // No connection: the outage is reported once by the worker's own connection.
+      else log.debug(`Broker heartbeat failed: ${m.message}; will retry`);
     });
   });
 }
@@ -145,10 +160,12 @@ export async function runHeartbeatThread(data: ThreadData): Promise<void> {
   const { startLiveness } = await import('../brokers/redis-liveness.js');
   const liveness = startLiveness({
     url: data.brokerUrl,
+    connection: data.connection,
     consumerId: data.consumerId,
     ttlMs: data.ttlMs,
     intervalMs: data.intervalMs,
-    onError: (message) => port.postMessage({ type: 'error', fatal: false, message } satisfies ThreadMessage),
+    onError: (message, kind) => port.postMessage({ type: 'error', fatal: false, message, kind } satisfies ThreadMessage),
+    onRecovered: () => port.postMessage({ type: 'recovered' } satisfies ThreadMessage),
   });
   const watcher = data.watch && data.hangTimeoutMs > 0 ? new LoopWatcher(data.watch, () => performance.now()) : null;
   let watchTimer: NodeJS.Timeout | undefined;
