@@ -15,7 +15,9 @@
  * close the race, and one GET per waiter after a reconnect.
  */
 import { maskUrl } from '../mask-url.js';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
+import { closeRedisClient, createRedisClient, dropRedisClient, duplicateRedisClient, type ConnectionEvents } from '../redis-client.js';
+import { resolveRedisConnection } from '../redis-connection.js';
 import { CeleriacError, MessageDecodeError, TimeoutError } from '../errors.js';
 import { dumpsPython, loadsPython } from '../protocol/python-json.js';
 import { READY_STATES } from '../states.js';
@@ -25,8 +27,10 @@ import type { EncodedResult, ResultBackend, ResultDocument, WaitOptions } from '
 export interface RedisBackendOptions {
   /** `result_expires` in seconds; 0 or null = keep forever. Default 86400 (1 day). */
   resultExpires?: number | null;
-  /** Extra ioredis options (TLS certificates, timeouts...). */
+  /** Extra ioredis options (TLS certificates, timeouts...). `keyPrefix` is refused. */
   redis?: RedisOptions;
+  /** Where connection outages are reported (one line down, one on recovery). */
+  connectionEvents?: ConnectionEvents;
 }
 
 /**
@@ -87,7 +91,8 @@ export class RedisBackend implements ResultBackend {
   constructor(url: string, options: RedisBackendOptions = {}) {
     this.displayUrl = maskUrl(url);
     this.ttl = Math.max(0, Math.trunc(options.resultExpires ?? 86400));
-    this.redis = new Redis(url, { enableAutoPipelining: true, ...options.redis });
+    const connection = resolveRedisConnection(url, options.redis);
+    this.redis = createRedisClient(connection, { redis: { enableAutoPipelining: true, ...options.redis }, events: options.connectionEvents });
     this.redis.defineCommand('storeResult', { lua: STORE_RESULT_LUA, numberOfKeys: 1 });
   }
 
@@ -97,9 +102,14 @@ export class RedisBackend implements ResultBackend {
     await store(resultKey(doc.task_id), dumpsPython(doc), this.ttl);
   }
 
-  /** Store many documents in one round trip. Throws before writing anything if one cannot be encoded. */
+  /**
+   * Store many documents in one round trip. Throws before writing anything if one
+   * cannot be encoded, and with the first error Redis gave for a document.
+   */
   async storeResults(docs: readonly ResultDocument[]): Promise<void> {
-    await this.storeEncoded(docs.map((doc) => this.encodeResult(doc)));
+    const errors = await this.storeEncoded(docs.map((doc) => this.encodeResult(doc)));
+    const first = errors.find((e) => e !== null);
+    if (first) throw first;
   }
 
   /** Python `json.dumps` of the document; throws a TypeError naming the unencodable value. */
@@ -107,13 +117,14 @@ export class RedisBackend implements ResultBackend {
     return { taskId: doc.task_id, status: doc.status, payload: dumpsPython(doc) };
   }
 
-  /** Write encoded documents in one pipeline; rejects with the first command error. */
-  async storeEncoded(results: readonly EncodedResult[]): Promise<void> {
-    if (results.length === 0) return;
+  /** Write encoded documents in one pipeline; one error (or null) per document. */
+  async storeEncoded(results: readonly EncodedResult[]): Promise<(Error | null)[]> {
+    if (results.length === 0) return [];
     const pipeline = this.redis.pipeline() as unknown as { storeResult: StoreCall; exec(): Promise<[Error | null, unknown][] | null> };
     for (const r of results) void pipeline.storeResult(resultKey(r.taskId), r.payload, this.ttl);
     const replies = await pipeline.exec();
-    for (const [err] of replies ?? []) if (err) throw err;
+    if (!replies) throw new CeleriacError(`Result backend ${this.displayUrl}: the write pipeline was discarded.`);
+    return replies.map(([err]) => err);
   }
 
   /** The stored document, or null (PENDING). */
@@ -167,8 +178,8 @@ export class RedisBackend implements ResultBackend {
     for (const channel of this.channels.values()) {
       for (const waiter of [...channel.waiters]) waiter.reject(new CeleriacError(`Result backend ${this.displayUrl} was closed while waiting.`));
     }
-    this.subscriber?.disconnect();
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    if (this.subscriber) dropRedisClient(this.subscriber);
+    await closeRedisClient(this.redis);
   }
 
   private async checkStored(key: string, taskId: string, waiter: Waiter): Promise<void> {
@@ -178,7 +189,7 @@ export class RedisBackend implements ResultBackend {
 
   private subscriberConnection(): Redis {
     if (this.subscriber) return this.subscriber;
-    const sub = this.redis.duplicate({ enableAutoPipelining: false });
+    const sub = duplicateRedisClient(this.redis, { enableAutoPipelining: false });
     sub.on('message', (channelName: string, payload: string) => this.onMessage(channelName, payload));
     // After a reconnect (ioredis resubscribes by itself) a PUBLISH may have been missed.
     let connectedOnce = false;

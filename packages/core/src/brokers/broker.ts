@@ -147,6 +147,11 @@ export interface Broker {
   purge(queues: readonly string[]): Promise<number>;
   /** Number of ready messages in a queue (all priorities). */
   queueLength(queue: string): Promise<number>;
+  /**
+   * Resolves true once connected, false on the next connection error or after
+   * `timeoutMs` (publish retries wait on it). Brokers without a connection omit it.
+   */
+  whenConnected?(timeoutMs: number): Promise<boolean>;
   /** Close connections. Pending publishes are flushed first. */
   close(): Promise<void>;
 }

@@ -5,10 +5,12 @@
  * Key layout: the top of `redis.ts`.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { pino } from 'pino';
 import { MessageDecodeError, MessageTooLarge } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { dropRedisClient, duplicateRedisClient } from '../redis-client.js';
+import { isConnectionError } from '../redis-connection.js';
 import { ConsumerHeartbeats } from '../worker/consumer-heartbeats.js';
 import type { Consumer, ConsumerOptions, Delivery, ReserveOptions } from './broker.js';
 import { decodeEnvelope } from './redis-envelope.js';
@@ -31,6 +33,8 @@ export interface RedisConsumerContext {
   redis: Redis;
   /** Broker URL (unmasked), for the heartbeat thread's own connection. */
   url: string;
+  /** The `redis` transport option: the heartbeat thread connects with it too (password, db, TLS). */
+  redisOptions?: RedisOptions;
   steps: readonly number[];
   visibilityTimeout: number;
   restoreVisibleIntervalMs: number;
@@ -69,7 +73,7 @@ export class RedisConsumer implements Consumer {
     this.heartbeats = new ConsumerHeartbeats({
       beat: () => this.beat(),
       upkeep: () => this.upkeep(),
-      thread: options.heartbeatThread === false ? null : { brokerUrl: ctx.url, consumerId: this.id },
+      thread: options.heartbeatThread === false ? null : { brokerUrl: ctx.url, consumerId: this.id, transportOptions: { redis: ctx.redisOptions } },
       intervalSeconds: options.heartbeatIntervalSeconds ?? 2,
       log: this.log,
     });
@@ -143,7 +147,7 @@ export class RedisConsumer implements Consumer {
   private watch(list: string): Promise<void> {
     let watcher = this.watchers.get(list);
     if (!watcher) {
-      watcher = { connection: this.ctx.redis.duplicate({ enableAutoPipelining: false }), pending: null };
+      watcher = { connection: duplicateRedisClient(this.ctx.redis, { enableAutoPipelining: false }), pending: null };
       this.watchers.set(list, watcher);
     }
     if (watcher.pending) return watcher.pending;
@@ -154,7 +158,9 @@ export class RedisConsumer implements Consumer {
         () => undefined,
         async (err: unknown) => {
           if (this.closing) return;
-          this.log.warn({ err, list }, 'Waiting for messages failed; retrying');
+          // No connection: the outage is reported once by the connection itself.
+          if (isConnectionError(err)) this.log.debug({ err, list }, 'Waiting for messages failed (no connection); retrying');
+          else this.log.warn({ err, list }, 'Waiting for messages failed; retrying');
           await new Promise((r) => setTimeout(r, WATCH_ERROR_PAUSE_MS));
         },
       )
@@ -263,10 +269,12 @@ export class RedisConsumer implements Consumer {
 
   private async shutdown(): Promise<void> {
     this.closing = true;
-    for (const watcher of this.watchers.values()) watcher.connection.disconnect();
+    for (const watcher of this.watchers.values()) dropRedisClient(watcher.connection);
+    // Not connected: fail what is queued for the connection (a pending reserve) instead of waiting on it.
+    if (this.ctx.redis.status !== 'ready') dropRedisClient(this.ctx.redis);
     await this.reserveLock;
     await this.heartbeats.stop();
-    await scripts.retireConsumer.run(this.ctx.redis, [UNACKED, UNACKED_INDEX, CONSUMERS], [this.id]);
+    if (this.ctx.redis.status === 'ready') await scripts.retireConsumer.run(this.ctx.redis, [UNACKED, UNACKED_INDEX, CONSUMERS], [this.id]);
   }
 }
 

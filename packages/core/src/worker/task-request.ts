@@ -129,8 +129,7 @@ export class TaskRequest implements TaskContext {
       // under properties: the original origin and the replace nesting (w08, w09b).
       extraProperties: { replaced_task_nesting: this.replacedTaskNesting, origin: typeof this.headers.origin === 'string' ? this.headers.origin : null },
     });
-    const broker = await this.app.getBroker();
-    await broker.publish(message, { exchange: this.delivery.exchange, routingKey: this.delivery.routingKey, priority: this.deliveryInfo.priority ?? undefined });
+    await this.app.publishMessage(message, { exchange: this.delivery.exchange, routingKey: this.delivery.routingKey, priority: this.deliveryInfo.priority ?? undefined });
     const seconds = Math.max(0, Math.round((when.getTime() - Date.now()) / 1000));
     throw new Retry(`Retry in ${seconds}s${options.exc !== undefined ? `: ${String((options.exc as Error)?.message ?? options.exc)}` : ''}`, options.exc, when);
   }
