@@ -37,6 +37,8 @@ export interface WorkerOptions {
 }
 
 const UNLIMITED_PREFETCH = 10_000;
+/** A cold shutdown waits at most this long for pending acks and results. */
+const COLD_FLUSH_WAIT_MS = 10_000;
 
 /** A worker consuming task messages for one app. */
 export class Worker {
@@ -132,7 +134,12 @@ export class Worker {
     await this.loop!.stop();
     lifecycle.stopAccepting(); // again: what the last reserve brought stays unsettled too
     if (!cold) await Promise.race([lifecycle.runsDone(), coldRequested]);
-    await lifecycle.flush();
+    // Acks are retried until they land (a broker outage holds a warm shutdown here; a
+    // cold one goes on and the consumer gives them a last grace period when closed).
+    let flushTimer: NodeJS.Timeout | undefined;
+    const flushLimit = cold ? new Promise<void>((resolve) => (flushTimer = setTimeout(resolve, COLD_FLUSH_WAIT_MS))) : coldRequested;
+    await Promise.race([lifecycle.flush(), flushLimit]);
+    clearTimeout(flushTimer);
     // Everything not acknowledged by now goes back: held ETAs, queued, and (cold) running late-ack tasks.
     const giveBack = lifecycle.takeUnsettled();
     if (giveBack.length > 0) {
