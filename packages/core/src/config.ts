@@ -112,6 +112,12 @@ export interface Settings {
   brokerTransportOptions: BrokerTransportOptions;
   /** `result_backend_transport_options` (Redis: `{ redis: <ioredis options> }`). */
   resultBackendTransportOptions: Record<string, unknown>;
+  /**
+   * Celeriac: seconds a worker keeps retrying (with backoff) result writes the
+   * backend refused, e.g. during an outage, before it drops them and logs each
+   * task id. Default 60. A late-ack message whose result was dropped is run again.
+   */
+  resultBackendRetryWindow: number;
   /** `timezone`. Default `UTC`. */
   timezone: string;
   /** `enable_utc`. Default true. */
@@ -155,6 +161,7 @@ export function defaultSettings(): Settings {
     maxMessageSize: 16 * 1024 * 1024,
     brokerTransportOptions: {},
     resultBackendTransportOptions: {},
+    resultBackendRetryWindow: 60,
     timezone: 'UTC',
     enableUtc: true,
   };
@@ -317,6 +324,9 @@ export function resolveSettings(partial: Partial<Settings>): Settings {
     throw new ConfigurationError(`workerConcurrency must be a positive integer, got ${s.workerConcurrency}.`);
   }
   if (s.workerPrefetchMultiplier < 0) throw new ConfigurationError('workerPrefetchMultiplier must be ≥ 0 (0 = unlimited).');
+  if (typeof s.resultBackendRetryWindow !== 'number' || !(s.resultBackendRetryWindow >= 0) || !Number.isFinite(s.resultBackendRetryWindow)) {
+    throw new ConfigurationError(`resultBackendRetryWindow must be a number of seconds ≥ 0 (0 = drop a refused result at once), got ${JSON.stringify(s.resultBackendRetryWindow)}.`);
+  }
   if (!['auto', 'pretty', 'json'].includes(s.workerLogFormat)) {
     throw new ConfigurationError(`workerLogFormat must be 'auto', 'pretty' or 'json', got ${JSON.stringify(s.workerLogFormat)}.`);
   }

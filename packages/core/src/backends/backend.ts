@@ -1,5 +1,14 @@
 export type { ExceptionDocument, ResultDocument, ResultTuple } from '../protocol/result-document.js';
 import type { ResultDocument } from '../protocol/result-document.js';
+import type { TaskState } from '../states.js';
+
+/** A result document serialized by `ResultBackend.encodeResult`, ready to write. */
+export interface EncodedResult {
+  readonly taskId: string;
+  readonly status: TaskState;
+  /** The bytes to store (for Redis: the JSON text). */
+  readonly payload: string;
+}
 
 /** Options for waiting on a result. */
 export interface WaitOptions {
@@ -23,6 +32,15 @@ export interface ResultBackend {
   storeResult(doc: ResultDocument): Promise<void>;
   /** Several documents at once (the worker batches its writes). */
   storeResults?(docs: readonly ResultDocument[]): Promise<void>;
+  /**
+   * Serialize one document for `storeEncoded`; throws when it cannot be encoded.
+   * The worker encodes each result on its own, so one bad value fails one task,
+   * not the batch it would have been written with. Backends that keep documents
+   * as objects (memory) leave it out.
+   */
+  encodeResult?(doc: ResultDocument): EncodedResult;
+  /** Write documents already encoded by `encodeResult`, in one round trip. */
+  storeEncoded?(results: readonly EncodedResult[]): Promise<void>;
   /** The stored document, or null when none (= PENDING). */
   getResult(taskId: string): Promise<ResultDocument | null>;
   /**

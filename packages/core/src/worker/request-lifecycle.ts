@@ -16,6 +16,7 @@ import { Batcher } from './batcher.js';
 import { EtaHolder } from './eta-holder.js';
 import type { Pool } from './pool.js';
 import { resultDocument } from './result-document.js';
+import { ResultWriter } from './result-writer.js';
 import { recordOutcome, type RunDeps, type RunOutcome } from './run-task.js';
 import { TaskRequest } from './task-request.js';
 
@@ -55,7 +56,7 @@ export class RequestLifecycle {
   private readonly unsettled = new Map<string, Delivery>();
   private readonly runs = new Set<Promise<void>>();
   private readonly acks: Batcher<Delivery>;
-  private readonly results: Batcher<ResultDocument> | undefined;
+  private readonly results: ResultWriter | undefined;
   private readonly runDeps: RunDeps;
   private readonly eta: EtaHolder;
   private idleWaiters: (() => void)[] = [];
@@ -65,9 +66,7 @@ export class RequestLifecycle {
   constructor(private readonly o: LifecycleOptions) {
     const { consumer, backend, app, log } = o;
     this.acks = new Batcher((batch) => consumer.ack(batch));
-    this.results = backend
-      ? new Batcher((docs) => (backend.storeResults ? backend.storeResults(docs) : Promise.all(docs.map((d) => backend.storeResult(d))).then(() => undefined)))
-      : undefined;
+    this.results = backend ? new ResultWriter(backend, { log, retryWindowMs: app.settings.resultBackendRetryWindow * 1000 }) : undefined;
     const results = this.results;
     this.runDeps = { app, log, storeResult: results ? (doc) => results.add(doc) : null };
     this.eta = new EtaHolder(app.settings.workerEtaHoldSeconds * 1000, {
@@ -315,10 +314,13 @@ export class RequestLifecycle {
     await Promise.all(this.runs);
   }
 
-  /** Write pending acks and results. */
-  async flush(): Promise<void> {
+  /**
+   * Write pending acks and results. Cold: results the backend has not accepted
+   * yet are dropped (logged by task id) instead of retried for the retry window.
+   */
+  async flush(cold = false): Promise<void> {
     await this.acks.flush();
-    await this.results?.flush();
+    await (cold ? this.results?.abandon() : this.results?.flush());
   }
 
   /** Everything not settled yet (to give back at shutdown); forgets them. */

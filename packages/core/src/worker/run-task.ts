@@ -28,8 +28,12 @@ export interface RunOutcome {
 export interface RunDeps {
   app: Celeriac;
   log: Logger;
-  /** Store a result document (batched by the worker); null when results are disabled. */
-  storeResult: ((doc: ResultDocument) => Promise<void>) | null;
+  /**
+   * Store a result document (batched by the worker); null when results are
+   * disabled. Resolves with the error stored instead when the document could not
+   * be encoded (kombu's EncodeError).
+   */
+  storeResult: ((doc: ResultDocument) => Promise<Error | undefined | void>) | null;
 }
 
 /** Raised when a task runs past its hard time limit. Mirrors billiard's `TimeLimitExceeded`. */
@@ -51,9 +55,9 @@ export class ResultNotStored extends Error {
   override name = 'ResultNotStored';
 }
 
-async function persist(store: (doc: ResultDocument) => Promise<void>, doc: ResultDocument): Promise<void> {
+async function persist(store: NonNullable<RunDeps['storeResult']>, doc: ResultDocument): Promise<Error | undefined | void> {
   try {
-    await store(doc);
+    return await store(doc);
   } catch (err) {
     throw new ResultNotStored(`Could not store ${doc.status} for task ${doc.task_id}: ${(err as Error).message}`, { cause: err });
   }
@@ -162,7 +166,9 @@ export async function recordOutcome(req: TaskRequest, deps: RunDeps, ran: Functi
       const next = chain[chain.length - 1]!;
       children.push(childTuple(await sendFollowUp(req, next, [retval], chain.slice(0, -1))));
     }
-    if (store) await persist(store, resultDocument(req.decoded, States.SUCCESS, retval ?? null, null, children, extended));
+    const storedInstead = store ? await persist(store, resultDocument(req.decoded, States.SUCCESS, retval ?? null, null, children, extended)) : undefined;
+    // Celery's tracer: a return value the serializer refuses is the task's failure (EncodeError, already stored).
+    if (storedInstead) return recordFailure(req, deps, storedInstead, extended, null);
     if (req.decoded.embed.chord) {
       log.warn({ task: req.name, id: req.id, group: req.groupId }, `Task ${req.name}[${req.id}] is a chord member: chord counting arrives with roadmap step 3, so the chord body ${req.decoded.embed.chord.task} will not be sent by this worker`);
     }

@@ -134,12 +134,16 @@ export class Worker {
     await this.loop!.stop();
     lifecycle.stopAccepting(); // again: what the last reserve brought stays unsettled too
     if (!cold) await Promise.race([lifecycle.runsDone(), coldRequested]);
-    // Acks are retried until they land (a broker outage holds a warm shutdown here; a
-    // cold one goes on and the consumer gives them a last grace period when closed).
-    let flushTimer: NodeJS.Timeout | undefined;
-    const flushLimit = cold ? new Promise<void>((resolve) => (flushTimer = setTimeout(resolve, COLD_FLUSH_WAIT_MS))) : coldRequested;
-    await Promise.race([lifecycle.flush(), flushLimit]);
-    clearTimeout(flushTimer);
+    // Acks are retried until they land, so a broker outage holds a warm shutdown here (a
+    // second signal turns it cold). Cold: results the backend refuses are dropped, not
+    // retried for the window, and pending acks get at most COLD_FLUSH_WAIT_MS (the
+    // consumer gives them a last grace period when closed).
+    const coldFlush = () => {
+      let timer: NodeJS.Timeout | undefined;
+      const limit = new Promise<void>((resolve) => (timer = setTimeout(resolve, COLD_FLUSH_WAIT_MS)));
+      return Promise.race([lifecycle.flush(true), limit]).finally(() => clearTimeout(timer));
+    };
+    await (cold ? coldFlush() : Promise.race([lifecycle.flush(false), coldRequested.then(coldFlush)]));
     // Everything not acknowledged by now goes back: held ETAs, queued, and (cold) running late-ack tasks.
     const giveBack = lifecycle.takeUnsettled();
     if (giveBack.length > 0) {
