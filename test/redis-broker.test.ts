@@ -69,7 +69,7 @@ describe('RedisBroker', { skip: skip ?? false }, () => {
     assert.equal(d!.message!.headers.id, 'm1');
     assert.deepEqual([d!.queue, d!.exchange, d!.routingKey, d!.redelivered], ['celery', '', 'celery', false]);
     assert.equal(await raw.hexists('unacked', d!.deliveryTag), 1);
-    assert.deepEqual(await raw.smembers('_celeriac.owned.A'), [d!.deliveryTag]);
+    assert.deepEqual(await raw.smembers('_celeriac.owned.A'), [`${d!.lease}${SEP}${d!.deliveryTag}`], 'held under its lease');
     await b.ack([d!]);
     assert.deepEqual([await raw.hlen('unacked'), await raw.zcard('unacked_index'), await raw.scard('_celeriac.owned.A')], [0, 0, 0]);
     assert.equal(await raw.llen('celery'), 0);

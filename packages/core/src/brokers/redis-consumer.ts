@@ -12,7 +12,7 @@ import type { Logger } from '../logger.js';
 import { ConsumerHeartbeats } from '../worker/consumer-heartbeats.js';
 import type { Consumer, ConsumerOptions, Delivery, ReserveOptions } from './broker.js';
 import { decodeEnvelope } from './redis-envelope.js';
-import { CONSUMERS, DEFERRED, LEASES, ownedKey, UNACKED, UNACKED_INDEX, UNACKED_MUTEX } from './redis-keys.js';
+import { CONSUMERS, DEFERRED, ownedKey, UNACKED, UNACKED_INDEX, UNACKED_MUTEX } from './redis-keys.js';
 import { scripts } from './redis-scripts.js';
 
 const SEP = '\x06\x16';
@@ -173,8 +173,8 @@ export class RedisConsumer implements Consumer {
   private async takeReady(keys: string[], keyQueues: string[], max: number): Promise<Delivery[]> {
     const reply = await scripts.reserveMessages.run(
       this.ctx.redis,
-      [UNACKED, UNACKED_INDEX, this.ownedKey, LEASES],
-      [max, `${randomUUID()}-`, `${this.id}:${randomUUID()}:`, ...keyQueues],
+      [UNACKED, UNACKED_INDEX, this.ownedKey],
+      [max, `${randomUUID()}-`, `${randomUUID()}:`, ...keyQueues],
       keys,
     );
     const deliveries: Delivery[] = [];
@@ -185,8 +185,8 @@ export class RedisConsumer implements Consumer {
     return deliveries;
   }
 
-  private get settleKeys(): [string, string, string, string] {
-    return [UNACKED, UNACKED_INDEX, this.ownedKey, LEASES];
+  private get settleKeys(): [string, string, string] {
+    return [UNACKED, UNACKED_INDEX, this.ownedKey];
   }
 
   /** Log the settles skipped because another consumer holds the message now. */
@@ -214,7 +214,7 @@ export class RedisConsumer implements Consumer {
   }
 
   private async ackUntilLanded(deliveries: readonly Delivery[]): Promise<void> {
-    const args = deliveries.flatMap((d) => [d.deliveryTag, d.lease ?? '']);
+    const args = deliveries.flatMap((d) => [d.deliveryTag, d.lease ?? '', d.redeliveries ? '1' : '0']);
     for (let attempt = 0; ; attempt++) {
       try {
         this.skipped(await scripts.ackMessages.run(this.ctx.redis, this.settleKeys, args), 'ack');
@@ -247,7 +247,7 @@ export class RedisConsumer implements Consumer {
    */
   async defer(delivery: Delivery, eta: Date): Promise<void> {
     const args = [delivery.deliveryTag, delivery.lease ?? randomUUID(), Math.max(0, eta.getTime() - Date.now())] as const;
-    const moved = await scripts.deferMessage.run(this.ctx.redis, [UNACKED, UNACKED_INDEX, this.ownedKey, DEFERRED, LEASES], args);
+    const moved = await scripts.deferMessage.run(this.ctx.redis, [UNACKED, UNACKED_INDEX, this.ownedKey, DEFERRED], args);
     if (moved === 0) this.skipped([delivery.deliveryTag], 'deferral');
   }
 
