@@ -15,7 +15,9 @@
  * close the race, and one GET per waiter after a reconnect.
  */
 import { maskUrl } from '../mask-url.js';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
+import { closeRedisClient, createRedisClient, dropRedisClient, duplicateRedisClient, type ConnectionEvents } from '../redis-client.js';
+import { resolveRedisConnection } from '../redis-connection.js';
 import { CeleriacError, MessageDecodeError, TimeoutError } from '../errors.js';
 import { dumpsPython, loadsPython } from '../protocol/python-json.js';
 import { READY_STATES } from '../states.js';
@@ -25,8 +27,10 @@ import type { EncodedResult, ResultBackend, ResultDocument, WaitOptions } from '
 export interface RedisBackendOptions {
   /** `result_expires` in seconds; 0 or null = keep forever. Default 86400 (1 day). */
   resultExpires?: number | null;
-  /** Extra ioredis options (TLS certificates, timeouts...). */
+  /** Extra ioredis options (TLS certificates, timeouts...). `keyPrefix` is refused. */
   redis?: RedisOptions;
+  /** Where connection outages are reported (one line down, one on recovery). */
+  connectionEvents?: ConnectionEvents;
 }
 
 /**
@@ -87,7 +91,8 @@ export class RedisBackend implements ResultBackend {
   constructor(url: string, options: RedisBackendOptions = {}) {
     this.displayUrl = maskUrl(url);
     this.ttl = Math.max(0, Math.trunc(options.resultExpires ?? 86400));
-    this.redis = new Redis(url, { enableAutoPipelining: true, ...options.redis });
+    const connection = resolveRedisConnection(url, options.redis);
+    this.redis = createRedisClient(connection, { redis: { enableAutoPipelining: true, ...options.redis }, events: options.connectionEvents });
     this.redis.defineCommand('storeResult', { lua: STORE_RESULT_LUA, numberOfKeys: 1 });
   }
 
@@ -167,8 +172,8 @@ export class RedisBackend implements ResultBackend {
     for (const channel of this.channels.values()) {
       for (const waiter of [...channel.waiters]) waiter.reject(new CeleriacError(`Result backend ${this.displayUrl} was closed while waiting.`));
     }
-    this.subscriber?.disconnect();
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    if (this.subscriber) dropRedisClient(this.subscriber);
+    await closeRedisClient(this.redis);
   }
 
   private async checkStored(key: string, taskId: string, waiter: Waiter): Promise<void> {
@@ -178,7 +183,7 @@ export class RedisBackend implements ResultBackend {
 
   private subscriberConnection(): Redis {
     if (this.subscriber) return this.subscriber;
-    const sub = this.redis.duplicate({ enableAutoPipelining: false });
+    const sub = duplicateRedisClient(this.redis, { enableAutoPipelining: false });
     sub.on('message', (channelName: string, payload: string) => this.onMessage(channelName, payload));
     // After a reconnect (ioredis resubscribes by itself) a PUBLISH may have been missed.
     let connectedOnce = false;

@@ -5,10 +5,12 @@
  * Key layout: the top of `redis.ts`.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { pino } from 'pino';
-import { MessageDecodeError } from '../errors.js';
+import { MessageDecodeError, MessageTooLarge } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { dropRedisClient, duplicateRedisClient } from '../redis-client.js';
+import { isConnectionError } from '../redis-connection.js';
 import { ConsumerHeartbeats } from '../worker/consumer-heartbeats.js';
 import type { Consumer, ConsumerOptions, Delivery, ReserveOptions } from './broker.js';
 import { decodeEnvelope } from './redis-envelope.js';
@@ -36,6 +38,8 @@ export interface RedisConsumerContext {
   redis: Redis;
   /** Broker URL (unmasked), for the heartbeat thread's own connection. */
   url: string;
+  /** The `redis` transport option: the heartbeat thread connects with it too (password, db, TLS). */
+  redisOptions?: RedisOptions;
   steps: readonly number[];
   visibilityTimeout: number;
   restoreVisibleIntervalMs: number;
@@ -77,7 +81,7 @@ export class RedisConsumer implements Consumer {
     this.heartbeats = new ConsumerHeartbeats({
       beat: () => this.beat(),
       upkeep: () => this.upkeep(),
-      thread: options.heartbeatThread === false ? null : { brokerUrl: ctx.url, consumerId: this.id },
+      thread: options.heartbeatThread === false ? null : { brokerUrl: ctx.url, consumerId: this.id, transportOptions: { redis: ctx.redisOptions } },
       intervalSeconds: options.heartbeatIntervalSeconds ?? 2,
       log: this.log,
     });
@@ -151,7 +155,7 @@ export class RedisConsumer implements Consumer {
   private watch(list: string): Promise<void> {
     let watcher = this.watchers.get(list);
     if (!watcher) {
-      watcher = { connection: this.ctx.redis.duplicate({ enableAutoPipelining: false }), pending: null };
+      watcher = { connection: duplicateRedisClient(this.ctx.redis, { enableAutoPipelining: false }), pending: null };
       this.watchers.set(list, watcher);
     }
     if (watcher.pending) return watcher.pending;
@@ -162,7 +166,9 @@ export class RedisConsumer implements Consumer {
         () => undefined,
         async (err: unknown) => {
           if (this.closing) return;
-          this.log.warn({ err, list }, 'Waiting for messages failed; retrying');
+          // No connection: the outage is reported once by the connection itself.
+          if (isConnectionError(err)) this.log.debug({ err, list }, 'Waiting for messages failed (no connection); retrying');
+          else this.log.warn({ err, list }, 'Waiting for messages failed; retrying');
           await new Promise((r) => setTimeout(r, WATCH_ERROR_PAUSE_MS));
         },
       )
@@ -180,7 +186,7 @@ export class RedisConsumer implements Consumer {
     const deliveries: Delivery[] = [];
     for (let i = 0; i < reply.length; i += 5) {
       const queue = keyQueues[Number(reply[i + 2]) - 1]!;
-      deliveries.push(toDelivery(reply[i]!, reply[i + 1]!, queue, reply[i + 3]!, Number(reply[i + 4])));
+      deliveries.push(toDelivery(reply[i]!, reply[i + 1]!, queue, reply[i + 3]!, Number(reply[i + 4]), this.options.maxMessageBytes ?? Infinity));
     }
     return deliveries;
   }
@@ -303,16 +309,25 @@ export class RedisConsumer implements Consumer {
   private async shutdown(): Promise<void> {
     this.closing = true;
     this.closedAt = Date.now();
-    for (const watcher of this.watchers.values()) watcher.connection.disconnect();
-    await this.reserveLock;
+    for (const watcher of this.watchers.values()) dropRedisClient(watcher.connection);
+    // Pending acks first (retried up to ACK_RETRY_AFTER_CLOSE_MS): an ack that lands now
+    // keeps a finished task from being given back below.
     await Promise.allSettled([...this.pendingAcks]);
+    // Not connected: fail what is queued for the connection (a pending reserve) instead of waiting on it.
+    if (this.ctx.redis.status !== 'ready') dropRedisClient(this.ctx.redis);
+    await this.reserveLock;
     await this.heartbeats.stop();
-    await scripts.retireConsumer.run(this.ctx.redis, [UNACKED, UNACKED_INDEX, CONSUMERS], [this.id]);
+    if (this.ctx.redis.status === 'ready') await scripts.retireConsumer.run(this.ctx.redis, [UNACKED, UNACKED_INDEX, CONSUMERS], [this.id]);
   }
 }
 
-function toDelivery(raw: string, deliveryTag: string, queue: string, lease: string, redeliveries: number): Delivery {
-  const sizeBytes = Buffer.byteLength(raw);
+function toDelivery(raw: string, deliveryTag: string, queue: string, lease: string, redeliveries: number, maxBytes: number): Delivery {
+  // UTF-8 needs at least one byte per UTF-16 unit: a long string is too large without counting.
+  const sizeBytes = raw.length > maxBytes ? raw.length : Buffer.byteLength(raw);
+  if (sizeBytes > maxBytes) {
+    const decodeError = new MessageTooLarge(`${raw.length > maxBytes ? 'at least ' : ''}${sizeBytes} bytes > ${maxBytes}: rejected before parsing.`);
+    return { message: null, decodeError, sizeBytes, queue, exchange: '', routingKey: queue, deliveryTag, lease, redelivered: false, redeliveries };
+  }
   try {
     const decoded = decodeEnvelope(raw);
     return { message: decoded.message, sizeBytes, queue, exchange: decoded.exchange, routingKey: decoded.routingKey, deliveryTag, lease, redelivered: decoded.redelivered, redeliveries };
