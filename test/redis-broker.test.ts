@@ -215,6 +215,24 @@ describe('RedisBroker', { skip: skip ?? false }, () => {
     assert.equal(await raw.zcard('_celeriac.eta'), 0);
   });
 
+  test('parking uses the Redis clock: a worker whose clock runs 1 h ahead parks a message due in 10 s for 10 s', async () => {
+    const b = await consumer('A');
+    await pub.publish(message('skewed'), celery);
+    const [d] = await b.reserve({ max: 1, timeoutMs: 0 });
+    const realNow = Date.now;
+    Date.now = () => realNow() + 3_600_000;
+    try {
+      await b.defer(d!, new Date(Date.now() + 10_000));
+    } finally {
+      Date.now = realNow;
+    }
+    const [seconds, micros] = await raw.time();
+    const redisNowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    const [, due] = await raw.zrange('_celeriac.eta', 0, 0, 'WITHSCORES');
+    const inMs = Number(due) - redisNowMs;
+    assert.ok(inMs > 9_000 && inMs <= 10_000, `due ${inMs} ms from now on the Redis clock`);
+  });
+
   test('a dead consumer\'s messages (owned and inflight) come back after its ttl, marked redelivered', async () => {
     const a = await consumer('dead-A');
     const b = await consumer('live-B');
