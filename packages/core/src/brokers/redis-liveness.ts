@@ -9,7 +9,7 @@
 import type { Socket } from 'node:net';
 import { describeRedisError, resolveRedisConnection, type RedisConnectionSettings } from '../redis-connection.js';
 import { encodeCommand, handshakeCommands, openRedisSocket } from '../redis-probe.js';
-import { CONSUMERS, LEASES, ownedKey, UNACKED, UNACKED_INDEX } from './redis-keys.js';
+import { CONSUMERS, ownedKey, UNACKED, UNACKED_INDEX } from './redis-keys.js';
 import { scripts } from './redis-scripts.js';
 
 export { encodeCommand };
@@ -129,7 +129,7 @@ export function startLiveness(options: LivenessOptions): Liveness {
         if (!socket || socket.destroyed) open();
         const args = started.flatMap(({ tag, requeue }) => [tag, requeue ? 2 : 1]);
         const script = scripts.releaseHungConsumer.lua;
-        send(socket!, encodeCommand(['EVAL', script, 3, UNACKED, UNACKED_INDEX, LEASES, options.consumerId, ...args]), { resolve, reject });
+        send(socket!, encodeCommand(['EVAL', script, 3, UNACKED, UNACKED_INDEX, ownedKey(options.consumerId), options.consumerId, ...args]), { resolve, reject });
       }).then((status) => {
         const [restored = 0, dropped = 0, requeued = 0] = status.slice(1).split(' ').map(Number);
         return { restored, dropped, requeued };

@@ -184,9 +184,8 @@ export class RequestLifecycle {
    */
   private pump(): void {
     const { pool, stats } = this.o;
-    // `stats.active` counts runs from here on, including one awaiting its early ack before
-    // it reaches the pool: the pool alone would not see it and let more start (and ack).
-    while (this.accepting && pool.hasFreeSlot() && stats.active < pool.concurrency && this.recording < this.o.recordingLimit && this.ready.length > 0) {
+    // stats.active counts from here (an early ack is awaited before the pool runs the function).
+    while (this.accepting && stats.active < pool.concurrency && pool.hasFreeSlot() && this.recording < this.o.recordingLimit && this.ready.length > 0) {
       const request = this.ready.shift()!;
       stats.active++;
       const run = this.execute(request).finally(() => {

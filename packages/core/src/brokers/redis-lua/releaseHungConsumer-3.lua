@@ -3,31 +3,32 @@
   progress for workerHangTimeout). Give back everything it has not started (owned
   unacked messages and its inflight list, to the front of their queues, marked
   redelivered) and settle the started ones the way Celery settles a lost worker's:
-  drop (ack) or requeue at the back of the line. The consumer itself stays alive.
-  KEYS[1] unacked, KEYS[2] unacked_index, KEYS[3] _celeriac.leases
+  drop (ack) or requeue at the back of the line, counted as a redelivery after a
+  lost worker (workerMaxRedeliveries). The consumer itself stays alive; deleting its
+  owned set ends its leases, so what it settles later itself is a no-op.
+  KEYS[1] unacked, KEYS[2] unacked_index, KEYS[3] _celeriac.owned.<consumer>
   ARGV[1] consumer id, ARGV[2..] pairs of started tag, action ("1" = drop, "2" = requeue)
-  Started tags leased to another consumer (restored and taken again) are left alone.
+  Started tags this consumer no longer holds are left alone.
   Returns a status "<restored> <dropped> <requeued>".
 ]]
 --- @include "envelope"
 --- @include "restore"
-local c = ARGV[1]
-local owned = '_celeriac.owned.' .. c
-local mine = c .. ':'
+local held = {}
+for _, member in ipairs(redis.call('SMEMBERS', KEYS[3])) do held[owned_tag(member)] = member end
 local dropped, requeued = 0, 0
 for i = 2, #ARGV, 2 do
   local tag = ARGV[i]
-  local lease = redis.call('HGET', KEYS[3], tag)
-  if redis.call('SISMEMBER', owned, tag) == 1 and (not lease or string.sub(lease, 1, #mine) == mine) then
+  local member = held[tag]
+  if member then
+    redis.call('SREM', KEYS[3], member)
     if ARGV[i + 1] == '2' then
-      requeued = requeued + restore_tag(tag, true, nil)
+      requeued = requeued + restore_tag(tag, true, nil, true)
     else
       dropped = dropped + redis.call('HDEL', KEYS[1], tag)
       redis.call('ZREM', KEYS[2], tag)
-      redis.call('HDEL', KEYS[3], tag)
+      redis.call('HDEL', '_celeriac.redeliveries', tag)
     end
-    redis.call('SREM', owned, tag)
   end
 end
-local restored = release_consumer(c, math.huge)
+local restored = release_consumer(ARGV[1], math.huge)
 return { ok = restored .. ' ' .. dropped .. ' ' .. requeued }
