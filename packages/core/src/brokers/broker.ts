@@ -12,6 +12,12 @@ export interface Route {
   priority?: number;
 }
 
+/** One message of a `publishMany` batch. */
+export interface PublishItem {
+  message: TaskMessage;
+  route: Route;
+}
+
 /**
  * A message handed to a consumer and not yet settled. Settle it exactly once with
  * `ack`, `reject` or `deferUntil`.
@@ -50,6 +56,14 @@ export interface Broker {
   readonly displayUrl: string;
   /** Publish a task message. Resolves once the broker has it. */
   publish(message: TaskMessage, route: Route): Promise<void>;
+  /**
+   * Publish a batch in one round trip where the transport can (Redis: one
+   * pipeline), in order: messages for the same queue and priority are consumed in
+   * the order given. Each message is stored exactly as `publish` stores it.
+   * Resolves once the broker has all of them. Transports without it are sent
+   * one `publish` at a time.
+   */
+  publishMany?(batch: readonly PublishItem[]): Promise<void>;
   /**
    * Take up to `max` messages from `queues` (first queue first, higher priority
    * first) and record them as unacked in the same atomic step.

@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { TaskMessage } from '../protocol/message.js';
-import type { Broker, Delivery, ReserveOptions, Route } from './broker.js';
+import type { Broker, Delivery, PublishItem, ReserveOptions, Route } from './broker.js';
 
 interface Stored {
   message: TaskMessage;
@@ -104,6 +104,10 @@ export class MemoryBroker implements Broker {
     const queue = route.routingKey;
     const priority = Math.min(9, Math.max(0, route.priority ?? 0));
     this.hub.push({ message, queue, exchange: route.exchange, routingKey: route.routingKey, priority, redelivered: false });
+  }
+
+  async publishMany(batch: readonly PublishItem[]): Promise<void> {
+    for (const { message, route } of batch) void this.publish(message, route);
   }
 
   async reserve(queues: readonly string[], { max, timeoutMs }: ReserveOptions): Promise<Delivery[]> {

@@ -44,7 +44,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { ConfigurationError, MessageDecodeError } from '../errors.js';
 import { maskUrl } from '../mask-url.js';
 import type { TaskMessage } from '../protocol/message.js';
-import type { Broker, Delivery, ReserveOptions, Route } from './broker.js';
+import type { Broker, Delivery, PublishItem, ReserveOptions, Route } from './broker.js';
 import { decodeEnvelope, encodeEnvelope, messagePriority } from './redis-envelope.js';
 import { CONSUMERS, DEFERRED, inflightKey, ownedKey, UNACKED, UNACKED_INDEX, UNACKED_MUTEX } from './redis-keys.js';
 import {
@@ -80,6 +80,8 @@ export interface RedisBrokerOptions {
 
 const SEP = '\x06\x16';
 const PROMOTE_BATCH = 500;
+/** Most values in one LPUSH of `publishMany` (keeps each command short for Redis). */
+const LPUSH_CHUNK = 1000;
 const DEAD_BATCH = 1000;
 /** A dead consumer stays listed (and re-checked) this long after its last heartbeat. */
 const DEAD_RETENTION_MS = 3_600_000;
@@ -190,6 +192,44 @@ export class RedisBroker implements Broker {
       }
     }
     await Promise.all(pending);
+  }
+
+  /**
+   * Publish a batch in one MULTI/EXEC pipeline: all of it lands or none of it.
+   * Envelopes for the same list go in one LPUSH (up to 1,000 values each), in
+   * order, so they are consumed in the order given; each envelope is what
+   * `publish` writes for that message.
+   */
+  async publishMany(batch: readonly PublishItem[]): Promise<void> {
+    if (batch.length === 0) return;
+    const lists = new Map<string, string[]>();
+    const newQueues: string[] = [];
+    for (const { message, route } of batch) {
+      const priority = messagePriority(message, route);
+      const envelope = encodeEnvelope(message, route);
+      let queues: readonly string[];
+      if (route.exchange === '') {
+        if (route.routingKey === '') throw new ConfigurationError('Cannot publish to exchange "" with an empty routing key: name a queue.');
+        queues = [route.routingKey];
+        if (!this.declared.has(route.routingKey) && !newQueues.includes(route.routingKey)) newQueues.push(route.routingKey);
+      } else {
+        queues = await this.queuesBoundTo(route.exchange, route.routingKey);
+      }
+      for (const queue of queues) {
+        const key = priorityListKey(queue, priority, this.steps);
+        let envelopes = lists.get(key);
+        if (!envelopes) lists.set(key, (envelopes = []));
+        envelopes.push(envelope);
+        this.notePriority(queue, priority);
+      }
+    }
+    const multi = this.redis.multi();
+    for (const queue of newQueues) multi.sadd(`_kombu.binding.${queue}`, `${queue}${SEP}${SEP}${queue}`);
+    for (const [key, envelopes] of lists) {
+      for (let i = 0; i < envelopes.length; i += LPUSH_CHUNK) multi.lpush(key, ...envelopes.slice(i, i + LPUSH_CHUNK));
+    }
+    throwFirstError(await multi.exec());
+    for (const queue of newQueues) this.declared.add(queue);
   }
 
   /** Queues bound to a named exchange for a routing key (direct match), cached. */
