@@ -1,5 +1,6 @@
 // Celeriac producer / round-trip client, run as its own process by bench/run.ts.
 //   node client.mjs enqueue <n> <chunk>      -> {"ms": ...}
+//   node client.mjs enqueue-bulk <n> <batch> -> {"ms": ...}   (add.delayMany, one awaited batch at a time)
 //   node client.mjs roundtrip <n> <warmup>   -> {"latencies": [...ms]}
 import { app, add } from './tasks.mjs';
 
@@ -13,6 +14,17 @@ async function enqueue(chunk) {
     const batch = [];
     for (let j = i; j < Math.min(n, i + chunk); j++) batch.push(add.delay(j, j));
     await Promise.all(batch);
+  }
+  return { ms: performance.now() - t0 };
+}
+
+async function enqueueBulk(batchSize) {
+  await app.getBroker();
+  const t0 = performance.now();
+  for (let i = 0; i < n; i += batchSize) {
+    const batch = [];
+    for (let j = i; j < Math.min(n, i + batchSize); j++) batch.push([j, j]);
+    await add.delayMany(batch);
   }
   return { ms: performance.now() - t0 };
 }
@@ -32,7 +44,9 @@ async function roundtrip(warmup) {
   return { latencies };
 }
 
-const out = mode === 'enqueue' ? await enqueue(Number(extraArg ?? 1000)) : mode === 'roundtrip' ? await roundtrip(Number(extraArg ?? 0)) : null;
+const out =
+  mode === 'enqueue' ? await enqueue(Number(extraArg ?? 1000)) :
+  mode === 'enqueue-bulk' ? await enqueueBulk(Number(extraArg ?? 1000)) : mode === 'roundtrip' ? await roundtrip(Number(extraArg ?? 0)) : null;
 if (!out) throw new Error(`unknown mode ${mode}`);
 await app.close();
 process.stdout.write(JSON.stringify(out) + '\n');
