@@ -5,7 +5,6 @@
 import { Worker } from '@celeriac/core';
 import { RedisBroker } from '../../../packages/core/dist/brokers/redis.js';
 import { RedisBackend } from '../../../packages/core/dist/backends/redis.js';
-import { runTask } from '../../../packages/core/dist/worker/run-task.js';
 import { app } from './tasks.mjs';
 
 const concurrency = Number(process.argv[2] ?? 8);
@@ -67,27 +66,6 @@ if (process.env.BENCH_EXPERIMENT === 'lowwater') {
       for (const d of deliveries) this.receive(d);
       this.maybeIdle();
     }
-  };
-}
-
-// BENCH_EXPERIMENT=asyncstore frees the pool slot when the task function returns
-// instead of after its result is written (early ack only: the write still
-// completes before stop() returns, but no longer holds a concurrency slot).
-if (process.env.BENCH_EXPERIMENT === 'asyncstore') {
-  Worker.prototype.execute = async function execute(request) {
-    if (request.acksLate) throw new Error('asyncstore experiment: early ack only');
-    this.ackDelivery(request.delivery);
-    const outcome = await runTask(request, {
-      app: this.app,
-      log: this.log,
-      storeResult: this.results
-        ? (doc) => {
-            this.results.add(doc).catch((err) => this.log.error({ err }, 'store failed'));
-            return Promise.resolve();
-          }
-        : null,
-    });
-    this.count(outcome);
   };
 }
 
