@@ -31,6 +31,8 @@ before(async () => {
     resultBackend: backendServer.url(1),
     // Fail fast instead of ioredis's default ~10 s of reconnect attempts per command.
     resultBackendTransportOptions: { redis: { maxRetriesPerRequest: 1, retryStrategy: () => 200 } },
+    // Give up on the write after 1 s (default 60 s: result-backend-retry.test.ts) to reach the late-ack path.
+    resultBackendRetryWindow: 1,
   });
   const logger = pino({ level: 'error' }, { write: (line: string) => void errors.push(JSON.parse(line).msg) });
   worker = new Worker(app, { concurrency: 2, logger });

@@ -17,12 +17,14 @@ let worker: Worker;
 const logs: { level: number; msg: string }[] = [];
 const app = createApp('badinput');
 const add = app.task('tasks.add', (x: number, y: number) => x + y);
+let countRuns = 0;
+app.task('tasks.count', () => ++countRuns);
 
 before(async () => {
   if (skip) return;
   redis = await startRedis();
   client = new Redis(redis.url(0));
-  app.configure({ brokerUrl: redis.url(0), resultBackend: redis.url(1), maxMessageSize: 4096 });
+  app.configure({ brokerUrl: redis.url(0), resultBackend: redis.url(1), maxMessageSize: 32_768 });
   const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
   worker = new Worker(app, { concurrency: 2, logger });
   await worker.start();
@@ -39,6 +41,7 @@ after(async () => {
 /** Push a raw list element like a (possibly broken) producer would, then prove the worker still serves. */
 async function pushAndExpectRejected(raw: string, expectedLog: RegExp): Promise<void> {
   const rejectedBefore = worker.stats.rejected;
+  const runsBefore = countRuns;
   logs.length = 0;
   await client.lpush('celery', raw);
   const deadline = Date.now() + 5000;
@@ -54,15 +57,18 @@ async function pushAndExpectRejected(raw: string, expectedLog: RegExp): Promise<
   assert.equal(await client.llen('celery'), 0);
   assert.equal(await client.hlen('unacked'), 0);
   assert.equal(await client.zcard('unacked_index'), 0);
+  // Rejected once, never run.
+  assert.equal(worker.stats.rejected, rejectedBefore + 1, 'rejected exactly once');
+  assert.equal(countRuns, runsBefore, 'the rejected message never ran');
 }
 
-function validEnvelope(overrides: { headers?: Record<string, unknown>; body?: string; contentType?: string } = {}): string {
+function validEnvelope(overrides: { headers?: Record<string, unknown>; body?: string; contentType?: string; task?: string } = {}): string {
   const id = crypto.randomUUID();
   return JSON.stringify({
     body: overrides.body ?? Buffer.from(JSON.stringify([[1, 2], {}, { callbacks: null, errbacks: null, chain: null, chord: null }])).toString('base64'),
     'content-encoding': 'utf-8',
     'content-type': overrides.contentType ?? 'application/json',
-    headers: { lang: 'py', task: 'tasks.add', id, root_id: id, retries: 0, ...overrides.headers },
+    headers: { lang: 'py', task: overrides.task ?? 'tasks.add', id, root_id: id, retries: 0, ...overrides.headers },
     properties: { correlation_id: id, delivery_mode: 2, delivery_info: { exchange: '', routing_key: 'celery' }, priority: 0, body_encoding: 'base64', delivery_tag: crypto.randomUUID() },
   });
 }
@@ -99,6 +105,31 @@ test('protocol v1 message (as Celery captured it)', { skip: skip ?? false }, asy
 });
 
 test('message larger than maxMessageSize', { skip: skip ?? false }, async () => {
-  const big = Buffer.from(JSON.stringify([['x'.repeat(8000), 1], {}, { callbacks: null, errbacks: null, chain: null, chord: null }])).toString('base64');
-  await pushAndExpectRejected(validEnvelope({ body: big }), /exceeds maxMessageSize \(4096\)/);
+  const big = Buffer.from(JSON.stringify([['x'.repeat(40_000), 1], {}, { callbacks: null, errbacks: null, chain: null, chord: null }])).toString('base64');
+  await pushAndExpectRejected(validEnvelope({ body: big }), /exceeds maxMessageSize \(32768\)/);
+});
+
+/** A v2 body for tasks.count with the given embed. */
+function bodyWithEmbed(embed: unknown): string {
+  return Buffer.from(JSON.stringify([[], {}, embed])).toString('base64');
+}
+
+test('a non-iterable errbacks is rejected at decode (it used to re-run the task forever)', { skip: skip ?? false }, async () => {
+  const raw = validEnvelope({ task: 'tasks.count', body: bodyWithEmbed({ callbacks: null, errbacks: 5, chain: null, chord: null }) });
+  await pushAndExpectRejected(raw, /invalid task message: embed\.errbacks must be a list of signature dicts or null, got number 5/);
+});
+
+test('callbacks that are not signature dicts are rejected at decode', { skip: skip ?? false }, async () => {
+  const raw = validEnvelope({ task: 'tasks.count', body: bodyWithEmbed({ callbacks: ['tasks.add'], errbacks: null, chain: null, chord: null }) });
+  await pushAndExpectRejected(raw, /invalid task message: embed\.callbacks\[0\] must be a signature dict/);
+});
+
+test('a 10^4-deep value in the group header is rejected at decode (it used to poison the result batch)', { skip: skip ?? false }, async () => {
+  const depth = 10_000;
+  const raw = validEnvelope({ task: 'tasks.count', headers: { group: '@DEEP@' } }).replace('"@DEEP@"', '['.repeat(depth) + ']'.repeat(depth));
+  await pushAndExpectRejected(raw, /invalid task message: Header "group" must be a string or null, got an array of 1/);
+});
+
+test('a non-string parent_id header is rejected at decode', { skip: skip ?? false }, async () => {
+  await pushAndExpectRejected(validEnvelope({ task: 'tasks.count', headers: { parent_id: 12 } }), /invalid task message: Header "parent_id" must be a string or null, got number 12/);
 });

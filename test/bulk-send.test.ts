@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { createApp, type AsyncResult } from '../packages/core/src/index.ts';
-import type { Delivery } from '../packages/core/src/brokers/broker.ts';
+import type { Consumer, Delivery } from '../packages/core/src/brokers/broker.ts';
 import { assertBrokerDrained, interopEnv, pythonCeleryMissing, startPythonWorker, type PeerProcess } from './helpers/python-celery.ts';
 import { missing, REDIS_SERVER, startRedis, type RedisServer } from './helpers/services.ts';
 
@@ -22,10 +22,20 @@ describe('bulk send on memory://', () => {
   const app = createApp('bulk-mem', { brokerUrl: 'memory://bulk-send' });
   const add = app.task('bulk.add', (x: number, y: number) => x + y);
   const greet = app.task('bulk.greet', (name: string, opts: { loud?: boolean }) => `${opts.loud ? 'HI' : 'hi'} ${name}`, { trailingKwargs: true });
-  const take = async (max = 10_000) => (await app.getBroker()).reserve(['celery', 'other'], { max, timeoutMs: 0 });
+  let consumer: Consumer | undefined;
+  const take = async (max = 10_000): Promise<Delivery[]> => {
+    consumer ??= await (await app.getBroker()).openConsumer(['celery', 'other'], { autoUpkeep: false });
+    const got = await consumer.reserve({ max, timeoutMs: 0 });
+    await consumer.ack(got);
+    return got;
+  };
 
   beforeEach(async () => {
     await take(); // empty the queues between tests
+  });
+  after(async () => {
+    await consumer?.close();
+    await app.close();
   });
 
   test('delayMany: one message per argument list, in order, each what delay() sends', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConfigurationError, createApp, defaultSettings, fromObject } from '../packages/core/src/index.ts';
+import { ConfigurationError, createApp, defaultSettings, fromObject, resolveSettings } from '../packages/core/src/index.ts';
 
 test('defaults are Celery 5.2 defaults', () => {
   const s = defaultSettings();
@@ -78,4 +78,11 @@ test('configure() binds settings later; changing the broker after connecting thr
 test('results are disabled (with a clear error) when a server broker has no backend', async () => {
   const app = createApp('nobackend', { brokerUrl: 'redis://127.0.0.1:1/0' });
   await assert.rejects(app.getBackend(), /No result backend configured: set resultBackend/);
+});
+
+test('resultBackendRetryWindow: 60 s by default; a negative or non-number window is refused, naming the setting', () => {
+  assert.equal(resolveSettings({}).resultBackendRetryWindow, 60);
+  assert.equal(resolveSettings({ resultBackendRetryWindow: 0 }).resultBackendRetryWindow, 0);
+  assert.throws(() => resolveSettings({ resultBackendRetryWindow: -1 }), /resultBackendRetryWindow must be a number of seconds ≥ 0/);
+  assert.throws(() => resolveSettings({ resultBackendRetryWindow: '60' as unknown as number }), /resultBackendRetryWindow must be/);
 });

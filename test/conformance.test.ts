@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { buildTaskMessage, createBackend, createBroker, TimeoutError, type Broker, type ResultBackend } from '../packages/core/src/index.ts';
+import { buildTaskMessage, createBackend, createBroker, TimeoutError, type Broker, type Consumer, type Delivery, type ResultBackend } from '../packages/core/src/index.ts';
 import { missing, REDIS_SERVER, startRedis, type RedisServer } from './helpers/services.ts';
 
 const redisSkip = missing(REDIS_SERVER, 'apt-get install redis-server');
@@ -29,94 +29,141 @@ const transports: { name: string; skip: string | null; broker: () => Promise<Bro
 for (const t of transports) {
   describe(`broker conformance: ${t.name}`, { skip: t.skip ?? false }, () => {
     let broker: Broker;
+    const consumers: Consumer[] = [];
     before(async () => (broker = await t.broker()));
-    after(async () => broker.close());
+    after(async () => {
+      await Promise.all(consumers.map((c) => c.close()));
+      await broker.close();
+    });
     const q = () => `conf-${randomUUID().slice(0, 8)}`;
+    /** A consumer of `queues` with fast liveness/upkeep (deferred messages come back quickly). */
+    const consume = async (...queues: string[]) => {
+      const c = await broker.openConsumer(queues, { heartbeatIntervalSeconds: 0.1, heartbeatThread: false });
+      consumers.push(c);
+      return c;
+    };
 
     test('publish → reserve → ack', async () => {
       const queue = q();
+      const c = await consume(queue);
       const m = message();
       await broker.publish(m, { exchange: '', routingKey: queue });
       assert.equal(await broker.queueLength(queue), 1);
-      const [d, ...rest] = await broker.reserve([queue], { max: 10, timeoutMs: 100 });
+      const [d, ...rest] = await c.reserve({ max: 10, timeoutMs: 100 });
       assert.equal(rest.length, 0);
       assert.equal(d!.message!.headers.id, m.headers.id);
       assert.deepEqual(d!.message!.body, m.body);
       assert.equal(d!.queue, queue);
       assert.equal(d!.redelivered, false);
-      await broker.ack([d!]);
+      await c.ack([d!]);
       assert.equal(await broker.queueLength(queue), 0);
-      assert.deepEqual(await broker.reserve([queue], { max: 10, timeoutMs: 50 }), []);
+      assert.deepEqual(await c.reserve({ max: 10, timeoutMs: 50 }), []);
     });
 
     test('reserve respects max and FIFO order', async () => {
       const queue = q();
+      const c = await consume(queue);
       const ids = Array.from({ length: 5 }, () => randomUUID());
       for (const id of ids) await broker.publish(message(id), { exchange: '', routingKey: queue });
-      const first = await broker.reserve([queue], { max: 3, timeoutMs: 100 });
-      const second = await broker.reserve([queue], { max: 3, timeoutMs: 100 });
+      const first = await c.reserve({ max: 3, timeoutMs: 100 });
+      const second = await c.reserve({ max: 3, timeoutMs: 100 });
       assert.deepEqual([...first, ...second].map((d) => d.message!.headers.id), ids);
       assert.equal(first.length, 3);
-      await broker.ack([...first, ...second]);
+      await c.ack([...first, ...second]);
     });
 
     test('priority 0 is consumed first (Celery/kombu Redis semantics)', async () => {
       const queue = q();
+      const c = await consume(queue);
       const order: [string, number][] = [['p9', 9], ['p0', 0], ['p6', 6], ['p3', 3]]; // one per kombu bucket (0, 3, 6, 9)
       for (const [id, priority] of order) await broker.publish(message(id), { exchange: '', routingKey: queue, priority });
-      const got = await broker.reserve([queue], { max: 10, timeoutMs: 100 });
+      const got = await c.reserve({ max: 10, timeoutMs: 100 });
       assert.deepEqual(got.map((d) => d.message!.headers.id), ['p0', 'p3', 'p6', 'p9']);
-      await broker.ack(got);
+      await c.ack(got);
     });
 
     test('a blocked reserve wakes up when a message arrives', async () => {
       const queue = q();
+      const c = await consume(queue);
       const started = Date.now();
-      const pending = broker.reserve([queue], { max: 1, timeoutMs: 3000 });
+      const pending = c.reserve({ max: 1, timeoutMs: 3000 });
       setTimeout(() => void broker.publish(message('late'), { exchange: '', routingKey: queue }), 100);
       const got = await pending;
       assert.equal(got[0]?.message?.headers.id, 'late');
       assert.ok(Date.now() - started < 1500, `woke after ${Date.now() - started} ms`);
-      await broker.ack(got);
+      await c.ack(got);
     });
 
     test('reject with requeue puts the message back; without requeue drops it', async () => {
       const queue = q();
+      const c = await consume(queue);
       await broker.publish(message('again'), { exchange: '', routingKey: queue });
-      const [d] = await broker.reserve([queue], { max: 1, timeoutMs: 100 });
-      await broker.reject(d!, true);
-      const [again] = await broker.reserve([queue], { max: 1, timeoutMs: 100 });
+      const [d] = await c.reserve({ max: 1, timeoutMs: 100 });
+      await c.reject(d!, true);
+      const [again] = await c.reserve({ max: 1, timeoutMs: 100 });
       assert.equal(again!.message!.headers.id, 'again');
-      await broker.reject(again!, false);
+      await c.reject(again!, false);
       assert.equal(await broker.queueLength(queue), 0);
-      assert.deepEqual(await broker.reserve([queue], { max: 1, timeoutMs: 50 }), []);
+      assert.deepEqual(await c.reserve({ max: 1, timeoutMs: 50 }), []);
     });
 
-    test('restoreUnacked gives messages back, marked redelivered', async () => {
+    test('restore gives messages back, marked redelivered', async () => {
       const queue = q();
+      const c = await consume(queue);
       await broker.publish(message('restored'), { exchange: '', routingKey: queue });
-      const got = await broker.reserve([queue], { max: 1, timeoutMs: 100 });
-      await broker.restoreUnacked!(got);
-      const [d] = await broker.reserve([queue], { max: 1, timeoutMs: 100 });
+      const got = await c.reserve({ max: 1, timeoutMs: 100 });
+      await c.restore(got);
+      const [d] = await c.reserve({ max: 1, timeoutMs: 100 });
       assert.equal(d!.message!.headers.id, 'restored');
       assert.equal(d!.redelivered, true);
-      await broker.ack([d!]);
+      await c.ack([d!]);
     });
 
-    test('deferUntil parks a message and delivers it again when due', async () => {
+    test('defer parks a message; the consumer\'s own upkeep delivers it again when due', async () => {
       const queue = q();
+      const c = await consume(queue);
       await broker.publish(message('later'), { exchange: '', routingKey: queue });
-      const [d] = await broker.reserve([queue], { max: 1, timeoutMs: 100 });
-      await broker.deferUntil(d!, new Date(Date.now() + 300));
-      assert.deepEqual(await broker.reserve([queue], { max: 1, timeoutMs: 10 }), []);
+      const [d] = await c.reserve({ max: 1, timeoutMs: 100 });
+      await c.defer(d!, new Date(Date.now() + 300));
+      assert.deepEqual(await c.reserve({ max: 1, timeoutMs: 10 }), []);
       const deadline = Date.now() + 5000;
-      let back: Awaited<ReturnType<Broker['reserve']>> = [];
-      while (back.length === 0 && Date.now() < deadline) {
-        await broker.heartbeat?.('conformance', 10_000);
-        back = await broker.reserve([queue], { max: 1, timeoutMs: 100 });
-      }
+      let back: Delivery[] = [];
+      while (back.length === 0 && Date.now() < deadline) back = await c.reserve({ max: 1, timeoutMs: 100 });
       assert.equal(back[0]?.message?.headers.id, 'later');
-      await broker.ack(back);
+      await c.ack(back);
+    });
+
+    test('close gives back what the consumer still holds; a second consumer gets it', async () => {
+      const queue = q();
+      const c = await consume(queue);
+      for (const id of ['h1', 'h2']) await broker.publish(message(id), { exchange: '', routingKey: queue });
+      const held = await c.reserve({ max: 2, timeoutMs: 100 });
+      assert.equal(held.length, 2);
+      await c.close();
+      assert.deepEqual(await c.reserve({ max: 1, timeoutMs: 10 }), [], 'a closed consumer reserves nothing');
+      const other = await consume(queue);
+      const back = await other.reserve({ max: 5, timeoutMs: 100 });
+      assert.deepEqual(back.map((d) => d.message!.headers.id).sort(), ['h1', 'h2']);
+      assert.ok(back.every((d) => d.redelivered));
+      await other.ack(back);
+    });
+
+    test('settling a delivery a consumer does not hold is a no-op', async () => {
+      const queue = q();
+      const a = await consume(queue);
+      await broker.publish(message('owned'), { exchange: '', routingKey: queue });
+      const [d] = await a.reserve({ max: 1, timeoutMs: 100 });
+      await a.restore([d!]);
+      const b = await consume(queue);
+      const [again] = await b.reserve({ max: 1, timeoutMs: 100 });
+      assert.equal(again!.message!.headers.id, 'owned');
+      await a.ack([d!]); // stale: a gave it back
+      await a.reject(d!, true);
+      await b.restore([again!]);
+      const [third] = await b.reserve({ max: 5, timeoutMs: 100 });
+      assert.equal(third?.message?.headers.id, 'owned', 'the stale ack did not remove the message');
+      assert.equal(await broker.queueLength(queue), 0, 'the stale reject did not requeue a copy');
+      await b.ack([third!]);
     });
 
     test('purge removes waiting messages and says how many', async () => {

@@ -161,6 +161,8 @@ describe('Python producer, Celeriac worker (CLI process)', { skip: skip ?? false
   });
 });
 
-test('afterwards the broker holds nothing: queue empty, no unacked entries', { skip: skip ?? false }, async () => {
+test('afterwards the broker holds nothing: queue empty, no unacked entries, nothing Celeriac-held; after a warm stop the consumer is retired', { skip: skip ?? false }, async () => {
   await assertBrokerDrained(env.INTEROP_BROKER_URL);
+  await worker!.stop();
+  await assertBrokerDrained(env.INTEROP_BROKER_URL, { workersStopped: true });
 });

@@ -111,6 +111,17 @@ test('eta / expires headers use +00:00 and expiration is milliseconds', () => {
   assert.equal(Object.keys(m.properties).join(','), 'correlation_id,reply_to,delivery_mode,expiration,priority');
 });
 
+/** The refusal of the acceptContent check itself (not a later "no decoder" error). */
+function refusedByAcceptContent(contentType: string) {
+  return (err: Error) => {
+    assert.ok(err instanceof ContentDisallowed, `expected ContentDisallowed, got ${err.name}: ${err.message}`);
+    assert.match(err.message, /^Refusing to deserialize untrusted content/);
+    assert.ok(err.message.includes(`(${contentType})`), err.message);
+    assert.match(err.message, /acceptContent setting/);
+    return true;
+  };
+}
+
 test('every captured producer message decodes (json ones fully, others refused with a clear error)', () => {
   for (const name of fixtureNames('producer-redis')) {
     const fx = fixture<ProducerFixture>(`producer-redis/${name}`);
@@ -120,6 +131,8 @@ test('every captured producer message decodes (json ones fully, others refused w
       if (compression === 'application/x-bz2' || compression === 'application/x-lzma') {
         assert.throws(() => decodeTaskMessage(message, ['json']), /Unsupported compression/, fx.case);
       } else if (m.envelope['content-type'] === 'application/json') {
+        // A type we can decode is still refused when acceptContent does not list it.
+        assert.throws(() => decodeTaskMessage(message, ['msgpack']), refusedByAcceptContent('application/json'), `${fx.case}: json with acceptContent [msgpack]`);
         const decoded = decodeTaskMessage(message, ['json']);
         const expected = m.body_decoded as unknown[] | Record<string, unknown>;
         if (Array.isArray(expected) && !/\d{16,}/.test(m.body_text ?? '')) {
@@ -127,7 +140,7 @@ test('every captured producer message decodes (json ones fully, others refused w
           assert.deepEqual(decoded.kwargs, expected[1], `${fx.case} kwargs`);
         }
       } else {
-        assert.throws(() => decodeTaskMessage(message, ['json']), ContentDisallowed, fx.case);
+        assert.throws(() => decodeTaskMessage(message, ['json']), refusedByAcceptContent(m.envelope['content-type']), fx.case);
       }
     }
   }

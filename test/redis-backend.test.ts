@@ -12,6 +12,15 @@ import { missing, REDIS_SERVER, startRedis, type RedisServer } from './helpers/s
 const skip = missing(REDIS_SERVER, 'apt-get install redis-server');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Poll `check` until it holds; fail naming `what` after `timeoutMs`. */
+async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
+    await sleep(10);
+  }
+}
+
 function doc(taskId: string, status: string, result: unknown = null): ResultDocument {
   const ready = status === 'SUCCESS' || status === 'FAILURE' || status === 'REVOKED';
   return { status, result, traceback: null, children: [], date_done: ready ? '2026-11-23T06:45:47.671937' : null, task_id: taskId };
@@ -43,21 +52,21 @@ describe('RedisBackend', { skip: skip ?? false }, () => {
     after(() => listener.disconnect());
     await listener.psubscribe('celery-task-meta-*');
     listener.on('pmessage', (_p: string, _c: string, message: string) => published.push(message));
-    let compared = 0;
-    for (const name of fixtureNames('results-redis')) {
-      const fx = fixture<{ key?: string; raw?: string }>(`results-redis/${name}`);
-      if (!fx.key?.startsWith('celery-task-meta-') || typeof fx.raw !== 'string') continue;
-      const parsed = loadsPython(fx.raw) as ResultDocument;
-      if (dumpsPython(parsed) !== fx.raw) continue; // e.g. integer-like keys JS would reorder
+    const documents = fixtureNames('results-redis')
+      .map((name) => ({ name, fx: fixture<{ key?: string; raw?: string }>(`results-redis/${name}`) }))
+      .filter(({ fx }) => fx.key?.startsWith('celery-task-meta-'));
+    assert.ok(documents.length >= 20, `only ${documents.length} result documents among the captures`);
+    for (const { name, fx } of documents) {
+      assert.equal(typeof fx.raw, 'string', `${name}: capture without raw bytes`);
+      const parsed = loadsPython(fx.raw!) as ResultDocument;
+      assert.equal(dumpsPython(parsed), fx.raw, `${name}: re-encoded bytes differ from Celery's`);
       await backend.storeResult(parsed);
-      assert.equal(await raw.get(fx.key), fx.raw, name);
-      const ttl = await raw.ttl(fx.key);
+      assert.equal(await raw.get(fx.key!), fx.raw, name);
+      const ttl = await raw.ttl(fx.key!);
       assert.ok(ttl > 86_390 && ttl <= 86_400, `${name}: ttl ${ttl}`);
-      compared++;
     }
-    assert.ok(compared >= 15, `compared ${compared} documents`);
-    await sleep(50);
-    assert.equal(published.length, compared);
+    await waitFor(`${documents.length} PUBLISHes`, () => published.length >= documents.length);
+    assert.deepEqual(published, documents.map(({ fx }) => fx.raw), 'each document published once, with the stored bytes, in order');
   });
 
   test('resultExpires 0 stores without expiry', async () => {
@@ -93,12 +102,12 @@ describe('RedisBackend', { skip: skip ?? false }, () => {
 
   test('waitForResult wakes on a PUBLISH from another connection, with a single GET and no polling', async () => {
     const getsBefore = await calls('get');
-    const started = Date.now();
-    const waiting = backend.waitForResult('w1', { timeoutMs: 5000 });
-    await sleep(300);
-    const started2 = doc('w1', 'STARTED');
-    await raw.publish('celery-task-meta-w1', dumpsPython(started2)); // not ready: keep waiting
-    await sleep(300);
+    let settled = false;
+    const waiting = backend.waitForResult('w1', { timeoutMs: 5000 }).finally(() => (settled = true));
+    await waitFor('subscribed to w1', async () => (await raw.pubsub('NUMSUB', 'celery-task-meta-w1'))[1] === 1);
+    await raw.publish('celery-task-meta-w1', dumpsPython(doc('w1', 'STARTED'))); // not ready: keep waiting
+    await sleep(300); // idle time: a polling implementation would GET again here
+    assert.equal(settled, false, 'resolved on the STARTED message');
     const ready = fixture<{ raw: string }>('results-redis/success_int.json').raw.replace('00000000-0000-4000-8000-000000000101', 'w1');
     const publishedAt = Date.now();
     await raw.set('celery-task-meta-w1', ready);
@@ -106,11 +115,9 @@ describe('RedisBackend', { skip: skip ?? false }, () => {
     const got = await waiting;
     assert.equal(got.status, 'SUCCESS');
     assert.equal(got.result, 4);
-    assert.ok(Date.now() - started >= 550, 'did not resolve on the STARTED message');
     assert.ok(Date.now() - publishedAt < 100, `woke ${Date.now() - publishedAt} ms after PUBLISH`);
     assert.equal((await calls('get')) - getsBefore, 1, 'exactly one GET (closing the subscribe race), no polling');
-    await sleep(20);
-    assert.deepEqual(await raw.pubsub('CHANNELS'), [], 'unsubscribed when no waiter remains');
+    await waitFor('unsubscribed when no waiter remains', async () => (await raw.pubsub('CHANNELS')).length === 0);
   });
 
   test('waitForResult resolves at once from a stored ready result', async () => {
@@ -124,15 +131,14 @@ describe('RedisBackend', { skip: skip ?? false }, () => {
     const ids = Array.from({ length: 50 }, (_, i) => `m${i}`);
     const waits = ids.map((id) => backend.waitForResult(id, { timeoutMs: 5000 }));
     const twice = backend.waitForResult('m7', { timeoutMs: 5000 });
-    await sleep(100);
+    await waitFor('all 50 channels subscribed', async () => (await raw.pubsub('NUMSUB', ...ids.map((id) => `celery-task-meta-${id}`))).filter((_, i) => i % 2 === 1).every((n) => n === 1));
     assert.equal(Number(/connected_clients:(\d+)/.exec(await raw.info('clients'))![1]) - clientsBefore, 0, 'subscriber already open');
-    assert.equal((await raw.pubsub('NUMSUB', 'celery-task-meta-m7'))[1], 1);
+    assert.equal((await raw.pubsub('NUMSUB', 'celery-task-meta-m7'))[1], 1, 'one subscription shared by both waiters on m7');
     await backend.storeResults(ids.map((id, i) => doc(id, 'SUCCESS', i)));
     const results = await Promise.all(waits);
     assert.deepEqual(results.map((r) => r.result), ids.map((_, i) => i));
     assert.equal((await twice).result, 7);
-    await sleep(20);
-    assert.deepEqual(await raw.pubsub('CHANNELS'), []);
+    await waitFor('every channel unsubscribed', async () => (await raw.pubsub('CHANNELS')).length === 0);
   });
 
   test('waitForResult rejects with TimeoutError naming the task and the timeout', async () => {
@@ -142,8 +148,7 @@ describe('RedisBackend', { skip: skip ?? false }, () => {
       assert.match(err.message, /150 ms/);
       return true;
     });
-    await sleep(20);
-    assert.deepEqual(await raw.pubsub('CHANNELS'), []);
+    await waitFor('unsubscribed after the timeout', async () => (await raw.pubsub('CHANNELS')).length === 0);
   });
 
   test('forget deletes the stored result', async () => {

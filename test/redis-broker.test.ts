@@ -3,8 +3,10 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { RedisBroker } from '../packages/core/src/brokers/redis.ts';
+import type { RedisConsumer } from '../packages/core/src/brokers/redis-consumer.ts';
 import { ConfigurationError, MessageDecodeError } from '../packages/core/src/errors.ts';
 import { buildTaskMessage, decodeTaskMessage } from '../packages/core/src/protocol/task-message.ts';
+import { encodeEnvelope } from '../packages/core/src/brokers/redis-envelope.ts';
 import { fixture } from './helpers/fixtures.ts';
 import { missing, REDIS_SERVER, startRedis, type RedisServer } from './helpers/services.ts';
 
@@ -16,6 +18,13 @@ interface Cmd {
 }
 const commands = (name: string) => fixture<{ redis_commands: Cmd[] }>(`worker-redis/${name}.json`).redis_commands.map((c) => c.cmd);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function waitUntil(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(20);
+  }
+}
 
 function message(id: string, priority = 0) {
   return buildTaskMessage({ taskName: 'tasks.add', taskId: id, args: [1, 2], kwargs: {}, origin: 'gen1@test', replyTo: 'reply', serializer: 'json', priority });
@@ -26,15 +35,20 @@ describe('RedisBroker', { skip: skip ?? false }, () => {
   let server: RedisServer;
   let raw: Redis;
   const brokers: RedisBroker[] = [];
-  const broker = (consumerId: string, options: Record<string, unknown> = {}) => {
-    const b = new RedisBroker(server.url(0), { consumerId, ...options });
+  const broker = (options: Record<string, unknown> = {}) => {
+    const b = new RedisBroker(server.url(0), options);
     brokers.push(b);
     return b;
   };
+  /** A consumer whose liveness and upkeep the test drives by hand (`beat`, `upkeep`). */
+  const consumer = (consumerId: string, queues: string[] = ['celery'], options: Record<string, unknown> = {}): Promise<RedisConsumer> =>
+    broker(options).openConsumer(queues, { consumerId, autoUpkeep: false });
 
+  let pub: RedisBroker;
   before(async () => {
     server = await startRedis();
     raw = new Redis(server.url(0));
+    pub = broker();
   });
   after(async () => {
     await Promise.all(brokers.map((b) => b.close().catch(() => undefined)));
@@ -46,11 +60,11 @@ describe('RedisBroker', { skip: skip ?? false }, () => {
   });
 
   test('publish declares like kombu, reserve records unacked, ack leaves nothing behind', async () => {
-    const b = broker('A');
-    await b.publish(message('m1'), celery);
+    const b = await consumer('A');
+    await pub.publish(message('m1'), celery);
     assert.deepEqual(await raw.smembers('_kombu.binding.celery'), [`celery${SEP}${SEP}celery`]);
     assert.equal(await raw.llen('celery'), 1);
-    const [d, ...rest] = await b.reserve(['celery'], { max: 10, timeoutMs: 0 });
+    const [d, ...rest] = await b.reserve({ max: 10, timeoutMs: 0 });
     assert.equal(rest.length, 0);
     assert.equal(d!.message!.headers.id, 'm1');
     assert.deepEqual([d!.queue, d!.exchange, d!.routingKey, d!.redelivered], ['celery', '', 'celery', false]);
@@ -62,61 +76,76 @@ describe('RedisBroker', { skip: skip ?? false }, () => {
   });
 
   test('reserve takes priority 0 first, then buckets 3, 6, 9, FIFO within a bucket', async () => {
-    const b = broker('A');
+    const b = await consumer('A');
     const order: [string, number][] = [['p9', 9], ['a0', 0], ['p5', 5], ['p3', 3], ['b0', 0], ['p7', 7], ['p2', 2]];
-    for (const [id, p] of order) await b.publish(message(id, p), celery);
+    for (const [id, p] of order) await pub.publish(message(id, p), celery);
     assert.equal(await raw.llen(`celery${SEP}3`), 2);
     assert.equal(await raw.llen(`celery${SEP}9`), 1);
-    assert.equal(await b.queueLength('celery'), 7);
-    const got = await b.reserve(['celery'], { max: 10, timeoutMs: 0 });
+    assert.equal(await pub.queueLength('celery'), 7);
+    const got = await b.reserve({ max: 10, timeoutMs: 0 });
     assert.deepEqual(got.map((d) => d.message!.headers.id), ['a0', 'b0', 'p2', 'p5', 'p3', 'p7', 'p9']);
     const partial = await (async () => {
-      for (const [id, p] of order) await b.publish(message(id, p), celery);
-      return b.reserve(['celery'], { max: 3, timeoutMs: 0 });
+      for (const [id, p] of order) await pub.publish(message(id, p), celery);
+      return b.reserve({ max: 3, timeoutMs: 0 });
     })();
     assert.deepEqual(partial.map((d) => d.message!.headers.id), ['a0', 'b0', 'p2']);
-    assert.equal(await b.queueLength('celery'), 4);
+    assert.equal(await pub.queueLength('celery'), 4);
   });
 
   test('reserve blocks without polling and wakes within 100 ms of an LPUSH', async () => {
-    const b = broker('A');
+    const b = await consumer('A');
     const raw01 = fixture<{ messages: { raw: string }[] }>('producer-redis/01_delay.json').messages[0]!.raw;
-    await b.reserve(['celery'], { max: 1, timeoutMs: 0 }); // warm up connection + scripts
+    await b.reserve({ max: 1, timeoutMs: 0 }); // warm up connection + scripts
     const calls = async (cmd: string) => Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(await raw.info('commandstats'))?.[1] ?? 0);
     const before = { evalsha: await calls('evalsha'), blmove: await calls('blmove') };
     let pushedAt = 0;
     setTimeout(() => void raw.lpush('celery', raw01).then(() => void 0), 500);
     setTimeout(() => (pushedAt = Date.now()), 500);
     const started = Date.now();
-    const got = await b.reserve(['celery'], { max: 5, timeoutMs: 5000 });
+    const got = await b.reserve({ max: 5, timeoutMs: 5000 });
     const done = Date.now();
     assert.equal(got.length, 1);
     assert.ok(done - started >= 450, `resolved after ${done - started} ms, before the push`);
     assert.ok(done - pushedAt < 100, `woke ${done - pushedAt} ms after the LPUSH`);
     assert.equal((await calls('evalsha')) - before.evalsha, 2, 'one take before blocking, one after the wake-up');
-    assert.equal((await calls('blmove')) - before.blmove, 1, 'a single blocking BLMOVE, no polling');
-    assert.equal(await raw.llen('_celeriac.inflight.A'), 0, 'inflight drained into unacked');
+    assert.equal((await calls('blmove')) - before.blmove, 4, 'one blocking wake-up per priority list, no polling');
+    assert.deepEqual(await raw.keys('_celeriac.inflight.*'), [], 'waiting never moves a message out of its queue');
     assert.equal(await raw.hlen('unacked'), 1);
   });
 
   test('with several queues, a message on a non-watched list is seen within the poll interval', async () => {
-    const b = broker('A');
-    setTimeout(() => void b.publish(message('on-b'), { exchange: '', routingKey: 'b' }), 300);
+    const b = await consumer('A', ['a', 'b']);
+    setTimeout(() => void pub.publish(message('on-b'), { exchange: '', routingKey: 'b' }), 300);
     const started = Date.now();
-    const got = await b.reserve(['a', 'b'], { max: 1, timeoutMs: 5000 });
+    const got = await b.reserve({ max: 1, timeoutMs: 5000 });
     assert.equal(got[0]!.message!.headers.id, 'on-b');
     assert.equal(got[0]!.queue, 'b');
     assert.ok(Date.now() - started < 300 + 400, `took ${Date.now() - started} ms`);
   });
 
+  test('a blocked reserve wakes on a priority list of an idle queue at once (every priority list is watched)', async () => {
+    const b = await consumer('A');
+    await b.reserve({ max: 1, timeoutMs: 0 }); // warm up connection + scripts
+    let pushedAt = 0;
+    setTimeout(() => {
+      pushedAt = Date.now();
+      void raw.lpush(`celery${SEP}9`, encodeEnvelope(message('urgent', 9), { ...celery, priority: 9 }));
+    }, 300);
+    const got = await b.reserve({ max: 1, timeoutMs: 5000 });
+    const wokeAfter = Date.now() - pushedAt;
+    assert.equal(got[0]?.message?.headers.id, 'urgent');
+    // Before: only the bare list was watched, so this waited out the whole 5 s block.
+    assert.ok(pushedAt > 0 && wokeAfter < 250, `woke ${wokeAfter} ms after the LPUSH to the priority-9 list`);
+  });
+
   test('reserve writes exactly kombu\'s unacked entry (fixture w01: LPUSH by Python, HSET by the worker)', async () => {
-    const b = broker('A');
+    const b = await consumer('A');
     const w01 = commands('w01_success_int');
     const lpushed = w01.find((c) => c[0] === 'LPUSH')![2]!;
     const hset = w01.find((c) => c[0] === 'HSET')!;
     await raw.lpush('celery', lpushed);
     const t0 = Date.now() / 1000;
-    const [d] = await b.reserve(['celery'], { max: 1, timeoutMs: 0 });
+    const [d] = await b.reserve({ max: 1, timeoutMs: 0 });
     assert.equal(d!.deliveryTag, hset[2]);
     assert.equal(await raw.hget('unacked', hset[2]!), hset[3]);
     const score = Number(await raw.zscore('unacked_index', hset[2]!));
@@ -126,10 +155,10 @@ describe('RedisBroker', { skip: skip ?? false }, () => {
   });
 
   test('the same envelope twice in the queue gets two unacked entries, settled independently', async () => {
-    const b = broker('A');
+    const b = await consumer('A');
     const raw02 = fixture<{ messages: { raw: string }[] }>('producer-redis/02_apply_async_task_id.json').messages[0]!.raw;
     await raw.lpush('celery', raw02, raw02);
-    const got = await b.reserve(['celery'], { max: 2, timeoutMs: 0 });
+    const got = await b.reserve({ max: 2, timeoutMs: 0 });
     assert.equal(got.length, 2);
     assert.notEqual(got[0]!.deliveryTag, got[1]!.deliveryTag);
     await b.ack([got[0]!]);
@@ -137,15 +166,15 @@ describe('RedisBroker', { skip: skip ?? false }, () => {
   });
 
   test('reject with requeue puts the message at the back of the line, marked redelivered', async () => {
-    const b = broker('A');
-    await b.publish(message('first'), celery);
-    await b.publish(message('second'), celery);
-    const [d] = await b.reserve(['celery'], { max: 1, timeoutMs: 0 });
+    const b = await consumer('A');
+    await pub.publish(message('first'), celery);
+    await pub.publish(message('second'), celery);
+    const [d] = await b.reserve({ max: 1, timeoutMs: 0 });
     assert.equal(d!.message!.headers.id, 'first');
     await b.reject(d!, true);
     assert.equal(await raw.hlen('unacked'), 0);
     assert.equal(await raw.scard('_celeriac.owned.A'), 0);
-    const again = await b.reserve(['celery'], { max: 2, timeoutMs: 0 });
+    const again = await b.reserve({ max: 2, timeoutMs: 0 });
     assert.deepEqual(again.map((x) => [x.message!.headers.id, x.redelivered]), [['second', false], ['first', true]]);
     assert.equal(again[1]!.message!.headers.redelivered, true);
     await b.reject(again[0]!, false);
@@ -154,38 +183,53 @@ describe('RedisBroker', { skip: skip ?? false }, () => {
   });
 
   test('deferUntil parks the message in _celeriac.eta; heartbeat promotes it when due, to its priority list', async () => {
-    const b = broker('A');
-    await b.publish(message('later', 5), celery);
-    const [d] = await b.reserve(['celery'], { max: 1, timeoutMs: 0 });
-    await b.deferUntil(d!, new Date(Date.now() + 400));
+    const b = await consumer('A');
+    await pub.publish(message('later', 5), celery);
+    const [d] = await b.reserve({ max: 1, timeoutMs: 0 });
+    await b.defer(d!, new Date(Date.now() + 400));
     assert.deepEqual([await raw.hlen('unacked'), await raw.zcard('unacked_index'), await raw.scard('_celeriac.owned.A')], [0, 0, 0]);
     assert.equal(await raw.zcard('_celeriac.eta'), 1);
-    await b.heartbeat('A', 10_000);
-    assert.equal(await b.queueLength('celery'), 0, 'not due yet');
+    await b.beat(10_000);
+    assert.equal(await pub.queueLength('celery'), 0, 'not due yet');
     await sleep(500);
-    await b.heartbeat('A', 10_000);
+    await b.beat(10_000);
     assert.equal(await raw.zcard('_celeriac.eta'), 0);
     assert.equal(await raw.llen(`celery${SEP}3`), 1);
-    const [back] = await b.reserve(['celery'], { max: 1, timeoutMs: 0 });
+    const [back] = await b.reserve({ max: 1, timeoutMs: 0 });
     assert.equal(back!.message!.headers.id, 'later');
     assert.equal(back!.deliveryTag, d!.deliveryTag);
   });
 
+  test('two identical messages parked for the same ETA both come back', async () => {
+    const b = await consumer('A');
+    const envelope = encodeEnvelope(message('twin'), celery, { deliveryTag: 'same-tag' });
+    await raw.lpush('celery', envelope, envelope);
+    const got = await b.reserve({ max: 2, timeoutMs: 0 });
+    assert.equal(got.length, 2);
+    const eta = new Date(Date.now() + 200);
+    for (const d of got) await b.defer(d, eta);
+    assert.equal(await raw.zcard('_celeriac.eta'), 2, 'two parked entries');
+    await waitUntil(async () => (await b.upkeep(), (await pub.queueLength('celery')) === 2));
+    const back = await b.reserve({ max: 5, timeoutMs: 0 });
+    assert.deepEqual(back.map((d) => d.message!.headers.id), ['twin', 'twin']);
+    assert.equal(await raw.zcard('_celeriac.eta'), 0);
+  });
+
   test('a dead consumer\'s messages (owned and inflight) come back after its ttl, marked redelivered', async () => {
-    const a = broker('dead-A');
-    const b = broker('live-B');
-    await a.publish(message('held'), celery);
-    const [d] = await a.reserve(['celery'], { max: 1, timeoutMs: 0 });
-    await a.heartbeat('dead-A', 300);
+    const a = await consumer('dead-A');
+    const b = await consumer('live-B');
+    await pub.publish(message('held'), celery);
+    const [d] = await a.reserve({ max: 1, timeoutMs: 0 });
+    await a.beat(300);
     const stray = fixture<{ messages: { raw: string }[] }>('producer-redis/02_apply_async_task_id.json').messages[0]!.raw;
     await raw.lpush('_celeriac.inflight.dead-A', stray); // moved by BLMOVE just before the crash
-    await b.heartbeat('live-B', 10_000);
+    await b.beat(10_000);
     assert.equal(await raw.hexists('unacked', d!.deliveryTag), 1, 'A is still alive');
     await sleep(400);
-    await b.heartbeat('live-B', 10_000);
+    await b.beat(10_000);
     assert.deepEqual([await raw.hlen('unacked'), await raw.zcard('unacked_index')], [0, 0]);
     assert.equal(await raw.exists('_celeriac.owned.dead-A', '_celeriac.inflight.dead-A'), 0);
-    const back = await b.reserve(['celery'], { max: 5, timeoutMs: 0 });
+    const back = await b.reserve({ max: 5, timeoutMs: 0 });
     const held = back.find((x) => x.message!.headers.id === 'held')!;
     assert.equal(held.redelivered, true);
     assert.equal(held.message!.headers.redelivered, true);
@@ -194,38 +238,38 @@ describe('RedisBroker', { skip: skip ?? false }, () => {
   });
 
   test('kombu visibility-timeout restore of a Python worker\'s entry is byte-identical to kombu\'s (w28 → w99)', async () => {
-    const b = broker('B');
+    const b = await consumer('B');
     const hset = commands('w28_eta_message_held_unacked').find((c) => c[0] === 'HSET')!;
     const rpush = commands('w99_worker_shutdown').find((c) => c[0] === 'RPUSH')!;
     const old = Date.now() / 1000 - 4000;
     await raw.hset('unacked', hset[2]!, hset[3]!);
     await raw.zadd('unacked_index', old, hset[2]!);
     await raw.set('unacked_mutex', 'python-worker', 'PX', 300000);
-    await b.heartbeat('B', 10_000);
+    await b.beat(10_000);
     assert.equal(await raw.llen('celery'), 0, 'another worker holds unacked_mutex: no restore');
     await raw.del('unacked_mutex');
-    const c = broker('C');
-    await c.heartbeat('C', 10_000);
+    const c = await consumer('C');
+    await c.beat(10_000);
     assert.deepEqual(await raw.lrange('celery', 0, -1), [rpush[2]]);
     assert.deepEqual([await raw.hlen('unacked'), await raw.zcard('unacked_index'), await raw.exists('unacked_mutex')], [0, 0, 0]);
   });
 
   test('a live consumer\'s heartbeat keeps its entries fresh, so visibility restores never steal them', async () => {
-    const a = broker('A', { visibilityTimeout: 1 });
-    await a.publish(message('long-task'), celery);
-    const [d] = await a.reserve(['celery'], { max: 1, timeoutMs: 0 });
+    const a = await consumer('A', ['celery'], { visibilityTimeout: 1 });
+    await pub.publish(message('long-task'), celery);
+    const [d] = await a.reserve({ max: 1, timeoutMs: 0 });
     await sleep(1300);
-    await a.heartbeat('A', 10_000); // refreshes first, then (first call) runs the visibility restore
+    await a.beat(10_000); // refreshes first, then (first call) runs the visibility restore
     assert.equal(await raw.hexists('unacked', d!.deliveryTag), 1);
     assert.equal(await raw.llen('celery'), 0);
   });
 
   test('a malformed envelope comes back as a Delivery with message null, and can be acked away', async () => {
-    const b = broker('A');
+    const b = await consumer('A');
     await raw.lpush('celery', '{"body": "not closed');
     const noTag = fixture<{ raw: string }>('interop/i05_no_delivery_tag.json').raw;
     await raw.lpush('celery', noTag);
-    const got = await b.reserve(['celery'], { max: 5, timeoutMs: 0 });
+    const got = await b.reserve({ max: 5, timeoutMs: 0 });
     assert.equal(got.length, 2);
     for (const d of got) {
       assert.equal(d.message, null);
@@ -240,22 +284,36 @@ describe('RedisBroker', { skip: skip ?? false }, () => {
     assert.equal(await raw.hlen('unacked'), 0);
   });
 
+  test('a delivery tag that is not valid UTF-8 is replaced, so the message can be acked', async () => {
+    const b = await consumer('A');
+    const envelope = Buffer.from(encodeEnvelope(message('bad-tag'), celery, { deliveryTag: 'TAG' }), 'utf8');
+    const at = envelope.indexOf('"TAG"');
+    const bad = Buffer.concat([envelope.subarray(0, at + 1), Buffer.from([0x61, 0xff, 0xfe, 0x62]), envelope.subarray(at + 4)]);
+    await raw.lpush('celery', bad);
+    const [d] = await b.reserve({ max: 1, timeoutMs: 0 });
+    assert.equal(d!.message!.headers.id, 'bad-tag');
+    assert.equal(Buffer.from(d!.deliveryTag, 'utf8').toString('utf8'), d!.deliveryTag);
+    assert.equal(await raw.hexists('unacked', d!.deliveryTag), 1, 'the tag handed out is the field in unacked');
+    await b.ack([d!]);
+    assert.deepEqual([await raw.hlen('unacked'), await raw.zcard('unacked_index')], [0, 0]);
+  });
+
   test('an unparseable message held by a dead consumer is restored unchanged to its queue', async () => {
-    const a = broker('garbage-holder');
+    const a = await consumer('garbage-holder', ['lopri']);
     await raw.lpush('lopri', 'garbage');
-    assert.equal((await a.reserve(['lopri'], { max: 1, timeoutMs: 0 })).length, 1);
-    await a.heartbeat('garbage-holder', 1);
+    assert.equal((await a.reserve({ max: 1, timeoutMs: 0 })).length, 1);
+    await a.beat(1);
     await sleep(20);
-    await broker('garbage-restorer').heartbeat('garbage-restorer', 10_000);
+    await (await consumer('garbage-restorer', ['lopri'])).beat(10_000);
     assert.deepEqual(await raw.lrange('lopri', 0, -1), ['garbage'], `unacked: ${JSON.stringify(await raw.hgetall('unacked'))}, keys: ${JSON.stringify(await raw.keys('*'))}`);
   });
 
   test('restoreUnacked gives messages back at the front; close() restores what is still held', async () => {
-    const b = broker('A');
-    for (const id of ['m1', 'm2', 'm3']) await b.publish(message(id), celery);
-    const got = await b.reserve(['celery'], { max: 2, timeoutMs: 0 });
-    await b.restoreUnacked(got);
-    const next = await b.reserve(['celery'], { max: 1, timeoutMs: 0 });
+    const b = await consumer('A');
+    for (const id of ['m1', 'm2', 'm3']) await pub.publish(message(id), celery);
+    const got = await b.reserve({ max: 2, timeoutMs: 0 });
+    await b.restore(got);
+    const next = await b.reserve({ max: 1, timeoutMs: 0 });
     assert.equal(next[0]!.message!.headers.id, 'm2');
     assert.equal(next[0]!.redelivered, true);
     await b.close();
@@ -265,8 +323,8 @@ describe('RedisBroker', { skip: skip ?? false }, () => {
   });
 
   test('close() ends a blocked reserve promptly', async () => {
-    const b = broker('A');
-    const pending = b.reserve(['celery'], { max: 1, timeoutMs: 10_000 });
+    const b = await consumer('A');
+    const pending = b.reserve({ max: 1, timeoutMs: 10_000 });
     await sleep(100);
     const started = Date.now();
     await b.close();
@@ -275,21 +333,20 @@ describe('RedisBroker', { skip: skip ?? false }, () => {
   });
 
   test('named exchanges route through _kombu.binding.<exchange>; unroutable publishes fail loudly', async () => {
-    const b = broker('A');
     await raw.sadd('_kombu.binding.media', `image${SEP}${SEP}images`, `video${SEP}${SEP}videos`);
-    await b.publish(message('img'), { exchange: 'media', routingKey: 'image' });
+    await pub.publish(message('img'), { exchange: 'media', routingKey: 'image' });
     assert.equal(await raw.llen('images'), 1);
     assert.equal(await raw.llen('videos'), 0);
-    await assert.rejects(b.publish(message('x'), { exchange: 'media', routingKey: 'audio' }), ConfigurationError);
+    await assert.rejects(pub.publish(message('x'), { exchange: 'media', routingKey: 'audio' }), ConfigurationError);
   });
 
   test('purge empties every priority list of the queues', async () => {
-    const b = broker('A');
-    for (const p of [0, 3, 6, 9, 0]) await b.publish(message(`p${p}`, p), celery);
-    await b.publish(message('other'), { exchange: '', routingKey: 'other' });
+    const b = broker();
+    for (const p of [0, 3, 6, 9, 0]) await pub.publish(message(`p${p}`, p), celery);
+    await pub.publish(message('other'), { exchange: '', routingKey: 'other' });
     assert.equal(await b.purge(['celery']), 5);
-    assert.equal(await b.queueLength('celery'), 0);
-    assert.equal(await b.queueLength('other'), 1);
+    assert.equal(await pub.queueLength('celery'), 0);
+    assert.equal(await pub.queueLength('other'), 1);
   });
 
   test('displayUrl masks the password', () => {

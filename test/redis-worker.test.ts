@@ -66,6 +66,11 @@ function startWorker(extraEnv: Record<string, string> = {}, args: string[] = [])
   });
 }
 
+/** Tags of the tasks.slow runs that have started, from CELERIAC_TEST_STARTLOG. */
+function startedTags(startlog: string): string[] {
+  return existsSync(startlog) ? readFileSync(startlog, 'utf8').trim().split('\n').map((l) => l.split(' ')[0]!) : [];
+}
+
 async function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [...CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
@@ -101,11 +106,12 @@ test('worker banner, celeriac call / result / purge', { skip: skip ?? false }, a
 
 test('SIGTERM is a warm shutdown: running tasks finish, held ETA messages go back to the queue', { skip: skip ?? false }, async () => {
   const runlog = join(tmp, 'warm.log');
-  const w = await startWorker({ CELERIAC_TEST_RUNLOG: runlog });
-  const running = await producer.sendTask('tasks.slow', [800, 'warm']);
+  const startlog = join(tmp, 'warm.started');
+  const w = await startWorker({ CELERIAC_TEST_RUNLOG: runlog, CELERIAC_TEST_STARTLOG: startlog });
+  const running = await producer.sendTask('tasks.slow', [3000, 'warm']); // longer than a shutdown that does not wait
   const held = await producer.sendTask('tasks.add', [2, 3], {}, { countdown: 30 });
   await waitFor(async () => (await client.hlen('unacked')) === 2);
-  await new Promise((r) => setTimeout(r, 200)); // the slow task is running now
+  await waitFor(() => startedTags(startlog).includes('warm')); // the slow task is running now
   w.child.kill('SIGTERM');
   assert.equal(await w.exited, 0);
   assert.equal(await producer.AsyncResult(running.id).state, States.SUCCESS, 'in-flight task finished before exit');
@@ -119,13 +125,14 @@ test('SIGTERM is a warm shutdown: running tasks finish, held ETA messages go bac
 
 test('a second SIGTERM is a cold shutdown: the running late-ack task is given back, not lost', { skip: skip ?? false }, async () => {
   const runlog = join(tmp, 'cold.log');
-  const w = await startWorker({ CELERIAC_TEST_RUNLOG: runlog });
+  const startlog = join(tmp, 'cold.started');
+  const w = await startWorker({ CELERIAC_TEST_RUNLOG: runlog, CELERIAC_TEST_STARTLOG: startlog });
   const r = await producer.sendTask('tasks.slow', [5000, 'cold']);
   await waitFor(async () => (await client.hlen('unacked')) === 1);
-  await new Promise((res) => setTimeout(res, 200)); // running now
+  await waitFor(() => startedTags(startlog).includes('cold')); // running now
   const t0 = Date.now();
   w.child.kill('SIGTERM');
-  await new Promise((res) => setTimeout(res, 100));
+  await waitFor(() => /Warm shutdown \(SIGTERM\)/.test(w.output())); // the first signal was handled
   w.child.kill('SIGTERM');
   assert.equal(await w.exited, 1);
   assert.ok(Date.now() - t0 < 3000, 'did not wait for the 5 s task');
@@ -205,7 +212,7 @@ test('kill -9 in the middle of 300 late-ack tasks: a second worker finishes them
   await second.exited;
 });
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error('condition not met in time');

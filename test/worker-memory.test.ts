@@ -16,10 +16,13 @@ const boom = app.task('m.boom', () => {
   throw new TypeError('bad input: 42');
 });
 let flakyRuns = 0;
+/** Per run of m.flaky: the task id and the state stored for it when the run began. */
+const flakySeen: { id: string; state: string }[] = [];
 const flaky = app.task(
   'm.flaky',
   async function (this: TaskContext, x: number) {
     flakyRuns++;
+    flakySeen.push({ id: this.id, state: await app.AsyncResult(this.id).state });
     if (this.retries < 2) await this.retry({ countdown: 0.05, exc: new Error(`attempt ${this.retries}`) });
     return { x, retries: this.retries };
   },
@@ -63,6 +66,10 @@ const ctx = app.task('m.ctx', function (this: TaskContext) {
   const c = currentTask()!;
   assert.equal(c, this);
   return { id: this.id, rootId: this.rootId, parentId: this.parentId, headers: { tenant: this.headers.tenant }, kwargs: this.kwargs, hostname: this.hostname, queue: this.deliveryInfo.routingKey };
+});
+const spawnChild = app.task('m.spawnChild', async function (this: TaskContext) {
+  const child = await ctx.delay();
+  return { self: this.id, root: this.rootId, child: child.id };
 });
 const trailing = app.task('m.trailing', (x: number, opts: { scale?: number }) => x * (opts.scale ?? 1), { trailingKwargs: true });
 const named = app.task('m.named', (x: number, y: number) => x - y, { argNames: ['x', 'y'] });
@@ -127,7 +134,11 @@ test('a failing task rejects get() with the remote type name, message and traceb
   });
   assert.equal(await r.state, States.FAILURE);
   const asValue = await r.get({ propagate: false });
-  assert.ok(asValue instanceof Error);
+  assert.ok(asValue instanceof RemoteTaskError, 'propagate: false returns the remote error');
+  assert.equal(asValue.name, 'TypeError');
+  assert.equal(asValue.message, 'bad input: 42');
+  assert.equal(asValue.excModule, 'builtins');
+  assert.match(asValue.remoteTraceback ?? '', /TypeError: bad input: 42\n\s+at .*worker-memory\.test\.ts/, 'the traceback is the task function\'s stack');
 });
 
 test('unknown ids are PENDING and get() times out with TimeoutError', async () => {
@@ -138,9 +149,14 @@ test('unknown ids are PENDING and get() times out with TimeoutError', async () =
 
 test('retry() re-sends with the same id until it succeeds; RETRY state in between', async () => {
   flakyRuns = 0;
+  flakySeen.length = 0;
   const r = await flaky.delay(7);
   assert.deepEqual(await r.get({ timeout: 3000 }), { x: 7, retries: 2 });
   assert.equal(flakyRuns, 3);
+  assert.deepEqual(flakySeen.map((s) => s.id), [r.id, r.id, r.id], 'every retry re-sends the same id');
+  assert.deepEqual(flakySeen.map((s) => s.state), [States.PENDING, States.RETRY, States.RETRY], 'RETRY is stored before each retry runs');
+  const doc = await (await app.getBackend()).getResult(r.id);
+  assert.equal(doc?.status, States.SUCCESS);
 });
 
 test('retry past maxRetries fails with the given exc', async () => {
@@ -195,8 +211,17 @@ test('the context carries ids, headers, kwargs and delivery info; sub-tasks get 
   assert.equal(seen.parentId, null);
   assert.deepEqual(seen.headers, { tenant: 'acme' });
   assert.deepEqual(seen.kwargs, { a: 1 });
-  assert.match(String(seen.hostname), /^celeriac@/);
+  assert.equal(seen.hostname, worker.hostname);
   assert.equal(seen.queue, 'celery');
+
+  const parent = await spawnChild.delay();
+  const ids = (await parent.get({ timeout: 2000 })) as { self: string; root: string; child: string };
+  assert.equal(ids.self, parent.id);
+  const child = (await app.AsyncResult(ids.child).get({ timeout: 2000 })) as Record<string, unknown>;
+  assert.equal(child.id, ids.child);
+  assert.equal(child.parentId, parent.id, 'a sub-task sent from a task has it as parent');
+  assert.equal(child.rootId, parent.id, 'and keeps the root of the tree');
+  assert.notEqual(child.rootId, child.id);
 });
 
 test('kwargs: trailingKwargs passes them as the last parameter, argNames maps them to positions', async () => {
@@ -216,7 +241,7 @@ test('updateState stores custom states; trackStarted stores STARTED', async () =
 
   const t = await slowStarted.delay();
   await waitFor(async () => (await t.state) === States.STARTED);
-  assert.deepEqual(Object.keys((await t.result) as object), ['pid', 'hostname']);
+  assert.deepEqual(await t.result, { pid: process.pid, hostname: worker.hostname }, 'STARTED carries the worker\'s pid and hostname');
   assert.equal(await t.get({ timeout: 2000 }), 1);
 });
 

@@ -12,10 +12,11 @@ export const app = createApp('worker-app', {
 
 export const add = app.task('tasks.add', (x: number, y: number) => x + y);
 
-/** Sleeps, then records that it finished (in a file named by the test) and returns. */
+/** Records its start (CELERIAC_TEST_STARTLOG), sleeps, records that it finished (CELERIAC_TEST_RUNLOG) and returns. */
 export const slow = app.task(
   'tasks.slow',
   async (ms: number, tag: string) => {
+    if (process.env.CELERIAC_TEST_STARTLOG) appendFileSync(process.env.CELERIAC_TEST_STARTLOG, `${tag} ${process.pid}\n`);
     await new Promise((r) => setTimeout(r, ms));
     if (process.env.CELERIAC_TEST_RUNLOG) appendFileSync(process.env.CELERIAC_TEST_RUNLOG, `${tag} ${process.pid}\n`);
     return tag;

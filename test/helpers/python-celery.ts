@@ -29,7 +29,7 @@ export function pythonCeleryMissing(): string | null {
   const probe = spawnSync(SYSTEM_PYTHON, ['-c', 'import celery, redis, sys; sys.stdout.write(celery.__version__)'], { env: pythonEnv({}), encoding: 'utf8' });
   if (probe.status === 0 && probe.stdout.startsWith('5.')) return null;
   const why = `${SYSTEM_PYTHON} cannot import celery 5 and redis (${(probe.stderr || probe.stdout || '').trim().split('\n').pop()}); apt-get install python3-celery python3-redis`;
-  if (IN_CI) throw new Error(`CI=true and ${why}`);
+  if (IN_CI) throw new Error(`CI=${process.env.CI} and ${why}`);
   console.warn(`\n*** SKIPPING: ${why} ***\n`);
   return why;
 }
@@ -39,6 +39,8 @@ export interface InteropEnv {
   INTEROP_BROKER_URL: string;
   INTEROP_BACKEND_URL: string;
   INTEROP_RECORD_URL: string;
+  /** kombu `visibility_timeout` (seconds) for the Python side; unset = kombu's 3600. */
+  INTEROP_VISIBILITY_TIMEOUT?: string;
 }
 
 /** Broker db 0, backend db 1, execution log db 2 on one redis-server. */
@@ -213,33 +215,68 @@ export interface BrokerState {
   unacked: number;
   /** ZCARD unacked_index. */
   unackedIndex: number;
+  /**
+   * Celeriac's keys that hold messages or their ownership: `_celeriac.eta` (parked
+   * ETAs), `_celeriac.owned.<consumer>`, `_celeriac.inflight.<consumer>`, and any
+   * other `_celeriac.*` key except the consumer registry.
+   */
+  celeriacHeld: string[];
+  /** `_celeriac.consumers` members: Celeriac consumers that have not retired. */
+  consumers: number;
   /** Every key in the broker db (for failure messages). */
   keys: string[];
 }
+
+const CONSUMER_REGISTRY = '_celeriac.consumers';
 
 export async function brokerState(url: string, queue = 'celery'): Promise<BrokerState> {
   const r = new Redis(url, { maxRetriesPerRequest: 1 });
   try {
     const lists = [queue, `${queue}\x06\x163`, `${queue}\x06\x166`, `${queue}\x06\x169`];
     const lens = await Promise.all(lists.map((k) => r.llen(k)));
-    const [unacked, unackedIndex, keys] = await Promise.all([r.hlen('unacked'), r.zcard('unacked_index'), r.keys('*')]);
-    return { ready: lens.reduce((a, b) => a + b, 0), unacked, unackedIndex, keys: keys.sort() };
+    const [unacked, unackedIndex, consumers, keys] = await Promise.all([r.hlen('unacked'), r.zcard('unacked_index'), r.zcard(CONSUMER_REGISTRY), r.keys('*')]);
+    const celeriacHeld = keys.filter((k) => k.startsWith('_celeriac.') && k !== CONSUMER_REGISTRY).sort();
+    return { ready: lens.reduce((a, b) => a + b, 0), unacked, unackedIndex, celeriacHeld, consumers, keys: keys.sort() };
   } finally {
     r.disconnect();
   }
 }
 
-/** Wait (up to `timeoutMs`) until the queue is empty and nothing is unacked; fail with the keys left otherwise. */
-export async function assertBrokerDrained(url: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+/** Options of `assertBrokerDrained`. */
+export interface DrainedOptions {
+  /** Give up after this long. Default 5000 ms. */
+  timeoutMs?: number;
+  /**
+   * Every Celeriac worker on this broker has stopped: its entry in
+   * `_celeriac.consumers` must be gone too (a clean stop retires it).
+   */
+  workersStopped?: boolean;
+}
+
+/**
+ * Wait (up to `timeoutMs`) until nothing is left: the queue empty, nothing
+ * unacked, no Celeriac-held key (parked ETAs, owned sets, in-flight lists) and,
+ * with `workersStopped`, no registered consumer; fail naming what is left.
+ */
+export async function assertBrokerDrained(url: string, options: DrainedOptions = {}): Promise<void> {
+  const deadline = Date.now() + (options.timeoutMs ?? 5000);
+  const left = (s: BrokerState) => {
+    const out: Record<string, unknown> = {};
+    if (s.ready) out.ready = s.ready;
+    if (s.unacked) out.unacked = s.unacked;
+    if (s.unackedIndex) out.unackedIndex = s.unackedIndex;
+    if (s.celeriacHeld.length) out.celeriacHeld = s.celeriacHeld;
+    if (options.workersStopped && s.consumers) out.consumers = s.consumers;
+    return out;
+  };
   let state = await brokerState(url);
-  while ((state.ready || state.unacked || state.unackedIndex) && Date.now() < deadline) {
+  while (Object.keys(left(state)).length > 0 && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 100));
     state = await brokerState(url);
   }
-  const { ready, unacked, unackedIndex } = state;
-  if (ready || unacked || unackedIndex) {
-    throw new Error(`broker not drained: ${JSON.stringify({ ready, unacked, unackedIndex })}, keys: ${JSON.stringify(state.keys)}`);
+  const remaining = left(state);
+  if (Object.keys(remaining).length > 0) {
+    throw new Error(`broker not drained: ${JSON.stringify(remaining)}, keys: ${JSON.stringify(state.keys)}`);
   }
 }
 

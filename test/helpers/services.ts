@@ -1,7 +1,7 @@
 /**
  * Real servers for tests: each test file starts its own on a free loopback port
  * and stops it by PID. Outside CI a missing binary skips the dependent tests,
- * loudly; with CI=true a missing binary is a failure.
+ * loudly; with CI=true or CI=1 a missing binary is a failure.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -9,7 +9,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export const IN_CI = process.env.CI === 'true';
+/** True when run by CI (`CI=true`, `CI=1`, any case): then nothing may skip. */
+export const IN_CI = /^(true|1)$/i.test(process.env.CI ?? '');
 
 /** Ask the kernel for a free loopback port. */
 export async function freePort(): Promise<number> {
@@ -28,7 +29,7 @@ export async function freePort(): Promise<number> {
 export function missing(binary: string, hint: string): string | null {
   if (existsSync(binary)) return null;
   const why = `${binary} not found (${hint}); run scripts/test-services.sh`;
-  if (IN_CI) throw new Error(`CI=true and ${why}`);
+  if (IN_CI) throw new Error(`CI=${process.env.CI} and ${why}`);
   console.warn(`\n*** SKIPPING: ${why} ***\n`);
   return why;
 }
@@ -72,11 +73,24 @@ export async function stopChild(child: ChildProcess, graceMs = 3000): Promise<vo
   clearTimeout(timer);
 }
 
-/** Start a throw-away redis-server (no persistence) on a free loopback port (or the given one, to restart). */
-export async function startRedis(fixedPort?: number, extraArgs: string[] = []): Promise<RedisServer> {
+/** Persistence for `startRedis`. */
+export interface RedisPersistence {
+  /** Data directory, kept on stop so a restart on the same port finds the data. */
+  dir: string;
+  /** Write an append-only file (`--appendonly yes`). */
+  aof: boolean;
+}
+
+/**
+ * Start a redis-server on a free loopback port (or the given one, to restart).
+ * Throw-away by default (no persistence, temporary dir removed on stop); with
+ * `persistence`, in that dir and kept there, so a restart sees the same data.
+ */
+export async function startRedis(fixedPort?: number, extraArgs: string[] = [], persistence?: RedisPersistence): Promise<RedisServer> {
   const port = fixedPort ?? (await freePort());
-  const dir = mkdtempSync(join(tmpdir(), 'celeriac-redis-'));
-  const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs], {
+  const dir = persistence?.dir ?? mkdtempSync(join(tmpdir(), 'celeriac-redis-'));
+  const aof = persistence?.aof ? 'yes' : 'no';
+  const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', aof, '--dir', dir, ...extraArgs], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   await waitForPort(port, child, 10_000);
@@ -86,7 +100,7 @@ export async function startRedis(fixedPort?: number, extraArgs: string[] = []): 
     url: (db = 0) => `redis://127.0.0.1:${port}/${db}`,
     async stop() {
       await stopChild(child);
-      rmSync(dir, { recursive: true, force: true });
+      if (!persistence) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -32,6 +32,13 @@ app.conf.update(
     worker_hijack_root_logger=False,
 )
 
+# INTEROP_VISIBILITY_TIMEOUT (seconds): kombu's visibility timeout, for the test
+# that a Python worker's restore leaves live Celeriac-held messages alone.
+if os.environ.get('INTEROP_VISIBILITY_TIMEOUT'):
+    app.conf.broker_transport_options = {
+        'visibility_timeout': float(os.environ['INTEROP_VISIBILITY_TIMEOUT']),
+    }
+
 _record = None
 
 
@@ -97,3 +104,10 @@ def who(i):
     record('py', i)
     time.sleep(0.005)
     return ['py', i]
+
+
+@app.task(name='mixed.hold')
+def hold(tag):
+    """Celeriac holds these for a long time; here it only records that it ran."""
+    record('py', tag)
+    return ['py', tag]

@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { ConfigurationError } from './errors.js';
+import type { LogFormat } from './logger.js';
 
 /** A route for one task name: where its messages go. */
 export interface TaskRoute {
@@ -87,16 +88,36 @@ export interface Settings {
    */
   workerHeartbeatThread: boolean;
   /**
+   * Celeriac: a message restored this many times after its worker died or stalled
+   * while holding it (a task that crashes the process, BullMQ's `maxStalledCount`) is
+   * given up on the next delivery: FAILURE (`WorkerLostError`) is stored and the
+   * message dropped, with an error log line. Default 3.
+   */
+  workerMaxRedeliveries: number;
+  /**
    * Celeriac: execute protocol v1 messages (Celery 3.x producers). Default false: they
    * are rejected with an error naming this setting.
    */
   workerAcceptProtocolV1: boolean;
+  /**
+   * Celeriac: how the worker's log lines look: `pretty` (Celery's
+   * `[time: LEVEL/MainProcess] message`), `json` (pino JSON lines) or `auto`
+   * (pretty when stderr is a terminal). Default `auto`. Not Celery's
+   * `worker_log_format`, which is a %-format string.
+   */
+  workerLogFormat: LogFormat;
   /** Celeriac: reject messages larger than this many bytes. Default 16 MiB. */
   maxMessageSize: number;
   /** `broker_transport_options`. */
   brokerTransportOptions: BrokerTransportOptions;
   /** `result_backend_transport_options` (Redis: `{ redis: <ioredis options> }`). */
   resultBackendTransportOptions: Record<string, unknown>;
+  /**
+   * Celeriac: seconds a worker keeps retrying (with backoff) result writes the
+   * backend refused, e.g. during an outage, before it drops them and logs each
+   * task id. Default 60. A late-ack message whose result was dropped is run again.
+   */
+  resultBackendRetryWindow: number;
   /** `timezone`. Default `UTC`. */
   timezone: string;
   /** `enable_utc`. Default true. */
@@ -134,10 +155,13 @@ export function defaultSettings(): Settings {
     workerEtaHoldSeconds: 60,
     workerHeartbeatInterval: 2,
     workerHeartbeatThread: true,
+    workerMaxRedeliveries: 3,
     workerAcceptProtocolV1: false,
+    workerLogFormat: 'auto',
     maxMessageSize: 16 * 1024 * 1024,
     brokerTransportOptions: {},
     resultBackendTransportOptions: {},
+    resultBackendRetryWindow: 60,
     timezone: 'UTC',
     enableUtc: true,
   };
@@ -300,6 +324,12 @@ export function resolveSettings(partial: Partial<Settings>): Settings {
     throw new ConfigurationError(`workerConcurrency must be a positive integer, got ${s.workerConcurrency}.`);
   }
   if (s.workerPrefetchMultiplier < 0) throw new ConfigurationError('workerPrefetchMultiplier must be ≥ 0 (0 = unlimited).');
+  if (typeof s.resultBackendRetryWindow !== 'number' || !(s.resultBackendRetryWindow >= 0) || !Number.isFinite(s.resultBackendRetryWindow)) {
+    throw new ConfigurationError(`resultBackendRetryWindow must be a number of seconds ≥ 0 (0 = drop a refused result at once), got ${JSON.stringify(s.resultBackendRetryWindow)}.`);
+  }
+  if (!['auto', 'pretty', 'json'].includes(s.workerLogFormat)) {
+    throw new ConfigurationError(`workerLogFormat must be 'auto', 'pretty' or 'json', got ${JSON.stringify(s.workerLogFormat)}.`);
+  }
   return s;
 }
 

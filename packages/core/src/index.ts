@@ -29,7 +29,7 @@ export type { TaskState } from './states.js';
 export * from './errors.js';
 export { Worker } from './worker/worker.js';
 export type { WorkerOptions, WorkerStats } from './worker/worker.js';
-export type { Broker, Delivery, Route, ReserveOptions, PublishItem } from './brokers/broker.js';
+export type { Broker, Consumer, ConsumerOptions, Delivery, Route, ReserveOptions, PublishItem } from './brokers/broker.js';
 export type { ResultBackend, ResultDocument, ExceptionDocument } from './backends/backend.js';
 export { createBroker } from './brokers/index.js';
 export { createBackend } from './backends/index.js';
@@ -38,7 +38,7 @@ export { buildTaskMessage, decodeTaskMessage } from './protocol/task-message.js'
 export type { TaskMessageSpec, DecodedTask } from './protocol/task-message.js';
 export { dumpsPython, loadsPython } from './protocol/python-json.js';
 export { createLogger } from './logger.js';
-export type { LogLevel, Logger } from './logger.js';
+export type { LogFormat, LoggerOptions, LogLevel, Logger } from './logger.js';
 
 /**
  * `@Task()` marks a class method as a task (see `Celeriac.registerTasks`);

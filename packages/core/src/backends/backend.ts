@@ -1,31 +1,13 @@
+export type { ExceptionDocument, ResultDocument, ResultTuple } from '../protocol/result-document.js';
+import type { ResultDocument } from '../protocol/result-document.js';
 import type { TaskState } from '../states.js';
 
-/** Celery's exception document: `{exc_type, exc_message, exc_module}`. */
-export interface ExceptionDocument {
-  exc_type: string;
-  exc_message: unknown[] | string;
-  exc_module: string;
-}
-
-/** A child reference as Celery stores it: `[[id, null], null]` or a group tuple. */
-export type ResultTuple = [[string, string | null], unknown];
-
-/**
- * The result document stored under `celery-task-meta-<id>`, field for field as
- * Celery 5.2 writes it.
- */
-export interface ResultDocument {
-  status: TaskState;
-  result: unknown;
-  traceback: string | null;
-  children: ResultTuple[];
-  /** Naive UTC ISO timestamp for ready states, null otherwise. */
-  date_done: string | null;
-  group_id?: string;
-  parent_id?: string;
-  task_id: string;
-  /** `result_extended` fields and anything else a peer stored. */
-  [extra: string]: unknown;
+/** A result document serialized by `ResultBackend.encodeResult`, ready to write. */
+export interface EncodedResult {
+  readonly taskId: string;
+  readonly status: TaskState;
+  /** The bytes to store (for Redis: the JSON text). */
+  readonly payload: string;
 }
 
 /** Options for waiting on a result. */
@@ -50,6 +32,15 @@ export interface ResultBackend {
   storeResult(doc: ResultDocument): Promise<void>;
   /** Several documents at once (the worker batches its writes). */
   storeResults?(docs: readonly ResultDocument[]): Promise<void>;
+  /**
+   * Serialize one document for `storeEncoded`; throws when it cannot be encoded.
+   * The worker encodes each result on its own, so one bad value fails one task,
+   * not the batch it would have been written with. Backends that keep documents
+   * as objects (memory) leave it out.
+   */
+  encodeResult?(doc: ResultDocument): EncodedResult;
+  /** Write documents already encoded by `encodeResult`, in one round trip. */
+  storeEncoded?(results: readonly EncodedResult[]): Promise<void>;
   /** The stored document, or null when none (= PENDING). */
   getResult(taskId: string): Promise<ResultDocument | null>;
   /**

@@ -19,7 +19,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { CeleriacError, MessageDecodeError, TimeoutError } from '../errors.js';
 import { dumpsPython, loadsPython } from '../protocol/python-json.js';
 import { READY_STATES } from '../states.js';
-import type { ResultBackend, ResultDocument, WaitOptions } from './backend.js';
+import type { EncodedResult, ResultBackend, ResultDocument, WaitOptions } from './backend.js';
 
 /** Options of the Redis result backend. */
 export interface RedisBackendOptions {
@@ -97,13 +97,23 @@ export class RedisBackend implements ResultBackend {
     await store(resultKey(doc.task_id), dumpsPython(doc), this.ttl);
   }
 
-  /** Store many documents in one round trip. */
+  /** Store many documents in one round trip. Throws before writing anything if one cannot be encoded. */
   async storeResults(docs: readonly ResultDocument[]): Promise<void> {
-    if (docs.length === 0) return;
+    await this.storeEncoded(docs.map((doc) => this.encodeResult(doc)));
+  }
+
+  /** Python `json.dumps` of the document; throws a TypeError naming the unencodable value. */
+  encodeResult(doc: ResultDocument): EncodedResult {
+    return { taskId: doc.task_id, status: doc.status, payload: dumpsPython(doc) };
+  }
+
+  /** Write encoded documents in one pipeline; rejects with the first command error. */
+  async storeEncoded(results: readonly EncodedResult[]): Promise<void> {
+    if (results.length === 0) return;
     const pipeline = this.redis.pipeline() as unknown as { storeResult: StoreCall; exec(): Promise<[Error | null, unknown][] | null> };
-    for (const doc of docs) void pipeline.storeResult(resultKey(doc.task_id), dumpsPython(doc), this.ttl);
-    const results = await pipeline.exec();
-    for (const [err] of results ?? []) if (err) throw err;
+    for (const r of results) void pipeline.storeResult(resultKey(r.taskId), r.payload, this.ttl);
+    const replies = await pipeline.exec();
+    for (const [err] of replies ?? []) if (err) throw err;
   }
 
   /** The stored document, or null (PENDING). */

@@ -1,3 +1,4 @@
+import type { Logger } from '../logger.js';
 import type { TaskMessage } from '../protocol/message.js';
 
 /**
@@ -19,8 +20,8 @@ export interface PublishItem {
 }
 
 /**
- * A message handed to a consumer and not yet settled. Settle it exactly once with
- * `ack`, `reject` or `deferUntil`.
+ * A message handed to a consumer and not yet settled. Settle it exactly once with the
+ * consumer's `ack`, `reject`, `defer` or `restore`.
  */
 export interface Delivery {
   /** The decoded message, or null when the transport framing itself is broken. */
@@ -35,8 +36,20 @@ export interface Delivery {
   routingKey: string;
   /** Transport-unique id used to settle the message. */
   deliveryTag: string;
+  /**
+   * Proof of this reservation, when the transport can hand a message to another
+   * consumer while this one still has it (Redis: restored after a missed heartbeat).
+   * Settling under a lease that is no longer current is a logged no-op.
+   */
+  lease?: string;
   /** True when the message was restored after a consumer died or gave it back. */
   redelivered: boolean;
+  /**
+   * Times the message was restored because its holder died or stalled while holding
+   * it (not counting orderly give-backs), when the transport counts them. The worker
+   * gives a message up past `workerMaxRedeliveries`.
+   */
+  redeliveries?: number;
 }
 
 /** Options for one `reserve` call. */
@@ -45,6 +58,78 @@ export interface ReserveOptions {
   max: number;
   /** Block at most this long when no message is ready. */
   timeoutMs: number;
+}
+
+/** Options of `Broker.openConsumer`. */
+export interface ConsumerOptions {
+  /** Stable id of this consumer (ownership of its unacked messages, liveness). Default: a random uuid. */
+  consumerId?: string;
+  /** Seconds between liveness beats; a consumer that misses 5 counts as dead. Default 2. */
+  heartbeatIntervalSeconds?: number;
+  /** Beat from a worker thread, so a task blocking the event loop does not look like a dead consumer. Default true. */
+  heartbeatThread?: boolean;
+  /**
+   * false: start no timers; liveness and upkeep then run only when the owner calls
+   * the transport's own methods (tests). Default true.
+   */
+  autoUpkeep?: boolean;
+  /** Where the consumer logs what it does on its own (failed beats, stale settles). Default: silent. */
+  log?: Logger;
+}
+
+/**
+ * One consumer of a fixed set of queues, opened with `Broker.openConsumer`. It owns
+ * everything a transport needs to deliver messages reliably to one worker:
+ *
+ * - reservation: `reserve` hands out messages, each one owned by this consumer until
+ *   it is settled (`ack`, `reject`, `defer`, `restore`), exactly once;
+ * - liveness: the consumer proves itself alive to the broker on its own (Redis:
+ *   heartbeats from a thread) so peers can restore what a dead consumer held;
+ * - upkeep: periodic broker-side work (Redis: promotion of deferred messages,
+ *   restores of dead consumers' messages, kombu's visibility-timeout restore);
+ * - ETA parking: `defer` hands a message back to be delivered again at its ETA.
+ *
+ * The worker talks only to this interface and never checks which transport it has.
+ *
+ * Pull and push transports: `reserve` is a pull API. A push transport (RabbitMQ
+ * through amqplib: `channel.consume` with `basic.qos` prefetch) fits by buffering
+ * what the broker pushes in a local queue and resolving `reserve` from it (waiting
+ * up to `timeoutMs` when the buffer is empty); its prefetch count stands in for
+ * `max`. Settling maps to `basic.ack` / `basic.nack(requeue)`; liveness is the
+ * AMQP connection heartbeat; `defer` republishes to a delay queue (or the
+ * delayed-message exchange) and acks; `restore` nacks with requeue; `close`
+ * cancels the consumer and closes the channel, which returns unacked messages.
+ */
+export interface Consumer {
+  /** This consumer's id in the broker. */
+  readonly id: string;
+  /** The queues it consumes, in priority order. */
+  readonly queues: readonly string[];
+  /**
+   * Up to `max` messages (first queue first, higher priority first), each recorded
+   * as held by this consumer in the same atomic step. Resolves with an empty array
+   * after `timeoutMs` without messages, or once the consumer is closing.
+   */
+  reserve(options: ReserveOptions): Promise<Delivery[]>;
+  /**
+   * Acknowledge: the messages are gone for good. Settling a message this consumer no
+   * longer owns (it was restored to another consumer meanwhile) is a logged no-op.
+   */
+  ack(deliveries: readonly Delivery[]): Promise<void>;
+  /** Reject one message; `requeue` puts it back at the end of its queue. */
+  reject(delivery: Delivery, requeue: boolean): Promise<void>;
+  /**
+   * Hand a held message back to be delivered again at `eta` (used for far-future ETA
+   * messages so no worker holds them in memory).
+   */
+  defer(delivery: Delivery, eta: Date): Promise<void>;
+  /** Give messages back untouched, to be consumed next, marked redelivered. */
+  restore(deliveries: readonly Delivery[]): Promise<void>;
+  /**
+   * Stop: end a blocked `reserve`, give back whatever this consumer still holds and
+   * stop its liveness (last, so a long shutdown never looks like a dead consumer).
+   */
+  close(): Promise<void>;
 }
 
 /**
@@ -64,38 +149,12 @@ export interface Broker {
    * one `publish` at a time.
    */
   publishMany?(batch: readonly PublishItem[]): Promise<void>;
-  /**
-   * Take up to `max` messages from `queues` (first queue first, higher priority
-   * first) and record them as unacked in the same atomic step.
-   * Resolves with an empty array after `timeoutMs` without messages.
-   */
-  reserve(queues: readonly string[], options: ReserveOptions): Promise<Delivery[]>;
-  /** Acknowledge: the messages are gone for good. */
-  ack(deliveries: readonly Delivery[]): Promise<void>;
-  /** Reject one message; `requeue` puts it back at the end of its queue. */
-  reject(delivery: Delivery, requeue: boolean): Promise<void>;
-  /**
-   * Hand a reserved message back to the broker to be delivered again at `eta`
-   * (used for far-future ETA messages so no worker holds them in memory).
-   */
-  deferUntil(delivery: Delivery, eta: Date): Promise<void>;
+  /** Open a consumer of `queues` (see `Consumer`). Close it before the broker. */
+  openConsumer(queues: readonly string[], options?: ConsumerOptions): Promise<Consumer>;
   /** Remove every ready message from the queues; resolves with how many. */
   purge(queues: readonly string[]): Promise<number>;
   /** Number of ready messages in a queue (all priorities). */
   queueLength(queue: string): Promise<number>;
-  /**
-   * Called by a consuming worker every `intervalMs`: proves this consumer alive,
-   * promotes due deferred messages and restores the unacked messages of dead
-   * consumers.
-   */
-  heartbeat?(consumerId: string, ttlMs: number): Promise<void>;
-  /**
-   * The part of `heartbeat` that does not prove liveness (promotion of deferred
-   * messages, restores), for workers that beat from a separate thread.
-   */
-  maintain?(): Promise<void>;
-  /** Give back (restore) every message this consumer still holds unacked. */
-  restoreUnacked?(deliveries: readonly Delivery[]): Promise<void>;
   /** Close connections. Pending publishes are flushed first. */
   close(): Promise<void>;
 }

@@ -4,8 +4,6 @@ import { MemoryBroker } from './memory.js';
 
 /** Options passed from settings to whichever transport the URL selects. */
 export interface BrokerFactoryOptions {
-  /** Stable id of the consuming worker (for unacked ownership and heartbeats). */
-  consumerId?: string;
   /** `broker_transport_options`. */
   transportOptions?: Record<string, unknown>;
 }
@@ -19,7 +17,7 @@ export async function createBroker(url: string, options: BrokerFactoryOptions = 
     case 'redis':
     case 'rediss': {
       const { RedisBroker } = await import('./redis.js');
-      return new RedisBroker(url, { ...options.transportOptions, consumerId: options.consumerId });
+      return new RedisBroker(url, { ...options.transportOptions });
     }
     case 'amqp':
     case 'amqps':

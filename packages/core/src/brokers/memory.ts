@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { TaskMessage } from '../protocol/message.js';
-import type { Broker, Delivery, PublishItem, ReserveOptions, Route } from './broker.js';
+import type { Broker, Consumer, ConsumerOptions, Delivery, PublishItem, ReserveOptions, Route } from './broker.js';
 
 interface Stored {
   message: TaskMessage;
@@ -66,6 +66,11 @@ class MemoryHub {
     });
   }
 
+  /** End every blocked wait now (a consumer is closing). */
+  wakeAll(): void {
+    for (const wake of this.waiters) wake();
+  }
+
   defer(stored: Stored, due: number): void {
     this.deferred.push({ due, stored });
     this.deferred.sort((a, b) => a.due - b.due);
@@ -110,51 +115,9 @@ export class MemoryBroker implements Broker {
     for (const { message, route } of batch) void this.publish(message, route);
   }
 
-  async reserve(queues: readonly string[], { max, timeoutMs }: ReserveOptions): Promise<Delivery[]> {
-    let taken = this.hub.take(queues, max);
-    if (taken.length === 0 && timeoutMs > 0) {
-      await this.hub.wait(timeoutMs);
-      taken = this.hub.take(queues, max);
-    }
-    return taken.map((stored) => {
-      const deliveryTag = randomUUID();
-      this.hub.unacked.set(deliveryTag, stored);
-      return {
-        message: stored.message,
-        sizeBytes: stored.message.body.length,
-        queue: stored.queue,
-        exchange: stored.exchange,
-        routingKey: stored.routingKey,
-        deliveryTag,
-        redelivered: stored.redelivered,
-      };
-    });
-  }
-
-  async ack(deliveries: readonly Delivery[]): Promise<void> {
-    for (const d of deliveries) this.hub.unacked.delete(d.deliveryTag);
-  }
-
-  async reject(delivery: Delivery, requeue: boolean): Promise<void> {
-    const stored = this.hub.unacked.get(delivery.deliveryTag);
-    this.hub.unacked.delete(delivery.deliveryTag);
-    if (stored && requeue) this.hub.push({ ...stored, redelivered: true });
-  }
-
-  async deferUntil(delivery: Delivery, eta: Date): Promise<void> {
-    const stored = this.hub.unacked.get(delivery.deliveryTag);
-    if (!stored) return;
-    this.hub.unacked.delete(delivery.deliveryTag);
-    this.hub.defer(stored, eta.getTime());
-  }
-
-  async restoreUnacked(deliveries: readonly Delivery[]): Promise<void> {
-    for (const d of deliveries) {
-      const stored = this.hub.unacked.get(d.deliveryTag);
-      if (!stored) continue;
-      this.hub.unacked.delete(d.deliveryTag);
-      this.hub.push({ ...stored, redelivered: true }, true);
-    }
+  /** A consumer in this process: no liveness to prove, promotion runs on the hub's timer. */
+  async openConsumer(queues: readonly string[], options: ConsumerOptions = {}): Promise<Consumer> {
+    return new MemoryConsumer(this.hub, [...queues], options.consumerId ?? randomUUID());
   }
 
   async purge(queues: readonly string[]): Promise<number> {
@@ -171,4 +134,78 @@ export class MemoryBroker implements Broker {
   }
 
   async close(): Promise<void> {}
+}
+
+/** The memory transport's consumer: what it holds lives in the hub's unacked map. */
+class MemoryConsumer implements Consumer {
+  private readonly held = new Set<string>();
+  private closing = false;
+
+  constructor(
+    private readonly hub: MemoryHub,
+    readonly queues: readonly string[],
+    readonly id: string,
+  ) {}
+
+  async reserve({ max, timeoutMs }: ReserveOptions): Promise<Delivery[]> {
+    if (this.closing) return [];
+    let taken = this.hub.take(this.queues, max);
+    if (taken.length === 0 && timeoutMs > 0) {
+      await this.hub.wait(timeoutMs);
+      if (this.closing) return [];
+      taken = this.hub.take(this.queues, max);
+    }
+    return taken.map((stored) => {
+      const deliveryTag = randomUUID();
+      this.hub.unacked.set(deliveryTag, stored);
+      this.held.add(deliveryTag);
+      return {
+        message: stored.message,
+        sizeBytes: stored.message.body.length,
+        queue: stored.queue,
+        exchange: stored.exchange,
+        routingKey: stored.routingKey,
+        deliveryTag,
+        redelivered: stored.redelivered,
+      };
+    });
+  }
+
+  /** The stored message when this consumer still holds the delivery (and forget it). */
+  private release(deliveryTag: string): Stored | undefined {
+    if (!this.held.delete(deliveryTag)) return undefined;
+    const stored = this.hub.unacked.get(deliveryTag);
+    this.hub.unacked.delete(deliveryTag);
+    return stored;
+  }
+
+  /** Back to the front of its queue, marked redelivered (the last one given is consumed first, as on Redis). */
+  private giveBack(deliveryTag: string): void {
+    const stored = this.release(deliveryTag);
+    if (stored) this.hub.push({ ...stored, redelivered: true }, true);
+  }
+
+  async ack(deliveries: readonly Delivery[]): Promise<void> {
+    for (const d of deliveries) this.release(d.deliveryTag);
+  }
+
+  async reject(delivery: Delivery, requeue: boolean): Promise<void> {
+    const stored = this.release(delivery.deliveryTag);
+    if (stored && requeue) this.hub.push({ ...stored, redelivered: true });
+  }
+
+  async defer(delivery: Delivery, eta: Date): Promise<void> {
+    const stored = this.release(delivery.deliveryTag);
+    if (stored) this.hub.defer(stored, eta.getTime());
+  }
+
+  async restore(deliveries: readonly Delivery[]): Promise<void> {
+    for (const d of deliveries) this.giveBack(d.deliveryTag);
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    this.hub.wakeAll();
+    for (const tag of [...this.held]) this.giveBack(tag);
+  }
 }

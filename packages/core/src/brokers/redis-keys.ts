@@ -8,15 +8,21 @@ export const UNACKED_INDEX = 'unacked_index';
 export const UNACKED_MUTEX = 'unacked_mutex';
 /** Celeriac: zset consumer id → unix ms until which it is alive. */
 export const CONSUMERS = '_celeriac.consumers';
-/** Celeriac: zset unacked entry → due unix ms (messages parked until their ETA). */
+/** Celeriac: zset `<lease>\x06\x16<unacked entry>` → due unix ms on the Redis clock (messages parked until their ETA). */
 export const DEFERRED = '_celeriac.eta';
+
+/**
+ * Celeriac: hash delivery tag → lease (`<consumer>:<random>:<n>`) of the reservation
+ * that holds it now. Settling with any other lease is a no-op: the message was
+ * restored and taken again meanwhile.
+ */
+export const LEASES = '_celeriac.leases';
+
+/** Celeriac: hash delivery tag → times the message was restored after its holder died or stalled. */
+export const REDELIVERIES = '_celeriac.redeliveries';
 
 /** Celeriac: the delivery tags a consumer holds unacked. */
 export function ownedKey(consumerId: string): string {
   return `_celeriac.owned.${consumerId}`;
 }
 
-/** Celeriac: the list a blocked consumer BLMOVEs into. */
-export function inflightKey(consumerId: string): string {
-  return `_celeriac.inflight.${consumerId}`;
-}

@@ -9,7 +9,7 @@
 import { connect as connectTcp, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { CONSUMERS, ownedKey, UNACKED, UNACKED_INDEX } from './redis-keys.js';
-import { HEARTBEAT_CONSUMER_LUA } from './redis-scripts.js';
+import { scripts } from './redis-scripts.js';
 
 /** What the liveness loop needs. */
 export interface LivenessOptions {
@@ -46,7 +46,7 @@ export function handshakeCommands(url: URL): Buffer[] {
 export function startLiveness(options: LivenessOptions): { stop(): Promise<void> } {
   const url = new URL(options.url);
   const beat = encodeCommand([
-    'EVAL', HEARTBEAT_CONSUMER_LUA, 4, UNACKED, UNACKED_INDEX, CONSUMERS, ownedKey(options.consumerId), options.consumerId, Math.round(options.ttlMs),
+    'EVAL', scripts.heartbeatConsumer.lua, 4, UNACKED, UNACKED_INDEX, CONSUMERS, ownedKey(options.consumerId), options.consumerId, Math.round(options.ttlMs),
   ]);
   let socket: Socket | undefined;
   let stopped = false;

@@ -1,67 +1,37 @@
 import { createInterface } from 'node:readline/promises';
-import { appFor } from './load-app.js';
-import { workerBanner } from './banner.js';
-import { Worker } from '../worker/worker.js';
-import type { LogLevel } from '../logger.js';
+import { appFor, type ConnectionFlags } from './load-app.js';
+import { UsageError } from './options.js';
+import type { Celeriac } from '../app.js';
 
-/** Flags shared by every command. */
-export interface ConnectionFlags {
-  app?: string;
-  broker?: string;
-  backend?: string;
+/** What a client command needs to reach: the broker, the result backend, or both. */
+interface Needs {
+  broker?: boolean;
+  backend?: boolean;
 }
 
-/** `celeriac worker` flags. */
-export interface WorkerFlags extends ConnectionFlags {
-  queues?: string;
-  concurrency?: string;
-  loglevel?: string;
-  prefetchMultiplier?: string;
-  hostname?: string;
-}
+const inProcess = (url: string | null | undefined) => !url || url.startsWith('memory://');
 
-function positiveInt(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${flag} must be a non-negative integer, got ${JSON.stringify(value)}.`);
-  return n;
-}
-
-/** Run a worker until SIGTERM/SIGINT (warm), or a second signal (cold). */
-export async function workerCommand(flags: WorkerFlags, version: string): Promise<void> {
-  if (!flags.app) throw new Error('celeriac worker needs -A <module> (the module that exports your app and imports your tasks).');
+/**
+ * The app for `call`, `result` and `purge`. A separate process can never reach a
+ * worker through memory:// (it lives inside one process), so falling back to it
+ * would lose messages silently: fail instead, saying how to name a real one.
+ */
+async function clientApp(command: string, flags: ConnectionFlags, needs: Needs): Promise<Celeriac> {
   const app = await appFor(flags);
-  const concurrency = positiveInt(flags.concurrency, '-c/--concurrency');
-  if (concurrency !== undefined) app.configure({ workerConcurrency: concurrency });
-  const worker = new Worker(app, {
-    queues: flags.queues?.split(',').map((q) => q.trim()).filter(Boolean),
-    prefetchMultiplier: positiveInt(flags.prefetchMultiplier, '--prefetch-multiplier'),
-    hostname: flags.hostname,
-    logLevel: (flags.loglevel?.toLowerCase() ?? 'info') as LogLevel,
-  });
-  process.stdout.write(workerBanner(worker, version) + '\n');
-  await worker.start();
-  worker.log.info({ hostname: worker.hostname }, `${worker.hostname} ready.`);
-
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    signals++;
-    if (signals === 1) {
-      worker.log.warn(`worker: Warm shutdown (${signal}); send it again for a cold shutdown`);
-      worker
-        .stop()
-        .then(() => app.close())
-        .then(
-          () => process.exit(signals > 1 ? 1 : 0),
-          (err) => (worker.log.error({ err }, 'Error during shutdown'), process.exit(1)),
-        );
-    } else if (signals === 2) {
-      worker.log.warn(`worker: Cold shutdown (${signal})`);
-      void worker.stop({ cold: true });
-    }
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  const s = app.settings;
+  if (needs.broker && inProcess(s.brokerUrl)) {
+    throw new UsageError(
+      `${command} has no broker (memory:// lives inside one process, so no worker would see this): ` +
+        'pass -b redis://127.0.0.1:6379/0, set CELERIAC_BROKER_URL (or CELERY_BROKER_URL), or -A a module whose app sets brokerUrl.',
+    );
+  }
+  if (needs.backend && inProcess(s.resultBackend)) {
+    throw new UsageError(
+      `${command} has no result backend: pass --result-backend redis://127.0.0.1:6379/1, set CELERIAC_RESULT_BACKEND ` +
+        '(or CELERY_RESULT_BACKEND), or -A a module whose app sets resultBackend.',
+    );
+  }
+  return app;
 }
 
 /** `celeriac call` flags. */
@@ -83,15 +53,15 @@ function parseJson<T>(text: string | undefined, flag: string, fallback: T, check
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new Error(`${flag} is not valid JSON (${(err as Error).message}): ${text}`);
+    throw new UsageError(`${flag} is not valid JSON (${(err as Error).message}): ${text}`);
   }
-  if (!check(value)) throw new Error(`${flag} has the wrong shape: ${text}`);
+  if (!check(value)) throw new UsageError(`${flag} has the wrong shape: ${text}`);
   return value as T;
 }
 
 /** Send a task by name; print its id (and its result with --wait). */
 export async function callCommand(name: string, flags: CallFlags): Promise<void> {
-  const app = await appFor(flags);
+  const app = await clientApp(flags.wait ? 'celeriac call --wait' : 'celeriac call', flags, { broker: true, backend: flags.wait === true });
   const args = parseJson<unknown[]>(flags.args, '--args', [], Array.isArray);
   const kwargs = parseJson<Record<string, unknown>>(flags.kwargs, '--kwargs', {}, (v) => !!v && typeof v === 'object' && !Array.isArray(v));
   const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
@@ -115,7 +85,7 @@ export async function callCommand(name: string, flags: CallFlags): Promise<void>
 
 /** Print a task's result (waits for it, like `celery result`). */
 export async function resultCommand(id: string, flags: ConnectionFlags & { timeout?: string; noWait?: boolean }): Promise<void> {
-  const app = await appFor(flags);
+  const app = await clientApp('celeriac result', flags, { backend: true });
   try {
     const result = app.AsyncResult(id);
     if (flags.noWait) {
@@ -135,7 +105,7 @@ export async function resultCommand(id: string, flags: ConnectionFlags & { timeo
 
 /** Remove all waiting messages from the queues (asks first unless --force). */
 export async function purgeCommand(flags: ConnectionFlags & { queues?: string; force?: boolean }): Promise<void> {
-  const app = await appFor(flags);
+  const app = await clientApp('celeriac purge', flags, { broker: true });
   const queues = flags.queues?.split(',').map((q) => q.trim()).filter(Boolean) ?? [app.settings.taskDefaultQueue];
   try {
     if (!flags.force) {

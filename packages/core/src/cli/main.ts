@@ -1,28 +1,50 @@
 #!/usr/bin/env node
-/** The `celeriac` command line: worker, call, result, purge. */
+/**
+ * The `celeriac` command line: worker, call, result, purge, report. Global
+ * options (-A, -b, --result-backend) go before the command, as Celery users type
+ * them (`celeriac -A proj worker -l INFO`), or after it.
+ */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { callCommand, purgeCommand, resultCommand, workerCommand } from './commands.js';
+import { callCommand, purgeCommand, resultCommand } from './commands.js';
+import { UsageError } from './options.js';
+import { reportCommand } from './report.js';
+import { workerCommand, type WorkerFlags } from './worker-command.js';
+import { CeleriacError, ConfigurationError } from '../errors.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-const program = new Command('celeriac').version(version).description('Celery-compatible task queue for TypeScript');
+const program = new Command('celeriac')
+  .version(version, '-V, --version', 'print the version')
+  .description('Celery-compatible task queue for TypeScript')
+  .option('-A, --app <module>', 'module exporting the app: path/to/module[:export]')
+  .option('-b, --broker <url>', 'broker URL (overrides the app; env CELERIAC_BROKER_URL or CELERY_BROKER_URL)')
+  .option('--result-backend <url>', 'result backend URL (overrides the app; env CELERIAC_RESULT_BACKEND or CELERY_RESULT_BACKEND)')
+  .option('--backend <url>', 'same as --result-backend')
+  .configureHelp({ showGlobalOptions: true })
+  .showHelpAfterError('(celeriac --help lists the commands; celeriac <command> --help their options)')
+  // commander's own parse errors in the same voice and with click's usage status (2); help and --version exit 0.
+  .configureOutput({ outputError: (text, write) => write(`celeriac: ${text}`) })
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 
-const withConnection = (cmd: Command) =>
-  cmd
-    .option('-A, --app <module>', 'module exporting the app: path/to/module[:export]')
-    .option('-b, --broker <url>', 'broker URL (overrides the app; env CELERY_BROKER_URL)')
-    .option('--backend <url>', 'result backend URL (overrides the app; env CELERY_RESULT_BACKEND)');
+/** The command's own options merged with the global ones. */
+const flagsOf = <T>(cmd: Command): T => cmd.optsWithGlobals() as T;
 
-withConnection(program.command('worker').description('Start a worker'))
+program
+  .command('worker')
+  .description('Start a worker')
   .option('-Q, --queues <list>', 'comma-separated queues to consume')
   .option('-c, --concurrency <n>', 'tasks run at once (async pool)')
-  .option('-l, --loglevel <level>', 'debug, info, warning, error, critical', 'info')
+  .option('-l, --loglevel <level>', 'DEBUG, INFO, WARNING, ERROR or CRITICAL (any case)', 'INFO')
+  .option('--log-format <format>', 'pretty (Celery form), json (pino lines) or auto: pretty when stderr is a terminal')
+  .option('--no-color', 'no colours in the pretty log form')
   .option('--prefetch-multiplier <n>', 'prefetch = concurrency × this')
-  .option('-n, --hostname <name>', 'node name (default celeriac@<host>)')
-  .action((flags) => workerCommand(flags, version));
+  .option('-n, --hostname <name>', 'node name, e.g. worker1@%h (%h host, %n host name, %d domain, %i, %I)')
+  .action((_opts, cmd: Command) => workerCommand(flagsOf<WorkerFlags>(cmd), version));
 
-withConnection(program.command('call <name>').description('Send a task by name and print its id'))
+program
+  .command('call <name>')
+  .description('Send a task by name and print its id')
   .option('-a, --args <json>', 'positional arguments as a JSON array', '[]')
   .option('-k, --kwargs <json>', 'keyword arguments as a JSON object', '{}')
   .option('--countdown <seconds>', 'run after this many seconds')
@@ -32,19 +54,35 @@ withConnection(program.command('call <name>').description('Send a task by name a
   .option('--priority <n>', 'priority 0-9')
   .option('-w, --wait', 'wait for the result and print it')
   .option('--timeout <seconds>', 'with --wait: give up after this long')
-  .action((name, flags) => callCommand(name, flags));
+  .action((name: string, _opts, cmd: Command) => callCommand(name, flagsOf(cmd)));
 
-withConnection(program.command('result <id>').description("Print a task's result (waits for it)"))
+program
+  .command('result <id>')
+  .description("Print a task's result (waits for it)")
   .option('--timeout <seconds>', 'give up after this long')
   .option('--no-wait', 'print the current state and result without waiting')
-  .action((id, flags) => resultCommand(id, { ...flags, noWait: flags.wait === false }));
+  .action((id: string, _opts, cmd: Command) => {
+    const flags = flagsOf<Record<string, unknown>>(cmd);
+    return resultCommand(id, { ...flags, noWait: flags.wait === false });
+  });
 
-withConnection(program.command('purge').description('Delete all waiting messages from queues'))
+program
+  .command('purge')
+  .description('Delete all waiting messages from queues')
   .option('-Q, --queues <list>', 'comma-separated queues (default: the default queue)')
   .option('-f, --force', 'do not ask for confirmation')
-  .action((flags) => purgeCommand(flags));
+  .action((_opts, cmd: Command) => purgeCommand(flagsOf(cmd)));
+
+program
+  .command('report')
+  .description('Print versions and the settings in effect (secrets masked), for bug reports')
+  .action((_opts, cmd: Command) => reportCommand(flagsOf(cmd), version));
 
 program.parseAsync().catch((err: Error) => {
-  process.stderr.write(`celeriac: error: ${err.message}\n`);
-  process.exit(2);
+  // Usage and configuration mistakes: status 2. Other Celeriac errors (a timeout, a
+  // broker that is away): their message, status 1. Anything unexpected: the stack, status 1.
+  const usage = err instanceof UsageError || err instanceof ConfigurationError;
+  const known = usage || err instanceof CeleriacError;
+  process.stderr.write(`celeriac: error: ${known ? `${usage ? '' : `${err.name}: `}${err.message}` : (err.stack ?? err.message)}\n`);
+  process.exit(usage ? 2 : 1);
 });

@@ -2,7 +2,23 @@
  * JSON exactly as Python's `json.dumps` (kombu 5.2's default) writes it:
  * `", "` and `": "` separators, ASCII only with `\uXXXX` escapes, and dates as
  * kombu's encoder writes them. Reading accepts what Python may emit beyond strict
- * JSON: `NaN`, `Infinity`, `-Infinity`.
+ * JSON: `NaN`, `Infinity`, `-Infinity`, and integers beyond 2^53 (as `BigInt`).
+ *
+ * What matches Python byte for byte, and what cannot:
+ * - Numbers: a safe integer (|n| < 2^53) is written as a Python `int` (`2`); any
+ *   other number as Python's `float.__repr__`: `0.5`, `1e-05`, `1e+16`, `-0.0`,
+ *   `9007199254740994.0`, `1.2345678901234568e+17`. JavaScript has one number
+ *   type, so a Python float with an integral value below 2^53 (`2.0`) arrives as
+ *   `2` and is written back as `2`: that difference cannot be seen from JS. Send
+ *   `BigInt` for integers beyond 2^53.
+ * - Key order: Python keeps insertion order; a JS object lists integer-like keys
+ *   (`"0"`, `"12"`) first, in numeric order. `loadsPython` remembers the original
+ *   order of an object that has such keys, and `dumpsPython` writes that order back
+ *   as long as the object keeps exactly the same keys — so a received
+ *   `{"b": 1, "2": 2}` is forwarded unchanged. Objects built in JS are written in
+ *   JS enumeration order.
+ * - Dates: kombu's encoder writes aware datetimes as isoformat with `Z`; like
+ *   Python, microseconds are omitted when zero (`2024-05-06T07:08:09Z`).
  */
 
 const ESCAPES: Record<string, string> = {
@@ -33,15 +49,53 @@ function quote(text: string): string {
 }
 
 function number(value: number): string {
-  if (Number.isNaN(value)) return 'NaN';
-  if (value === Infinity) return 'Infinity';
-  if (value === -Infinity) return '-Infinity';
-  return JSON.stringify(value);
+  // Fast paths: a safe integer is a Python int; a non-integer in [1e-4, 1e16) prints the same in both languages.
+  if (Number.isSafeInteger(value)) return value === 0 && 1 / value < 0 ? '-0.0' : String(value);
+  const magnitude = value < 0 ? -value : value;
+  if (magnitude >= 1e-4 && magnitude < 1e16 && !Number.isInteger(value)) return String(value);
+  if (value !== value) return 'NaN';
+  if (magnitude === Infinity) return value > 0 ? 'Infinity' : '-Infinity';
+  return pythonFloatRepr(value);
 }
 
-/** kombu writes aware datetimes as ISO with `Z` (microsecond precision). */
+/**
+ * Python's `repr(float)`: the shortest round-tripping digits (the same digits JS
+ * picks), in fixed notation when the decimal exponent is in (-4, 16], otherwise
+ * `d.ddde±XX` with at least two exponent digits; integral values get `.0`.
+ */
+function pythonFloatRepr(value: number): string {
+  const magnitude = value < 0 ? -value : value;
+  if (magnitude < 1e-6 || magnitude >= 1e21) {
+    // JS already writes these with an exponent; Python pads it to two digits (1e-07).
+    const js = String(value);
+    const sign = js.length - 2;
+    return js.charCodeAt(sign) === 43 || js.charCodeAt(sign) === 45 ? js.slice(0, sign + 1) + '0' + js.slice(sign + 1) : js;
+  }
+  if (magnitude < 1e16 && magnitude >= 1e-4) return String(value) + '.0'; // integral, beyond 2^53
+  const exp = value.toExponential(); // "-1.2345e+17": shortest round-trip digits
+  const negative = exp.charCodeAt(0) === 45; // '-'
+  const e = exp.indexOf('e');
+  const mantissa = exp.slice(negative ? 1 : 0, e);
+  const digits = mantissa.length > 1 ? mantissa[0] + mantissa.slice(2) : mantissa;
+  const exponent = Number(exp.slice(e + 1));
+  const point = exponent + 1; // digits × 10^(point − digits.length)
+  let out: string;
+  if (point > -4 && point <= 16) {
+    if (point <= 0) out = '0.' + '0'.repeat(-point) + digits;
+    else if (point >= digits.length) out = digits + '0'.repeat(point - digits.length) + '.0';
+    else out = digits.slice(0, point) + '.' + digits.slice(point);
+  } else {
+    const abs = exponent < 0 ? -exponent : exponent;
+    out = digits[0] + (digits.length > 1 ? '.' + digits.slice(1) : '') + (exponent < 0 ? 'e-' : 'e+') + (abs < 10 ? '0' : '') + abs;
+  }
+  return negative ? '-' + out : out;
+}
+
+/** kombu writes aware datetimes as isoformat with `Z`: microseconds, omitted when zero. */
 function date(value: Date): string {
-  return quote(value.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z'));
+  const iso = value.toISOString();
+  if (value.getUTCMilliseconds() === 0) return quote(iso.slice(0, -5) + 'Z');
+  return quote(iso.slice(0, -1) + '000Z');
 }
 
 /**
@@ -97,6 +151,8 @@ function write(value: unknown): string {
       if (value instanceof Set || ArrayBuffer.isView(value)) {
         throw new UnencodableValue(value.constructor.name, ': convert it to an array first, or use the msgpack serializer for binary data.');
       }
+      const order = (value as { [KEY_ORDER]?: readonly string[] })[KEY_ORDER];
+      if (order !== undefined) return writeInOrder(value as Record<string, unknown>, order);
       let out = '{';
       let first = true;
       for (const key in value) {
@@ -113,6 +169,24 @@ function write(value: unknown): string {
   }
 }
 
+/**
+ * Write an object parsed by `loadsPython` in the key order it had on the wire, when it
+ * still has exactly those keys (else in JS order: it was changed after parsing).
+ */
+function writeInOrder(value: Record<string, unknown>, order: readonly string[]): string {
+  const keys = Object.keys(value);
+  const same = keys.length === order.length && order.every((k) => Object.prototype.hasOwnProperty.call(value, k));
+  let out = '{';
+  let first = true;
+  for (const key of same ? order : keys) {
+    const v = value[key];
+    if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
+    out += (first ? '' : ', ') + quote(key) + ': ' + child(v, `.${key}`);
+    first = false;
+  }
+  return out + '}';
+}
+
 function child(value: unknown, segment: string): string {
   try {
     return write(value);
@@ -123,16 +197,29 @@ function child(value: unknown, segment: string): string {
 }
 
 const NON_STRICT_TOKEN = /(?:-?Infinity|NaN)/;
-const LONG_INTEGER = /\d{16,}/;
+/**
+ * One scan for what needs the tolerant parser beyond NaN/Infinity: an integer of 16+
+ * digits (may exceed 2^53), or an object key JS would move to the front (an array
+ * index such as `"0"`, `"42"`) whose wire order must be remembered.
+ */
+const NEEDS_TOLERANT = /\d{16}|"(?:0|[1-9]\d{0,9})"\s*:/;
+/** Array-index keys (what JS enumerates first, in numeric order). */
+const ARRAY_INDEX = /^(?:0|[1-9]\d{0,9})$/;
+
+/** Non-enumerable record of an object's key order on the wire (see `dumpsPython`). */
+const KEY_ORDER: unique symbol = Symbol('celeriac.pythonKeyOrder');
 
 /**
  * Parse JSON that Python may have written. Strict JSON goes through `JSON.parse`;
  * a tolerant pass is used only when the text has `NaN`/`Infinity` tokens (which
- * JSON.parse rejects) or integers beyond 2^53, which come back as `BigInt` instead
- * of silently losing precision (and are written back exactly by `dumpsPython`).
+ * JSON.parse rejects), integers beyond 2^53, which come back as `BigInt` instead
+ * of silently losing precision (and are written back exactly by `dumpsPython`), or
+ * integer-like object keys, whose wire order is remembered for `dumpsPython`.
+ * Objects are plain objects built as `JSON.parse` builds them: a `"__proto__"` key
+ * is an ordinary own property, never the prototype.
  */
 export function loadsPython(text: string): unknown {
-  if (LONG_INTEGER.test(text)) return parseTolerant(text);
+  if (NEEDS_TOLERANT.test(text)) return parseTolerant(text);
   try {
     return JSON.parse(text);
   } catch (err) {
@@ -163,18 +250,23 @@ function parseTolerant(text: string): unknown {
     if (ch === '{') {
       i++;
       const obj: Record<string, unknown> = {};
+      const keys: string[] = [];
       ws();
       if (text[i] === '}') return i++, obj;
       for (;;) {
         ws();
         const key = value();
         if (typeof key !== 'string') fail('object key must be a string');
+        keys.push(key as string);
         ws();
         if (text[i++] !== ':') fail('expected :');
-        obj[key as string] = value();
+        const item = value();
+        // Plain assignment of "__proto__" would replace the prototype (what JSON.parse never does).
+        if (key === '__proto__') Object.defineProperty(obj, key, { value: item, writable: true, enumerable: true, configurable: true });
+        else obj[key as string] = item;
         ws();
         const sep = text[i++];
-        if (sep === '}') return obj;
+        if (sep === '}') return rememberKeyOrder(obj, keys);
         if (sep !== ',') fail('expected , or }');
       }
     }
@@ -214,4 +306,14 @@ function parseTolerant(text: string): unknown {
   ws();
   if (i !== text.length) fail('trailing characters');
   return out;
+}
+
+/** Attach the wire key order when JS enumerates the keys differently (integer-like keys). */
+function rememberKeyOrder(obj: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  if (!keys.some((k) => ARRAY_INDEX.test(k))) return obj;
+  const unique = keys.length === new Set(keys).size ? keys : [...new Set(keys)];
+  const enumerated = Object.keys(obj);
+  if (enumerated.every((k, i) => k === unique[i])) return obj;
+  Object.defineProperty(obj, KEY_ORDER, { value: unique, enumerable: false });
+  return obj;
 }

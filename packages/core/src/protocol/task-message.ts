@@ -1,5 +1,6 @@
 import { MessageDecodeError } from '../errors.js';
 import type { Embed, MessageProperties, TaskHeaders, TaskMessage, WireSignature } from './message.js';
+import { validateEmbed, validateHeaders, validateTimeLimit } from './message-validation.js';
 import { argsRepr, kwargsRepr } from './python-repr.js';
 import { compress, decodeBody, decompress, getSerializer } from './serialization.js';
 import { formatHeaderDate, parseWireDate } from './time.js';
@@ -104,17 +105,14 @@ export interface DecodedTask {
   headers: TaskHeaders;
 }
 
-const EMPTY_EMBED: Embed = { callbacks: null, errbacks: null, chain: null, chord: null };
-
 function optDate(value: unknown, field: string): Date | null {
   if (value === null || value === undefined) return null;
   if (typeof value !== 'string') throw new MessageDecodeError(`Header ${field} must be an ISO 8601 string, got ${JSON.stringify(value)}.`);
-  return parseWireDate(value);
-}
-
-function asTimeLimit(value: unknown): [number | null, number | null] {
-  if (Array.isArray(value) && value.length === 2) return [(value[0] as number | null) ?? null, (value[1] as number | null) ?? null];
-  return [null, null];
+  try {
+    return parseWireDate(value);
+  } catch (err) {
+    throw new MessageDecodeError(`Header ${field}: ${(err as Error).message}`);
+  }
 }
 
 /**
@@ -132,14 +130,16 @@ export function peekTaskName(message: TaskMessage): string | null {
  * Enforces `accept` before touching the body.
  */
 export function decodeTaskMessage(message: TaskMessage, accept: readonly string[]): DecodedTask {
+  const h = (message.headers ?? {}) as TaskHeaders;
+  const v2 = typeof h.task === 'string';
+  if (v2) validateHeaders(h); // cheap checks first: before decompressing or parsing the body
   let raw = message.body;
-  const compression = message.headers?.compression;
+  const compression = h.compression;
   if (typeof compression === 'string') raw = decompress(raw, compression);
   const payload = decodeBody(raw, message.contentType, accept);
-  const h = (message.headers ?? {}) as TaskHeaders;
 
-  if (typeof h.task === 'string') {
-    if (typeof h.id !== 'string') throw new MessageDecodeError('Task message has header "task" but no string "id" header.');
+  if (v2) {
+    const timeLimit = validateTimeLimit(h.timelimit);
     let args: unknown[];
     let kwargs: Record<string, unknown>;
     let embed: Embed;
@@ -149,13 +149,13 @@ export function decodeTaskMessage(message: TaskMessage, accept: readonly string[
       }
       args = asArgs(payload[0]);
       kwargs = asKwargs(payload[1]);
-      embed = { ...EMPTY_EMBED, ...((payload[2] as Partial<Embed> | null) ?? {}) };
+      embed = validateEmbed(payload[2]);
     } else if (payload && typeof payload === 'object' && 'args' in payload) {
       // v1/v2 hybrid: headers say v2, body is a v1 dict.
       const p = payload as Record<string, unknown>;
       args = asArgs(p.args);
       kwargs = asKwargs(p.kwargs ?? {});
-      embed = { ...EMPTY_EMBED, callbacks: (p.callbacks as WireSignature[]) ?? null, errbacks: (p.errbacks as WireSignature[]) ?? null };
+      embed = validateEmbed({ callbacks: p.callbacks, errbacks: p.errbacks }, 'body');
     } else {
       throw new MessageDecodeError('Task body must be a JSON array [args, kwargs, embed].');
     }
@@ -174,7 +174,7 @@ export function decodeTaskMessage(message: TaskMessage, accept: readonly string[
       rootId: (h.root_id as string | null) ?? h.id,
       parentId: (h.parent_id as string | null) ?? null,
       shadow: (h.shadow as string | null) ?? null,
-      timeLimit: asTimeLimit(h.timelimit),
+      timeLimit,
       ignoreResult: h.ignore_result === true,
       headers: h,
     };
@@ -182,23 +182,28 @@ export function decodeTaskMessage(message: TaskMessage, accept: readonly string[
 
   if (payload && typeof payload === 'object' && !Array.isArray(payload) && typeof (payload as { task?: unknown }).task === 'string') {
     const p = payload as Record<string, unknown>;
-    const id = String(p.id);
+    if (typeof p.id !== 'string' || p.id === '') throw new MessageDecodeError('Protocol v1 body "id" must be a non-empty string (the task id).');
+    const id = p.id;
+    for (const field of ['taskset', 'group'] as const) {
+      if (p[field] !== undefined && p[field] !== null && typeof p[field] !== 'string') throw new MessageDecodeError(`Protocol v1 body "${field}" must be a string or null.`);
+    }
+    const v1Embed = validateEmbed({ callbacks: p.callbacks, errbacks: p.errbacks, chord: p.chord }, 'body');
     return {
       protocol: 1,
       name: p.task as string,
       id,
       args: asArgs(p.args ?? []),
       kwargs: asKwargs(p.kwargs ?? {}),
-      embed: { callbacks: (p.callbacks as WireSignature[]) ?? null, errbacks: (p.errbacks as WireSignature[]) ?? null, chain: null, chord: (p.chord as WireSignature) ?? null },
+      embed: v1Embed,
       eta: optDate(p.eta, 'eta'),
       expires: optDate(p.expires, 'expires'),
       retries: typeof p.retries === 'number' ? p.retries : 0,
       groupId: (p.taskset as string | null) ?? (p.group as string | null) ?? null,
-      groupIndex: (p.group_index as number | null) ?? null,
+      groupIndex: Number.isSafeInteger(p.group_index) ? (p.group_index as number) : null,
       rootId: id,
       parentId: null,
       shadow: null,
-      timeLimit: asTimeLimit(p.timelimit),
+      timeLimit: validateTimeLimit(p.timelimit, 'Protocol v1 body "timelimit"'),
       ignoreResult: false,
       headers: { ...h, task: p.task as string, id } as TaskHeaders,
     };

@@ -1,25 +1,26 @@
 /**
- * Keeps a consuming worker alive in the broker and runs the broker's periodic
- * upkeep (ETA promotion, restores of dead consumers' messages).
+ * Keeps a consumer alive in the broker and runs the broker's periodic upkeep (ETA
+ * promotion, restores of dead consumers' messages). Driven by a transport's
+ * `Consumer`, not by the worker.
  *
- * Liveness comes from a heartbeat thread when the broker supports it, so a task
+ * Liveness comes from a heartbeat thread when the transport has one, so a task
  * that blocks the event loop is not taken for a dead worker; upkeep stays on the
- * worker's own connection. Without the thread (disabled, failed to start, or died)
- * both run from an event-loop timer.
+ * consumer's own connection. Without the thread (disabled, failed to start, or
+ * died) both run from an event-loop timer.
  */
-import type { Broker } from '../brokers/broker.js';
 import type { Logger } from '../logger.js';
 import { startHeartbeatThread, type HeartbeatThread } from './heartbeat-thread.js';
 
 /** What the heartbeats need. */
 export interface ConsumerHeartbeatOptions {
-  broker: Broker;
-  brokerUrl: string;
-  consumerId: string;
+  /** Prove liveness and run upkeep, from the event loop. */
+  beat: () => Promise<void>;
+  /** Upkeep alone (liveness proven by the thread). */
+  upkeep: () => Promise<void>;
+  /** Beat from a thread with its own connection to this broker; null: beat from the event loop. */
+  thread: { brokerUrl: string; consumerId: string } | null;
   /** Seconds between beats; the consumer counts as dead after 5 missed. */
   intervalSeconds: number;
-  /** Beat from a worker thread (`workerHeartbeatThread`). */
-  useThread: boolean;
   log: Logger;
 }
 
@@ -34,17 +35,21 @@ export class ConsumerHeartbeats {
     this.intervalMs = options.intervalSeconds * 1000;
   }
 
+  /** Time-to-live of one beat: 5 intervals. */
+  get ttlMs(): number {
+    return this.intervalMs * 5;
+  }
+
   /**
    * Beat once now (awaited: before the first reserve, so a crash right away is
    * still noticed), then keep beating; the thread comes up in the background.
    */
   async start(): Promise<void> {
-    if (!this.options.broker.heartbeat) return;
     await this.beat();
     this.started = this.startRecurring();
   }
 
-  /** Stop beating (call last: a long warm shutdown must not look like a dead worker). */
+  /** Stop beating (call last: a long shutdown must not look like a dead consumer). */
   async stop(): Promise<void> {
     await this.started;
     clearInterval(this.timer);
@@ -52,21 +57,15 @@ export class ConsumerHeartbeats {
   }
 
   private async startRecurring(): Promise<void> {
-    const { broker, brokerUrl, consumerId, useThread, log } = this.options;
-    if (!useThread || !broker.maintain) return this.everyInterval(() => this.beat());
+    const { thread, log } = this.options;
+    if (!thread) return this.everyInterval(() => this.beat());
     try {
-      this.thread = await startHeartbeatThread({ brokerUrl, consumerId, intervalMs: this.intervalMs, ttlMs: this.ttlMs }, log, () =>
-        this.everyInterval(() => this.beat()),
-      );
-      this.everyInterval(() => this.maintain());
+      this.thread = await startHeartbeatThread({ ...thread, intervalMs: this.intervalMs, ttlMs: this.ttlMs }, log, () => this.everyInterval(() => this.beat()));
+      this.everyInterval(() => this.upkeep());
     } catch (err) {
       log.warn({ err }, 'Cannot start the heartbeat thread; beating from the event loop (a long synchronous task may get its message redelivered)');
       this.everyInterval(() => this.beat());
     }
-  }
-
-  private get ttlMs(): number {
-    return this.intervalMs * 5;
   }
 
   private everyInterval(fn: () => Promise<void>): void {
@@ -76,14 +75,14 @@ export class ConsumerHeartbeats {
   }
 
   private async beat(): Promise<void> {
-    await this.guard(() => this.options.broker.heartbeat?.(this.options.consumerId, this.ttlMs), 'Broker heartbeat failed; will retry');
+    await this.guard(this.options.beat, 'Broker heartbeat failed; will retry');
   }
 
-  private async maintain(): Promise<void> {
-    await this.guard(() => this.options.broker.maintain?.(), 'Broker maintenance (ETA promotion, restores) failed; will retry');
+  private async upkeep(): Promise<void> {
+    await this.guard(this.options.upkeep, 'Broker maintenance (ETA promotion, restores) failed; will retry');
   }
 
-  private async guard(fn: () => Promise<void> | undefined, message: string): Promise<void> {
+  private async guard(fn: () => Promise<void>, message: string): Promise<void> {
     try {
       await fn();
     } catch (err) {

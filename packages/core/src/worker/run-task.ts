@@ -9,6 +9,13 @@ import { runInTaskContext } from '../task-context.js';
 import type { Logger } from '../logger.js';
 import { childTuple, resultDocument, type ExtendedFields } from './result-document.js';
 import type { TaskRequest } from './task-request.js';
+import { pyRepr } from '../protocol/python-repr.js';
+
+/** Seconds as Python prints a float: `0.004012`, `2.5`, `0.0`. */
+const seconds = (s: number) => s.toFixed(6).replace(/0+$/, '').replace(/\.$/, '.0');
+
+/** An exception as Celery's `%r` shows it: `TypeError('bad input')`. */
+const exceptionRepr = (error: unknown) => (error instanceof Error ? `${error.name}(${pyRepr(error.message)})` : pyRepr(error));
 
 /** How a run ended, for the consumer's ack decision. */
 export interface RunOutcome {
@@ -21,8 +28,12 @@ export interface RunOutcome {
 export interface RunDeps {
   app: Celeriac;
   log: Logger;
-  /** Store a result document (batched by the worker); null when results are disabled. */
-  storeResult: ((doc: ResultDocument) => Promise<void>) | null;
+  /**
+   * Store a result document (batched by the worker); null when results are
+   * disabled. Resolves with the error stored instead when the document could not
+   * be encoded (kombu's EncodeError).
+   */
+  storeResult: ((doc: ResultDocument) => Promise<Error | undefined | void>) | null;
 }
 
 /** Raised when a task runs past its hard time limit. Mirrors billiard's `TimeLimitExceeded`. */
@@ -44,9 +55,9 @@ export class ResultNotStored extends Error {
   override name = 'ResultNotStored';
 }
 
-async function persist(store: (doc: ResultDocument) => Promise<void>, doc: ResultDocument): Promise<void> {
+async function persist(store: NonNullable<RunDeps['storeResult']>, doc: ResultDocument): Promise<Error | undefined | void> {
   try {
-    await store(doc);
+    return await store(doc);
   } catch (err) {
     throw new ResultNotStored(`Could not store ${doc.status} for task ${doc.task_id}: ${(err as Error).message}`, { cause: err });
   }
@@ -102,7 +113,7 @@ async function sendFollowUp(req: TaskRequest, wire: WireSignature, prepend: unkn
   return result.id;
 }
 
-/** What the task function did: returned a value or threw. */
+/** What the task function did: returned a value or threw (`startedAt` is a `performance.now()` time). */
 export type FunctionOutcome = { ok: true; retval: unknown; startedAt: number } | { ok: false; error: unknown; startedAt: number };
 
 /**
@@ -112,7 +123,7 @@ export type FunctionOutcome = { ok: true; retval: unknown; startedAt: number } |
 export async function runTaskFunction(req: TaskRequest, deps: RunDeps): Promise<FunctionOutcome> {
   const { app } = deps;
   const opts = req.task.options;
-  const startedAt = Date.now();
+  const startedAt = performance.now();
   try {
     const store = req.ignoreResult ? null : deps.storeResult;
     if (store && (opts.trackStarted ?? app.settings.taskTrackStarted)) {
@@ -155,12 +166,15 @@ export async function recordOutcome(req: TaskRequest, deps: RunDeps, ran: Functi
       const next = chain[chain.length - 1]!;
       children.push(childTuple(await sendFollowUp(req, next, [retval], chain.slice(0, -1))));
     }
-    if (store) await persist(store, resultDocument(req.decoded, States.SUCCESS, retval ?? null, null, children, extended));
+    const storedInstead = store ? await persist(store, resultDocument(req.decoded, States.SUCCESS, retval ?? null, null, children, extended)) : undefined;
+    // Celery's tracer: a return value the serializer refuses is the task's failure (EncodeError, already stored).
+    if (storedInstead) return recordFailure(req, deps, storedInstead, extended, null);
     if (req.decoded.embed.chord) {
       log.warn({ task: req.name, id: req.id, group: req.groupId }, `Task ${req.name}[${req.id}] is a chord member: chord counting arrives with roadmap step 3, so the chord body ${req.decoded.embed.chord.task} will not be sent by this worker`);
     }
     if (log.isLevelEnabled('info')) {
-      log.info({ task: req.name, id: req.id, runtime: (Date.now() - ran.startedAt) / 1000 }, `Task ${req.name}[${req.id}] succeeded`);
+      const runtime = (performance.now() - ran.startedAt) / 1000;
+      log.info({ task: req.name, id: req.id, runtime }, `Task ${req.name}[${req.id}] succeeded in ${seconds(runtime)}s: ${pyRepr(retval)}`);
     }
     await hook(log, () => opts.onSuccess?.(retval, req.id, req.args as never[], req.kwargs));
     await hook(log, () => opts.afterReturn?.(States.SUCCESS, retval, req.id, req.args as never[], req.kwargs));
@@ -202,7 +216,7 @@ async function recordFailure(req: TaskRequest, deps: RunDeps, error: unknown, ex
     }
   }
   if (store) await persist(store, resultDocument(req.decoded, States.FAILURE, toExceptionDocument(error), traceback, [], extended));
-  log.error({ task: req.name, id: req.id, err: error }, `Task ${req.name}[${req.id}] raised unexpected: ${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? String(error)}`);
+  log.error({ task: req.name, id: req.id, err: error }, `Task ${req.name}[${req.id}] raised unexpected: ${exceptionRepr(error)}`);
   const opts = req.task.options;
   await hook(log, () => opts.onFailure?.(error, req.id, req.args as never[], req.kwargs, traceback));
   await hook(log, () => opts.afterReturn?.(States.FAILURE, error, req.id, req.args as never[], req.kwargs));

@@ -1,0 +1,282 @@
+/**
+ * The Redis transport's `Consumer`: atomic reserve into kombu's `unacked`, settling,
+ * liveness (heartbeats from a thread, see `ConsumerHeartbeats`), upkeep (deferred
+ * promotion, dead-consumer restore, kombu's visibility restore) and ETA parking.
+ * Key layout: the top of `redis.ts`.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { MessageDecodeError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { ConsumerHeartbeats } from '../worker/consumer-heartbeats.js';
+import type { Consumer, ConsumerOptions, Delivery, ReserveOptions } from './broker.js';
+import { decodeEnvelope } from './redis-envelope.js';
+import { CONSUMERS, DEFERRED, LEASES, ownedKey, UNACKED, UNACKED_INDEX, UNACKED_MUTEX } from './redis-keys.js';
+import { scripts } from './redis-scripts.js';
+
+const SEP = '\x06\x16';
+const PROMOTE_BATCH = 500;
+const DEAD_BATCH = 1000;
+/** A dead consumer stays listed (and re-checked) this long after its last heartbeat. */
+const DEAD_RETENTION_MS = 3_600_000;
+/** Longest single wake-up BLMOVE (s); a watcher re-arms after it. */
+const WATCH_BLOCK_SECONDS = 5;
+/** After a watcher connection fails, wait this long before reserving again. */
+const WATCH_ERROR_PAUSE_MS = 200;
+
+/** What a consumer shares with the `RedisBroker` that opened it. */
+export interface RedisConsumerContext {
+  /** The broker's command connection (auto-pipelined). */
+  redis: Redis;
+  /** Broker URL (unmasked), for the heartbeat thread's own connection. */
+  url: string;
+  steps: readonly number[];
+  visibilityTimeout: number;
+  restoreVisibleIntervalMs: number;
+}
+
+/** A blocking connection that waits for one ready list to be non-empty. */
+interface ListWatcher {
+  connection: Redis;
+  /** The wake-up BLMOVE in progress, if any. */
+  pending: Promise<void> | null;
+}
+
+const silent: Logger = pino({ level: 'silent' });
+
+/** One consumer of a set of queues on Redis. */
+export class RedisConsumer implements Consumer {
+  readonly id: string;
+  readonly queues: readonly string[];
+  private readonly watchers = new Map<string, ListWatcher>();
+  private reserveLock: Promise<unknown> = Promise.resolve();
+  private roundRobin = 0;
+  private closing = false;
+  private closed: Promise<void> | undefined;
+  private lastVisibleRestore = 0;
+  private readonly heartbeats: ConsumerHeartbeats;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly ctx: RedisConsumerContext,
+    queues: readonly string[],
+    private readonly options: ConsumerOptions = {},
+  ) {
+    this.id = options.consumerId || randomUUID();
+    this.queues = [...queues];
+    this.log = options.log ?? silent;
+    this.heartbeats = new ConsumerHeartbeats({
+      beat: () => this.beat(),
+      upkeep: () => this.upkeep(),
+      thread: options.heartbeatThread === false ? null : { brokerUrl: ctx.url, consumerId: this.id },
+      intervalSeconds: options.heartbeatIntervalSeconds ?? 2,
+      log: this.log,
+    });
+  }
+
+  /** Begin liveness and upkeep (unless `autoUpkeep: false`). Called by `RedisBroker.openConsumer`. */
+  async start(): Promise<void> {
+    if (this.options.autoUpkeep !== false) await this.heartbeats.start();
+  }
+
+  private get ownedKey(): string {
+    return ownedKey(this.id);
+  }
+
+  /**
+   * Take up to `max` messages, recorded unacked in the same Lua step. When none is
+   * ready, wait until any ready list (every priority list of every queue) is
+   * non-empty and take again. Calls run one at a time.
+   */
+  reserve(options: ReserveOptions): Promise<Delivery[]> {
+    const run = this.reserveLock.then(() => this.reserveNow(options));
+    this.reserveLock = run.catch(() => undefined);
+    return run;
+  }
+
+  private async reserveNow({ max, timeoutMs }: ReserveOptions): Promise<Delivery[]> {
+    const queues = this.queues;
+    if (queues.length === 0 || max <= 0 || this.closing) return [];
+    const shift = this.roundRobin % queues.length;
+    const order = [...queues.slice(shift), ...queues.slice(0, shift)];
+    const keys: string[] = [];
+    const keyQueues: string[] = [];
+    for (const step of this.ctx.steps) {
+      for (const queue of order) {
+        keys.push(step === 0 ? queue : `${queue}${SEP}${step}`);
+        keyQueues.push(queue);
+      }
+    }
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const got = await this.takeReady(keys, keyQueues, max);
+      if (got.length > 0) {
+        this.roundRobin++;
+        return got;
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0 || this.closing) return [];
+      await this.waitForAnyList(keys, remaining);
+    }
+  }
+
+  /**
+   * Resolve when one of `lists` may have a message, or after `waitMs`. Each list has
+   * its own blocking connection running `BLMOVE list list LEFT LEFT`: it returns as
+   * soon as the list is non-empty and puts the element back where it was, so the
+   * wake-up never moves a message (nothing is ever only in this consumer's hands or
+   * in a list kombu does not know). A watcher still blocked when this returns stays
+   * armed for the next wait.
+   */
+  private async waitForAnyList(lists: readonly string[], waitMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const wakes: Promise<void>[] = [new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))];
+    for (const list of lists) wakes.push(this.watch(list));
+    try {
+      await Promise.race(wakes);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private watch(list: string): Promise<void> {
+    let watcher = this.watchers.get(list);
+    if (!watcher) {
+      watcher = { connection: this.ctx.redis.duplicate({ enableAutoPipelining: false }), pending: null };
+      this.watchers.set(list, watcher);
+    }
+    if (watcher.pending) return watcher.pending;
+    const armed = watcher;
+    armed.pending = armed.connection
+      .blmove(list, list, 'LEFT', 'LEFT', WATCH_BLOCK_SECONDS)
+      .then(
+        () => undefined,
+        async (err: unknown) => {
+          if (this.closing) return;
+          this.log.warn({ err, list }, 'Waiting for messages failed; retrying');
+          await new Promise((r) => setTimeout(r, WATCH_ERROR_PAUSE_MS));
+        },
+      )
+      .finally(() => (armed.pending = null));
+    return armed.pending;
+  }
+
+  private async takeReady(keys: string[], keyQueues: string[], max: number): Promise<Delivery[]> {
+    const reply = await scripts.reserveMessages.run(
+      this.ctx.redis,
+      [UNACKED, UNACKED_INDEX, this.ownedKey, LEASES],
+      [max, `${randomUUID()}-`, `${this.id}:${randomUUID()}:`, ...keyQueues],
+      keys,
+    );
+    const deliveries: Delivery[] = [];
+    for (let i = 0; i < reply.length; i += 5) {
+      const queue = keyQueues[Number(reply[i + 2]) - 1]!;
+      deliveries.push(toDelivery(reply[i]!, reply[i + 1]!, queue, reply[i + 3]!, Number(reply[i + 4])));
+    }
+    return deliveries;
+  }
+
+  private get settleKeys(): [string, string, string, string] {
+    return [UNACKED, UNACKED_INDEX, this.ownedKey, LEASES];
+  }
+
+  /** Log the settles skipped because another consumer holds the message now. */
+  private skipped(tags: readonly string[], action: string): void {
+    for (const tag of tags) {
+      this.log.warn(
+        { deliveryTag: tag, consumer: this.id },
+        `Message ${tag} was restored to another consumer while this one was unresponsive; this consumer no longer holds it, so its ${action} was skipped (the current holder settles it).`,
+      );
+    }
+  }
+
+  /** Acknowledge a batch in one round trip (kombu's ZREM + HDEL), only what this consumer still holds. */
+  async ack(deliveries: readonly Delivery[]): Promise<void> {
+    if (deliveries.length === 0) return;
+    const args = deliveries.flatMap((d) => [d.deliveryTag, d.lease ?? '']);
+    this.skipped(await scripts.ackMessages.run(this.ctx.redis, this.settleKeys, args), 'ack');
+  }
+
+  /** `requeue`: back of the line (LPUSH), marked redelivered, like kombu. Otherwise: ack. */
+  async reject(delivery: Delivery, requeue: boolean): Promise<void> {
+    if (!requeue) return this.ack([delivery]);
+    this.skipped(await scripts.restoreTags.run(this.ctx.redis, this.settleKeys, ['1', delivery.deliveryTag, delivery.lease ?? '', delivery.queue]), 'requeue');
+  }
+
+  /**
+   * Move the message to the broker-side ETA zset; upkeep puts it back at `eta`. The
+   * due time is stored on Redis's clock (Redis TIME + the delay from now), the clock
+   * promotion reads, so a skewed worker clock cannot promote early or late.
+   */
+  async defer(delivery: Delivery, eta: Date): Promise<void> {
+    const args = [delivery.deliveryTag, delivery.lease ?? randomUUID(), Math.max(0, eta.getTime() - Date.now())] as const;
+    const moved = await scripts.deferMessage.run(this.ctx.redis, [UNACKED, UNACKED_INDEX, this.ownedKey, DEFERRED, LEASES], args);
+    if (moved === 0) this.skipped([delivery.deliveryTag], 'deferral');
+  }
+
+  /** Give messages back untouched: front of their queue (RPUSH), marked redelivered. */
+  async restore(deliveries: readonly Delivery[]): Promise<void> {
+    for (let i = 0; i < deliveries.length; i += 1000) {
+      const args = deliveries.slice(i, i + 1000).flatMap((d) => [d.deliveryTag, d.lease ?? '', d.queue]);
+      this.skipped(await scripts.restoreTags.run(this.ctx.redis, this.settleKeys, ['0', ...args]), 'restore');
+    }
+  }
+
+  /**
+   * Prove this consumer alive for `ttlMs` (default: 5 heartbeat intervals), then
+   * run `upkeep`. Runs on its own timer; public for tests that drive it by hand.
+   */
+  async beat(ttlMs = this.heartbeats.ttlMs): Promise<void> {
+    if (this.closing) return;
+    await scripts.heartbeatConsumer.run(this.ctx.redis, [UNACKED, UNACKED_INDEX, CONSUMERS, this.ownedKey], [this.id, Math.round(ttlMs)]);
+    await this.upkeep();
+  }
+
+  /**
+   * Promote due deferred messages, restore dead consumers' messages and (every
+   * `restoreVisibleIntervalMs`) run kombu's visibility-timeout restore. Runs on
+   * its own timer; public for tests that drive it by hand.
+   */
+  async upkeep(): Promise<void> {
+    if (this.closing) return;
+    const { redis, steps } = this.ctx;
+    const promoting = scripts.promoteDeferred.run(redis, [UNACKED, UNACKED_INDEX, DEFERRED], [PROMOTE_BATCH, ...steps]);
+    const restoring = scripts.restoreDeadConsumers.run(redis, [UNACKED, UNACKED_INDEX, CONSUMERS], [this.id, DEAD_RETENTION_MS, DEAD_BATCH]);
+    let visible: Promise<number> | undefined;
+    const now = Date.now();
+    if (now - this.lastVisibleRestore >= this.ctx.restoreVisibleIntervalMs) {
+      this.lastVisibleRestore = now;
+      visible = scripts.restoreVisible.run(redis, [UNACKED, UNACKED_INDEX, UNACKED_MUTEX], [randomUUID(), this.ctx.visibilityTimeout, DEAD_BATCH]);
+    }
+    const [promotedFirst] = await Promise.all([promoting, restoring, visible]);
+    let promoted = promotedFirst;
+    for (let round = 0; promoted === PROMOTE_BATCH && round < 20; round++) {
+      promoted = await scripts.promoteDeferred.run(redis, [UNACKED, UNACKED_INDEX, DEFERRED], [PROMOTE_BATCH, ...steps]);
+    }
+  }
+
+  /** Stop blocking, give back what this consumer still holds, stop beating. */
+  close(): Promise<void> {
+    return (this.closed ??= this.shutdown());
+  }
+
+  private async shutdown(): Promise<void> {
+    this.closing = true;
+    for (const watcher of this.watchers.values()) watcher.connection.disconnect();
+    await this.reserveLock;
+    await this.heartbeats.stop();
+    await scripts.retireConsumer.run(this.ctx.redis, [UNACKED, UNACKED_INDEX, CONSUMERS], [this.id]);
+  }
+}
+
+function toDelivery(raw: string, deliveryTag: string, queue: string, lease: string, redeliveries: number): Delivery {
+  const sizeBytes = Buffer.byteLength(raw);
+  try {
+    const decoded = decodeEnvelope(raw);
+    return { message: decoded.message, sizeBytes, queue, exchange: decoded.exchange, routingKey: decoded.routingKey, deliveryTag, lease, redelivered: decoded.redelivered, redeliveries };
+  } catch (err) {
+    const decodeError = err instanceof Error ? err : new MessageDecodeError(String(err));
+    return { message: null, decodeError, sizeBytes, queue, exchange: '', routingKey: queue, deliveryTag, lease, redelivered: false, redeliveries };
+  }
+}

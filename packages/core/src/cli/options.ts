@@ -1,0 +1,54 @@
+/**
+ * Checks for command-line values, each failing with one sentence that names the
+ * flag, the bad value and what to type instead (printed once as `celeriac: error: ...`).
+ */
+import type { LogFormat, LogLevel } from '../logger.js';
+
+/** A bad command-line value: printed without a stack, exit status 2 (a usage error, as click does). */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+const LEVELS: Record<string, LogLevel> = {
+  debug: 'debug',
+  info: 'info',
+  warning: 'warning',
+  warn: 'warning',
+  error: 'error',
+  critical: 'critical',
+  fatal: 'critical',
+};
+
+/** `-l INFO`, `-l info`, `-l Warning`: Celery's level names in any case. */
+export function parseLogLevel(value: string | undefined): LogLevel {
+  if (value === undefined) return 'info';
+  const level = LEVELS[value.toLowerCase()];
+  if (!level) throw new UsageError(`-l/--loglevel ${JSON.stringify(value)} is not a log level: use DEBUG, INFO, WARNING, ERROR or CRITICAL (any case).`);
+  return level;
+}
+
+/** `--log-format pretty|json|auto`. */
+export function parseLogFormat(value: string | undefined): LogFormat | undefined {
+  if (value === undefined) return undefined;
+  const format = value.toLowerCase();
+  if (format !== 'pretty' && format !== 'json' && format !== 'auto') {
+    throw new UsageError(`--log-format ${JSON.stringify(value)} is not a log format: use pretty, json or auto.`);
+  }
+  return format;
+}
+
+/** A whole number ≥ `min`, or undefined when the flag was not given. */
+export function parseWholeNumber(value: string | undefined, flag: string, min: number, what: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) {
+    const kind = min >= 1 ? 'a positive whole number' : 'a whole number (0 or more)';
+    throw new UsageError(`${flag} must be ${kind} (${what}), got ${JSON.stringify(value)}.`);
+  }
+  return n;
+}
+
+/** `-Q a,b` as a list (empty entries dropped), or undefined when not given. */
+export function parseList(value: string | undefined): string[] | undefined {
+  return value?.split(',').map((q) => q.trim()).filter(Boolean);
+}

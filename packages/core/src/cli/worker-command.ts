@@ -1,0 +1,58 @@
+import { appFor, type ConnectionFlags } from './load-app.js';
+import { workerBanner } from './banner.js';
+import { expandNodeName } from './nodename.js';
+import { parseList, parseLogFormat, parseLogLevel, parseWholeNumber, UsageError } from './options.js';
+import { createLogger } from '../logger.js';
+import { Worker } from '../worker/worker.js';
+
+/** `celeriac worker` flags (with the global ones). */
+export interface WorkerFlags extends ConnectionFlags {
+  queues?: string;
+  concurrency?: string;
+  loglevel?: string;
+  logFormat?: string;
+  /** false with `--no-color`. */
+  color?: boolean;
+  prefetchMultiplier?: string;
+  hostname?: string;
+}
+
+/** Run a worker until SIGTERM/SIGINT (warm), or a second signal (cold). */
+export async function workerCommand(flags: WorkerFlags, version: string): Promise<void> {
+  // Every flag is checked before the app loads, so a typo is the only thing printed.
+  const level = parseLogLevel(flags.loglevel);
+  const logFormat = parseLogFormat(flags.logFormat);
+  const concurrency = parseWholeNumber(flags.concurrency, '-c/--concurrency', 1, 'tasks run at once');
+  const prefetchMultiplier = parseWholeNumber(flags.prefetchMultiplier, '--prefetch-multiplier', 0, 'prefetch = concurrency × this; 0 = unlimited');
+  const hostname = expandNodeName(flags.hostname);
+  const queues = parseList(flags.queues);
+  if (!flags.app) throw new UsageError('celeriac worker needs -A <module> (the module that exports your app and imports your tasks).');
+
+  const app = await appFor(flags);
+  if (concurrency !== undefined) app.configure({ workerConcurrency: concurrency });
+  const logger = createLogger(level, 'celeriac', { format: logFormat ?? app.settings.workerLogFormat, colors: flags.color === false ? false : undefined });
+  const worker = new Worker(app, { queues, prefetchMultiplier, hostname, logger });
+  process.stdout.write(workerBanner(worker, version) + '\n');
+  await worker.start();
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals === 1) {
+      worker.log.warn(`worker: Warm shutdown (${signal}); send it again for a cold shutdown`);
+      worker
+        .stop()
+        .then(() => app.close())
+        .then(
+          () => process.exit(signals > 1 ? 1 : 0),
+          (err) => (worker.log.error({ err }, 'Error during shutdown'), process.exit(1)),
+        );
+    } else if (signals === 2) {
+      worker.log.warn(`worker: Cold shutdown (${signal})`);
+      void worker.stop({ cold: true });
+    }
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  // After the handlers: whoever reacts to "ready." by sending SIGTERM gets a warm shutdown.
+  worker.log.info({ hostname: worker.hostname }, `${worker.hostname} ready.`);
+}

@@ -1,0 +1,331 @@
+/**
+ * A received message from delivery to settlement: validate → hold for its ETA
+ * (or park it) → wait for a pool slot → run → record the outcome → ack / reject.
+ * Every delivery is settled exactly once (ack, reject, defer) or, at shutdown,
+ * given back with `Consumer.restore`.
+ */
+import type { Celeriac } from '../app.js';
+import type { ResultBackend, ResultDocument } from '../backends/backend.js';
+import type { Consumer, Delivery } from '../brokers/broker.js';
+import { MessageTooLarge, NotRegistered, TaskRevokedError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { toExceptionDocument } from '../protocol/exceptions.js';
+import { decodeTaskMessage, peekTaskName, type DecodedTask } from '../protocol/task-message.js';
+import { States } from '../states.js';
+import { Batcher } from './batcher.js';
+import { EtaHolder } from './eta-holder.js';
+import type { Pool } from './pool.js';
+import { resultDocument } from './result-document.js';
+import { ResultWriter } from './result-writer.js';
+import { recordOutcome, type RunDeps, type RunOutcome } from './run-task.js';
+import { TaskRequest } from './task-request.js';
+
+/** Counters for tests, the banner and (later) `inspect stats`. */
+export interface WorkerStats {
+  processed: number;
+  succeeded: number;
+  failed: number;
+  retried: number;
+  rejected: number;
+  active: number;
+  reserved: number;
+  held: number;
+}
+
+/** What the lifecycle needs from the worker. */
+export interface LifecycleOptions {
+  app: Celeriac;
+  consumer: Consumer;
+  pool: Pool;
+  backend: ResultBackend | null;
+  hostname: string;
+  log: Logger;
+  stats: WorkerStats;
+  /** Runs recording their outcome at most (a slow backend pushes back on new runs). */
+  recordingLimit: number;
+  /** A prefetch slot was freed. */
+  onSlotFreed: () => void;
+}
+
+/** A late-ack message whose outcome could not be stored is delivered again after this long. */
+const REDELIVER_AFTER_BACKEND_ERROR_MS = 5_000;
+
+/** Validates, schedules, runs and settles received messages. */
+export class RequestLifecycle {
+  private readonly ready: TaskRequest[] = [];
+  private readonly unsettled = new Map<string, Delivery>();
+  private readonly runs = new Set<Promise<void>>();
+  private readonly acks: Batcher<Delivery>;
+  private readonly results: ResultWriter | undefined;
+  private readonly runDeps: RunDeps;
+  private readonly eta: EtaHolder;
+  private idleWaiters: (() => void)[] = [];
+  private recording = 0;
+  private accepting = true;
+
+  constructor(private readonly o: LifecycleOptions) {
+    const { consumer, backend, app, log } = o;
+    this.acks = new Batcher((batch) => consumer.ack(batch));
+    this.results = backend ? new ResultWriter(backend, { log, retryWindowMs: app.settings.resultBackendRetryWindow * 1000 }) : undefined;
+    const results = this.results;
+    this.runDeps = { app, log, storeResult: results ? (doc) => results.add(doc) : null };
+    this.eta = new EtaHolder(app.settings.workerEtaHoldSeconds * 1000, {
+      park: (request) => this.park(request),
+      held: () => {
+        // Held messages do not use a prefetch slot.
+        o.stats.reserved--;
+        o.stats.held++;
+        o.onSlotFreed();
+      },
+      due: (request) => {
+        o.stats.held--;
+        o.stats.reserved++;
+        this.enqueue(request);
+      },
+    });
+  }
+
+  /** Validate a delivery and route it to the pool, the ETA holder, or rejection. */
+  receive(delivery: Delivery): void {
+    const { app, stats } = this.o;
+    stats.reserved++;
+    this.unsettled.set(delivery.deliveryTag, delivery);
+    const s = app.settings;
+    const message = delivery.message;
+    if (!message) {
+      this.discard(delivery, `Received an undecodable message from queue ${delivery.queue} (${delivery.decodeError?.message ?? 'unknown error'}); rejected.`);
+      return;
+    }
+    if (this.o.log.isLevelEnabled('debug')) {
+      this.o.log.debug({ headers: message.headers, properties: message.properties, deliveryInfo: { ...delivery, message: undefined } }, 'Received message');
+    }
+    if (delivery.sizeBytes > s.maxMessageSize) {
+      const err = new MessageTooLarge(`${delivery.sizeBytes} bytes > maxMessageSize ${s.maxMessageSize}`);
+      this.discard(delivery, `Message ${String(message.headers?.id)} of ${delivery.sizeBytes} bytes exceeds maxMessageSize (${s.maxMessageSize}); rejected. Raise maxMessageSize or send smaller payloads (e.g. a URL to the data).`, err);
+      return;
+    }
+    const name = peekTaskName(message);
+    if (name !== null && !app.hasTask(name)) {
+      const id = typeof message.headers.id === 'string' ? message.headers.id : null;
+      this.discard(delivery, `Received unregistered task of type ${JSON.stringify(name)}; rejected. The message has been ignored and discarded. Did you import the module that defines it in the worker (-A)?`);
+      if (id) this.store(resultDocument({ id, groupId: null, parentId: null }, States.FAILURE, toExceptionDocument(new NotRegistered(name))));
+      return;
+    }
+    let decoded: DecodedTask;
+    try {
+      decoded = decodeTaskMessage(message, s.acceptContent);
+    } catch (err) {
+      this.discard(delivery, `Received invalid task message: ${(err as Error).message}; rejected.`, err);
+      return;
+    }
+    if (decoded.protocol === 1 && !s.workerAcceptProtocolV1) {
+      this.discard(
+        delivery,
+        `Received a protocol v1 message (task ${JSON.stringify(decoded.name)}, id ${decoded.id}); rejected. ` +
+          'Send protocol 2 (Celery ≥ 4 default: task_protocol=2), or set workerAcceptProtocolV1: true to run v1 messages.',
+      );
+      return;
+    }
+    if (!app.hasTask(decoded.name)) {
+      this.discard(delivery, `Received unregistered task of type ${JSON.stringify(decoded.name)}; rejected.`);
+      return;
+    }
+    if ((delivery.redeliveries ?? 0) > s.workerMaxRedeliveries) {
+      this.giveUp(delivery, decoded);
+      return;
+    }
+    const request = new TaskRequest(decoded, delivery, app.getTask(decoded.name), this.o.hostname, app, this.o.backend);
+    if (decoded.expires && decoded.expires.getTime() <= Date.now()) {
+      this.revokeExpired(request);
+      return;
+    }
+    this.o.log.info({ task: request.name, id: request.id }, `Task ${request.name}[${request.id}] received`);
+    const delayMs = decoded.eta ? decoded.eta.getTime() - Date.now() : 0;
+    if (delayMs > 0) this.eta.hold(request, delayMs);
+    else this.enqueue(request);
+  }
+
+  /**
+   * A message whose holders kept dying (a task that crashes the process): store
+   * FAILURE as Celery does for a lost worker, and drop the message.
+   */
+  private giveUp(delivery: Delivery, decoded: DecodedTask): void {
+    const limit = this.o.app.settings.workerMaxRedeliveries;
+    const why =
+      `Task ${decoded.name}[${decoded.id}] was redelivered ${delivery.redeliveries} times after the worker holding it died or stalled ` +
+      `(workerMaxRedeliveries = ${limit}); giving up: stored FAILURE (WorkerLostError) and dropped the message. ` +
+      'Look for a task that crashes or blocks its process, or raise workerMaxRedeliveries.';
+    this.o.log.error({ id: decoded.id, task: decoded.name, redeliveries: delivery.redeliveries }, why);
+    this.o.stats.failed++;
+    this.store(resultDocument(decoded, States.FAILURE, { exc_type: 'WorkerLostError', exc_message: [why], exc_module: 'billiard.exceptions' }));
+    this.ackDelivery(delivery);
+  }
+
+  /** Far future: give it back to the broker instead of holding it past the visibility timeout. */
+  private park(request: TaskRequest): void {
+    this.settle(request.delivery);
+    this.o.consumer.defer(request.delivery, request.eta!).catch((err) => this.o.log.error({ err, id: request.id }, 'Could not park ETA message; it stays unacked and will be restored'));
+    this.o.log.info({ id: request.id, eta: request.eta }, `Task ${request.name}[${request.id}] parked broker-side until ${request.eta!.toISOString()}`);
+  }
+
+  private enqueue(request: TaskRequest): void {
+    this.ready.push(request);
+    this.pump();
+  }
+
+  /**
+   * Start queued requests while a slot is free. A slot is held only while the task
+   * function runs; recording its outcome (callbacks, result write, late ack) goes on
+   * after the slot is freed, bounded by `recordingLimit` so a slow backend pushes back.
+   */
+  private pump(): void {
+    const { pool, stats } = this.o;
+    while (this.accepting && pool.hasFreeSlot() && this.recording < this.o.recordingLimit && this.ready.length > 0) {
+      const request = this.ready.shift()!;
+      stats.active++;
+      const run = this.execute(request).finally(() => {
+        this.runs.delete(run);
+        this.pump();
+        this.maybeIdle();
+      });
+      this.runs.add(run);
+    }
+  }
+
+  private async execute(request: TaskRequest): Promise<void> {
+    const { stats, pool, log } = this.o;
+    let holdsSlot = true;
+    const freeSlot = () => {
+      if (!holdsSlot) return;
+      holdsSlot = false;
+      stats.active--;
+      this.pump();
+    };
+    try {
+      // Celery checks expiry again right before running (an ETA task may expire while held).
+      if (request.expires && request.expires.getTime() <= Date.now()) {
+        this.revokeExpired(request);
+        return;
+      }
+      const lateAck = request.acksLate;
+      // Early ack lands before the function runs (as Celery's): a task that crashes
+      // the process must not come back.
+      if (!lateAck) await this.ackDelivery(request.delivery);
+      const ran = await pool.run(request, this.runDeps);
+      this.recording++;
+      freeSlot();
+      try {
+        const outcome = await recordOutcome(request, this.runDeps, ran);
+        this.count(outcome);
+        if (lateAck) {
+          if (outcome.state === States.REJECTED) this.rejectDelivery(request.delivery, outcome.requeue === true);
+          else this.ackDelivery(request.delivery);
+        }
+      } catch (err) {
+        // The result backend failed: a late-ack message is run again later (parked
+        // broker-side, so a backend outage is not a hot requeue loop).
+        log.error({ err, id: request.id }, `${(err as Error).message}${lateAck ? `; message redelivered in ${REDELIVER_AFTER_BACKEND_ERROR_MS / 1000} s` : ''}`);
+        stats.failed++;
+        if (lateAck) {
+          this.settle(request.delivery);
+          this.o.consumer.defer(request.delivery, new Date(Date.now() + REDELIVER_AFTER_BACKEND_ERROR_MS)).catch((e) =>
+            log.error({ err: e, id: request.id }, 'Could not park the message; it stays unacked and is restored when this worker stops'),
+          );
+        }
+      } finally {
+        this.recording--;
+      }
+    } finally {
+      freeSlot();
+    }
+  }
+
+  private count(outcome: RunOutcome): void {
+    const { stats } = this.o;
+    stats.processed++;
+    if (outcome.state === States.SUCCESS) stats.succeeded++;
+    else if (outcome.state === States.FAILURE) stats.failed++;
+    else if (outcome.state === States.RETRY) stats.retried++;
+    else if (outcome.state === States.REJECTED) stats.rejected++;
+  }
+
+  private revokeExpired(request: TaskRequest): void {
+    this.o.log.info({ id: request.id }, `Discarding revoked task: ${request.name}[${request.id}] (expired)`);
+    if (!request.ignoreResult) {
+      this.store(resultDocument(request.decoded, States.REVOKED, toExceptionDocument(new TaskRevokedError('expired'))));
+    }
+    this.ackDelivery(request.delivery);
+  }
+
+  private store(doc: ResultDocument): void {
+    this.results?.add(doc).catch((err) => this.o.log.error({ err, id: doc.task_id }, 'Could not store result'));
+  }
+
+  /** Log a bad message and reject it without requeue: it is dropped, the worker goes on. */
+  private discard(delivery: Delivery, why: string, err?: unknown): void {
+    this.o.log.error({ err, queue: delivery.queue, deliveryTag: delivery.deliveryTag }, why);
+    this.o.stats.rejected++;
+    this.rejectDelivery(delivery, false);
+  }
+
+  private settle(delivery: Delivery): void {
+    if (this.unsettled.delete(delivery.deliveryTag)) {
+      this.o.stats.reserved--;
+      this.o.onSlotFreed();
+    }
+  }
+
+  /** Settle now, ack in the next batch; resolves once the ack was written (never rejects). */
+  private ackDelivery(delivery: Delivery): Promise<void> {
+    this.settle(delivery);
+    return this.acks.add(delivery).catch((err) => this.o.log.error({ err }, 'Ack failed; the message will be redelivered'));
+  }
+
+  private rejectDelivery(delivery: Delivery, requeue: boolean): void {
+    this.settle(delivery);
+    this.o.consumer.reject(delivery, requeue).catch((err) => this.o.log.error({ err }, 'Reject failed'));
+  }
+
+  /** Resolve `whenIdle` waiters if nothing runs or waits for a slot. */
+  maybeIdle(): void {
+    if (this.runs.size === 0 && this.ready.length === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      waiters.forEach((w) => w());
+    }
+  }
+
+  /** Resolves when no task is running or waiting for a slot. */
+  whenIdle(): Promise<void> {
+    if (this.runs.size === 0 && this.ready.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Shutdown, first step: start nothing more; held and queued requests stay unsettled. */
+  stopAccepting(): void {
+    this.accepting = false;
+    this.eta.clear();
+    this.ready.length = 0;
+  }
+
+  /** Resolves when every started run has recorded its outcome. */
+  async runsDone(): Promise<void> {
+    await Promise.all(this.runs);
+  }
+
+  /**
+   * Write pending acks and results. Cold: results the backend has not accepted
+   * yet are dropped (logged by task id) instead of retried for the retry window.
+   */
+  async flush(cold = false): Promise<void> {
+    await this.acks.flush();
+    await (cold ? this.results?.abandon() : this.results?.flush());
+  }
+
+  /** Everything not settled yet (to give back at shutdown); forgets them. */
+  takeUnsettled(): Delivery[] {
+    const out = [...this.unsettled.values()];
+    this.unsettled.clear();
+    return out;
+  }
+}
