@@ -56,6 +56,46 @@ redis.call('PUBLISH', KEYS[1], ARGV[1])
 return 1
 `;
 
+/**
+ * storeResults — storeResult for a batch in one call: one MGET per 500 keys, then
+ * SETEX (or SET) + PUBLISH for each document whose key does not hold SUCCESS (also
+ * one written earlier in the same batch). KEYS: `celery-task-meta-<id>` each.
+ * ARGV[1] TTL seconds, ARGV[1 + i] the document for KEYS[i]. Returns how many were
+ * written. Per task that is 2 commands (SETEX, PUBLISH) instead of 4 (EVALSHA,
+ * GET, SETEX, PUBLISH).
+ */
+const STORE_RESULTS_LUA = `
+local ttl = tonumber(ARGV[1])
+local current = {}
+for c = 1, #KEYS, 500 do
+  local got = redis.call('MGET', unpack(KEYS, c, math.min(#KEYS, c + 499)))
+  for j = 1, #got do current[c + j - 1] = got[j] end
+end
+local latest, written = {}, 0
+for i, key in ipairs(KEYS) do
+  local cur = latest[key] or current[i]
+  local status
+  if cur then
+    if string.sub(cur, 1, 12) == '{"status": "' then
+      status = string.match(cur, '^{"status": "([^"]*)"')
+    else
+      local ok, doc = pcall(cjson.decode, cur)
+      if ok and type(doc) == 'table' then status = doc['status'] end
+    end
+  end
+  if status ~= 'SUCCESS' then
+    if ttl > 0 then
+      redis.call('SETEX', key, ttl, ARGV[i + 1])
+    else
+      redis.call('SET', key, ARGV[i + 1])
+    end
+    redis.call('PUBLISH', key, ARGV[i + 1])
+    latest[key] = ARGV[i + 1]
+    written = written + 1
+  end
+end
+return written
+`;
 
 /** Celery's key (and pub/sub channel) for a task's result. */
 export function resultKey(taskId: string): string {
@@ -89,6 +129,7 @@ export class RedisBackend implements ResultBackend {
     this.ttl = Math.max(0, Math.trunc(options.resultExpires ?? 86400));
     this.redis = new Redis(url, { enableAutoPipelining: true, ...options.redis });
     this.redis.defineCommand('storeResult', { lua: STORE_RESULT_LUA, numberOfKeys: 1 });
+    this.redis.defineCommand('storeResultsBatch', { lua: STORE_RESULTS_LUA });
   }
 
   /** Store a document and wake waiters, unless SUCCESS is already stored. */
@@ -107,13 +148,17 @@ export class RedisBackend implements ResultBackend {
     return { taskId: doc.task_id, status: doc.status, payload: dumpsPython(doc) };
   }
 
-  /** Write encoded documents in one pipeline; rejects with the first command error. */
+  /** Write encoded documents in one script call (see STORE_RESULTS_LUA); rejects with its error. */
   async storeEncoded(results: readonly EncodedResult[]): Promise<void> {
     if (results.length === 0) return;
-    const pipeline = this.redis.pipeline() as unknown as { storeResult: StoreCall; exec(): Promise<[Error | null, unknown][] | null> };
-    for (const r of results) void pipeline.storeResult(resultKey(r.taskId), r.payload, this.ttl);
-    const replies = await pipeline.exec();
-    for (const [err] of replies ?? []) if (err) throw err;
+    const args: (string | number)[] = new Array(results.length * 2 + 2);
+    args[0] = results.length;
+    for (let i = 0; i < results.length; i++) {
+      args[1 + i] = resultKey(results[i]!.taskId);
+      args[2 + results.length + i] = results[i]!.payload;
+    }
+    args[1 + results.length] = this.ttl;
+    await (this.redis as unknown as { storeResultsBatch: (...a: (string | number)[]) => Promise<unknown> }).storeResultsBatch(...args);
   }
 
   /** The stored document, or null (PENDING). */

@@ -11,11 +11,15 @@
   ARGV[4..] queue of KEYS[5..] (the routing key recorded for an envelope that is not JSON)
   Returns a flat array of quintuples: envelope, tag, source (i = KEYS[4 + i]), lease,
   redeliveries (times restored after its holder died or stalled, from _celeriac.redeliveries).
+  Writes are batched: one HMGET (tags already unacked), one HMGET of _celeriac.redeliveries
+  and one variadic ZADD, HSET, SADD, HSET (leases) per 500 messages, so a reservation
+  costs a handful of commands whatever its size (not 6 per message).
 ]]
 --- @include "envelope"
 local max = tonumber(ARGV[1])
-local now = now_seconds_text()
+local CHUNK = 500
 local out, n = {}, 0
+local tags, entries = {}, {}
 local function take(p, src, queue)
   local ex, rk, tag = quick_fields(p)
   local is_json = true
@@ -23,18 +27,16 @@ local function take(p, src, queue)
     ex, rk, tag, is_json = slow_fields(p)
     if not ex then ex, rk = '', queue end
   end
-  if not tag or not valid_utf8(tag) or redis.call('HEXISTS', KEYS[1], tag) == 1 then tag = ARGV[2] .. n end
-  redis.call('ZADD', KEYS[2], now, tag)
-  redis.call('HSET', KEYS[1], tag, unacked_entry(p, ex, rk, is_json))
-  redis.call('SADD', KEYS[3], tag)
-  local lease = ARGV[3] .. n
-  redis.call('HSET', KEYS[4], tag, lease)
+  if tag and not valid_utf8(tag) then tag = nil end
   n = n + 1
-  out[#out + 1] = p
-  out[#out + 1] = tag
-  out[#out + 1] = src
-  out[#out + 1] = lease
-  out[#out + 1] = tonumber(redis.call('HGET', '_celeriac.redeliveries', tag) or '0')
+  tags[n] = tag or false
+  entries[n] = unacked_entry(p, ex, rk, is_json)
+  local base = (n - 1) * 5
+  out[base + 1] = p
+  out[base + 2] = false
+  out[base + 3] = src
+  out[base + 4] = ARGV[3] .. (n - 1)
+  out[base + 5] = 0
 end
 for i = 5, #KEYS do
   if n >= max then break end
@@ -42,5 +44,43 @@ for i = 5, #KEYS do
   if batch then
     for _, p in ipairs(batch) do take(p, i - 4, ARGV[i - 1]) end
   end
+end
+if n == 0 then return out end
+-- a tag already unacked (or repeated in this batch) gets a fresh one, as kombu's own would collide
+local given = {}
+for i = 1, n do if tags[i] then given[#given + 1] = tags[i] end end
+local used = {}
+for c = 1, #given, CHUNK do
+  local part = { unpack(given, c, math.min(#given, c + CHUNK - 1)) }
+  local found = redis.call('HMGET', KEYS[1], unpack(part))
+  for j = 1, #part do if found[j] then used[part[j]] = true end end
+end
+for i = 1, n do
+  local tag = tags[i]
+  if not tag or used[tag] then tag = ARGV[2] .. (i - 1) end
+  used[tag] = true
+  tags[i] = tag
+  out[(i - 1) * 5 + 2] = tag
+end
+local now = now_seconds_text()
+for c = 1, n, CHUNK do
+  local last = math.min(n, c + CHUNK - 1)
+  local part = { unpack(tags, c, last) }
+  local counts = redis.call('HMGET', '_celeriac.redeliveries', unpack(part))
+  local z, h, l = {}, {}, {}
+  for i = c, last do
+    local tag = tags[i]
+    out[(i - 1) * 5 + 5] = tonumber(counts[i - c + 1] or '0')
+    z[#z + 1] = now
+    z[#z + 1] = tag
+    h[#h + 1] = tag
+    h[#h + 1] = entries[i]
+    l[#l + 1] = tag
+    l[#l + 1] = out[(i - 1) * 5 + 4]
+  end
+  redis.call('ZADD', KEYS[2], unpack(z))
+  redis.call('HSET', KEYS[1], unpack(h))
+  redis.call('SADD', KEYS[3], unpack(part))
+  redis.call('HSET', KEYS[4], unpack(l))
 end
 return out
