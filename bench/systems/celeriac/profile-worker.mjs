@@ -3,7 +3,7 @@
 // On SIGTERM: warm stop, then prints one JSON line with per-call timings and exits
 // (so --cpu-prof writes its profile).
 import { Worker } from '@celeriac/core';
-import { RedisBroker } from '../../../packages/core/dist/brokers/redis.js';
+import { RedisConsumer } from '../../../packages/core/dist/brokers/redis-consumer.js';
 import { RedisBackend } from '../../../packages/core/dist/backends/redis.js';
 import { app } from './tasks.mjs';
 
@@ -37,37 +37,11 @@ function instrument(proto, method, label, itemsOf) {
     }
   };
 }
-instrument(RedisBroker.prototype, 'reserve', 'broker.reserve', (_a, out) => out?.length ?? 0);
-instrument(RedisBroker.prototype, 'ack', 'broker.ack', (a) => a[0]?.length ?? 0);
+instrument(RedisConsumer.prototype, 'reserve', 'consumer.reserve', (_a, out) => out?.length ?? 0);
+instrument(RedisConsumer.prototype, 'ack', 'consumer.ack', (a) => a[0]?.length ?? 0);
+instrument(RedisBackend.prototype, 'storeEncoded', 'backend.storeEncoded', (a) => a[0]?.length ?? 0);
 instrument(RedisBackend.prototype, 'storeResults', 'backend.storeResults', (a) => a[0]?.length ?? 0);
 instrument(RedisBackend.prototype, 'storeResult', 'backend.storeResult', () => 1);
-
-// Experiments on the worker's consume loop (bench-only monkey patches, to measure an
-// idea before changing the core): BENCH_EXPERIMENT=lowwater reserves again only once
-// half the prefetch window is free (while tasks are still buffered), so each
-// reserve round trip carries a bigger batch.
-if (process.env.BENCH_EXPERIMENT === 'lowwater') {
-  Worker.prototype.consumeLoop = async function consumeLoop() {
-    const low = Math.max(1, Math.floor(this.prefetchLimit / 2));
-    while (this.running) {
-      const free = this.prefetchLimit - this.stats.reserved;
-      if (free <= 0 || (free < low && this.ready.length > 0)) {
-        await new Promise((resolve) => (this.slotWaiter = resolve));
-        continue;
-      }
-      let deliveries;
-      try {
-        deliveries = await this.broker.reserve(this.queues, { max: free, timeoutMs: 1000 });
-      } catch (err) {
-        if (!this.running) break;
-        await new Promise((r) => setTimeout(r, 1000));
-        continue;
-      }
-      for (const d of deliveries) this.receive(d);
-      this.maybeIdle();
-    }
-  };
-}
 
 const worker = new Worker(app, { concurrency, prefetchMultiplier, logLevel: 'warning' });
 const tStart = performance.now();
