@@ -52,7 +52,7 @@ describe('Redis commands per task', { skip: skip ?? false }, () => {
     await raw.flushall();
   });
 
-  test(`reserving ${N} messages and acking them costs a few commands per batch, not per message`, async () => {
+  test(`reserving ${N} messages, a heartbeat while holding them, and acking them each cost a few commands, not some per message`, async () => {
     await broker.publishMany(Array.from({ length: N }, (_, i) => ({ message: message(i), route: { exchange: '', routingKey: 'celery' } })));
     const consumer = await broker.openConsumer(['celery'], { autoUpkeep: false, heartbeatThread: false });
     try {
@@ -61,6 +61,10 @@ describe('Redis commands per task', { skip: skip ?? false }, () => {
       const reserve = await commandsSince();
       assert.equal(got.length, N);
       assert.ok(total(reserve) <= 15, `reserve of ${N}: ${total(reserve)} commands ${JSON.stringify(reserve)}`);
+      await consumer.beat(10_000);
+      const beat = await commandsSince();
+      assert.ok(total(beat) <= 25, `heartbeat holding ${N}: ${total(beat)} commands ${JSON.stringify(beat)}`);
+      assert.ok((beat.zadd ?? 0) <= 3, `heartbeat refreshes the ${N} index entries in one ZADD XX, not ${beat.zadd}`);
       await consumer.ack(got);
       const ack = await commandsSince();
       assert.ok(total(ack) <= 10, `ack of ${N}: ${total(ack)} commands ${JSON.stringify(ack)}`);
