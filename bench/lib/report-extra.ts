@@ -94,7 +94,7 @@ export function renderExtraMarkdown(p: { opts: BenchOptions; configs: SystemConf
   const lines: string[] = [];
   const bulk = bulkSummaries(opts, configs, records);
   if (bulk.length > 0) {
-    lines.push(`Bulk enqueue (N = ${opts.n.toLocaleString('en-US')} from one producer process, one awaited batch at a time; Celeriac \`add.delayMany(batch)\`, BullMQ \`queue.addBulk(batch)\`; pooled over both rows of a system):`);
+    lines.push(`Bulk enqueue (N = ${opts.n.toLocaleString('en-US')} from one producer process, one awaited batch at a time after one unmeasured warm-up batch; Celeriac \`add.delayMany(batch)\`, BullMQ \`queue.addBulk(batch)\`; pooled over both rows of a system):`);
     lines.push('');
     lines.push('| system | batch | enqueue/s | Redis cmds / task | × BullMQ (min / median / max over runs and rows) |');
     lines.push('|---|--:|--:|--:|--:|');
