@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { deflateSync } from 'node:zlib';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { createApp, States, Worker } from '../packages/core/src/index.ts';
@@ -132,4 +133,15 @@ test('a 10^4-deep value in the group header is rejected at decode (it used to po
 
 test('a non-string parent_id header is rejected at decode', { skip: skip ?? false }, async () => {
   await pushAndExpectRejected(validEnvelope({ task: 'tasks.count', headers: { parent_id: 12 } }), /invalid task message: Header "parent_id" must be a string or null, got number 12/);
+});
+
+test('an oversized message is rejected from its raw size, before parsing (even when it is not JSON)', { skip: skip ?? false }, async () => {
+  await pushAndExpectRejected('{' + 'x'.repeat(40_000), /A message of 40001 bytes from queue celery exceeds maxMessageSize \(32768\); rejected/);
+});
+
+test('a zlib bomb is rejected while inflating, at maxMessageSize', { skip: skip ?? false }, async () => {
+  const inflated = Buffer.concat([Buffer.from('[["'), Buffer.alloc(20 * 1024 * 1024, 0x61), Buffer.from('"], {}, null]')]);
+  const raw = validEnvelope({ task: 'tasks.count', body: deflateSync(inflated).toString('base64'), headers: { compression: 'application/x-gzip' } });
+  assert.ok(raw.length < 32_768, `the compressed message itself is small (${raw.length} bytes)`);
+  await pushAndExpectRejected(raw, /invalid task message: Decompressed body \(application\/x-gzip\) is larger than 32768 bytes \(maxMessageSize\)/);
 });

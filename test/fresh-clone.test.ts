@@ -17,11 +17,19 @@ import { missing, REDIS_SERVER, startRedis, type RedisServer } from './helpers/s
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 const noRedis = missing(REDIS_SERVER, 'the quick start needs Redis');
 
-/** The environment of a user's shell: no npm lifecycle variables from an outer `npm test`. */
+/** npm settings from an outer `npm test` worth keeping (where the cache and credentials are). */
+const KEEP_NPM = new Set(['npm_config_cache', 'npm_config_userconfig', 'npm_config_globalconfig', 'npm_config_cafile', 'npm_config_registry']);
+
+/**
+ * The environment of a user's shell in the clone: none of the variables an outer
+ * `npm test` sets (npm_config_local_prefix would point npm ci at this checkout),
+ * no test-runner context, no broker URLs.
+ */
 function userEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (/^npm_(lifecycle|package|command|node_execpath|execpath)|^INIT_CWD$|^NODE_TEST_CONTEXT$|^CELER(IAC|Y)_/.test(k)) continue;
+    if (/^npm_/i.test(k) && !KEEP_NPM.has(k.toLowerCase())) continue;
+    if (/^INIT_CWD$|^NODE_TEST_CONTEXT$|^CELER(IAC|Y)_/.test(k)) continue;
     env[k] = v;
   }
   // npm ci inside README lines: use the local cache first (CI machines have it warm).
@@ -78,19 +86,25 @@ before(() => {
   readme = readFileSync(join(clone, 'README.md'), 'utf8');
 });
 
-after(async () => {
-  if (worker?.pid !== undefined && worker.exitCode === null && worker.signalCode === null) {
-    const exited = new Promise((r) => worker!.once('exit', r));
-    process.kill(-worker.pid, 'SIGKILL'); // the process group we started (npx → node)
-    await exited;
+/** SIGKILL what is left of the process group we started (npx and the node it runs). */
+function killWorkerGroup(): void {
+  if (worker?.pid === undefined) return;
+  try {
+    process.kill(-worker.pid, 'SIGKILL');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err; // ESRCH: nothing left
   }
+}
+
+after(async () => {
+  killWorkerGroup();
   await redis?.stop();
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
 test('the clone has nothing outside itself to lean on', () => {
   assert.equal(existsSync(join(root, 'shared')), false, 'no ../shared beside the clone');
-  const grep = spawnSync('git', ['-C', clone, 'grep', '-n', '-e', '../shared', '-e', '/work/shared', '--', '.', ':!test/fresh-clone.test.ts'], { encoding: 'utf8' });
+  const grep = spawnSync('git', ['-C', clone, 'grep', '-n', '-F', '-e', '../shared', '-e', '/work/shared', '--', '.', ':!test/fresh-clone.test.ts'], { encoding: 'utf8' });
   assert.equal(grep.stdout, '', 'no committed file points at ../shared');
   for (const [, target] of readme.matchAll(/\]\(([^)#]+)(?:#[^)]*)?\)/g)) {
     if (/^[a-z]+:/.test(target!)) continue; // absolute URLs
@@ -150,9 +164,25 @@ test("the README's quick start: a worker process and send.mjs on a real redis-se
   assert.match(send.out, /^tasks\.add\(10, 5\) countdown=2s -> 15$/m);
   assert.match(send.out, /^tasks\.flaky\(7\) -> ok after 1 retry, n=7$/m);
 
-  // Warm shutdown of the process group we started.
-  const exited = new Promise<number | null>((r) => worker!.once('exit', (code) => r(code)));
+  // The README's other commands, against the same worker (broker from the environment).
+  const call = sh(clone, `npx --no-install celeriac call tasks.add --args '[2,2]' --wait`, env, 30_000);
+  assert.equal(call.code, 0, call.out);
+  const id = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/.exec(call.out)?.[0];
+  assert.ok(id, `celeriac call printed no task id:\n${call.out}`);
+  assert.match(call.out, /^4$/m);
+  const result = sh(clone, `npx --no-install celeriac result ${id}`, env, 30_000);
+  assert.equal(result.code, 0, result.out);
+  assert.match(result.out, /^4$/m);
+  const purge = sh(clone, 'npx --no-install celeriac purge -Q celery -f', env, 30_000);
+  assert.equal(purge.code, 0, purge.out);
+  assert.match(purge.out, /Purged 0 messages/);
+
+  // Warm shutdown of the process group we started. npx may exit before the worker
+  // it runs; 'close' fires once every process holding the output pipes is gone.
+  const closed = new Promise<'closed'>((r) => worker!.once('close', () => r('closed')));
   process.kill(-worker.pid!, 'SIGTERM');
-  const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 20_000))]);
-  assert.notEqual(code, 'timeout', `the worker did not stop within 20 s of SIGTERM:\n${output}`);
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([closed, new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), 20_000)))]);
+  clearTimeout(timer);
+  assert.equal(outcome, 'closed', `the worker did not stop within 20 s of SIGTERM:\n${output}`);
 });

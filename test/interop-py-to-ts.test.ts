@@ -67,6 +67,21 @@ describe('Python producer, Celeriac worker (CLI process)', { skip: skip ?? false
     assert.deepEqual(out.value, { args: [1, 'two'], kwargs, contextKwargs: kwargs }, JSON.stringify(out));
   });
 
+  test('kwargs the task does not declare: Python get() raises TypeError naming the task, the keys and the fix (not SUCCESS NaN)', async () => {
+    const out = await py('kwargs_undeclared');
+    assert.equal(out.value, undefined, `the task ran with dropped kwargs: ${JSON.stringify(out)}`);
+    assert.equal(out.state, 'FAILURE');
+    assert.equal(out.raised?.type, 'TypeError', JSON.stringify(out.raised));
+    assert.equal(out.raised?.is_builtin_class, true);
+    assert.match(out.raised?.str ?? '', /^ts\.add_positional\(\) got unexpected keyword arguments 'x', 'y'/);
+    assert.match(out.raised?.str ?? '', /argNames: \['x', 'y'\].*trailingKwargs: true.*acceptKwargs: true/);
+  });
+
+  test('acceptKwargs: true: the task reads Python kwargs from this.kwargs', async () => {
+    const out = await py('kwargs_accepted');
+    assert.deepEqual(out.value, { x: 7, kwargs: { mode: 'fast' } }, JSON.stringify(out));
+  });
+
   test('apply_async(countdown=1): runs no earlier than 1 s after sending', async () => {
     const out = await py<Outcome<number> & { sent: number }>('countdown');
     assert.equal(typeof out.value, 'number', JSON.stringify(out));

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -105,6 +105,14 @@ test('@celeriac/core ships the celeriac bin, committed rather than built', () =>
   assert.ok(files.has('dist/cli/main.js'), 'the bin imports dist/cli/main.js');
   const tracked = execFileSync('git', ['ls-files', 'packages/core/bin/celeriac.js'], { cwd: REPO, encoding: 'utf8' }).trim();
   assert.equal(tracked, 'packages/core/bin/celeriac.js', 'the bin is committed, so npm ci links it before any build');
+});
+
+test('@celeriac/core ships every non-TypeScript file of src/ next to the compiled code (the Lua scripts)', () => {
+  const { files, dir } = packs.get('core')!;
+  const assets = (readdirSync(join(dir, 'src'), { recursive: true }) as string[]).filter((f) => !f.endsWith('.ts') && statSync(join(dir, 'src', f)).isFile());
+  assert.ok(assets.some((f) => f.endsWith('.lua')), 'the Redis transport keeps its Lua scripts in src/');
+  const missingFromDist = assets.filter((f) => !files.has(`dist/${f}`));
+  assert.deepEqual(missingFromDist, [], 'assets loaded at run time from dist/ but not packed there');
 });
 
 test('adapters depend on a caret range of @celeriac/core and peer on their framework', () => {

@@ -94,6 +94,18 @@ describe('RedisBackend', { skip: skip ?? false }, () => {
     assert.deepEqual(got.map((d) => d!.result), docs.map((d) => d.result));
   });
 
+  test('storeEncoded reports a write Redis refuses for one document without failing the others', async () => {
+    await raw.rpush('celery-task-meta-wrongtype', 'a list, not a result'); // GET in the script fails: WRONGTYPE
+    const docs = ['ok1', 'wrongtype', 'ok2'].map((id) => backend.encodeResult(doc(id, 'SUCCESS', id)));
+    const outcome = await backend.storeEncoded(docs);
+    assert.equal(outcome.length, 3);
+    assert.equal(outcome[0], null);
+    assert.match(String(outcome[1]?.message), /WRONGTYPE/);
+    assert.equal(outcome[2], null);
+    assert.equal((await backend.getResult('ok1'))?.result, 'ok1');
+    assert.equal((await backend.getResult('ok2'))?.result, 'ok2');
+  });
+
   test('getResult: null when missing, a clear error for garbage', async () => {
     assert.equal(await backend.getResult('nope'), null);
     await raw.set('celery-task-meta-bad', '{oops');

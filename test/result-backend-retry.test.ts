@@ -42,7 +42,18 @@ interface Rig {
   close(): Promise<void>;
 }
 
-async function rig(name: string, settings: { resultBackendRetryWindow?: number }, taskMs: number): Promise<Rig & { work: (n: number) => Promise<AsyncResult<number>> }> {
+/**
+ * A worker (c=10, early acks) on its own broker and AOF-backed result backend.
+ * `work(n)` sleeps `taskMs`; with `gateFrom`, tasks n ≥ gateFrom first wait for `openGate()`.
+ */
+async function rig(
+  name: string,
+  settings: { resultBackendRetryWindow?: number },
+  taskMs: number,
+  gateFrom = Infinity,
+): Promise<Rig & { work: (n: number) => Promise<AsyncResult<number>>; openGate: () => void }> {
+  let openGate!: () => void;
+  const gate = new Promise<void>((resolve) => (openGate = resolve));
   const broker = await startRedis();
   const dataDir = mkdtempSync(join(tmpdir(), 'celeriac-backend-aof-'));
   const backend = await startRedis(undefined, [], { dir: dataDir, aof: true });
@@ -50,6 +61,7 @@ async function rig(name: string, settings: { resultBackendRetryWindow?: number }
   const runs = new Map<string, number>();
   const work = app.task(`${name}.work`, async function (this: TaskContext, n: number) {
     runs.set(this.id, (runs.get(this.id) ?? 0) + 1);
+    if (n >= gateFrom) await gate;
     await new Promise((r) => setTimeout(r, taskMs));
     return n * 3;
   });
@@ -60,7 +72,8 @@ async function rig(name: string, settings: { resultBackendRetryWindow?: number }
   // Reconnects by itself after the backend's restart (same port).
   const reader = new Redis(backend.url(1), { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
   reader.on('error', () => undefined); // refused while the backend is down
-  const r: Rig & { work: typeof work.delay } = {
+  const r: Rig & { work: typeof work.delay; openGate: () => void } = {
+    openGate,
     app,
     broker,
     backend,
@@ -86,16 +99,18 @@ async function rig(name: string, settings: { resultBackendRetryWindow?: number }
 
 describe('result backend outage', { skip: skip ?? false }, () => {
   test('a ~5 s outage mid-run: every result is stored once the backend is back, each task ran once', async () => {
-    const r = await rig('outage5', {}, 30); // default window: 60 s
+    const r = await rig('outage5', {}, 10, 100); // default window: 60 s; tasks 100+ wait for the outage
     try {
       const TOTAL = 600;
       const sent: AsyncResult<number>[] = [];
       for (let i = 0; i < TOTAL; i++) sent.push(await r.work(i));
-      // Mid-run: some results are stored, many tasks still to go.
+      // Mid-run: the first 100 results are stored, 500 tasks still to go (held at the gate).
       await waitFor('100 results stored', async () => r.worker.stats.succeeded >= 100, 20_000);
+      assert.equal(r.worker.stats.succeeded, 100);
       const port = r.backend.port;
       await r.backend.stop(); // SIGTERM by PID; AOF flushed on shutdown
       const downAt = Date.now();
+      r.openGate(); // the rest run while the backend is down
       await new Promise((res) => setTimeout(res, 5000)); // the outage itself: the scenario, not a wait for a condition
       r.backend = await startRedis(port, [], { dir: r.dataDir, aof: true });
       const downMs = Date.now() - downAt;

@@ -34,6 +34,7 @@ function scriptedBackend() {
       state.inFlight--;
       if (state.down) throw new Error('connection refused');
       for (const r of results) stored.set(r.taskId, r.payload);
+      return results.map(() => null);
     },
     getResult: async () => null,
     waitForResult: () => Promise.reject(new Error('not used')),
@@ -105,6 +106,32 @@ test('while the backend fails: documents are kept, retried one batch at a time, 
   assert.ok(lines.some((l) => /retrying for up to 10 s/.test(l.msg)), 'the outage was logged');
   assert.ok(lines.some((l) => /accepts writes again/.test(l.msg)), 'the recovery was logged');
   assert.equal(lines.filter((l) => /dropped/.test(l.msg)).length, 0);
+});
+
+test('a write the backend refuses for one document is retried on its own; its batch neighbours are stored and the writer keeps its pace', async () => {
+  const { backend, calls, stored } = scriptedBackend();
+  const refused = new Set(['bad']);
+  let badAttempts = 0;
+  const storeAll = backend.storeEncoded!.bind(backend);
+  backend.storeEncoded = async (results) => {
+    if (results.some((r) => refused.has(r.taskId))) badAttempts++;
+    const outcome = await storeAll(results.filter((r) => !refused.has(r.taskId)));
+    const errors = new Map(results.filter((r) => !refused.has(r.taskId)).map((r, i) => [r.taskId, outcome[i] ?? null]));
+    return results.map((r) => (refused.has(r.taskId) ? new Error(`WRONGTYPE for ${r.taskId}`) : errors.get(r.taskId) ?? null));
+  };
+  const { log, lines } = capture();
+  const writer = new ResultWriter(backend, { log, retryWindowMs: 200, firstRetryDelayMs: 10, maxRetryDelayMs: 40 });
+  const bad = writer.add(doc('bad'));
+  const good = ['g1', 'g2', 'g3'].map((id) => writer.add(doc(id)));
+  await Promise.all(good);
+  assert.deepEqual([...stored.keys()].sort(), ['g1', 'g2', 'g3'], 'neighbours stored in the first round trip');
+  // Later documents are not held back behind the refused one.
+  const callsBefore = calls.length;
+  await Promise.all(['h1', 'h2'].map((id) => writer.add(doc(id))));
+  assert.ok(calls.length - callsBefore <= 2, `later writes went out at once (${calls.length - callsBefore} calls)`);
+  await assert.rejects(bad, ResultDropped);
+  assert.ok(badAttempts >= 2, `the refused one was retried (${badAttempts} attempts)`);
+  assert.ok(lines.some((l) => l.id === 'bad' && /dropped.*WRONGTYPE/.test(l.msg)));
 });
 
 test('past the retry window each document is dropped, logged by id, and its promise rejects', async () => {

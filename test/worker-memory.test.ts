@@ -66,7 +66,7 @@ const ctx = app.task('m.ctx', function (this: TaskContext) {
   const c = currentTask()!;
   assert.equal(c, this);
   return { id: this.id, rootId: this.rootId, parentId: this.parentId, headers: { tenant: this.headers.tenant }, kwargs: this.kwargs, hostname: this.hostname, queue: this.deliveryInfo.routingKey };
-});
+}, { acceptKwargs: true });
 const spawnChild = app.task('m.spawnChild', async function (this: TaskContext) {
   const child = await ctx.delay();
   return { self: this.id, root: this.rootId, child: child.id };

@@ -25,6 +25,18 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** `ts.add(x, y)`; Python keyword arguments `x=`, `y=` fill the positions. */
 export const add = app.task('ts.add', (x: number, y: number) => x + y, { argNames: ['x', 'y'] });
 
+/** `ts.add` without argNames: Python keyword arguments fail it with a TypeError. */
+export const addPositional = app.task('ts.add_positional', (x: number, y: number) => x + y);
+
+/** Reads its kwargs from the context (opted in with acceptKwargs). */
+export const kwargsAccepted = app.task(
+  'ts.kwargs_accepted',
+  function (this: TaskContext, x: number) {
+    return { x, kwargs: this.kwargs };
+  },
+  { acceptKwargs: true },
+);
+
 /** Echo positional args and the kwargs (trailing object parameter). */
 export const kwargs = app.task(
   'ts.kwargs',

@@ -32,6 +32,8 @@ def _stub(name):
 
 ts_add = _stub('ts.add')
 ts_kwargs = _stub('ts.kwargs')
+ts_add_positional = _stub('ts.add_positional')
+ts_kwargs_accepted = _stub('ts.kwargs_accepted')
 ts_fail = _stub('ts.fail')
 ts_fail_custom = _stub('ts.fail_custom')
 ts_collect = _stub('ts.collect')
@@ -115,6 +117,15 @@ def case_kwargs_by_name():
 
 def case_kwargs_trailing():
     return outcome(ts_kwargs.apply_async(args=(1, 'two'), kwargs={'flag': True, 'n': [1, 2], 'name': 'élan'}))
+
+
+def case_kwargs_undeclared():
+    # ts.add_positional declares no argNames: Celery would raise TypeError for unexpected kwargs.
+    return outcome(ts_add_positional.apply_async(kwargs={'x': 1, 'y': 2}))
+
+
+def case_kwargs_accepted():
+    return outcome(ts_kwargs_accepted.apply_async(args=(7,), kwargs={'mode': 'fast'}))
 
 
 def case_countdown():

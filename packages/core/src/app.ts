@@ -8,6 +8,11 @@ import { createBroker } from './brokers/index.js';
 import { Signature } from './canvas/signature.js';
 import { resolveSettings, type Settings } from './config.js';
 import { ConfigurationError, NotRegistered } from './errors.js';
+import { createLogger, type Logger } from './logger.js';
+import { maskUrl } from './mask-url.js';
+import { publishWithRetry } from './publish-retry.js';
+import { loggedConnectionEvents } from './redis-client.js';
+import { resolveRetryPolicy } from './config.js';
 import type { TaskMessage } from './protocol/message.js';
 import { buildTaskMessage } from './protocol/task-message.js';
 import { parseWireDate } from './protocol/time.js';
@@ -45,6 +50,8 @@ export class Celeriac {
   private readonly registry = new Map<string, Task<never[], unknown>>();
   private brokerPromise: Promise<Broker> | undefined;
   private backendPromise: Promise<ResultBackend> | undefined;
+  private lastBrokerError: string | undefined;
+  private log: Logger | undefined;
   /** Stable per-process id used as `reply_to` (Celery's "oid"). */
   readonly oid = randomUUID();
   /** `gen<pid>@<host>`, the `origin` header of messages sent from this process. */
@@ -64,10 +71,10 @@ export class Celeriac {
    */
   configure(config: Partial<Settings>): this {
     if (this.brokerPromise && config.brokerUrl !== undefined && config.brokerUrl !== this.settings.brokerUrl) {
-      throw new ConfigurationError(`configure() cannot change brokerUrl after the app connected (to ${this.settings.brokerUrl}); call it before the first send.`);
+      throw new ConfigurationError(`configure() cannot change brokerUrl after the app connected (to ${maskUrl(this.settings.brokerUrl)}); call it before the first send.`);
     }
     if (this.backendPromise && config.resultBackend !== undefined && config.resultBackend !== this.settings.resultBackend) {
-      throw new ConfigurationError(`configure() cannot change resultBackend after results were read or written (via ${this.resultBackendUrl}); call it before the first send.`);
+      throw new ConfigurationError(`configure() cannot change resultBackend after results were read or written (via ${maskUrl(this.resultBackendUrl ?? '')}); call it before the first send.`);
     }
     this.partial = { ...this.partial, ...config };
     this.resolved = undefined;
@@ -136,16 +143,18 @@ export class Celeriac {
    */
   async sendTask<R = unknown>(name: string, args: readonly unknown[] = [], kwargs: Record<string, unknown> = {}, options: ApplyOptions = {}): Promise<AsyncResult<R>> {
     const { message, route, id } = this.prepareSend(name, args, kwargs, options);
-    const broker = await this.getBroker();
-    await broker.publish(message, route);
+    await this.publishMessage(message, route, options);
     return new AsyncResult<R>(id, this);
   }
 
   /**
    * Send many tasks in one batch: every message is built first (a bad item throws
-   * before anything is sent), then the broker publishes them together (one Redis
-   * pipeline). Each message is byte for byte what `sendTask` would send for the
-   * same item. Resolves with one `AsyncResult` per item, in order.
+   * before anything is sent), then the broker publishes them together (Redis: one
+   * MULTI/EXEC). Each message is byte for byte what `sendTask` would send for the
+   * same item. Resolves with one `AsyncResult` per item, in order. While the broker
+   * is unreachable the whole batch is retried like one `sendTask`, per the first
+   * item's `retry` / `retryPolicy` (defaults: `taskPublishRetry`,
+   * `taskPublishRetryPolicy`).
    *
    * ```ts
    * const results = await app.sendMany([{ name: 'tasks.add', args: [1, 2] }, { name: 'tasks.add', args: [3, 4], options: { priority: 9 } }]);
@@ -163,8 +172,12 @@ export class Celeriac {
     }
     if (prepared.length === 0) return [];
     const broker = await this.getBroker();
-    if (broker.publishMany) await broker.publishMany(prepared);
-    else for (const p of prepared) await broker.publish(p.message, p.route);
+    const publish = broker.publishMany
+      ? () => broker.publishMany!(prepared)
+      : async () => {
+          for (const p of prepared) await broker.publish(p.message, p.route);
+        };
+    await this.publishWithPolicy(publish, items[0]!.options ?? {});
     return prepared.map((p) => new AsyncResult<R>(p.id, this));
   }
 
@@ -214,9 +227,40 @@ export class Celeriac {
     return { message, route, id };
   }
 
+  /**
+   * Publish a built message on the producer connection, retrying while the broker
+   * is unreachable per `retry` / `retryPolicy` (defaults: `taskPublishRetry`,
+   * `taskPublishRetryPolicy`); then `BrokerUnavailable`. Used by `sendTask` and by
+   * a task's `retry()`.
+   */
+  async publishMessage(message: TaskMessage, route: Route, options: Pick<ApplyOptions, 'retry' | 'retryPolicy'> = {}): Promise<void> {
+    const broker = await this.getBroker();
+    await this.publishWithPolicy(() => broker.publish(message, route), options);
+  }
+
+  /** Run `publish`, retrying while the broker is unreachable (see `publishMessage`). */
+  private async publishWithPolicy(publish: () => Promise<void>, options: Pick<ApplyOptions, 'retry' | 'retryPolicy'>): Promise<void> {
+    const s = this.settings;
+    const broker = await this.getBroker();
+    await publishWithRetry(publish, {
+      broker,
+      displayUrl: maskUrl(s.brokerUrl),
+      retry: options.retry ?? s.taskPublishRetry,
+      policy: options.retryPolicy ? resolveRetryPolicy({ ...s.taskPublishRetryPolicy, ...options.retryPolicy }) : s.taskPublishRetryPolicy,
+      connectTimeoutMs: s.brokerConnectionTimeout * 1000,
+      lastError: () => this.lastBrokerError,
+    });
+  }
+
   /** The producer connection, opened on first use. */
   getBroker(): Promise<Broker> {
-    return (this.brokerPromise ??= createBroker(this.settings.brokerUrl, { transportOptions: this.settings.brokerTransportOptions }));
+    const s = this.settings;
+    // A producer does not queue commands for a broker that is away: publishes retry per
+    // taskPublishRetryPolicy instead, and reconnects are tried at least every 0.5 s.
+    const redis = { maxRetriesPerRequest: 1, retryStrategy: (times: number) => Math.min(times * 50, 500), connectTimeout: s.brokerConnectionTimeout * 1000 };
+    const transportOptions = { ...s.brokerTransportOptions, redis: { ...redis, ...(s.brokerTransportOptions.redis as object | undefined) } };
+    const connectionEvents = loggedConnectionEvents(() => this.logger, 'broker', (reason) => (this.lastBrokerError = reason));
+    return (this.brokerPromise ??= createBroker(s.brokerUrl, { transportOptions, connectionEvents }));
   }
 
   /** The result backend, opened on first use. Throws when results are disabled. */
@@ -228,14 +272,33 @@ export class Celeriac {
       );
     }
     const { resultExpires, resultBackendTransportOptions } = this.settings;
-    return (this.backendPromise ??= createBackend(url, { resultExpires, transportOptions: resultBackendTransportOptions }));
+    const connectionEvents = loggedConnectionEvents(() => this.logger, 'result backend');
+    return (this.backendPromise ??= createBackend(url, { resultExpires, transportOptions: resultBackendTransportOptions, connectionEvents }));
   }
 
-  /** Close the producer and backend connections. Safe to call twice. */
+  /**
+   * Where the app's own connections (producer, result backend) report outages.
+   * Default: a JSON logger on stderr; a worker sets its own.
+   */
+  get logger(): Logger {
+    return (this.log ??= createLogger('info'));
+  }
+
+  set logger(log: Logger) {
+    this.log = log;
+  }
+
+  /**
+   * Close the producer and backend connections. Safe to call twice; never throws
+   * (a connection that never opened, or a broker that is away, is just dropped).
+   */
   async close(): Promise<void> {
     const [broker, backend] = [this.brokerPromise, this.backendPromise];
     this.brokerPromise = this.backendPromise = undefined;
-    await Promise.all([broker?.then((b) => b.close()), backend?.then((b) => b.close())]);
+    const closing = [broker, backend].map((opened) => opened?.then((c) => c.close()));
+    for (const outcome of await Promise.allSettled(closing)) {
+      if (outcome.status === 'rejected') this.logger.debug({ err: outcome.reason }, 'Error while closing a connection (ignored)');
+    }
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Signature } from './canvas/signature.js';
+import type { RetryPolicy } from './config.js';
 import type { WireSignature } from './protocol/message.js';
 
 /** Options of `applyAsync` / `sendTask`: Celery's `apply_async` options, camelCase. */
@@ -40,6 +41,10 @@ export interface ApplyOptions {
   /** Override the parent/root ids (otherwise taken from the running task, if any). */
   parentId?: string;
   rootId?: string;
+  /** Celery's `retry`: retry the publish while the broker is unreachable. Default: app `taskPublishRetry` (true). */
+  retry?: boolean;
+  /** Celery's `retry_policy` for this call, over the app's `taskPublishRetryPolicy`. */
+  retryPolicy?: Partial<RetryPolicy>;
   /** Retry counter to put on the message (used by `retry()`). */
   retries?: number;
   /** @internal Remaining chain steps, last-to-run first (set by canvas and the worker). */

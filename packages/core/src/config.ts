@@ -22,6 +22,19 @@ export interface BrokerTransportOptions {
   [option: string]: unknown;
 }
 
+/**
+ * How a producer retries a publish while the broker is unreachable (Celery's
+ * `retry_policy`): up to `maxRetries` retries, sleeping `intervalStart` seconds,
+ * then `intervalStep` more each time, at most `intervalMax`. Snake-case keys
+ * (`max_retries`, `interval_start`...) are accepted too.
+ */
+export interface RetryPolicy {
+  maxRetries: number;
+  intervalStart: number;
+  intervalStep: number;
+  intervalMax: number;
+}
+
 /** Every setting, camelCase. Each field lists Celery's name and default. */
 export interface Settings {
   /** `broker_url`. Default `memory://` (embedded, one process). */
@@ -106,10 +119,28 @@ export interface Settings {
    * `worker_log_format`, which is a %-format string.
    */
   workerLogFormat: LogFormat;
-  /** Celeriac: reject messages larger than this many bytes. Default 16 MiB. */
+  /**
+   * Celeriac: reject messages larger than this many bytes, checked on the raw message
+   * before it is parsed and again on the body while it is decompressed (a zip bomb
+   * stops inflating at this size). Default 16 MiB.
+   */
   maxMessageSize: number;
   /** `broker_transport_options`. */
   brokerTransportOptions: BrokerTransportOptions;
+  /**
+   * `broker_connection_retry`: a worker that cannot reach the broker (at start-up
+   * or later) keeps trying, printing Celery's "Trying again in N seconds" lines.
+   * Default true.
+   */
+  brokerConnectionRetry: boolean;
+  /** `broker_connection_max_retries`: give up (exit non-zero) after this many; 0 or null = never. Default 100. */
+  brokerConnectionMaxRetries: number | null;
+  /** `broker_connection_timeout` in seconds: connect timeout, and how long shutdown waits for an absent broker. Default 4. */
+  brokerConnectionTimeout: number;
+  /** `task_publish_retry`: retry a publish while the broker is unreachable. Default true. */
+  taskPublishRetry: boolean;
+  /** `task_publish_retry_policy`. Default `{ maxRetries: 3, intervalStart: 0, intervalStep: 0.2, intervalMax: 0.2 }` (about 1 s). */
+  taskPublishRetryPolicy: RetryPolicy;
   /** `result_backend_transport_options` (Redis: `{ redis: <ioredis options> }`). */
   resultBackendTransportOptions: Record<string, unknown>;
   /**
@@ -160,6 +191,11 @@ export function defaultSettings(): Settings {
     workerLogFormat: 'auto',
     maxMessageSize: 16 * 1024 * 1024,
     brokerTransportOptions: {},
+    brokerConnectionRetry: true,
+    brokerConnectionMaxRetries: 100,
+    brokerConnectionTimeout: 4,
+    taskPublishRetry: true,
+    taskPublishRetryPolicy: { maxRetries: 3, intervalStart: 0, intervalStep: 0.2, intervalMax: 0.2 },
     resultBackendTransportOptions: {},
     resultBackendRetryWindow: 60,
     timezone: 'UTC',
@@ -197,6 +233,11 @@ const CELERY_NAMES: Record<string, [keyof Settings, Kind]> = {
   worker_concurrency: ['workerConcurrency', 'number'],
   worker_prefetch_multiplier: ['workerPrefetchMultiplier', 'number'],
   broker_transport_options: ['brokerTransportOptions', 'object'],
+  broker_connection_retry: ['brokerConnectionRetry', 'boolean'],
+  broker_connection_max_retries: ['brokerConnectionMaxRetries', 'nullable-number'],
+  broker_connection_timeout: ['brokerConnectionTimeout', 'number'],
+  task_publish_retry: ['taskPublishRetry', 'boolean'],
+  task_publish_retry_policy: ['taskPublishRetryPolicy', 'object'],
   result_backend_transport_options: ['resultBackendTransportOptions', 'object'],
   timezone: ['timezone', 'string'],
   enable_utc: ['enableUtc', 'boolean'],
@@ -223,6 +264,11 @@ const OLD_NAMES: Record<string, string> = {
   CELERYD_CONCURRENCY: 'worker_concurrency',
   CELERYD_PREFETCH_MULTIPLIER: 'worker_prefetch_multiplier',
   BROKER_TRANSPORT_OPTIONS: 'broker_transport_options',
+  BROKER_CONNECTION_RETRY: 'broker_connection_retry',
+  BROKER_CONNECTION_MAX_RETRIES: 'broker_connection_max_retries',
+  BROKER_CONNECTION_TIMEOUT: 'broker_connection_timeout',
+  CELERY_TASK_PUBLISH_RETRY: 'task_publish_retry',
+  CELERY_TASK_PUBLISH_RETRY_POLICY: 'task_publish_retry_policy',
   CELERY_TIMEZONE: 'timezone',
   CELERY_ENABLE_UTC: 'enable_utc',
 };
@@ -324,6 +370,10 @@ export function resolveSettings(partial: Partial<Settings>): Settings {
     throw new ConfigurationError(`workerConcurrency must be a positive integer, got ${s.workerConcurrency}.`);
   }
   if (s.workerPrefetchMultiplier < 0) throw new ConfigurationError('workerPrefetchMultiplier must be ≥ 0 (0 = unlimited).');
+  if (!Number.isInteger(s.workerMaxRedeliveries) || s.workerMaxRedeliveries < 0) {
+    throw new ConfigurationError(`workerMaxRedeliveries must be an integer ≥ 0 (0 = give up on the first redelivery after a crash), got ${JSON.stringify(s.workerMaxRedeliveries)}.`);
+  }
+  s.taskPublishRetryPolicy = resolveRetryPolicy(s.taskPublishRetryPolicy, 'taskPublishRetryPolicy');
   if (typeof s.resultBackendRetryWindow !== 'number' || !(s.resultBackendRetryWindow >= 0) || !Number.isFinite(s.resultBackendRetryWindow)) {
     throw new ConfigurationError(`resultBackendRetryWindow must be a number of seconds ≥ 0 (0 = drop a refused result at once), got ${JSON.stringify(s.resultBackendRetryWindow)}.`);
   }
@@ -331,6 +381,24 @@ export function resolveSettings(partial: Partial<Settings>): Settings {
     throw new ConfigurationError(`workerLogFormat must be 'auto', 'pretty' or 'json', got ${JSON.stringify(s.workerLogFormat)}.`);
   }
   return s;
+}
+
+/**
+ * A complete retry policy from a partial one (camelCase or Celery's snake_case
+ * keys), over Celery's defaults. Throws naming the bad key.
+ */
+export function resolveRetryPolicy(given: Partial<RetryPolicy> | Record<string, unknown> | undefined, name = 'retryPolicy'): RetryPolicy {
+  const policy: RetryPolicy = { maxRetries: 3, intervalStart: 0, intervalStep: 0.2, intervalMax: 0.2 };
+  for (const [key, value] of Object.entries(given ?? {})) {
+    const camel = key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()) as keyof RetryPolicy;
+    if (!(camel in policy)) {
+      throw new ConfigurationError(`${name} has an unknown key ${JSON.stringify(key)}: use maxRetries, intervalStart, intervalStep, intervalMax (or Celery's max_retries, interval_start, interval_step, interval_max).`);
+    }
+    const n = typeof value === 'string' ? Number(value) : value;
+    if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) throw new ConfigurationError(`${name}.${camel} must be a non-negative number of ${camel === 'maxRetries' ? 'retries' : 'seconds'}, got ${JSON.stringify(value)}.`);
+    policy[camel] = n;
+  }
+  return policy;
 }
 
 function stripUndefined<T extends object>(obj: T): Partial<T> {

@@ -105,3 +105,21 @@ export class RemoteTaskError extends Error {
     if (remoteTraceback) this.stack = `${excType}: ${this.message}\n    [remote traceback of task ${taskId}]\n${remoteTraceback}`;
   }
 }
+
+/**
+ * The broker could not be reached within the publish retry policy (or at all,
+ * with retries off). Mirrors kombu's `OperationalError` as raised by Celery's
+ * `apply_async`. The message names the masked URL and the policy.
+ */
+export class BrokerUnavailable extends CeleriacError {
+  override name = 'BrokerUnavailable';
+  constructor(
+    message: string,
+    /** The broker URL with secrets masked. */
+    readonly url: string,
+    /** How many attempts were made. */
+    readonly attempts: number,
+  ) {
+    super(message);
+  }
+}

@@ -45,4 +45,19 @@ export type { LogFormat, LoggerOptions, LogLevel, Logger } from './logger.js';
  * `Task<Args, Result>` is the type of a registered task.
  */
 export const Task = TaskDecorator;
-export type Task<A extends unknown[] = unknown[], R = unknown> = TaskHandle<A, R>;
+/**
+ * A registered task, as `app.task(...)` returns it: call it to run in-process;
+ * `delay` / `applyAsync` send it to a worker. Types flow from the function.
+ */
+// An interface (not a type alias) so the API reference documents its members.
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface Task<A extends unknown[] = unknown[], R = unknown> extends TaskHandle<A, R> {}
+
+// Types that public signatures refer to (named here so the API reference shows them).
+export type { EncodedResult, ResultTuple, WaitOptions } from './backends/backend.js';
+export type { BrokerFactoryOptions } from './brokers/index.js';
+export type { ResultSource } from './result.js';
+export type { SignatureSender } from './canvas/signature.js';
+export type { RetryPolicy } from './config.js';
+export type { ConnectionEvents } from './redis-client.js';
+export type { DecodeLimits } from './protocol/task-message.js';

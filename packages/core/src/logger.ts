@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { safeErrorSerializer } from './error-serializer.js';
 import { celeryStream } from './log-format.js';
 
 /** Log levels accepted by `-l` (Celery's names; `warning` = `warn`). */
@@ -29,7 +30,7 @@ export function createLogger(level: LogLevel = 'info', name = 'celeriac', option
   const pinoLevel = level === 'warning' ? 'warn' : level === 'critical' ? 'fatal' : level;
   const format = options.format ?? 'auto';
   const pretty = format === 'pretty' || (format === 'auto' && stderrIsTerminal());
-  const base = { name, level: pinoLevel, base: { pid: process.pid } };
+  const base = { name, level: pinoLevel, base: { pid: process.pid }, serializers: { err: safeErrorSerializer } };
   if (!pretty) return pino(base, pino.destination({ fd: 2, sync: false }));
   const colors = options.colors ?? (process.stderr.isTTY === true && process.stderr.hasColors());
   return pino(base, celeryStream(process.stderr, { colors }));

@@ -42,7 +42,8 @@ export interface TaskOptions<A extends unknown[] = unknown[], R = unknown> {
   /**
    * Pass the message's kwargs as a trailing object parameter: the function's last
    * parameter receives them (`{}` when none), and `delay(a, b, { k: v })` sends the
-   * last argument as kwargs. Without it kwargs are only in `this.kwargs`.
+   * last argument as kwargs. Without it, kwargs not named by `argNames` fail the task
+   * unless `acceptKwargs` is set.
    */
   trailingKwargs?: boolean;
   /**
@@ -50,6 +51,13 @@ export interface TaskOptions<A extends unknown[] = unknown[], R = unknown> {
    * (`add.delay(x=1, y=2)`) fill the matching positions.
    */
   argNames?: string[];
+  /**
+   * Accept keyword arguments that neither `argNames` nor `trailingKwargs` places:
+   * the task reads them from `this.kwargs`. Without it (and without
+   * `trailingKwargs`), such kwargs fail the task with a `TypeError` naming them, as
+   * an unexpected keyword argument does in Python — never dropped silently.
+   */
+  acceptKwargs?: boolean;
   /** Called in the worker after success. */
   onSuccess?: (retval: R, taskId: string, args: A, kwargs: Record<string, unknown>) => void | Promise<void>;
   /** Called in the worker after failure. */

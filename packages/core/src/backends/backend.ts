@@ -39,8 +39,13 @@ export interface ResultBackend {
    * as objects (memory) leave it out.
    */
   encodeResult?(doc: ResultDocument): EncodedResult;
-  /** Write documents already encoded by `encodeResult`, in one round trip. */
-  storeEncoded?(results: readonly EncodedResult[]): Promise<void>;
+  /**
+   * Write documents already encoded by `encodeResult`, in one round trip.
+   * Resolves with one entry per document: null when written, or the error the
+   * backend gave for that document alone (the others are still written). Rejects
+   * when the round trip itself fails (connection lost).
+   */
+  storeEncoded?(results: readonly EncodedResult[]): Promise<(Error | null)[]>;
   /** The stored document, or null when none (= PENDING). */
   getResult(taskId: string): Promise<ResultDocument | null>;
   /**

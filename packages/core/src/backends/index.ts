@@ -1,9 +1,11 @@
 import { ConfigurationError } from '../errors.js';
+import { maskUrl } from '../mask-url.js';
+import type { ConnectionEvents } from '../redis-client.js';
 import type { ResultBackend } from './backend.js';
 import { MemoryBackend } from './memory.js';
 
 /** Pick a result backend by URL scheme: `memory://`, `redis://`, `rediss://`. */
-export async function createBackend(url: string, options: { resultExpires: number; transportOptions?: Record<string, unknown> }): Promise<ResultBackend> {
+export async function createBackend(url: string, options: { resultExpires: number; transportOptions?: Record<string, unknown>; connectionEvents?: ConnectionEvents }): Promise<ResultBackend> {
   const scheme = url.split(':', 1)[0]!.toLowerCase();
   switch (scheme) {
     case 'memory':
@@ -11,11 +13,11 @@ export async function createBackend(url: string, options: { resultExpires: numbe
     case 'redis':
     case 'rediss': {
       const { RedisBackend } = await import('./redis.js');
-      return new RedisBackend(url, { ...options.transportOptions, resultExpires: options.resultExpires });
+      return new RedisBackend(url, { ...options.transportOptions, resultExpires: options.resultExpires, connectionEvents: options.connectionEvents });
     }
     case 'rpc':
       throw new ConfigurationError('The rpc:// result backend arrives with the RabbitMQ transport (roadmap step 2); use redis:// for now.');
     default:
-      throw new ConfigurationError(`Unknown result backend scheme "${scheme}" in ${JSON.stringify(url)}: use memory://, redis:// or rediss://.`);
+      throw new ConfigurationError(`Unknown result backend scheme "${scheme}" in ${JSON.stringify(maskUrl(url))}: use memory://, redis:// or rediss://.`);
   }
 }

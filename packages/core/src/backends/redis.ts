@@ -15,7 +15,9 @@
  * close the race, and one GET per waiter after a reconnect.
  */
 import { maskUrl } from '../mask-url.js';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
+import { closeRedisClient, createRedisClient, dropRedisClient, duplicateRedisClient, type ConnectionEvents } from '../redis-client.js';
+import { resolveRedisConnection } from '../redis-connection.js';
 import { CeleriacError, MessageDecodeError, TimeoutError } from '../errors.js';
 import { dumpsPython, loadsPython } from '../protocol/python-json.js';
 import { READY_STATES } from '../states.js';
@@ -25,8 +27,10 @@ import type { EncodedResult, ResultBackend, ResultDocument, WaitOptions } from '
 export interface RedisBackendOptions {
   /** `result_expires` in seconds; 0 or null = keep forever. Default 86400 (1 day). */
   resultExpires?: number | null;
-  /** Extra ioredis options (TLS certificates, timeouts...). */
+  /** Extra ioredis options (TLS certificates, timeouts...). `keyPrefix` is refused. */
   redis?: RedisOptions;
+  /** Where connection outages are reported (one line down, one on recovery). */
+  connectionEvents?: ConnectionEvents;
 }
 
 /**
@@ -56,45 +60,48 @@ redis.call('PUBLISH', KEYS[1], ARGV[1])
 return 1
 `;
 
+
 /**
- * storeResults — storeResult for a batch in one call: one MGET per 500 keys, then
- * SETEX (or SET) + PUBLISH for each document whose key does not hold SUCCESS (also
- * one written earlier in the same batch). KEYS: `celery-task-meta-<id>` each.
- * ARGV[1] TTL seconds, ARGV[1 + i] the document for KEYS[i]. Returns how many were
- * written. Per task that is 2 commands (SETEX, PUBLISH) instead of 4 (EVALSHA,
- * GET, SETEX, PUBLISH).
+ * storeResults — storeResult for a batch in one call, 2 commands per document instead
+ * of 4 (EVALSHA, GET, SETEX, PUBLISH): `SET key doc EX ttl GET` writes and returns the
+ * previous value in one command; if that was a SUCCESS it is put back (its expiry
+ * restarts: the only difference from storeResult, for a rare duplicate run) and
+ * nothing is published, else the document is PUBLISHed. A later document for the same
+ * key in the batch sees the earlier one, as with separate calls. A key Redis refuses
+ * (e.g. WRONGTYPE: not a string) fails that document only.
+ * KEYS: `celery-task-meta-<id>` each. ARGV[1] TTL seconds (0 = no expiry), ARGV[1 + i]
+ * the document for KEYS[i]. Returns per document 1 (written), 0 (an earlier SUCCESS
+ * kept) or the error message. Needs Redis >= 6.2 (SET ... GET).
  */
 const STORE_RESULTS_LUA = `
 local ttl = tonumber(ARGV[1])
-local current = {}
-for c = 1, #KEYS, 500 do
-  local got = redis.call('MGET', unpack(KEYS, c, math.min(#KEYS, c + 499)))
-  for j = 1, #got do current[c + j - 1] = got[j] end
-end
-local latest, written = {}, 0
+local out = {}
 for i, key in ipairs(KEYS) do
-  local cur = latest[key] or current[i]
-  local status
-  if cur then
-    if string.sub(cur, 1, 12) == '{"status": "' then
-      status = string.match(cur, '^{"status": "([^"]*)"')
-    else
-      local ok, doc = pcall(cjson.decode, cur)
-      if ok and type(doc) == 'table' then status = doc['status'] end
+  local doc = ARGV[i + 1]
+  local old
+  if ttl > 0 then old = redis.pcall('SET', key, doc, 'EX', ttl, 'GET') else old = redis.pcall('SET', key, doc, 'GET') end
+  if type(old) == 'table' and old.err then
+    out[i] = old.err
+  else
+    local status
+    if old then
+      if string.sub(old, 1, 12) == '{"status": "' then
+        status = string.match(old, '^{"status": "([^"]*)"')
+      else
+        local ok, parsed = pcall(cjson.decode, old)
+        if ok and type(parsed) == 'table' then status = parsed['status'] end
+      end
     end
-  end
-  if status ~= 'SUCCESS' then
-    if ttl > 0 then
-      redis.call('SETEX', key, ttl, ARGV[i + 1])
+    if status == 'SUCCESS' then
+      if ttl > 0 then redis.call('SET', key, old, 'EX', ttl) else redis.call('SET', key, old) end
+      out[i] = 0
     else
-      redis.call('SET', key, ARGV[i + 1])
+      redis.call('PUBLISH', key, doc)
+      out[i] = 1
     end
-    redis.call('PUBLISH', key, ARGV[i + 1])
-    latest[key] = ARGV[i + 1]
-    written = written + 1
   end
 end
-return written
+return out
 `;
 
 /** Celery's key (and pub/sub channel) for a task's result. */
@@ -122,12 +129,15 @@ export class RedisBackend implements ResultBackend {
   private readonly ttl: number;
   private readonly channels = new Map<string, Channel>();
   private closed = false;
+  /** false once the server turned out not to support the batch write (Redis < 6.2). */
+  private batchScript: boolean | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(url: string, options: RedisBackendOptions = {}) {
     this.displayUrl = maskUrl(url);
     this.ttl = Math.max(0, Math.trunc(options.resultExpires ?? 86400));
-    this.redis = new Redis(url, { enableAutoPipelining: true, ...options.redis });
+    const connection = resolveRedisConnection(url, options.redis);
+    this.redis = createRedisClient(connection, { redis: { enableAutoPipelining: true, ...options.redis }, events: options.connectionEvents });
     this.redis.defineCommand('storeResult', { lua: STORE_RESULT_LUA, numberOfKeys: 1 });
     this.redis.defineCommand('storeResultsBatch', { lua: STORE_RESULTS_LUA });
   }
@@ -138,9 +148,14 @@ export class RedisBackend implements ResultBackend {
     await store(resultKey(doc.task_id), dumpsPython(doc), this.ttl);
   }
 
-  /** Store many documents in one round trip. Throws before writing anything if one cannot be encoded. */
+  /**
+   * Store many documents in one round trip. Throws before writing anything if one
+   * cannot be encoded, and with the first error Redis gave for a document.
+   */
   async storeResults(docs: readonly ResultDocument[]): Promise<void> {
-    await this.storeEncoded(docs.map((doc) => this.encodeResult(doc)));
+    const errors = await this.storeEncoded(docs.map((doc) => this.encodeResult(doc)));
+    const first = errors.find((e) => e !== null);
+    if (first) throw first;
   }
 
   /** Python `json.dumps` of the document; throws a TypeError naming the unencodable value. */
@@ -148,9 +163,24 @@ export class RedisBackend implements ResultBackend {
     return { taskId: doc.task_id, status: doc.status, payload: dumpsPython(doc) };
   }
 
-  /** Write encoded documents in one script call (see STORE_RESULTS_LUA); rejects with its error. */
-  async storeEncoded(results: readonly EncodedResult[]): Promise<void> {
-    if (results.length === 0) return;
+  /** Write encoded documents in one pipeline; one error (or null) per document. */
+  async storeEncoded(results: readonly EncodedResult[]): Promise<(Error | null)[]> {
+    if (results.length === 0) return [];
+    if (this.batchScript !== false) {
+      const errors = await this.storeBatch(results);
+      // Redis < 6.2 has no SET ... GET (nothing was written): one script per document from now on.
+      if (!errors.some((e) => e !== null && /syntax error/i.test(e.message))) return errors;
+      this.batchScript = false;
+    }
+    const pipeline = this.redis.pipeline() as unknown as { storeResult: StoreCall; exec(): Promise<[Error | null, unknown][] | null> };
+    for (const r of results) void pipeline.storeResult(resultKey(r.taskId), r.payload, this.ttl);
+    const replies = await pipeline.exec();
+    if (!replies) throw new CeleriacError(`Result backend ${this.displayUrl}: the write pipeline was discarded.`);
+    return replies.map(([err]) => err);
+  }
+
+  /** One STORE_RESULTS_LUA call for the whole batch; one error (or null) per document. */
+  private async storeBatch(results: readonly EncodedResult[]): Promise<(Error | null)[]> {
     const args: (string | number)[] = new Array(results.length * 2 + 2);
     args[0] = results.length;
     for (let i = 0; i < results.length; i++) {
@@ -158,8 +188,12 @@ export class RedisBackend implements ResultBackend {
       args[2 + results.length + i] = results[i]!.payload;
     }
     args[1 + results.length] = this.ttl;
-    await (this.redis as unknown as { storeResultsBatch: (...a: (string | number)[]) => Promise<unknown> }).storeResultsBatch(...args);
+    const run = (this.redis as unknown as { storeResultsBatch: (...a: (string | number)[]) => Promise<unknown> }).storeResultsBatch;
+    const reply = await run.apply(this.redis, args);
+    if (!Array.isArray(reply) || reply.length !== results.length) throw new CeleriacError(`Result backend ${this.displayUrl}: unexpected reply to the batch write.`);
+    return reply.map((r) => (typeof r === 'string' ? new Error(r) : null));
   }
+
 
   /** The stored document, or null (PENDING). */
   async getResult(taskId: string): Promise<ResultDocument | null> {
@@ -212,8 +246,8 @@ export class RedisBackend implements ResultBackend {
     for (const channel of this.channels.values()) {
       for (const waiter of [...channel.waiters]) waiter.reject(new CeleriacError(`Result backend ${this.displayUrl} was closed while waiting.`));
     }
-    this.subscriber?.disconnect();
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    if (this.subscriber) dropRedisClient(this.subscriber);
+    await closeRedisClient(this.redis);
   }
 
   private async checkStored(key: string, taskId: string, waiter: Waiter): Promise<void> {
@@ -223,7 +257,7 @@ export class RedisBackend implements ResultBackend {
 
   private subscriberConnection(): Redis {
     if (this.subscriber) return this.subscriber;
-    const sub = this.redis.duplicate({ enableAutoPipelining: false });
+    const sub = duplicateRedisClient(this.redis, { enableAutoPipelining: false });
     sub.on('message', (channelName: string, payload: string) => this.onMessage(channelName, payload));
     // After a reconnect (ioredis resubscribes by itself) a PUBLISH may have been missed.
     let connectedOnce = false;

@@ -75,6 +75,12 @@ export interface ConsumerOptions {
   autoUpkeep?: boolean;
   /** Where the consumer logs what it does on its own (failed beats, stale settles). Default: silent. */
   log?: Logger;
+  /**
+   * Messages larger than this many bytes (as stored on the broker) are delivered
+   * unparsed: `message` null, `decodeError` a `MessageTooLarge`, `sizeBytes` set, so
+   * the worker can reject them without paying for decoding. Default: no limit.
+   */
+  maxMessageBytes?: number;
 }
 
 /**
@@ -155,6 +161,11 @@ export interface Broker {
   purge(queues: readonly string[]): Promise<number>;
   /** Number of ready messages in a queue (all priorities). */
   queueLength(queue: string): Promise<number>;
+  /**
+   * Resolves true once connected, false on the next connection error or after
+   * `timeoutMs` (publish retries wait on it). Brokers without a connection omit it.
+   */
+  whenConnected?(timeoutMs: number): Promise<boolean>;
   /** Close connections. Pending publishes are flushed first. */
   close(): Promise<void>;
 }

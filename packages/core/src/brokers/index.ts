@@ -1,4 +1,6 @@
 import { ConfigurationError } from '../errors.js';
+import { maskUrl } from '../mask-url.js';
+import type { ConnectionEvents } from '../redis-client.js';
 import type { Broker } from './broker.js';
 import { MemoryBroker } from './memory.js';
 
@@ -6,6 +8,8 @@ import { MemoryBroker } from './memory.js';
 export interface BrokerFactoryOptions {
   /** `broker_transport_options`. */
   transportOptions?: Record<string, unknown>;
+  /** Where connection outages are reported (one line down, one on recovery). */
+  connectionEvents?: ConnectionEvents;
 }
 
 /** Pick a transport by URL scheme: `memory://`, `redis://`, `rediss://`. */
@@ -17,12 +21,12 @@ export async function createBroker(url: string, options: BrokerFactoryOptions = 
     case 'redis':
     case 'rediss': {
       const { RedisBroker } = await import('./redis.js');
-      return new RedisBroker(url, { ...options.transportOptions });
+      return new RedisBroker(url, { ...options.transportOptions, connectionEvents: options.connectionEvents });
     }
     case 'amqp':
     case 'amqps':
       throw new ConfigurationError(`The RabbitMQ transport (${scheme}://) arrives with roadmap step 2; use redis:// or memory:// for now.`);
     default:
-      throw new ConfigurationError(`Unknown broker URL scheme "${scheme}" in ${JSON.stringify(url)}: use memory://, redis:// or rediss://.`);
+      throw new ConfigurationError(`Unknown broker URL scheme "${scheme}" in ${JSON.stringify(maskUrl(url))}: use memory://, redis:// or rediss://.`);
   }
 }

@@ -6,45 +6,34 @@
  * instead of loading ioredis: that halves the thread's memory (~9 MB instead of
  * ~20 MB). Promotion and restores stay with the worker's main connection.
  */
-import { connect as connectTcp, type Socket } from 'node:net';
-import { connect as connectTls } from 'node:tls';
+import type { Socket } from 'node:net';
+import { describeRedisError, resolveRedisConnection, type RedisConnectionSettings } from '../redis-connection.js';
+import { encodeCommand, handshakeCommands, openRedisSocket } from '../redis-probe.js';
 import { CONSUMERS, ownedKey, UNACKED, UNACKED_INDEX } from './redis-keys.js';
 import { scripts } from './redis-scripts.js';
+
+export { encodeCommand };
 
 /** What the liveness loop needs. */
 export interface LivenessOptions {
   url: string;
+  /** The broker's resolved connection (password, db, TLS): the same as every other client. Default: from `url`. */
+  connection?: RedisConnectionSettings;
   consumerId: string;
   ttlMs: number;
   intervalMs: number;
-  /** Called with a readable reason when a beat fails (it is retried). */
-  onError: (message: string) => void;
-}
-
-/** One RESP command: an array of bulk strings. */
-export function encodeCommand(args: readonly (string | number)[]): Buffer {
-  const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`)];
-  for (const arg of args) {
-    const bytes = Buffer.from(String(arg), 'utf8');
-    parts.push(Buffer.from(`$${bytes.length}\r\n`), bytes, Buffer.from('\r\n'));
-  }
-  return Buffer.concat(parts);
-}
-
-/** AUTH / SELECT commands a redis:// URL asks for, before anything else. */
-export function handshakeCommands(url: URL): Buffer[] {
-  const commands: Buffer[] = [];
-  const password = decodeURIComponent(url.password);
-  const username = decodeURIComponent(url.username);
-  if (password) commands.push(encodeCommand(username ? ['AUTH', username, password] : ['AUTH', password]));
-  const db = Number(url.pathname.replace(/^\//, '') || 0);
-  if (db) commands.push(encodeCommand(['SELECT', db]));
-  return commands;
+  /**
+   * Called with a readable reason when beats start failing (`socket`: no
+   * connection; `reply`: the server refused, e.g. NOAUTH), once until they work again.
+   */
+  onError: (message: string, kind?: 'socket' | 'reply') => void;
+  /** Called once when beats work again after `onError`. */
+  onRecovered?: () => void;
 }
 
 /** Beat every `intervalMs` until stopped; reconnects after errors. */
 export function startLiveness(options: LivenessOptions): { stop(): Promise<void> } {
-  const url = new URL(options.url);
+  const settings = options.connection ?? resolveRedisConnection(options.url);
   const beat = encodeCommand([
     'EVAL', scripts.heartbeatConsumer.lua, 4, UNACKED, UNACKED_INDEX, CONSUMERS, ownedKey(options.consumerId), options.consumerId, Math.round(options.ttlMs),
   ]);
@@ -52,23 +41,30 @@ export function startLiveness(options: LivenessOptions): { stop(): Promise<void>
   let stopped = false;
   let buffered = '';
 
+  let failing = false;
+  const failed = (message: string, kind: 'socket' | 'reply') => {
+    if (failing) return;
+    failing = true;
+    options.onError(message, kind);
+  };
   const open = () => {
-    const port = Number(url.port || 6379);
-    const host = url.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1';
-    const s = url.protocol === 'rediss:' ? connectTls({ host, port, servername: host }) : connectTcp({ host, port });
-    s.setNoDelay(true);
+    const s = openRedisSocket(settings);
     // Written now, sent in order once connected: the handshake always precedes a beat.
-    for (const command of handshakeCommands(url)) s.write(command);
+    for (const command of handshakeCommands(settings)) s.write(command);
     s.on('data', (chunk) => {
       buffered += chunk.toString('utf8');
       let end: number;
       while ((end = buffered.indexOf('\r\n')) >= 0) {
         const line = buffered.slice(0, end);
         buffered = buffered.slice(end + 2);
-        if (line.startsWith('-')) options.onError(line.slice(1));
+        if (line.startsWith('-')) failed(line.slice(1), 'reply');
+        else if (line.startsWith(':') && failing) {
+          failing = false;
+          options.onRecovered?.();
+        }
       }
     });
-    s.on('error', (err) => options.onError(err.message));
+    s.on('error', (err) => failed(describeRedisError(err), 'socket'));
     s.on('close', () => {
       if (socket === s) socket = undefined;
       buffered = '';

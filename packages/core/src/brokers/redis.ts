@@ -27,11 +27,11 @@
  *
  * Keys Celeriac adds (Python workers ignore them):
  * - `_celeriac.consumers` — zset consumer id → unix ms until which it is alive.
- * - `_celeriac.owned.<consumer>` — set of the tags a consumer holds unacked.
+ * - `_celeriac.owned.<consumer>` — set of `<lease>\x06\x16<tag>`: the reservations a
+ *   consumer holds unacked (a settle acts only if its member is still there).
  * - `_celeriac.inflight.<consumer>` — written by earlier Celeriac versions only (a blocked
  *   consumer BLMOVEd into it); still restored when such a consumer dies.
  * - `_celeriac.eta` — zset `<lease>\x06\x16<unacked entry>` → due unix ms, Redis clock (deferred messages).
- * - `_celeriac.leases` — hash tag → lease of the reservation holding it now.
  * - `_celeriac.redeliveries` — hash tag → times restored after its holder died or
  *   stalled (dead-consumer and visibility restores); cleared by the ack.
  *
@@ -48,7 +48,9 @@
  * Deferred messages are promoted only by Celeriac consumers.
  * Named exchanges are resolved as direct exchanges (exact routing-key match).
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
+import { closeRedisClient, createRedisClient, whenRedisReady, type ConnectionEvents } from '../redis-client.js';
+import { resolveRedisConnection } from '../redis-connection.js';
 import { ConfigurationError } from '../errors.js';
 import { maskUrl } from '../mask-url.js';
 import type { TaskMessage } from '../protocol/message.js';
@@ -66,8 +68,10 @@ export interface RedisBrokerOptions {
   restoreVisibleIntervalMs?: number;
   /** How long (ms) the queues bound to a named exchange are cached. Default 5 000. */
   bindingCacheMs?: number;
-  /** Extra ioredis options (TLS certificates, timeouts...). */
+  /** Extra ioredis options (TLS certificates, timeouts...). `keyPrefix` is refused. */
   redis?: RedisOptions;
+  /** Where connection outages are reported (one line down, one on recovery). */
+  connectionEvents?: ConnectionEvents;
   /** Other `broker_transport_options` are accepted and ignored. */
   [option: string]: unknown;
 }
@@ -104,10 +108,12 @@ export class RedisBroker implements Broker {
     if (options.globalKeyprefix) throw new ConfigurationError('broker_transport_options.global_keyprefix is not supported by the Celeriac Redis transport yet; remove it (and from the Python side) or use a separate Redis db.');
     if (steps[0] !== 0) throw new ConfigurationError(`prioritySteps must start with 0 (kombu's bare queue list), got ${JSON.stringify(options.prioritySteps)}.`);
     this.bindingCacheMs = options.bindingCacheMs ?? 5_000;
-    this.redis = new Redis(url, { enableAutoPipelining: true, ...options.redis });
+    const connection = resolveRedisConnection(url, options.redis);
+    this.redis = createRedisClient(connection, { redis: { enableAutoPipelining: true, ...options.redis }, events: options.connectionEvents });
     this.ctx = {
       redis: this.redis,
       url,
+      redisOptions: options.redis,
       steps,
       visibilityTimeout: options.visibilityTimeout ?? 3600,
       restoreVisibleIntervalMs: options.restoreVisibleIntervalMs ?? 30_000,
@@ -230,6 +236,11 @@ export class RedisBroker implements Broker {
     return lengths.reduce((a, b) => a + b, 0);
   }
 
+  /** Resolves true once connected, false on the next connection error or after `timeoutMs`. */
+  whenConnected(timeoutMs: number): Promise<boolean> {
+    return whenRedisReady(this.redis, timeoutMs);
+  }
+
   /** Close open consumers (each gives back what it holds), then the connection. */
   close(): Promise<void> {
     return (this.closed ??= this.shutdown());
@@ -239,7 +250,7 @@ export class RedisBroker implements Broker {
     try {
       await Promise.all([...this.consumers].map((c) => c.close()));
     } finally {
-      await this.redis.quit().catch(() => this.redis.disconnect());
+      await closeRedisClient(this.redis);
     }
   }
 }

@@ -1,5 +1,6 @@
+import { kMaxLength } from 'node:buffer';
 import { deflateSync, inflateSync, brotliCompressSync, brotliDecompressSync } from 'node:zlib';
-import { ContentDisallowed, MessageDecodeError } from '../errors.js';
+import { ContentDisallowed, MessageDecodeError, MessageTooLarge } from '../errors.js';
 import { dumpsPython, loadsPython } from './python-json.js';
 
 /** A serializer: name, MIME type, encoding, and the two directions. */
@@ -90,12 +91,23 @@ export function compress(body: Buffer, method: string): { body: Buffer; header: 
   return { body: header === 'application/x-brotli' ? brotliCompressSync(body) : deflateSync(body), header };
 }
 
-/** Undo `compress`, given the `compression` header. */
-export function decompress(body: Buffer, header: string): Buffer {
+/**
+ * Undo `compress`, given the `compression` header. Inflating stops as soon as the
+ * output passes `maxBytes` (a zip bomb is refused with `MessageTooLarge` before it
+ * is inflated, not after).
+ */
+export function decompress(body: Buffer, header: string, maxBytes: number = kMaxLength): Buffer {
+  const maxOutputLength = Math.max(1, Math.min(kMaxLength, Math.floor(maxBytes)));
   try {
-    if (header === 'application/x-gzip' || header === 'zlib' || header === 'gzip') return inflateSync(body);
-    if (header === 'application/x-brotli' || header === 'brotli') return brotliDecompressSync(body);
+    if (header === 'application/x-gzip' || header === 'zlib' || header === 'gzip') return inflateSync(body, { maxOutputLength });
+    if (header === 'application/x-brotli' || header === 'brotli') return brotliDecompressSync(body, { maxOutputLength });
   } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new MessageTooLarge(
+        `Decompressed body (${header}) is larger than ${maxOutputLength} bytes (maxMessageSize); rejected before inflating the rest. ` +
+          'Raise maxMessageSize if such bodies are expected.',
+      );
+    }
     throw new MessageDecodeError(`Cannot decompress body (${header}): ${(err as Error).message}`);
   }
   throw new ContentDisallowed(`Unsupported compression ${header}: Celeriac decompresses zlib/gzip and brotli.`);

@@ -124,18 +124,25 @@ export function peekTaskName(message: TaskMessage): string | null {
   return typeof task === 'string' ? task : null;
 }
 
+/** Limits for `decodeTaskMessage`. */
+export interface DecodeLimits {
+  /** Largest body accepted after decompression, in bytes (the worker passes `maxMessageSize`). Default: no limit. */
+  maxBodyBytes?: number;
+}
+
 /**
  * Decode a message the way a Celery 5.2 worker does: `headers.task` ⇒ v2 (the body
  * is `[args, kwargs, embed]`); otherwise the body is a v1 dict with `task`.
- * Enforces `accept` before touching the body.
+ * Checks the headers, then decompresses (at most `limits.maxBodyBytes`), then
+ * enforces `accept` before parsing the body.
  */
-export function decodeTaskMessage(message: TaskMessage, accept: readonly string[]): DecodedTask {
+export function decodeTaskMessage(message: TaskMessage, accept: readonly string[], limits: DecodeLimits = {}): DecodedTask {
   const h = (message.headers ?? {}) as TaskHeaders;
   const v2 = typeof h.task === 'string';
   if (v2) validateHeaders(h); // cheap checks first: before decompressing or parsing the body
   let raw = message.body;
   const compression = h.compression;
-  if (typeof compression === 'string') raw = decompress(raw, compression);
+  if (typeof compression === 'string') raw = decompress(raw, compression, limits.maxBodyBytes);
   const payload = decodeBody(raw, message.contentType, accept);
 
   if (v2) {

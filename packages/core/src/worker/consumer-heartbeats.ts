@@ -9,6 +9,7 @@
  * died) both run from an event-loop timer.
  */
 import type { Logger } from '../logger.js';
+import { isConnectionError } from '../redis-connection.js';
 import { startHeartbeatThread, type HeartbeatThread } from './heartbeat-thread.js';
 
 /** What the heartbeats need. */
@@ -18,7 +19,7 @@ export interface ConsumerHeartbeatOptions {
   /** Upkeep alone (liveness proven by the thread). */
   upkeep: () => Promise<void>;
   /** Beat from a thread with its own connection to this broker; null: beat from the event loop. */
-  thread: { brokerUrl: string; consumerId: string } | null;
+  thread: { brokerUrl: string; consumerId: string; transportOptions?: Record<string, unknown> } | null;
   /** Seconds between beats; the consumer counts as dead after 5 missed. */
   intervalSeconds: number;
   log: Logger;
@@ -86,7 +87,9 @@ export class ConsumerHeartbeats {
     try {
       await fn();
     } catch (err) {
-      this.options.log.warn({ err }, message);
+      // No connection: the outage is reported once by the connection itself.
+      if (isConnectionError(err)) this.options.log.debug({ err }, message);
+      else this.options.log.warn({ err }, message);
     }
   }
 }

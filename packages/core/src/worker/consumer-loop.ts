@@ -4,6 +4,7 @@
  */
 import type { Consumer, Delivery } from '../brokers/broker.js';
 import type { Logger } from '../logger.js';
+import { isConnectionError } from '../redis-connection.js';
 
 /** What the loop needs. */
 export interface ConsumerLoopOptions {
@@ -60,7 +61,9 @@ export class ConsumerLoop {
         deliveries = await consumer.reserve({ max: free, timeoutMs });
       } catch (err) {
         if (!this.running) break;
-        log.error({ err }, 'Cannot reserve messages from the broker; retrying in 1 s');
+        // No connection: the outage is reported once by the connection itself.
+        if (isConnectionError(err)) log.debug({ err }, 'Cannot reserve messages: no broker connection; retrying in 1 s');
+        else log.error({ err }, 'Cannot reserve messages from the broker; retrying in 1 s');
         await new Promise((r) => setTimeout(r, 1000));
         continue;
       }

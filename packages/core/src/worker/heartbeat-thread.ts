@@ -11,10 +11,13 @@
  */
 import { parentPort, Worker as Thread } from 'node:worker_threads';
 import type { Logger } from '../logger.js';
+import { resolveRedisConnection, type RedisConnectionSettings } from '../redis-connection.js';
 
 /** What the thread needs to open its own connection and beat. */
 export interface HeartbeatThreadOptions {
   brokerUrl: string;
+  /** `broker_transport_options`: its `redis` options (password, TLS CA...) apply to the thread's connection too. */
+  transportOptions?: Record<string, unknown>;
   consumerId: string;
   intervalMs: number;
   ttlMs: number;
@@ -27,13 +30,19 @@ export interface HeartbeatThread {
 }
 
 interface ThreadData extends HeartbeatThreadOptions {
+  /** The broker's connection, resolved by the same factory as its ioredis clients. */
+  connection: RedisConnectionSettings;
   /** This module, imported by the thread (`.ts` under tsx in development). */
   moduleUrl: string;
   /** tsx's register API, when the main thread runs TypeScript sources. */
   tsxApiUrl: string | null;
 }
 
-type ThreadMessage = { type: 'ready' } | { type: 'error'; fatal: boolean; message: string } | { type: 'stopped' };
+type ThreadMessage =
+  | { type: 'ready' }
+  | { type: 'error'; fatal: boolean; message: string; kind?: 'socket' | 'reply' }
+  | { type: 'recovered' }
+  | { type: 'stopped' };
 
 /** The thread's entry: load this module (through tsx in development) and beat. */
 const THREAD_BOOTSTRAP = `
@@ -51,7 +60,9 @@ const { workerData, parentPort } = require('node:worker_threads');
 export function startHeartbeatThread(options: HeartbeatThreadOptions, log: Logger, onDied: () => void): Promise<HeartbeatThread> {
   const moduleUrl = import.meta.url;
   const tsxApiUrl = moduleUrl.endsWith('.ts') ? import.meta.resolve('tsx/esm/api') : null;
-  const data: ThreadData = { ...options, moduleUrl, tsxApiUrl };
+  const redisOptions = options.transportOptions?.redis as Parameters<typeof resolveRedisConnection>[1];
+  const connection = resolveRedisConnection(options.brokerUrl, redisOptions);
+  const data: ThreadData = { brokerUrl: options.brokerUrl, consumerId: options.consumerId, intervalMs: options.intervalMs, ttlMs: options.ttlMs, connection, moduleUrl, tsxApiUrl };
   // A small heap: the thread only sends one pipeline every few seconds.
   const thread = new Thread(THREAD_BOOTSTRAP, { eval: true, workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 32 } });
   thread.unref();
@@ -86,8 +97,11 @@ export function startHeartbeatThread(options: HeartbeatThreadOptions, log: Logge
             }),
         });
       } else if (m.type === 'stopped') stopped?.();
+      else if (m.type === 'recovered') log.info('Broker heartbeats from the heartbeat thread work again');
       else if (m.fatal) (clearTimeout(startTimer), fail(m.message));
-      else log.warn(`Broker heartbeat failed: ${m.message}; will retry`);
+      else if (m.kind === 'reply') log.error(`Broker heartbeat refused by Redis: ${m.message}; peers may take this worker for dead until it works again`);
+      // No connection: the outage is reported once by the worker's own connection.
+      else log.debug(`Broker heartbeat failed: ${m.message}; will retry`);
     });
   });
 }
@@ -100,10 +114,12 @@ export async function runHeartbeatThread(data: ThreadData): Promise<void> {
   const { startLiveness } = await import('../brokers/redis-liveness.js');
   const liveness = startLiveness({
     url: data.brokerUrl,
+    connection: data.connection,
     consumerId: data.consumerId,
     ttlMs: data.ttlMs,
     intervalMs: data.intervalMs,
-    onError: (message) => port.postMessage({ type: 'error', fatal: false, message } satisfies ThreadMessage),
+    onError: (message, kind) => port.postMessage({ type: 'error', fatal: false, message, kind } satisfies ThreadMessage),
+    onRecovered: () => port.postMessage({ type: 'recovered' } satisfies ThreadMessage),
   });
   port.on('message', (m) => {
     if (m !== 'stop') return;

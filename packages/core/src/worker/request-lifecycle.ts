@@ -92,17 +92,19 @@ export class RequestLifecycle {
     this.unsettled.set(delivery.deliveryTag, delivery);
     const s = app.settings;
     const message = delivery.message;
+    // Size first, from the raw bytes: a transport delivers an oversized message unparsed.
+    if (delivery.sizeBytes > s.maxMessageSize || delivery.decodeError instanceof MessageTooLarge) {
+      const err = new MessageTooLarge(`${delivery.sizeBytes} bytes > maxMessageSize ${s.maxMessageSize}`);
+      const id = typeof message?.headers?.id === 'string' ? `Message ${message.headers.id}` : 'A message';
+      this.discard(delivery, `${id} of ${delivery.sizeBytes} bytes from queue ${delivery.queue} exceeds maxMessageSize (${s.maxMessageSize}); rejected. Raise maxMessageSize or send smaller payloads (e.g. a URL to the data).`, err);
+      return;
+    }
     if (!message) {
       this.discard(delivery, `Received an undecodable message from queue ${delivery.queue} (${delivery.decodeError?.message ?? 'unknown error'}); rejected.`);
       return;
     }
     if (this.o.log.isLevelEnabled('debug')) {
       this.o.log.debug({ headers: message.headers, properties: message.properties, deliveryInfo: { ...delivery, message: undefined } }, 'Received message');
-    }
-    if (delivery.sizeBytes > s.maxMessageSize) {
-      const err = new MessageTooLarge(`${delivery.sizeBytes} bytes > maxMessageSize ${s.maxMessageSize}`);
-      this.discard(delivery, `Message ${String(message.headers?.id)} of ${delivery.sizeBytes} bytes exceeds maxMessageSize (${s.maxMessageSize}); rejected. Raise maxMessageSize or send smaller payloads (e.g. a URL to the data).`, err);
-      return;
     }
     const name = peekTaskName(message);
     if (name !== null && !app.hasTask(name)) {
@@ -113,7 +115,7 @@ export class RequestLifecycle {
     }
     let decoded: DecodedTask;
     try {
-      decoded = decodeTaskMessage(message, s.acceptContent);
+      decoded = decodeTaskMessage(message, s.acceptContent, { maxBodyBytes: s.maxMessageSize });
     } catch (err) {
       this.discard(delivery, `Received invalid task message: ${(err as Error).message}; rejected.`, err);
       return;
@@ -180,7 +182,8 @@ export class RequestLifecycle {
    */
   private pump(): void {
     const { pool, stats } = this.o;
-    while (this.accepting && pool.hasFreeSlot() && this.recording < this.o.recordingLimit && this.ready.length > 0) {
+    // stats.active counts from here (an early ack is awaited before the pool runs the function).
+    while (this.accepting && stats.active < pool.concurrency && pool.hasFreeSlot() && this.recording < this.o.recordingLimit && this.ready.length > 0) {
       const request = this.ready.shift()!;
       stats.active++;
       const run = this.execute(request).finally(() => {

@@ -7,10 +7,13 @@
  *   a cycle...) is stored as FAILURE `EncodeError` (kombu's exception, which
  *   Python Celery rebuilds) for that task alone; it never reaches a batch, so it
  *   cannot fail the other tasks' writes.
- * - A batch the backend refuses goes back to the front of a bounded queue and is
- *   retried with capped exponential backoff. A document still unwritten
- *   `retryWindowMs` after its first failure is dropped, logged by task id, and its
- *   `add` promise rejects (a late-ack worker then gives the message back).
+ * - A batch the backend refuses as a whole (an outage) goes back to the front of
+ *   a bounded queue; the writer then sends one probe batch at a time with capped
+ *   exponential backoff until one lands. A write refused for one document only
+ *   (e.g. WRONGTYPE on its key) is retried on its own timer, not holding back the
+ *   rest. A document still unwritten `retryWindowMs` after its first failure is
+ *   dropped, logged by task id, and its `add` promise rejects (a late-ack worker
+ *   then gives the message back).
  */
 import type { EncodedResult, ExceptionDocument, ResultBackend, ResultDocument } from '../backends/backend.js';
 import type { Logger } from '../logger.js';
@@ -31,6 +34,8 @@ export interface ResultWriterOptions {
   /** Longest delay between retries in ms. Default 2,000. */
   maxRetryDelayMs?: number;
 }
+
+const STOPPED_COLD = 'the worker was stopped cold before the result backend accepted it';
 
 /** A result the backend did not accept within the retry window. */
 export class ResultDropped extends Error {
@@ -59,6 +64,10 @@ interface Entry {
   readonly replacedBy?: EncodeError;
   /** When a write of this entry first failed (undefined until then). */
   failedSince?: number;
+  /** Failed writes of this entry alone (its own backoff). */
+  attempts: number;
+  /** Why its last write failed, when it failed alone. */
+  lastError?: Error;
   resolve(replacedBy: EncodeError | undefined): void;
   reject(err: Error): void;
 }
@@ -79,6 +88,8 @@ export class ResultWriter {
   private idleWaiters: (() => void)[] = [];
   /** After a cold stop: failed writes are dropped instead of retried. */
   private abandoned = false;
+  /** Entries refused alone, waiting for their own retry. */
+  private readonly delayed = new Map<NodeJS.Timeout, Entry>();
 
   constructor(
     private readonly backend: ResultBackend,
@@ -92,7 +103,7 @@ export class ResultWriter {
 
   /** Documents waiting to be written (queued or retrying), for tests and stats. */
   get pending(): number {
-    return this.queue.length + this.inFlight;
+    return this.queue.length + this.inFlight + this.delayed.size;
   }
 
   /**
@@ -109,7 +120,7 @@ export class ResultWriter {
       return Promise.reject(err);
     }
     return new Promise<EncodeError | undefined>((resolve, reject) => {
-      this.queue.push({ taskId: doc.task_id, status: doc.status, ...encoded, resolve, reject });
+      this.queue.push({ taskId: doc.task_id, status: doc.status, ...encoded, attempts: 0, resolve, reject });
       if (this.queue.length > this.maxQueued) this.dropOldest();
       if (this.retryTimer) return; // the retry sends it
       if (this.queue.length >= this.maxBatch) this.sendBatches();
@@ -138,9 +149,11 @@ export class ResultWriter {
     this.abandoned = true;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    const queued = this.queue;
+    const waiting = [...this.queue, ...this.delayed.values()];
+    for (const timer of this.delayed.keys()) clearTimeout(timer);
+    this.delayed.clear();
     this.queue = [];
-    for (const e of queued) this.drop(e, 'the worker was stopped cold before the result backend accepted it');
+    for (const e of waiting) this.drop(e, STOPPED_COLD);
     return this.flush();
   }
 
@@ -172,38 +185,73 @@ export class ResultWriter {
   private send(batch: Entry[]): void {
     this.inFlight += batch.length;
     this.store(batch).then(
-      () => {
+      (errors) => {
         this.inFlight -= batch.length;
+        const refused = batch.filter((_, i) => errors[i]);
+        if (refused.length === batch.length) return this.batchRefused(batch, errors[0]!);
         if (this.failures > 0) {
-          this.options.log.info({ written: batch.length, queued: this.queue.length }, `Result backend ${this.backend.displayUrl} accepts writes again; sending ${this.queue.length} queued result(s)`);
+          this.options.log.info({ written: batch.length - refused.length, queued: this.queue.length }, `Result backend ${this.backend.displayUrl} accepts writes again; sending ${this.queue.length} queued result(s)`);
           this.failures = 0;
         }
-        for (const e of batch) e.resolve(e.replacedBy);
+        batch.forEach((e, i) => (errors[i] ? this.refusedAlone(e, errors[i]) : e.resolve(e.replacedBy)));
         if (!this.retryTimer && this.queue.length > 0) this.sendBatches();
         this.checkIdle();
       },
       (err: unknown) => {
         this.inFlight -= batch.length;
-        this.lastError = err instanceof Error ? err : new Error(String(err));
-        if (this.abandoned) {
-          for (const e of batch) this.drop(e, 'the worker was stopped cold before the result backend accepted it');
-        } else {
-          const now = Date.now();
-          for (const e of batch) e.failedSince ??= now;
-          this.queue.unshift(...batch);
-          this.scheduleRetry();
-        }
-        this.checkIdle();
+        this.batchRefused(batch, err instanceof Error ? err : new Error(String(err)));
       },
     );
   }
 
-  private store(batch: Entry[]): Promise<void> {
+  /** The backend refused a whole batch (down?): queue it again and probe with backoff. */
+  private batchRefused(batch: Entry[], err: Error): void {
+    this.lastError = err;
+    if (this.abandoned) {
+      for (const e of batch) this.drop(e, STOPPED_COLD);
+    } else {
+      const now = Date.now();
+      for (const e of batch) e.failedSince ??= now;
+      this.queue.unshift(...batch);
+      this.scheduleRetry();
+    }
+    this.checkIdle();
+  }
+
+  /** The backend refused this document only: retry it on its own timer, not holding back the others. */
+  private refusedAlone(e: Entry, err: Error): void {
+    const now = Date.now();
+    e.failedSince ??= now;
+    e.lastError = err;
+    e.attempts++;
+    if (this.abandoned) return this.drop(e, STOPPED_COLD);
+    if (now - e.failedSince >= this.options.retryWindowMs) return this.drop(e, this.windowExpired());
+    if (e.attempts === 1) this.options.log.warn({ id: e.taskId, err }, `Cannot write the result of task ${e.taskId} (${err.message}); retrying it for up to ${this.options.retryWindowMs / 1000} s`);
+    const timer = setTimeout(() => {
+      this.delayed.delete(timer);
+      this.queue.push(e);
+      if (!this.retryTimer) this.sendBatches();
+    }, this.backoff(e.attempts - 1));
+    this.delayed.set(timer, e);
+  }
+
+  /** Per-document outcome of one round trip: null when written, else the error. */
+  private async store(batch: Entry[]): Promise<(Error | null)[]> {
     const backend = this.backend;
     if (backend.storeEncoded && backend.encodeResult) return backend.storeEncoded(batch.map((e) => e.write as EncodedResult));
     const docs = batch.map((e) => e.write as ResultDocument);
-    if (backend.storeResults) return backend.storeResults(docs);
-    return Promise.all(docs.map((d) => backend.storeResult(d))).then(() => undefined);
+    if (backend.storeResults) return backend.storeResults(docs).then(() => docs.map(() => null));
+    const settled = await Promise.allSettled(docs.map((d) => backend.storeResult(d)));
+    return settled.map((r) => (r.status === 'rejected' ? (r.reason instanceof Error ? r.reason : new Error(String(r.reason))) : null));
+  }
+
+  /** Capped exponential backoff with ±20 % jitter. */
+  private backoff(failures: number): number {
+    return Math.min(this.maxRetryDelayMs, this.firstRetryDelayMs * 2 ** failures) * (0.8 + Math.random() * 0.4);
+  }
+
+  private windowExpired(): string {
+    return `the result backend refused it for ${this.options.retryWindowMs / 1000} s (resultBackendRetryWindow)`;
   }
 
   private scheduleRetry(): void {
@@ -214,7 +262,7 @@ export class ResultWriter {
         `Cannot write results to ${this.backend.displayUrl} (${this.lastError?.message}); keeping ${this.queue.length} result(s) and retrying for up to ${this.options.retryWindowMs / 1000} s (resultBackendRetryWindow)`,
       );
     }
-    const delay = Math.min(this.maxRetryDelayMs, this.firstRetryDelayMs * 2 ** this.failures);
+    const delay = this.backoff(this.failures);
     this.failures++;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
@@ -222,14 +270,14 @@ export class ResultWriter {
       // Probe with one batch; the rest follows once it lands.
       if (this.queue.length > 0) this.send(this.queue.splice(0, this.maxBatch));
       this.checkIdle();
-    }, delay * (0.8 + Math.random() * 0.4));
+    }, delay);
   }
 
   private dropExpired(): void {
     const cutoff = Date.now() - this.options.retryWindowMs;
     const kept: Entry[] = [];
     for (const e of this.queue) {
-      if (e.failedSince !== undefined && e.failedSince <= cutoff) this.drop(e, `the result backend refused it for ${this.options.retryWindowMs / 1000} s (resultBackendRetryWindow)`);
+      if (e.failedSince !== undefined && e.failedSince <= cutoff) this.drop(e, this.windowExpired());
       else kept.push(e);
     }
     this.queue = kept;
@@ -241,7 +289,7 @@ export class ResultWriter {
   }
 
   private drop(e: Entry, why: string): void {
-    const message = `Result of task ${e.taskId} (${e.status}) dropped: ${why}; last error: ${this.lastError?.message ?? 'none'}`;
+    const message = `Result of task ${e.taskId} (${e.status}) dropped: ${why}; last error: ${(e.lastError ?? this.lastError)?.message ?? 'none'}`;
     this.options.log.error({ id: e.taskId, status: e.status }, message);
     e.reject(new ResultDropped(message));
   }

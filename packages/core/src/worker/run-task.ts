@@ -9,6 +9,8 @@ import { runInTaskContext } from '../task-context.js';
 import type { Logger } from '../logger.js';
 import { childTuple, resultDocument, type ExtendedFields } from './result-document.js';
 import type { TaskRequest } from './task-request.js';
+import { callArguments } from './call-arguments.js';
+import { longTimeout } from './long-timeout.js';
 import { pyRepr } from '../protocol/python-repr.js';
 
 /** Seconds as Python prints a float: `0.004012`, `2.5`, `0.0`. */
@@ -63,31 +65,14 @@ async function persist(store: NonNullable<RunDeps['storeResult']>, doc: ResultDo
   }
 }
 
-/** Arguments for the function: positional args, kwargs by `argNames`, trailing kwargs. */
-function callArguments(req: TaskRequest): unknown[] {
-  const { argNames, trailingKwargs } = req.task.options;
-  const args = [...req.args];
-  let kwargs = { ...req.kwargs };
-  if (argNames) {
-    argNames.forEach((name, i) => {
-      if (name in kwargs && i >= req.args.length) {
-        args[i] = kwargs[name];
-        delete kwargs[name];
-      }
-    });
-  }
-  if (trailingKwargs) args.push(kwargs);
-  else kwargs = {};
-  return args;
-}
-
 function withHardLimit<T>(promise: Promise<T>, seconds: number | null): Promise<T> {
-  if (!seconds) return promise;
-  let timer: NodeJS.Timeout | undefined;
+  if (!seconds || seconds === Infinity) return promise;
+  let cancel: (() => void) | undefined;
   const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeLimitExceeded(seconds)), seconds * 1000);
+    // Limits past 24.8 days outlast one setTimeout: longTimeout re-arms instead of firing at once.
+    cancel = longTimeout(() => reject(new TimeLimitExceeded(seconds)), seconds * 1000);
   });
-  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
+  return Promise.race([promise, limit]).finally(() => cancel?.());
 }
 
 function shouldAutoretry(req: TaskRequest, error: unknown): boolean {
@@ -130,7 +115,7 @@ export async function runTaskFunction(req: TaskRequest, deps: RunDeps): Promise<
       await store(resultDocument(req.decoded, States.STARTED, { pid: process.pid, hostname: req.hostname }));
     }
     const hard = req.decoded.timeLimit[0] ?? opts.timeLimit ?? app.settings.taskTimeLimit;
-    const args = callArguments(req);
+    const args = callArguments(req.name, req.task.options, req.args, req.kwargs);
     const retval = await withHardLimit(
       Promise.resolve().then(() => runInTaskContext(req, () => req.task.fn.apply(req, args as never[]))),
       hard,

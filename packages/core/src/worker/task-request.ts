@@ -12,8 +12,9 @@ import { childTuple, resultDocument } from './result-document.js';
 
 /**
  * The worker's `TaskContext`: one per run of a received message. `retry`
- * re-publishes the message as Celery 5.2 does (same id, retries + 1, eta,
- * parent = itself, same queue and priority, custom headers dropped).
+ * re-publishes the message as Celery 5.2 does (same id, retries + 1, eta, the
+ * original parent (itself when none), same queue and priority, custom headers
+ * dropped, `replaced_task_nesting` and the original `origin` in the properties).
  */
 export class TaskRequest implements TaskContext {
   readonly calledDirectly = false;
@@ -73,6 +74,14 @@ export class TaskRequest implements TaskContext {
     return this.decoded.groupIndex;
   }
 
+  /** How many times this task was replaced (`Task.replace`); 0 unless the message says otherwise. */
+  get replacedTaskNesting(): number {
+    const fromHeaders = this.headers.replaced_task_nesting;
+    const fromProperties = this.delivery.message?.properties.replaced_task_nesting;
+    const n = typeof fromHeaders === 'number' ? fromHeaders : fromProperties;
+    return typeof n === 'number' && Number.isSafeInteger(n) ? n : 0;
+  }
+
   /** Acks late? The task option wins over the app setting. */
   get acksLate(): boolean {
     return this.task.options.acksLate ?? this.app.settings.taskAcksLate;
@@ -103,7 +112,8 @@ export class TaskRequest implements TaskContext {
       groupId: this.groupId,
       groupIndex: this.groupIndex,
       rootId: this.rootId,
-      parentId: this.id,
+      // Celery passes request.parent_id on; send_task fills a missing one with the current task (itself).
+      parentId: this.parentId ?? this.id,
       shadow: this.decoded.shadow,
       timeLimit: this.decoded.timeLimit,
       ignoreResult: this.decoded.ignoreResult,
@@ -115,9 +125,11 @@ export class TaskRequest implements TaskContext {
       replyTo: (this.delivery.message?.properties.reply_to as string | undefined) ?? this.app.oid,
       priority: this.deliveryInfo.priority,
       serializer: this.task.options.serializer ?? this.app.settings.taskSerializer,
+      // Celery 5.2 passes these execution options on, and kombu files unknown options
+      // under properties: the original origin and the replace nesting (w08, w09b).
+      extraProperties: { replaced_task_nesting: this.replacedTaskNesting, origin: typeof this.headers.origin === 'string' ? this.headers.origin : null },
     });
-    const broker = await this.app.getBroker();
-    await broker.publish(message, { exchange: this.delivery.exchange, routingKey: this.delivery.routingKey, priority: this.deliveryInfo.priority ?? undefined });
+    await this.app.publishMessage(message, { exchange: this.delivery.exchange, routingKey: this.delivery.routingKey, priority: this.deliveryInfo.priority ?? undefined });
     const seconds = Math.max(0, Math.round((when.getTime() - Date.now()) / 1000));
     throw new Retry(`Retry in ${seconds}s${options.exc !== undefined ? `: ${String((options.exc as Error)?.message ?? options.exc)}` : ''}`, options.exc, when);
   }

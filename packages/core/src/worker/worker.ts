@@ -14,6 +14,9 @@ import type { Celeriac } from '../app.js';
 import type { Broker, Consumer } from '../brokers/broker.js';
 import { createBroker } from '../brokers/index.js';
 import { createLogger, type Logger, type LogLevel } from '../logger.js';
+import { maskUrl } from '../mask-url.js';
+import { loggedConnectionEvents } from '../redis-client.js';
+import { waitForRedis } from './wait-for-redis.js';
 import { ConsumerLoop } from './consumer-loop.js';
 import { AsyncPool } from './pool.js';
 import { RequestLifecycle, type WorkerStats } from './request-lifecycle.js';
@@ -37,6 +40,8 @@ export interface WorkerOptions {
 }
 
 const UNLIMITED_PREFETCH = 10_000;
+/** A cold shutdown waits at most this long for pending acks and results. */
+const COLD_FLUSH_WAIT_MS = 10_000;
 
 /** A worker consuming task messages for one app. */
 export class Worker {
@@ -74,13 +79,21 @@ export class Worker {
   async start(): Promise<void> {
     if (this.running) return;
     const s = this.app.settings;
-    this.broker = await createBroker(s.brokerUrl, { transportOptions: s.brokerTransportOptions });
+    this.app.logger = this.log;
+    // Like Celery: "Cannot connect to ...: Trying again in 2.00 seconds... (1/100)" until the broker answers.
+    const wait = { retry: s.brokerConnectionRetry, maxRetries: s.brokerConnectionMaxRetries, timeoutMs: s.brokerConnectionTimeout * 1000, log: this.log };
+    await waitForRedis(s.brokerUrl, s.brokerTransportOptions.redis as Record<string, unknown> | undefined, wait);
+    const backendUrl = this.app.resultBackendUrl;
+    if (backendUrl && backendUrl !== s.brokerUrl) await waitForRedis(backendUrl, s.resultBackendTransportOptions.redis as Record<string, unknown> | undefined, wait);
+    this.broker = await createBroker(s.brokerUrl, { transportOptions: s.brokerTransportOptions, connectionEvents: loggedConnectionEvents(() => this.log, 'broker') });
+    this.log.info({ url: maskUrl(s.brokerUrl) }, `Connected to ${maskUrl(s.brokerUrl)}`);
     const backend = this.app.resultBackendUrl ? await this.app.getBackend() : null;
     const consumer = await this.broker.openConsumer(this.queues, {
       consumerId: this.consumerId,
       heartbeatIntervalSeconds: s.workerHeartbeatInterval,
       heartbeatThread: s.workerHeartbeatThread,
       log: this.log,
+      maxMessageBytes: s.maxMessageSize,
     });
     this.consumer = consumer;
     const loop = new ConsumerLoop({
@@ -125,21 +138,56 @@ export class Worker {
 
   private async shutdown(cold: boolean): Promise<void> {
     const coldRequested = new Promise<void>((resolve) => (this.turnCold = resolve));
+    let turnedCold = cold;
+    void coldRequested.then(() => (turnedCold = true));
     const lifecycle = this.lifecycle!;
-    const consumer = this.consumer!;
     this.running = false;
     lifecycle.stopAccepting();
-    await this.loop!.stop();
+    // A broker that is away must not hold the process: waiting on it gets
+    // brokerConnectionTimeout in all (running tasks still finish in a warm shutdown).
+    const limitMs = this.app.settings.brokerConnectionTimeout * 1000;
+    const deadline = Date.now() + limitMs;
+    // The last reserve must return before anything is given back (or it could take the
+    // restored messages again), unless a cold stop finds the broker away: then nothing
+    // will come back from it anyway.
+    const loopStopped = this.loop!.stop();
+    const coldAndAway = coldRequested.then(async () => ((await this.broker!.whenConnected?.(0)) === false ? undefined : loopStopped));
+    await within(Promise.race([loopStopped, coldAndAway]), limitMs);
     lifecycle.stopAccepting(); // again: what the last reserve brought stays unsettled too
     if (!cold) await Promise.race([lifecycle.runsDone(), coldRequested]);
-    // Cold (now or requested meanwhile): results the backend refuses are dropped, not retried for the window.
-    await (cold ? lifecycle.flush(true) : Promise.race([lifecycle.flush(false), coldRequested.then(() => lifecycle.flush(true))]));
-    // Everything not acknowledged by now goes back: held ETAs, queued, and (cold) running late-ack tasks.
-    const giveBack = lifecycle.takeUnsettled();
-    if (giveBack.length > 0) {
-      this.log.info({ count: giveBack.length }, `Restoring ${giveBack.length} unacknowledged message(s)`);
-      await consumer.restore(giveBack);
+    const connected = (await this.broker!.whenConnected?.(0)) ?? true;
+    const release = this.release(cold, coldRequested);
+    if (connected) return release;
+    if (!(await within(release, turnedCold ? 0 : Math.max(0, deadline - Date.now())))) {
+      const url = maskUrl(this.app.settings.brokerUrl);
+      this.log.warn(
+        (turnedCold ? `Cold shutdown with the broker ${url} unreachable: stopping now; ` : `The broker ${url} did not answer within ${this.app.settings.brokerConnectionTimeout} s (brokerConnectionTimeout): stopping anyway; `) +
+          'messages this worker still held stay unacked in Redis and are restored by other workers (or kombu\'s visibility timeout).',
+      );
+      // Closing drops the connections at once; only a warm stop waits (briefly) for the heartbeat thread to end.
+      await within(this.consumer!.close().then(() => this.broker!.close()), turnedCold ? 0 : 1000);
     }
+  }
+
+  /** Flush acks and results, give back what was not acknowledged, close the consumer and the broker. */
+  private async release(cold: boolean, coldRequested: Promise<void>): Promise<void> {
+    const lifecycle = this.lifecycle!;
+    const consumer = this.consumer!;
+    // Acks are retried until they land, so a broker outage holds a warm shutdown here (a
+    // second signal turns it cold). Cold (now or requested meanwhile): results the backend
+    // refuses are dropped, not retried for the window, and pending acks get at most
+    // COLD_FLUSH_WAIT_MS (the consumer gives them a last grace period when closed).
+    const coldFlush = () => {
+      let timer: NodeJS.Timeout | undefined;
+      const limit = new Promise<void>((resolve) => (timer = setTimeout(resolve, COLD_FLUSH_WAIT_MS)));
+      return Promise.race([lifecycle.flush(true), limit]).finally(() => clearTimeout(timer));
+    };
+    await (cold ? coldFlush() : Promise.race([lifecycle.flush(false), coldRequested.then(coldFlush)]));
+    // Everything not acknowledged by now goes back: held ETAs, queued, and (cold) running late-ack tasks.
+    // Closing the consumer gives back all it holds, also what a reserve still in flight brings in
+    // (restoring first would let that reserve take the restored messages straight back).
+    const giveBack = lifecycle.takeUnsettled();
+    if (giveBack.length > 0) this.log.info({ count: giveBack.length }, `Restoring ${giveBack.length} unacknowledged message(s)`);
     // The consumer beats until it is closed: a long warm shutdown never looks like a dead worker.
     await consumer.close();
     await this.broker!.close();
@@ -148,5 +196,17 @@ export class Worker {
   /** Resolves when no task is running or waiting for a slot (tests, the demo). */
   whenIdle(): Promise<void> {
     return this.lifecycle?.whenIdle() ?? Promise.resolve();
+  }
+}
+
+/** Resolves true when `promise` settles in time, false after `ms` (a late rejection is ignored). */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = promise.then(() => true);
+  settled.catch(() => undefined);
+  try {
+    return await Promise.race([settled, new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)))]);
+  } finally {
+    clearTimeout(timer);
   }
 }

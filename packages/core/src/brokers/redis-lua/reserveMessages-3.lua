@@ -2,24 +2,24 @@
   reserveMessages: take up to ARGV[1] messages and record them unacked, atomically.
   KEYS[1] unacked                       (hash tag -> kombu entry)
   KEYS[2] unacked_index                 (zset tag -> unix seconds)
-  KEYS[3] _celeriac.owned.<consumer>    (this consumer's tags)
-  KEYS[4] _celeriac.leases              (hash tag -> lease of its current holder)
-  KEYS[5..] ready lists, priority-major
+  KEYS[3] _celeriac.owned.<consumer>    (set of "<lease>\6\22<tag>": what this consumer holds)
+  KEYS[4..] ready lists, priority-major
   ARGV[1] max
   ARGV[2] tag prefix for messages without a usable delivery tag (none, not valid UTF-8, or already unacked)
-  ARGV[3] lease prefix ("<consumer>:<random>:"); the lease of the n-th message is prefix .. n
-  ARGV[4..] queue of KEYS[5..] (the routing key recorded for an envelope that is not JSON)
-  Returns a flat array of quintuples: envelope, tag, source (i = KEYS[4 + i]), lease,
-  redeliveries (times restored after its holder died or stalled, from _celeriac.redeliveries).
-  Writes are batched: one HMGET (tags already unacked), one HMGET of _celeriac.redeliveries
-  and one variadic ZADD, HSET, SADD, HSET (leases) per 500 messages, so a reservation
-  costs a handful of commands whatever its size (not 6 per message).
+  ARGV[3] lease prefix ("<random>:"); the lease of the n-th message is prefix .. n
+  ARGV[4..] queue of KEYS[4..] (the routing key recorded for an envelope that is not JSON)
+  Returns a flat array of quintuples: envelope, tag, source (i = KEYS[3 + i]), lease,
+  redeliveries (times restored after its holder died or stalled, from _celeriac.redeliveries;
+  looked up only for envelopes marked redelivered).
+  Writes are batched: one HMGET for tag collisions, one HMGET of the redelivery counts
+  (only if a message is marked redelivered) and one variadic ZADD, HSET, SADD per 500
+  messages, so a reservation costs a handful of commands, not 4-5 per message.
 ]]
 --- @include "envelope"
 local max = tonumber(ARGV[1])
 local CHUNK = 500
 local out, n = {}, 0
-local tags, entries = {}, {}
+local tags, entries, marked = {}, {}, {}
 local function take(p, src, queue)
   local ex, rk, tag = quick_fields(p)
   local is_json = true
@@ -31,6 +31,7 @@ local function take(p, src, queue)
   n = n + 1
   tags[n] = tag or false
   entries[n] = unacked_entry(p, ex, rk, is_json)
+  if string.find(p, '"redelivered": true', 1, true) then marked[#marked + 1] = n end
   local base = (n - 1) * 5
   out[base + 1] = p
   out[base + 2] = false
@@ -38,15 +39,15 @@ local function take(p, src, queue)
   out[base + 4] = ARGV[3] .. (n - 1)
   out[base + 5] = 0
 end
-for i = 5, #KEYS do
+for i = 4, #KEYS do
   if n >= max then break end
   local batch = redis.call('RPOP', KEYS[i], max - n)
   if batch then
-    for _, p in ipairs(batch) do take(p, i - 4, ARGV[i - 1]) end
+    for _, p in ipairs(batch) do take(p, i - 3, ARGV[i]) end
   end
 end
 if n == 0 then return out end
--- a tag already unacked (or repeated in this batch) gets a fresh one, as kombu's own would collide
+-- a tag already unacked (or repeated in this batch) gets a fresh one
 local given = {}
 for i = 1, n do if tags[i] then given[#given + 1] = tags[i] end end
 local used = {}
@@ -62,25 +63,27 @@ for i = 1, n do
   tags[i] = tag
   out[(i - 1) * 5 + 2] = tag
 end
+for c = 1, #marked, CHUNK do
+  local idx, names = {}, {}
+  for j = c, math.min(#marked, c + CHUNK - 1) do
+    idx[#idx + 1] = marked[j]
+    names[#names + 1] = tags[marked[j]]
+  end
+  local counts = redis.call('HMGET', '_celeriac.redeliveries', unpack(names))
+  for j = 1, #idx do out[(idx[j] - 1) * 5 + 5] = tonumber(counts[j] or '0') end
+end
 local now = now_seconds_text()
 for c = 1, n, CHUNK do
-  local last = math.min(n, c + CHUNK - 1)
-  local part = { unpack(tags, c, last) }
-  local counts = redis.call('HMGET', '_celeriac.redeliveries', unpack(part))
-  local z, h, l = {}, {}, {}
-  for i = c, last do
-    local tag = tags[i]
-    out[(i - 1) * 5 + 5] = tonumber(counts[i - c + 1] or '0')
+  local z, h, o = {}, {}, {}
+  for i = c, math.min(n, c + CHUNK - 1) do
     z[#z + 1] = now
-    z[#z + 1] = tag
-    h[#h + 1] = tag
+    z[#z + 1] = tags[i]
+    h[#h + 1] = tags[i]
     h[#h + 1] = entries[i]
-    l[#l + 1] = tag
-    l[#l + 1] = out[(i - 1) * 5 + 4]
+    o[#o + 1] = out[(i - 1) * 5 + 4] .. SEP .. tags[i]
   end
   redis.call('ZADD', KEYS[2], unpack(z))
   redis.call('HSET', KEYS[1], unpack(h))
-  redis.call('SADD', KEYS[3], unpack(part))
-  redis.call('HSET', KEYS[4], unpack(l))
+  redis.call('SADD', KEYS[3], unpack(o))
 end
 return out
