@@ -13,6 +13,12 @@ export interface Route {
   priority?: number;
 }
 
+/** One message of a `publishMany` batch. */
+export interface PublishItem {
+  message: TaskMessage;
+  route: Route;
+}
+
 /**
  * A message handed to a consumer and not yet settled. Settle it exactly once with the
  * consumer's `ack`, `reject`, `defer` or `restore`.
@@ -168,6 +174,14 @@ export interface Broker {
   readonly displayUrl: string;
   /** Publish a task message. Resolves once the broker has it. */
   publish(message: TaskMessage, route: Route): Promise<void>;
+  /**
+   * Publish a batch in one round trip where the transport can (Redis: one
+   * pipeline), in order: messages for the same queue and priority are consumed in
+   * the order given. Each message is stored exactly as `publish` stores it.
+   * Resolves once the broker has all of them. Transports without it are sent
+   * one `publish` at a time.
+   */
+  publishMany?(batch: readonly PublishItem[]): Promise<void>;
   /** Open a consumer of `queues` (see `Consumer`). Close it before the broker. */
   openConsumer(queues: readonly string[], options?: ConsumerOptions): Promise<Consumer>;
   /** Remove every ready message from the queues; resolves with how many. */
