@@ -144,6 +144,20 @@ test('a password that stops working is reported once per connection and never pr
   await w.exited;
 });
 
+test('a broker that stays away past brokerConnectionMaxRetries makes a running worker exit non-zero', { skip: skip ?? false }, async () => {
+  const server = await redisOn();
+  const w = spawnWorker(server.url(0), server.url(1), { CELERIAC_TEST_MAX_RETRIES: '1' }); // gives up 2 s into an outage
+  await until('ready.', () => w.output().includes(' ready.'), 20_000, w.output);
+  const down = Date.now();
+  await stopRedis(server);
+  const timeout = new Promise<null>((resolve) => setTimeout(() => resolve(null), 20_000).unref());
+  const exit = await Promise.race([w.exited, timeout]);
+  assert.ok(exit, `the worker kept running with the broker away past the retries:\n${w.output()}`);
+  assert.notEqual(exit.code, 0);
+  assert.ok(exit.at - down >= 1500, `gave up after ${exit.at - down} ms, before the 2 s retry`);
+  assert.match(w.output(), /Cannot connect to redis:\/\/127\.0\.0\.1:\d+\/0: Connection refused\. Gave up after 1 retries \(brokerConnectionMaxRetries\)/);
+});
+
 test('SIGTERM with Redis down exits within brokerConnectionTimeout; a second SIGTERM exits at once', { skip: skip ?? false }, async () => {
   for (const signals of [1, 2]) {
     const server = await redisOn();

@@ -15,8 +15,9 @@ import type { Broker, Consumer } from '../brokers/broker.js';
 import { createBroker } from '../brokers/index.js';
 import { createLogger, type Logger, type LogLevel } from '../logger.js';
 import { maskUrl } from '../mask-url.js';
-import { loggedConnectionEvents } from '../redis-client.js';
-import { waitForRedis } from './wait-for-redis.js';
+import { loggedConnectionEvents, type ConnectionEvents } from '../redis-client.js';
+import { RedisConnectError } from '../redis-probe.js';
+import { startupRetryInterval, waitForRedis } from './wait-for-redis.js';
 import { ConsumerLoop } from './consumer-loop.js';
 import { AsyncPool } from './pool.js';
 import { RequestLifecycle, type WorkerStats } from './request-lifecycle.js';
@@ -37,6 +38,12 @@ export interface WorkerOptions {
   logLevel?: LogLevel;
   /** Use this logger instead of creating one. */
   logger?: Logger;
+  /**
+   * Called when the broker stayed away longer than `brokerConnectionRetry` /
+   * `brokerConnectionMaxRetries` allow (Celery's worker exits then). Default: a
+   * cold stop. The CLI exits non-zero.
+   */
+  onBrokerLost?: (err: Error) => void;
 }
 
 const UNLIMITED_PREFETCH = 10_000;
@@ -58,11 +65,12 @@ export class Worker {
   private lifecycle: RequestLifecycle | undefined;
   private running = false;
   private stopping: Promise<void> | undefined;
+  private giveUpTimer: NodeJS.Timeout | undefined;
   private turnCold: (() => void) | undefined;
 
   constructor(
     readonly app: Celeriac,
-    options: WorkerOptions = {},
+    private readonly options: WorkerOptions = {},
   ) {
     const s = app.settings;
     this.hostname = options.hostname ?? `celeriac@${osHostname()}`;
@@ -83,7 +91,7 @@ export class Worker {
     await waitForRedis(s.brokerUrl, s.brokerTransportOptions.redis as Record<string, unknown> | undefined, wait);
     const backendUrl = this.app.resultBackendUrl;
     if (backendUrl && backendUrl !== s.brokerUrl) await waitForRedis(backendUrl, s.resultBackendTransportOptions.redis as Record<string, unknown> | undefined, wait);
-    this.broker = await createBroker(s.brokerUrl, { transportOptions: s.brokerTransportOptions, connectionEvents: loggedConnectionEvents(() => this.log, 'broker') });
+    this.broker = await createBroker(s.brokerUrl, { transportOptions: s.brokerTransportOptions, connectionEvents: this.brokerEvents() });
     this.log.info({ url: maskUrl(s.brokerUrl) }, `Connected to ${maskUrl(s.brokerUrl)}`);
     const backend = this.app.resultBackendUrl ? await this.app.getBackend() : null;
     const consumer = await this.broker.openConsumer(this.queues, {
@@ -119,6 +127,40 @@ export class Worker {
   }
 
   /**
+   * Outage lines (one when the broker goes away, one when it is back), and, like
+   * Celery, giving up once the broker has stayed away for as long as
+   * `brokerConnectionMaxRetries` retries (2, 4, ... 30 s apart) take, or at once
+   * with `brokerConnectionRetry: false`.
+   */
+  private brokerEvents(): ConnectionEvents {
+    const logged = loggedConnectionEvents(() => this.log, 'broker');
+    const { brokerConnectionRetry: retry, brokerConnectionMaxRetries: max } = this.app.settings;
+    const retries = max && max > 0 ? Math.trunc(max) : 0;
+    return {
+      onDown: (url, reason) => {
+        logged.onDown(url, reason);
+        if (retry && retries === 0) return; // retry forever
+        let waitMs = 0;
+        for (let n = 1; retry && n <= retries; n++) waitMs += startupRetryInterval(n) * 1000;
+        clearTimeout(this.giveUpTimer);
+        this.giveUpTimer = setTimeout(() => {
+          if (!this.running) return;
+          const fix = retry ? `Gave up after ${retries} retries (brokerConnectionMaxRetries).` : 'Not retrying: brokerConnectionRetry is false.';
+          const err = new RedisConnectError(url, reason, false, fix);
+          this.log.error({ url, reason }, err.message);
+          if (this.options.onBrokerLost) this.options.onBrokerLost(err);
+          else void this.stop({ cold: true });
+        }, waitMs);
+        this.giveUpTimer.unref();
+      },
+      onRecovered: (url, downMs) => {
+        clearTimeout(this.giveUpTimer);
+        logged.onRecovered(url, downMs);
+      },
+    };
+  }
+
+  /**
    * Stop consuming. Warm (default): finish running tasks, give back messages not
    * started (held ETAs, queued) and flush acks and results. Cold: give back
    * everything unacknowledged, including running late-ack tasks, and return now.
@@ -140,6 +182,7 @@ export class Worker {
     void coldRequested.then(() => (turnedCold = true));
     const lifecycle = this.lifecycle!;
     this.running = false;
+    clearTimeout(this.giveUpTimer);
     lifecycle.stopAccepting();
     // A broker that is away must not hold the process: waiting on it gets
     // brokerConnectionTimeout in all (running tasks still finish in a warm shutdown).
