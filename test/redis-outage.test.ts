@@ -9,7 +9,7 @@ import { Writable } from 'node:stream';
 import { after, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { BrokerUnavailable, createApp } from '../packages/core/src/index.ts';
+import { BrokerUnavailable, createApp, Worker } from '../packages/core/src/index.ts';
 import { freePort, missing, REDIS_SERVER, startRedis, stopChild, type RedisServer } from './helpers/services.ts';
 
 const skip = missing(REDIS_SERVER, 'apt-get install redis-server');
@@ -222,4 +222,18 @@ test('app.close() never throws for a connection that never opened', async () => 
   await assert.rejects(app.getBroker(), /Unknown broker URL scheme/);
   await app.getBackend();
   await app.close();
+});
+
+test('Worker.stop({ cold: true }) with Redis down returns at once', { skip: skip ?? false }, async () => {
+  const server = await redisOn();
+  const app = createApp('cold-inproc', { brokerUrl: server.url(0), resultBackend: server.url(1), workerHeartbeatInterval: 0.5 });
+  const worker = new Worker(app, { logger: pino({ level: 'silent' }) });
+  await worker.start();
+  await stopRedis(server);
+  const started = Date.now();
+  await worker.stop({ cold: true });
+  await app.close();
+  const tookMs = Date.now() - started;
+  console.log(`# cold Worker.stop() with Redis down took ${tookMs} ms`);
+  assert.ok(tookMs < 2000, `took ${tookMs} ms (brokerConnectionTimeout is 4 s: a cold stop must not wait it out)`);
 });

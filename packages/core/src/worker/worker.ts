@@ -192,7 +192,7 @@ export class Worker {
     // restored messages again), unless a cold stop finds the broker away: then nothing
     // will come back from it anyway.
     const loopStopped = this.loop!.stop();
-    const coldAndAway = coldRequested.then(async () => ((await this.broker!.whenConnected?.(0)) === false ? undefined : loopStopped));
+    const coldAndAway = (cold ? Promise.resolve() : coldRequested).then(async () => ((await this.broker!.whenConnected?.(0)) === false ? undefined : loopStopped));
     await within(Promise.race([loopStopped, coldAndAway]), limitMs);
     lifecycle.stopAccepting(); // again: what the last reserve brought stays unsettled too
     if (!cold) await Promise.race([lifecycle.runsDone(), coldRequested]);
