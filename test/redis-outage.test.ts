@@ -140,6 +140,8 @@ test('a password that stops working is reported once per connection and never pr
   assert.doesNotMatch(out, /Unhandled error event/);
   assert.equal(count(out, /Connection to broker .* lost: WRONGPASS/), 1, out);
   assert.ok(count(out, /Broker heartbeat refused by Redis: WRONGPASS/) <= 1, out);
+  console.log(`# warning/error lines in ~3 s of a wrong password: ${count(out, /"level":(40|50)/)}`);
+  assert.ok(count(out, /"level":(40|50)/) <= 4, `one line per connection group, not one per attempt:\n${out}`);
   w.child.kill('SIGTERM');
   await w.exited;
 });
