@@ -1,6 +1,6 @@
 /**
  * Micro-benchmark of `dumpsPython` / `loadsPython` (the JSON on every task message
- * and result). Prints ns per call, median of 7 rounds, for three shapes:
+ * and result). Prints CPU ns per call, median of 7 rounds, for three shapes:
  * a task envelope (what `encodeEnvelope` writes), a result document, and a
  * float-heavy list. Run: `node --import tsx bench/python-json.ts`.
  */
@@ -20,12 +20,14 @@ const envelope = {
 const result = { status: 'SUCCESS', result: { total: 4, items: ['a', 'b', 'c'], ratio: 0.25 }, traceback: null, children: [], date_done: '2026-11-23T06:45:54.507576', task_id: id };
 const floats = Array.from({ length: 50 }, (_, i) => (i % 3 === 0 ? i * 1.1e-6 : i % 3 === 1 ? i * 3.7 : (i + 1) * 1e17));
 
+/** CPU time (user + system) per call, median of 7 rounds: steadier than wall time on a shared machine. */
 function nsPerOp(fn: () => unknown, iterations: number): number {
   const rounds: number[] = [];
   for (let r = 0; r < 7; r++) {
-    const start = process.hrtime.bigint();
+    const start = process.cpuUsage();
     for (let i = 0; i < iterations; i++) fn();
-    rounds.push(Number(process.hrtime.bigint() - start) / iterations);
+    const used = process.cpuUsage(start);
+    rounds.push(((used.user + used.system) * 1000) / iterations);
   }
   rounds.sort((a, b) => a - b);
   return rounds[3]!;
@@ -40,5 +42,5 @@ const cases: [string, () => unknown, number][] = [
 ];
 for (const [name, fn, n] of cases) {
   for (let i = 0; i < n / 10; i++) fn(); // warm-up
-  console.log(`${name.padEnd(32)} ${nsPerOp(fn, n).toFixed(0).padStart(7)} ns/op`);
+  console.log(`${name.padEnd(32)} ${nsPerOp(fn, n).toFixed(0).padStart(7)} ns/op (CPU)`);
 }

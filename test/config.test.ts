@@ -86,3 +86,11 @@ test('resultBackendRetryWindow: 60 s by default; a negative or non-number window
   assert.throws(() => resolveSettings({ resultBackendRetryWindow: -1 }), /resultBackendRetryWindow must be a number of seconds ≥ 0/);
   assert.throws(() => resolveSettings({ resultBackendRetryWindow: '60' as unknown as number }), /resultBackendRetryWindow must be/);
 });
+
+test('workerMaxRedeliveries: 3 by default; anything but an integer ≥ 0 is refused, naming the setting', () => {
+  assert.equal(resolveSettings({}).workerMaxRedeliveries, 3);
+  assert.equal(resolveSettings({ workerMaxRedeliveries: 0 }).workerMaxRedeliveries, 0);
+  for (const bad of [-1, 1.5, Number.NaN, '3' as unknown as number]) {
+    assert.throws(() => resolveSettings({ workerMaxRedeliveries: bad }), /workerMaxRedeliveries must be an integer ≥ 0/);
+  }
+});

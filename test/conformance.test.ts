@@ -94,6 +94,22 @@ for (const t of transports) {
       await c.ack(got);
     });
 
+    test('a blocked reserve wakes for a high-priority message on any consumed queue', async () => {
+      const first = q();
+      const second = q();
+      const c = await consume(first, second);
+      let sentAt = 0;
+      setTimeout(() => {
+        sentAt = Date.now();
+        void broker.publish(message('urgent'), { exchange: '', routingKey: second, priority: 9 });
+      }, 100);
+      const got = await c.reserve({ max: 1, timeoutMs: 5000 });
+      assert.equal(got[0]?.message?.headers.id, 'urgent');
+      assert.equal(got[0]!.queue, second);
+      assert.ok(sentAt > 0 && Date.now() - sentAt < 1000, `woke ${Date.now() - sentAt} ms after the publish (the block was 5 s)`);
+      await c.ack(got);
+    });
+
     test('reject with requeue puts the message back; without requeue drops it', async () => {
       const queue = q();
       const c = await consume(queue);

@@ -69,7 +69,7 @@ describe('RedisBroker', { skip: skip ?? false }, () => {
     assert.equal(d!.message!.headers.id, 'm1');
     assert.deepEqual([d!.queue, d!.exchange, d!.routingKey, d!.redelivered], ['celery', '', 'celery', false]);
     assert.equal(await raw.hexists('unacked', d!.deliveryTag), 1);
-    assert.deepEqual(await raw.smembers('_celeriac.owned.A'), [d!.deliveryTag]);
+    assert.deepEqual(await raw.smembers('_celeriac.owned.A'), [`${d!.lease}${SEP}${d!.deliveryTag}`], 'held under its lease');
     await b.ack([d!]);
     assert.deepEqual([await raw.hlen('unacked'), await raw.zcard('unacked_index'), await raw.scard('_celeriac.owned.A')], [0, 0, 0]);
     assert.equal(await raw.llen('celery'), 0);
@@ -213,6 +213,24 @@ describe('RedisBroker', { skip: skip ?? false }, () => {
     const back = await b.reserve({ max: 5, timeoutMs: 0 });
     assert.deepEqual(back.map((d) => d.message!.headers.id), ['twin', 'twin']);
     assert.equal(await raw.zcard('_celeriac.eta'), 0);
+  });
+
+  test('parking uses the Redis clock: a worker whose clock runs 1 h ahead parks a message due in 10 s for 10 s', async () => {
+    const b = await consumer('A');
+    await pub.publish(message('skewed'), celery);
+    const [d] = await b.reserve({ max: 1, timeoutMs: 0 });
+    const realNow = Date.now;
+    Date.now = () => realNow() + 3_600_000;
+    try {
+      await b.defer(d!, new Date(Date.now() + 10_000));
+    } finally {
+      Date.now = realNow;
+    }
+    const [seconds, micros] = await raw.time();
+    const redisNowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    const [, due] = await raw.zrange('_celeriac.eta', 0, 0, 'WITHSCORES');
+    const inMs = Number(due) - redisNowMs;
+    assert.ok(inMs > 9_000 && inMs <= 10_000, `due ${inMs} ms from now on the Redis clock`);
   });
 
   test('a dead consumer\'s messages (owned and inflight) come back after its ttl, marked redelivered', async () => {

@@ -370,6 +370,9 @@ export function resolveSettings(partial: Partial<Settings>): Settings {
     throw new ConfigurationError(`workerConcurrency must be a positive integer, got ${s.workerConcurrency}.`);
   }
   if (s.workerPrefetchMultiplier < 0) throw new ConfigurationError('workerPrefetchMultiplier must be ≥ 0 (0 = unlimited).');
+  if (!Number.isInteger(s.workerMaxRedeliveries) || s.workerMaxRedeliveries < 0) {
+    throw new ConfigurationError(`workerMaxRedeliveries must be an integer ≥ 0 (0 = give up on the first redelivery after a crash), got ${JSON.stringify(s.workerMaxRedeliveries)}.`);
+  }
   s.taskPublishRetryPolicy = resolveRetryPolicy(s.taskPublishRetryPolicy, 'taskPublishRetryPolicy');
   if (typeof s.resultBackendRetryWindow !== 'number' || !(s.resultBackendRetryWindow >= 0) || !Number.isFinite(s.resultBackendRetryWindow)) {
     throw new ConfigurationError(`resultBackendRetryWindow must be a number of seconds ≥ 0 (0 = drop a refused result at once), got ${JSON.stringify(s.resultBackendRetryWindow)}.`);

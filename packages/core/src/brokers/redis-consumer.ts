@@ -14,7 +14,7 @@ import { isConnectionError } from '../redis-connection.js';
 import { ConsumerHeartbeats } from '../worker/consumer-heartbeats.js';
 import type { Consumer, ConsumerOptions, Delivery, ReserveOptions } from './broker.js';
 import { decodeEnvelope } from './redis-envelope.js';
-import { CONSUMERS, DEFERRED, LEASES, ownedKey, UNACKED, UNACKED_INDEX, UNACKED_MUTEX } from './redis-keys.js';
+import { CONSUMERS, DEFERRED, ownedKey, UNACKED, UNACKED_INDEX, UNACKED_MUTEX } from './redis-keys.js';
 import { scripts } from './redis-scripts.js';
 
 const SEP = '\x06\x16';
@@ -26,6 +26,11 @@ const DEAD_RETENTION_MS = 3_600_000;
 const WATCH_BLOCK_SECONDS = 5;
 /** After a watcher connection fails, wait this long before reserving again. */
 const WATCH_ERROR_PAUSE_MS = 200;
+/** Backoff between ack attempts: first, and the longest. */
+const ACK_RETRY_FIRST_MS = 100;
+const ACK_RETRY_MAX_MS = 2000;
+/** Once the consumer is closing, a failing ack is retried this much longer, then given up. */
+const ACK_RETRY_AFTER_CLOSE_MS = 10_000;
 
 /** What a consumer shares with the `RedisBroker` that opened it. */
 export interface RedisConsumerContext {
@@ -54,6 +59,9 @@ export class RedisConsumer implements Consumer {
   readonly id: string;
   readonly queues: readonly string[];
   private readonly watchers = new Map<string, ListWatcher>();
+  private readonly pendingAcks = new Set<Promise<void>>();
+  /** When `close` was called. */
+  private closedAt: number | undefined;
   private reserveLock: Promise<unknown> = Promise.resolve();
   private roundRobin = 0;
   private closing = false;
@@ -171,8 +179,8 @@ export class RedisConsumer implements Consumer {
   private async takeReady(keys: string[], keyQueues: string[], max: number): Promise<Delivery[]> {
     const reply = await scripts.reserveMessages.run(
       this.ctx.redis,
-      [UNACKED, UNACKED_INDEX, this.ownedKey, LEASES],
-      [max, `${randomUUID()}-`, `${this.id}:${randomUUID()}:`, ...keyQueues],
+      [UNACKED, UNACKED_INDEX, this.ownedKey],
+      [max, `${randomUUID()}-`, `${randomUUID()}:`, ...keyQueues],
       keys,
     );
     const deliveries: Delivery[] = [];
@@ -183,8 +191,8 @@ export class RedisConsumer implements Consumer {
     return deliveries;
   }
 
-  private get settleKeys(): [string, string, string, string] {
-    return [UNACKED, UNACKED_INDEX, this.ownedKey, LEASES];
+  private get settleKeys(): [string, string, string] {
+    return [UNACKED, UNACKED_INDEX, this.ownedKey];
   }
 
   /** Log the settles skipped because another consumer holds the message now. */
@@ -197,11 +205,39 @@ export class RedisConsumer implements Consumer {
     }
   }
 
-  /** Acknowledge a batch in one round trip (kombu's ZREM + HDEL), only what this consumer still holds. */
-  async ack(deliveries: readonly Delivery[]): Promise<void> {
-    if (deliveries.length === 0) return;
-    const args = deliveries.flatMap((d) => [d.deliveryTag, d.lease ?? '']);
-    this.skipped(await scripts.ackMessages.run(this.ctx.redis, this.settleKeys, args), 'ack');
+  /**
+   * Acknowledge a batch in one round trip (kombu's ZREM + HDEL), only what this
+   * consumer still holds. A failed ack (Redis away) is retried with backoff until it
+   * lands: acks are idempotent under leases, and an ack that never lands makes a
+   * finished task run again. Once the consumer is closing, retries stop after
+   * `ACK_RETRY_AFTER_CLOSE_MS` and the ack rejects.
+   */
+  ack(deliveries: readonly Delivery[]): Promise<void> {
+    if (deliveries.length === 0) return Promise.resolve();
+    const pending = this.ackUntilLanded(deliveries);
+    this.pendingAcks.add(pending);
+    return pending.finally(() => this.pendingAcks.delete(pending));
+  }
+
+  private async ackUntilLanded(deliveries: readonly Delivery[]): Promise<void> {
+    const args = deliveries.flatMap((d) => [d.deliveryTag, d.lease ?? '', d.redeliveries ? '1' : '0']);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        this.skipped(await scripts.ackMessages.run(this.ctx.redis, this.settleKeys, args), 'ack');
+        if (attempt > 0) this.log.warn({ count: deliveries.length, attempts: attempt + 1 }, `Acknowledged ${deliveries.length} message(s) after ${attempt + 1} attempts`);
+        return;
+      } catch (err) {
+        if (this.closedAt !== undefined && Date.now() - this.closedAt > ACK_RETRY_AFTER_CLOSE_MS) {
+          this.log.error(
+            { err, deliveryTags: deliveries.map((d) => d.deliveryTag) },
+            `Giving up acknowledging ${deliveries.length} message(s) at shutdown after ${attempt + 1} attempts; they will be delivered again`,
+          );
+          throw err;
+        }
+        if (attempt === 0) this.log.warn({ err, count: deliveries.length }, `Ack of ${deliveries.length} message(s) failed; retrying until it lands`);
+        await new Promise((r) => setTimeout(r, Math.min(ACK_RETRY_MAX_MS, ACK_RETRY_FIRST_MS * 2 ** attempt)));
+      }
+    }
   }
 
   /** `requeue`: back of the line (LPUSH), marked redelivered, like kombu. Otherwise: ack. */
@@ -217,7 +253,7 @@ export class RedisConsumer implements Consumer {
    */
   async defer(delivery: Delivery, eta: Date): Promise<void> {
     const args = [delivery.deliveryTag, delivery.lease ?? randomUUID(), Math.max(0, eta.getTime() - Date.now())] as const;
-    const moved = await scripts.deferMessage.run(this.ctx.redis, [UNACKED, UNACKED_INDEX, this.ownedKey, DEFERRED, LEASES], args);
+    const moved = await scripts.deferMessage.run(this.ctx.redis, [UNACKED, UNACKED_INDEX, this.ownedKey, DEFERRED], args);
     if (moved === 0) this.skipped([delivery.deliveryTag], 'deferral');
   }
 
@@ -262,14 +298,21 @@ export class RedisConsumer implements Consumer {
     }
   }
 
-  /** Stop blocking, give back what this consumer still holds, stop beating. */
+  /**
+   * Stop blocking, let pending acks land (retried up to `ACK_RETRY_AFTER_CLOSE_MS`),
+   * give back what this consumer still holds, stop beating.
+   */
   close(): Promise<void> {
     return (this.closed ??= this.shutdown());
   }
 
   private async shutdown(): Promise<void> {
     this.closing = true;
+    this.closedAt = Date.now();
     for (const watcher of this.watchers.values()) dropRedisClient(watcher.connection);
+    // Pending acks first (retried up to ACK_RETRY_AFTER_CLOSE_MS): an ack that lands now
+    // keeps a finished task from being given back below.
+    await Promise.allSettled([...this.pendingAcks]);
     // Not connected: fail what is queued for the connection (a pending reserve) instead of waiting on it.
     if (this.ctx.redis.status !== 'ready') dropRedisClient(this.ctx.redis);
     await this.reserveLock;

@@ -11,17 +11,14 @@ export const CONSUMERS = '_celeriac.consumers';
 /** Celeriac: zset `<lease>\x06\x16<unacked entry>` → due unix ms on the Redis clock (messages parked until their ETA). */
 export const DEFERRED = '_celeriac.eta';
 
-/**
- * Celeriac: hash delivery tag → lease (`<consumer>:<random>:<n>`) of the reservation
- * that holds it now. Settling with any other lease is a no-op: the message was
- * restored and taken again meanwhile.
- */
-export const LEASES = '_celeriac.leases';
-
 /** Celeriac: hash delivery tag → times the message was restored after its holder died or stalled. */
 export const REDELIVERIES = '_celeriac.redeliveries';
 
-/** Celeriac: the delivery tags a consumer holds unacked. */
+/**
+ * Celeriac: set of `<lease>\x06\x16<tag>`, the reservations a consumer holds unacked.
+ * Settling removes the member and acts only if it was there: once a dead or stalled
+ * consumer's set is deleted (its messages restored), its late settles are no-ops.
+ */
 export function ownedKey(consumerId: string): string {
   return `_celeriac.owned.${consumerId}`;
 }

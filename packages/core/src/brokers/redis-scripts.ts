@@ -66,17 +66,16 @@ export const replies = {
 
 type Keys3 = readonly [unacked: string, unackedIndex: string, third: string];
 type Keys4 = readonly [unacked: string, unackedIndex: string, third: string, fourth: string];
-type Keys5 = readonly [unacked: string, unackedIndex: string, third: string, fourth: string, fifth: string];
 
 /** The transport's scripts (see each file's header for KEYS and ARGV). */
 export const scripts = {
   /** Returns flat quintuples: envelope, tag, source index (1-based into the ready lists), lease, redeliveries. */
-  reserveMessages: new RedisScript<Keys4, readonly (string | number)[], string[]>('reserveMessages-4', replies.strings),
-  /** Returns the tags held under another lease (left alone). */
-  ackMessages: new RedisScript<Keys4, readonly string[], string[]>('ackMessages-4', replies.strings),
-  /** Returns the tags held under another lease (left alone). */
-  restoreTags: new RedisScript<Keys4, readonly string[], string[]>('restoreTags-4', replies.strings),
-  deferMessage: new RedisScript<Keys5, readonly [tag: string, lease: string, delayMs: number], number>('deferMessage-5', replies.integer),
+  reserveMessages: new RedisScript<Keys3, readonly (string | number)[], string[]>('reserveMessages-3', replies.strings),
+  /** Returns the tags another holder has now (left alone). */
+  ackMessages: new RedisScript<Keys3, readonly string[], string[]>('ackMessages-3', replies.strings),
+  /** Returns the tags this consumer no longer holds (left alone). */
+  restoreTags: new RedisScript<Keys3, readonly string[], string[]>('restoreTags-3', replies.strings),
+  deferMessage: new RedisScript<Keys4, readonly [tag: string, lease: string, delayMs: number], number>('deferMessage-4', replies.integer),
   heartbeatConsumer: new RedisScript<Keys4, readonly [consumerId: string, ttlMs: number], number>('heartbeatConsumer-4', replies.integer),
   promoteDeferred: new RedisScript<Keys3, readonly number[], number>('promoteDeferred-3', replies.integer),
   restoreDeadConsumers: new RedisScript<Keys3, readonly [consumerId: string, retentionMs: number, batch: number], number>('restoreDeadConsumers-3', replies.integer),

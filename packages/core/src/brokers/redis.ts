@@ -27,11 +27,11 @@
  *
  * Keys Celeriac adds (Python workers ignore them):
  * - `_celeriac.consumers` — zset consumer id → unix ms until which it is alive.
- * - `_celeriac.owned.<consumer>` — set of the tags a consumer holds unacked.
+ * - `_celeriac.owned.<consumer>` — set of `<lease>\x06\x16<tag>`: the reservations a
+ *   consumer holds unacked (a settle acts only if its member is still there).
  * - `_celeriac.inflight.<consumer>` — written by earlier Celeriac versions only (a blocked
  *   consumer BLMOVEd into it); still restored when such a consumer dies.
  * - `_celeriac.eta` — zset `<lease>\x06\x16<unacked entry>` → due unix ms, Redis clock (deferred messages).
- * - `_celeriac.leases` — hash tag → lease of the reservation holding it now.
  * - `_celeriac.redeliveries` — hash tag → times restored after its holder died or
  *   stalled (dead-consumer and visibility restores); cleared by the ack.
  *

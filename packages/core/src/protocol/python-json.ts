@@ -59,9 +59,10 @@ function number(value: number): string {
 }
 
 /**
- * Python's `repr(float)`: the shortest round-tripping digits (the same digits JS
- * picks), in fixed notation when the decimal exponent is in (-4, 16], otherwise
- * `d.ddde±XX` with at least two exponent digits; integral values get `.0`.
+ * Python's `repr(float)` for what `number` does not write directly: the shortest
+ * round-tripping digits (the same digits JS picks), in fixed notation when the
+ * decimal exponent is in (-4, 16], otherwise `d.ddde±XX` with at least two exponent
+ * digits; integral values get `.0`.
  */
 function pythonFloatRepr(value: number): string {
   const magnitude = value < 0 ? -value : value;
@@ -72,23 +73,25 @@ function pythonFloatRepr(value: number): string {
     return js.charCodeAt(sign) === 43 || js.charCodeAt(sign) === 45 ? js.slice(0, sign + 1) + '0' + js.slice(sign + 1) : js;
   }
   if (magnitude < 1e16 && magnitude >= 1e-4) return String(value) + '.0'; // integral, beyond 2^53
-  const exp = value.toExponential(); // "-1.2345e+17": shortest round-trip digits
-  const negative = exp.charCodeAt(0) === 45; // '-'
-  const e = exp.indexOf('e');
-  const mantissa = exp.slice(negative ? 1 : 0, e);
-  const digits = mantissa.length > 1 ? mantissa[0] + mantissa.slice(2) : mantissa;
-  const exponent = Number(exp.slice(e + 1));
-  const point = exponent + 1; // digits × 10^(point − digits.length)
-  let out: string;
-  if (point > -4 && point <= 16) {
-    if (point <= 0) out = '0.' + '0'.repeat(-point) + digits;
-    else if (point >= digits.length) out = digits + '0'.repeat(point - digits.length) + '.0';
-    else out = digits.slice(0, point) + '.' + digits.slice(point);
+  // Left: [1e-6, 1e-4) and [1e16, 1e21), which JS writes in full and Python with an exponent.
+  // String() gives the same shortest digits; only the layout changes.
+  const js = String(magnitude);
+  let digits: string;
+  let exponent: number;
+  if (magnitude < 1) {
+    let zeros = 0; // "0.0000123": zeros after the point
+    while (js.charCodeAt(2 + zeros) === 48) zeros++;
+    digits = js.slice(2 + zeros);
+    exponent = -(zeros + 1);
   } else {
-    const abs = exponent < 0 ? -exponent : exponent;
-    out = digits[0] + (digits.length > 1 ? '.' + digits.slice(1) : '') + (exponent < 0 ? 'e-' : 'e+') + (abs < 10 ? '0' : '') + abs;
+    let end = js.length; // "12345678901234567000": drop trailing zeros
+    while (end > 1 && js.charCodeAt(end - 1) === 48) end--;
+    digits = js.slice(0, end);
+    exponent = js.length - 1;
   }
-  return negative ? '-' + out : out;
+  const abs = exponent < 0 ? -exponent : exponent;
+  const out = digits[0] + (digits.length > 1 ? '.' + digits.slice(1) : '') + (exponent < 0 ? 'e-' : 'e+') + (abs < 10 ? '0' : '') + abs;
+  return value < 0 ? '-' + out : out;
 }
 
 /** kombu writes aware datetimes as isoformat with `Z`: microseconds, omitted when zero. */

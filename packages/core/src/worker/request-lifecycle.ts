@@ -182,7 +182,8 @@ export class RequestLifecycle {
    */
   private pump(): void {
     const { pool, stats } = this.o;
-    while (this.accepting && pool.hasFreeSlot() && this.recording < this.o.recordingLimit && this.ready.length > 0) {
+    // stats.active counts from here (an early ack is awaited before the pool runs the function).
+    while (this.accepting && stats.active < pool.concurrency && pool.hasFreeSlot() && this.recording < this.o.recordingLimit && this.ready.length > 0) {
       const request = this.ready.shift()!;
       stats.active++;
       const run = this.execute(request).finally(() => {

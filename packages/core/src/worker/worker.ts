@@ -47,6 +47,8 @@ export interface WorkerOptions {
 }
 
 const UNLIMITED_PREFETCH = 10_000;
+/** A cold shutdown waits at most this long for pending acks and results. */
+const COLD_FLUSH_WAIT_MS = 10_000;
 
 /** A worker consuming task messages for one app. */
 export class Worker {
@@ -214,8 +216,16 @@ export class Worker {
   private async release(cold: boolean, coldRequested: Promise<void>): Promise<void> {
     const lifecycle = this.lifecycle!;
     const consumer = this.consumer!;
-    // Cold (now or requested meanwhile): results the backend refuses are dropped, not retried for the window.
-    await (cold ? lifecycle.flush(true) : Promise.race([lifecycle.flush(false), coldRequested.then(() => lifecycle.flush(true))]));
+    // Acks are retried until they land, so a broker outage holds a warm shutdown here (a
+    // second signal turns it cold). Cold (now or requested meanwhile): results the backend
+    // refuses are dropped, not retried for the window, and pending acks get at most
+    // COLD_FLUSH_WAIT_MS (the consumer gives them a last grace period when closed).
+    const coldFlush = () => {
+      let timer: NodeJS.Timeout | undefined;
+      const limit = new Promise<void>((resolve) => (timer = setTimeout(resolve, COLD_FLUSH_WAIT_MS)));
+      return Promise.race([lifecycle.flush(true), limit]).finally(() => clearTimeout(timer));
+    };
+    await (cold ? coldFlush() : Promise.race([lifecycle.flush(false), coldRequested.then(coldFlush)]));
     // Everything not acknowledged by now goes back: held ETAs, queued, and (cold) running late-ack tasks.
     // Closing the consumer gives back all it holds, also what a reserve still in flight brings in
     // (restoring first would let that reserve take the restored messages straight back).

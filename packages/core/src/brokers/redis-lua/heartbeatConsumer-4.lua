@@ -1,12 +1,13 @@
 --[[
   heartbeatConsumer: prove a consumer alive and keep its messages fresh.
-  KEYS[1] unacked, KEYS[2] unacked_index, KEYS[3] _celeriac.consumers, KEYS[4] _celeriac.owned.<consumer>
+  KEYS[1] unacked, KEYS[2] unacked_index, KEYS[3] _celeriac.consumers,
+  KEYS[4] _celeriac.owned.<consumer> (members "<lease>\6\22<tag>")
   ARGV[1] consumer id, ARGV[2] ttl ms
   Returns the number of owned messages refreshed.
 ]]
 --- @include "envelope"
 redis.call('ZADD', KEYS[3], string.format('%.0f', now_ms() + tonumber(ARGV[2])), ARGV[1])
 local now = now_seconds_text()
-local tags = redis.call('SMEMBERS', KEYS[4])
-for _, tag in ipairs(tags) do redis.call('ZADD', KEYS[2], 'XX', now, tag) end
-return #tags
+local held = redis.call('SMEMBERS', KEYS[4])
+for _, member in ipairs(held) do redis.call('ZADD', KEYS[2], 'XX', now, owned_tag(member)) end
+return #held

@@ -43,6 +43,12 @@ local function valid_utf8(s)
   end
   return true
 end
+-- the tag of an owned-set member "<lease>SEP<tag>" (members without SEP are bare tags)
+local function owned_tag(member)
+  local cut = string.find(member, SEP, 1, true)
+  if cut then return string.sub(member, cut + #SEP) end
+  return member
+end
 local function skip_ws(s, i)
   return string.find(s, '[^ \t\r\n]', i) or (#s + 1)
 end

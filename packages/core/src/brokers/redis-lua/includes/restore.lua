@@ -53,7 +53,6 @@ end
 local function restore_tag(tag, leftmost, fallback, lost)
   local entry = redis.call('HGET', KEYS[1], tag)
   redis.call('ZREM', KEYS[2], tag)
-  redis.call('HDEL', '_celeriac.leases', tag)
   if not entry then return 0 end
   local env, ex, rk, wrapped = split_entry(entry)
   if not env then return 0 end
@@ -65,19 +64,16 @@ local function restore_tag(tag, leftmost, fallback, lost)
   for _, q in ipairs(lookup(ex, rk, fallback)) do redis.call(cmd, q, env) end
   return 1
 end
--- restore what consumer c held: owned tags still leased to c (a tag leased to another
--- consumer was restored and taken again) recorded before "until_ms" (later records
--- belong to whoever got the message after it was restored), and its inflight list
+-- restore what consumer c held: owned tags recorded before "until_ms" (later records
+-- belong to whoever got the message after it was restored), and the inflight list
+-- earlier versions used; deleting the owned set ends c's leases (its late settles are no-ops)
 local function release_consumer(c, until_ms)
   local n = 0
   local owned = '_celeriac.owned.' .. c
-  local mine = c .. ':'
-  for _, tag in ipairs(redis.call('SMEMBERS', owned)) do
-    local lease = redis.call('HGET', '_celeriac.leases', tag)
+  for _, member in ipairs(redis.call('SMEMBERS', owned)) do
+    local tag = owned_tag(member)
     local score = tonumber(redis.call('ZSCORE', KEYS[2], tag))
-    if (not lease or string.sub(lease, 1, #mine) == mine) and (not score or score * 1000 <= until_ms) then
-      n = n + restore_tag(tag, false, nil, true)
-    end
+    if not score or score * 1000 <= until_ms then n = n + restore_tag(tag, false, nil, true) end
   end
   redis.call('DEL', owned)
   local inflight = '_celeriac.inflight.' .. c

@@ -1,0 +1,36 @@
+/**
+ * The Redis transport's Lua scripts are files (src/brokers/redis-lua/): the build must
+ * copy them next to the compiled JavaScript, and `npm pack` must ship them, or the
+ * published package fails on its first Redis command. Needs a build (`npm test` builds first).
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { scripts as sourceScripts } from '../packages/core/src/brokers/redis-scripts.ts';
+
+const CORE = join(dirname(fileURLToPath(import.meta.url)), '..', 'packages', 'core');
+const LUA_SRC = join(CORE, 'src', 'brokers', 'redis-lua');
+
+function luaFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? luaFiles(join(dir, e.name)) : e.name.endsWith('.lua') ? [join(dir, e.name)] : []));
+}
+
+test('every Lua script ships in the @celeriac/core tarball, under dist/', () => {
+  const out = execFileSync('npm', ['pack', '--dry-run', '--json'], { cwd: CORE, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const shipped = new Set((JSON.parse(out) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path));
+  const expected = luaFiles(LUA_SRC).map((f) => `dist/brokers/redis-lua/${relative(LUA_SRC, f).split('\\').join('/')}`);
+  assert.ok(expected.length >= 9, `found ${expected.length} .lua files`);
+  assert.deepEqual(expected.filter((f) => !shipped.has(f)), [], 'Lua files missing from the tarball');
+});
+
+test('the compiled scripts load their Lua from dist, identical to the sources', async () => {
+  const dist = (await import(pathToFileURL(join(CORE, 'dist', 'brokers', 'redis-scripts.js')).href)) as { scripts: Record<string, { lua: string; sha: string }> };
+  assert.deepEqual(Object.keys(dist.scripts).sort(), Object.keys(sourceScripts).sort());
+  for (const [name, script] of Object.entries(sourceScripts)) {
+    assert.equal(dist.scripts[name]!.sha, script.sha, `${name}: dist and src differ (rebuild)`);
+    assert.doesNotMatch(script.lua, /--- @include/, `${name}: includes expanded`);
+  }
+});
