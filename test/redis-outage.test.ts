@@ -238,4 +238,14 @@ test('Worker.stop({ cold: true }) with Redis down returns at once', { skip: skip
   const tookMs = Date.now() - started;
   console.log(`# cold Worker.stop() with Redis down took ${tookMs} ms`);
   assert.ok(tookMs < 2000, `took ${tookMs} ms (brokerConnectionTimeout is 4 s: a cold stop must not wait it out)`);
+  // Nothing of the stopped worker reconnects when Redis comes back (no client left retrying).
+  const back = await redisOn(server.port);
+  const admin = new Redis({ host: '127.0.0.1', port: back.port });
+  try {
+    await new Promise((r) => setTimeout(r, 3000)); // longer than ioredis's longest reconnect delay (2 s)
+    const clients = String(await admin.client('LIST')).trim().split('\n');
+    assert.equal(clients.length, 1, `connections from the stopped worker:\n${clients.join('\n')}`);
+  } finally {
+    admin.disconnect();
+  }
 });

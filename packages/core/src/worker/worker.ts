@@ -194,7 +194,10 @@ export class Worker {
     // restored messages again), unless a cold stop finds the broker away: then nothing
     // will come back from it anyway.
     const loopStopped = this.loop!.stop();
-    const coldAndAway = (cold ? Promise.resolve() : coldRequested).then(async () => ((await this.broker!.whenConnected?.(0)) === false ? undefined : loopStopped));
+    // Cold: the broker away, nothing to wait for; connected, the last reserve returns within its 1 s timeout.
+    const coldAndAway = (cold ? Promise.resolve() : coldRequested).then(async () =>
+      (await this.broker!.whenConnected?.(0)) === false ? undefined : within(loopStopped, 1000),
+    );
     await within(Promise.race([loopStopped, coldAndAway]), limitMs);
     lifecycle.stopAccepting(); // again: what the last reserve brought stays unsettled too
     if (!cold) await Promise.race([lifecycle.runsDone(), coldRequested]);
