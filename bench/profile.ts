@@ -1,8 +1,8 @@
 /**
  * Where does a Celeriac worker (and producer) spend its time? One enqueue + drain
  * of N tasks on a private redis-server, with `node --cpu-prof` on the producer and
- * the worker, wall-time instrumentation of broker.reserve / broker.ack /
- * backend.storeResults, and Redis command stats. BullMQ can be profiled the same
+ * the worker, wall-time instrumentation of consumer.reserve / consumer.ack /
+ * backend.storeEncoded, and Redis command stats. BullMQ can be profiled the same
  * way for comparison (no instrumentation, CPU profile + Redis stats only).
  *
  *   npm run build && node --import tsx bench/profile.ts [--n=10000] [--concurrency=8] [--systems=celeriac,bullmq]

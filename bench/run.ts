@@ -20,6 +20,8 @@ import { liveWorkers, measureOnce, type RunRecord } from './lib/measure.ts';
 import { parseOptions } from './lib/options.ts';
 import { killPid } from './lib/proc.ts';
 import { computeMedians, computeRatios, renderMarkdown, type MachineInfo, type Medians, type Ratios } from './lib/report.ts';
+import { bulkSummaries, ratioSpreads, renderExtraMarkdown } from './lib/report-extra.ts';
+import { renderScaleMarkdown, runScale, type ScaleResult } from './lib/scale.ts';
 import { median } from './lib/stats.ts';
 import { SYSTEM_PYTHON, systemConfigs, type Conns } from './lib/systems.ts';
 
@@ -124,10 +126,25 @@ async function main(): Promise<void> {
     const ratios: Record<string, Ratios | null> = {};
     for (const cfg of configs) ratios[cfg.id] = computeRatios(cfg, medians);
 
+    let scale: ScaleResult | undefined;
+    if (opts.scale) {
+      const scaleConfigs = systemConfigs({ ...opts, concurrency: [opts.scaleConcurrency] }, ROOT, redis.port);
+      try {
+        scale = await runScale({ opts, configs, scaleConfigs, medians, records, conns, live: liveWorkers, log });
+      } catch (err) {
+        scale = { memory: [], drain: null, vs10k: { bulkEnqueue: null, drain: null, bulkEnqueue10k: null, drain10k: null }, error: (err as Error).message };
+        log(`[scale] FAILED: ${(err as Error).message}`);
+      }
+    }
+
     machine.loadAvgEnd = loadavg();
     const date = new Date().toISOString();
     const elapsedSec = (Date.now() - started) / 1000;
-    const md = renderMarkdown({ date, opts, machine, configs, medians, ratios, elapsedSec });
+    const md =
+      renderMarkdown({ date, opts, machine, configs, medians, ratios, elapsedSec }) +
+      '\n' +
+      renderExtraMarkdown({ opts, configs, records }) +
+      (scale ? '\n' + renderScaleMarkdown(scale, opts) : '');
     const json = {
       date,
       elapsedSec,
@@ -143,6 +160,9 @@ async function main(): Promise<void> {
       })),
       medians,
       ratios,
+      bulk: bulkSummaries(opts, configs, records),
+      ratioSpreads: ratioSpreads(configs, records),
+      scale,
       runs: records,
     };
     mkdirSync(opts.outDir, { recursive: true });
@@ -150,7 +170,7 @@ async function main(): Promise<void> {
     writeFileSync(join(opts.outDir, 'latest.md'), md);
     log('\n' + md);
     log(`Wrote ${join(opts.outDir, 'latest.json')} and latest.md`);
-    if (records.some((r) => !r.ok)) process.exitCode = 1;
+    if (records.some((r) => !r.ok) || scale?.error) process.exitCode = 1;
   } finally {
     await cleanup();
   }

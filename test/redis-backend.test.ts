@@ -94,6 +94,25 @@ describe('RedisBackend', { skip: skip ?? false }, () => {
     assert.deepEqual(got.map((d) => d!.result), docs.map((d) => d.result));
   });
 
+  test('a batch write keeps a stored SUCCESS (also one written earlier in the same batch), publishes only what it wrote, and honours resultExpires 0', async () => {
+    const listener = new Redis(server.url(1));
+    after(() => listener.disconnect());
+    const published: string[] = [];
+    await listener.subscribe('celery-task-meta-k1', 'celery-task-meta-k2', 'celery-task-meta-k3');
+    listener.on('message', (_c: string, message: string) => published.push(message));
+    await raw.set('celery-task-meta-k2', '{"task_id":"k2","result":1,"status":"SUCCESS"}');
+    const forever = new RedisBackend(server.url(1), { resultExpires: 0 });
+    after(() => forever.close());
+    const docs = [doc('k1', 'SUCCESS', 1), doc('k1', 'FAILURE', { exc_type: 'X', exc_message: [], exc_module: 'builtins' }), doc('k2', 'RETRY'), doc('k3', 'STARTED')].map((d) => forever.encodeResult(d));
+    assert.deepEqual(await forever.storeEncoded(docs), [null, null, null, null]);
+    assert.equal((await forever.getResult('k1'))!.status, 'SUCCESS');
+    assert.equal(await raw.get('celery-task-meta-k2'), '{"task_id":"k2","result":1,"status":"SUCCESS"}');
+    assert.equal((await forever.getResult('k3'))!.status, 'STARTED');
+    assert.deepEqual([await raw.ttl('celery-task-meta-k1'), await raw.ttl('celery-task-meta-k2'), await raw.ttl('celery-task-meta-k3')], [-1, -1, -1]);
+    await waitFor('2 PUBLISHes', () => published.length >= 2);
+    assert.deepEqual(published, [docs[0]!.payload, docs[3]!.payload], 'only the written documents are published');
+  });
+
   test('storeEncoded reports a write Redis refuses for one document without failing the others', async () => {
     await raw.rpush('celery-task-meta-wrongtype', 'a list, not a result'); // GET in the script fails: WRONGTYPE
     const docs = ['ok1', 'wrongtype', 'ok2'].map((id) => backend.encodeResult(doc(id, 'SUCCESS', id)));

@@ -39,6 +39,14 @@ export interface RunRecord {
   redisCpuSecPer1k?: number;
   /** Redis commands per task during the drain (incl. those run inside Lua scripts). */
   redisCmdsPerTask?: number;
+  /** Redis commands per task of the one-by-one enqueue (all commands the producer process sent, connect included). */
+  enqueueCmdsPerTask?: number;
+  /** enqueueCmdsPerTask + redisCmdsPerTask: one `delay` → stored result → ack, end to end. */
+  e2eCmdsPerTask?: number;
+  /** Per command: calls per task during the one-by-one enqueue. */
+  enqueueCommands?: Record<string, { callsPerTask: number; usecPerTask: number }>;
+  /** Bulk enqueue (`delayMany` / `addBulk`) per batch size: N / time, and Redis commands per task. */
+  bulk?: Record<string, { ms: number; perSec: number; cmdsPerTask: number }>;
   /** Per command: calls per task and usec per task, during the drain. */
   redisCommands?: Record<string, { callsPerTask: number; usecPerTask: number }>;
   roundtrip?: LatencySummary;
@@ -55,11 +63,27 @@ async function redisCpu(c: Conns): Promise<number> {
   return num('used_cpu_user') + num('used_cpu_sys');
 }
 
-async function commandStats(c: Conns): Promise<Map<string, { calls: number; usec: number }>> {
+export async function commandStats(c: Conns): Promise<Map<string, { calls: number; usec: number }>> {
   const info = await c.db0.info('commandstats');
   const out = new Map<string, { calls: number; usec: number }>();
   for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) out.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) });
   return out;
+}
+
+/**
+ * Calls per task from an `INFO commandstats` snapshot, minus the harness's own
+ * commands (`own`: command → calls), sorted by time spent.
+ */
+export function perTask(stats: Map<string, { calls: number; usec: number }>, own: Map<string, number>, n: number): { total: number; commands: Record<string, { callsPerTask: number; usecPerTask: number }> } {
+  let total = 0;
+  const commands: Record<string, { callsPerTask: number; usecPerTask: number }> = {};
+  for (const [cmd, s] of [...stats].sort((a, b) => b[1].usec - a[1].usec)) {
+    const calls = s.calls - (own.get(cmd) ?? 0);
+    if (calls <= 0) continue;
+    total += calls;
+    commands[cmd] = { callsPerTask: calls / n, usecPerTask: s.usec / n };
+  }
+  return { total: total / n, commands };
 }
 
 function treeCpu(pids: Iterable<number>): number {
@@ -76,12 +100,32 @@ export async function measureOnce(cfg: SystemConfig, conns: Conns, opts: BenchOp
   const rec: RunRecord = { run, id: cfg.id, ok: false, n };
   await conns.db0.flushall();
 
+  // 0. Bulk enqueue (delayMany / addBulk), per batch size, then flushed: the drain
+  //    below runs on the one-by-one enqueue's messages, as before.
+  if (cfg.enqueueBulk && opts.bulkBatches.length > 0) {
+    rec.bulk = {};
+    for (const batch of opts.bulkBatches) {
+      const cmd = cfg.enqueueBulk(n, batch);
+      await conns.db0.config('RESETSTAT');
+      const out = await runClient<{ ms: number }>(`${cfg.id} bulk producer (batch ${batch})`, cmd.command, cmd.args, { cwd: cmd.cwd, env: cmd.env, timeoutMs: 60_000 + n * 5 });
+      const cmds = perTask(await commandStats(conns), new Map([['config|resetstat', 1]]), n);
+      const queuedBulk = await cfg.queueLength(conns);
+      if (queuedBulk !== n) throw new Error(`${cfg.id}: expected ${n} queued messages after the bulk enqueue (batch ${batch}), found ${queuedBulk}`);
+      rec.bulk[String(batch)] = { ms: out.ms, perSec: n / (out.ms / 1000), cmdsPerTask: cmds.total };
+      await conns.db0.flushall();
+    }
+  }
+
   // 1. Enqueue: N publishes from a producer process, no worker running.
+  await conns.db0.config('RESETSTAT');
   const enq = await runClient<{ ms: number }>(`${cfg.id} producer`, cfg.enqueue.command, cfg.enqueue.args, {
     cwd: cfg.enqueue.cwd,
     env: cfg.enqueue.env,
     timeoutMs: 60_000 + n * 5,
   });
+  const enqCmds = perTask(await commandStats(conns), new Map([['config|resetstat', 1]]), n);
+  rec.enqueueCmdsPerTask = enqCmds.total;
+  rec.enqueueCommands = enqCmds.commands;
   rec.enqueueMs = enq.ms;
   rec.enqueuePerSec = n / (enq.ms / 1000);
   const queued = await cfg.queueLength(conns);
@@ -134,16 +178,10 @@ export async function measureOnce(cfg: SystemConfig, conns: Conns, opts: BenchOp
     rec.workerCpuSecPer1k = ((cpuDone - cpuFirst) / n) * 1000;
     rec.redisCpuSecPer1k = ((redisCpuDone - redisCpuFirst) / n) * 1000;
     // Our own polling and INFO calls are not the system's work.
-    const own = new Map([[cfg.pollCommand, polls], ['info', 3], ['config|resetstat', 1]]);
-    let total = 0;
-    rec.redisCommands = {};
-    for (const [cmd, s] of [...stats].sort((a, b) => b[1].usec - a[1].usec)) {
-      const calls = s.calls - (own.get(cmd) ?? 0);
-      if (calls <= 0) continue;
-      total += calls;
-      rec.redisCommands[cmd] = { callsPerTask: calls / n, usecPerTask: s.usec / n };
-    }
-    rec.redisCmdsPerTask = total / n;
+    const drainCmds = perTask(stats, new Map([[cfg.pollCommand, polls], ['info', 3], ['config|resetstat', 1]]), n);
+    rec.redisCommands = drainCmds.commands;
+    rec.redisCmdsPerTask = drainCmds.total;
+    rec.e2eCmdsPerTask = rec.enqueueCmdsPerTask + drainCmds.total;
 
     const check = await cfg.verify(conns, n);
     if (check.problems.length) throw new Error(`${cfg.id}: result check failed:\n  ${check.problems.slice(0, 5).join('\n  ')}`);

@@ -23,6 +23,18 @@ export interface BenchOptions {
   outDir: string;
   /** Result-count polling interval during drain, ms. */
   pollMs: number;
+  /** Batch sizes of the bulk enqueue (Celeriac `delayMany` vs BullMQ `addBulk`); empty = skip. */
+  bulkBatches: number[];
+  /** Run the scale mode after the matrix (`--scale`). */
+  scale: boolean;
+  /** Scale mode: Celeriac backlog size. */
+  scaleN: number;
+  /** Scale mode: messages Python Celery's producer enqueues for the memory comparison. */
+  scaleCeleryN: number;
+  /** Scale mode: bulk batch size of the backlog enqueue. */
+  scaleBatch: number;
+  /** Scale mode: Celeriac worker concurrency for the drain. */
+  scaleConcurrency: number;
 }
 
 const HELP = `Usage: npm run bench [-- --n=10000 --runs=3 --systems=celeriac,bullmq,celery ...]
@@ -39,6 +51,15 @@ const HELP = `Usage: npm run bench [-- --n=10000 --runs=3 --systems=celeriac,bul
   --celeriac-prefetch   Celeriac --prefetch-multiplier          (BENCH_CELERIAC_PREFETCH, default: Celeriac's)
   --out                 output directory                        (BENCH_OUT, default bench/results)
   --poll-ms             drain completion polling interval       (BENCH_POLL_MS, default 10)
+  --bulk-batches        bulk enqueue batch sizes (delayMany vs  (BENCH_BULK_BATCHES, default 100,1000; "" = skip)
+                        addBulk), same N
+  --scale               also run the scale mode (opt-in, ~10 min): a --scale-n backlog enqueued with
+                        delayMany and drained, worker RSS over the drain, Redis memory per queued
+                        task beside Python Celery's (--scale-celery-n messages) and BullMQ's
+  --scale-n             Celeriac backlog                        (BENCH_SCALE_N, default 1000000)
+  --scale-celery-n      Celery/BullMQ messages for memory/task  (BENCH_SCALE_CELERY_N, default 100000)
+  --scale-batch         delayMany batch size for the backlog    (BENCH_SCALE_BATCH, default 1000)
+  --scale-concurrency   Celeriac worker -c for the scale drain  (BENCH_SCALE_CONCURRENCY, default: largest --concurrency)
 `;
 
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, defaultOut: string): BenchOptions {
@@ -47,6 +68,10 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, defaultOut:
     if (arg === '--help' || arg === '-h') {
       process.stdout.write(HELP);
       process.exit(0);
+    }
+    if (arg === '--scale') {
+      flags.set('scale', '1');
+      continue;
     }
     const m = /^--([a-z-]+)=(.*)$/.exec(arg);
     if (!m) throw new Error(`Unknown argument ${JSON.stringify(arg)}\n\n${HELP}`);
@@ -65,6 +90,10 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, defaultOut:
   const concurrency = (get('concurrency') ?? '8,50').split(',').map((c) => Number(c.trim()));
   if (concurrency.some((c) => !Number.isInteger(c) || c < 1)) throw new Error(`--concurrency must be a list of positive integers`);
   const prefetch = get('celeriac-prefetch');
+  const bulkRaw = get('bulk-batches') ?? '100,1000';
+  const bulkBatches = bulkRaw.trim() === '' ? [] : bulkRaw.split(',').map((c) => Number(c.trim()));
+  if (bulkBatches.some((c) => !Number.isInteger(c) || c < 1)) throw new Error(`--bulk-batches must be a list of positive integers (or empty to skip)`);
+  const scaleRaw = get('scale');
   return {
     n: int('n', 10_000),
     runs: int('runs', 3),
@@ -77,5 +106,11 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, defaultOut:
     celeriacPrefetch: prefetch === undefined || prefetch === '' ? undefined : int('celeriac-prefetch', 4, 0),
     outDir: get('out') ?? defaultOut,
     pollMs: int('poll-ms', 10),
+    bulkBatches,
+    scale: scaleRaw !== undefined && scaleRaw !== '' && scaleRaw !== '0' && scaleRaw !== 'false',
+    scaleN: int('scale-n', 1_000_000),
+    scaleCeleryN: int('scale-celery-n', 100_000),
+    scaleBatch: int('scale-batch', 1000),
+    scaleConcurrency: int('scale-concurrency', Math.max(...concurrency)),
   };
 }

@@ -174,6 +174,8 @@ export class MemorySampler {
   private tick = 0;
   readonly pids = new Set<number>();
   maxRssKb = 0;
+  /** The tree's summed RSS at the latest sample. */
+  lastRssKb = 0;
   maxPssKb = 0;
   maxProcs = 0;
   samples = 0;
@@ -212,6 +214,7 @@ export class MemorySampler {
       pss += m.pssKb;
     }
     this.samples++;
+    this.lastRssKb = rss;
     this.maxRssKb = Math.max(this.maxRssKb, rss);
     if (withPss) this.maxPssKb = Math.max(this.maxPssKb, pss);
     this.maxProcs = Math.max(this.maxProcs, procs);

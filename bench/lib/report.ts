@@ -16,6 +16,8 @@ export const METRICS = [
   'workerCpuSecPer1k',
   'redisCpuSecPer1k',
   'redisCmdsPerTask',
+  'enqueueCmdsPerTask',
+  'e2eCmdsPerTask',
 ] as const;
 export type Metric = (typeof METRICS)[number];
 

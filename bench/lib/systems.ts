@@ -34,6 +34,10 @@ export interface SystemConfig {
   baselineId: string | null;
   worker: Command;
   enqueue: Command;
+  /** The same producer for another N (scale mode). */
+  enqueueN(n: number): Command;
+  /** Bulk producer (`delayMany` / `addBulk`) of n tasks in batches; null when the system has none. */
+  enqueueBulk: ((n: number, batch: number) => Command) | null;
   roundtrip: Command;
   /** Ready messages in the queue (all priorities). */
   queueLength(c: Conns): Promise<number>;
@@ -127,6 +131,8 @@ export function systemConfigs(opts: BenchOptions, root: string, redisPort: numbe
       env,
     },
     enqueue: { command: node, args: [join(celeriacDir, 'client.mjs'), 'enqueue', String(opts.n), String(opts.chunk)], cwd: root, env },
+    enqueueN: (n) => ({ command: node, args: [join(celeriacDir, 'client.mjs'), 'enqueue', String(n), String(opts.chunk)], cwd: root, env }),
+    enqueueBulk: (n, batch) => ({ command: node, args: [join(celeriacDir, 'client.mjs'), 'enqueue-bulk', String(n), String(batch)], cwd: root, env }),
     roundtrip: { command: node, args: [join(celeriacDir, 'client.mjs'), 'roundtrip', ...rtArgs], cwd: root, env },
     queueLength: (k) => kombuQueueLength(k.db0, 'celery'),
     countResults: (k) => k.db1.dbsize(),
@@ -142,6 +148,8 @@ export function systemConfigs(opts: BenchOptions, root: string, redisPort: numbe
     baselineId: null,
     worker: { command: node, args: [join(bullmqDir, 'worker.mjs'), String(c)], cwd: root, env },
     enqueue: { command: node, args: [join(bullmqDir, 'client.mjs'), 'enqueue', String(opts.n), String(opts.chunk)], cwd: root, env },
+    enqueueN: (n) => ({ command: node, args: [join(bullmqDir, 'client.mjs'), 'enqueue', String(n), String(opts.chunk)], cwd: root, env }),
+    enqueueBulk: (n, batch) => ({ command: node, args: [join(bullmqDir, 'client.mjs'), 'enqueue-bulk', String(n), String(batch)], cwd: root, env }),
     roundtrip: { command: node, args: [join(bullmqDir, 'client.mjs'), 'roundtrip', ...rtArgs], cwd: root, env },
     queueLength: async (k) => (await k.db0.llen('bull:bench:wait')) + (await k.db0.zcard('bull:bench:prioritized')),
     countResults: (k) => k.db0.zcard('bull:bench:completed'),
@@ -174,6 +182,8 @@ export function systemConfigs(opts: BenchOptions, root: string, redisPort: numbe
       env: pyEnv,
     },
     enqueue: { command: SYSTEM_PYTHON, args: [join(pyDir, 'client.py'), 'enqueue', String(opts.n)], cwd: pyDir, env: pyEnv },
+    enqueueN: (n) => ({ command: SYSTEM_PYTHON, args: [join(pyDir, 'client.py'), 'enqueue', String(n)], cwd: pyDir, env: pyEnv }),
+    enqueueBulk: null,
     roundtrip: { command: SYSTEM_PYTHON, args: [join(pyDir, 'client.py'), 'roundtrip', ...rtArgs], cwd: pyDir, env: pyEnv },
     queueLength: (k) => kombuQueueLength(k.db0, 'celery'),
     countResults: (k) => k.db1.dbsize(),

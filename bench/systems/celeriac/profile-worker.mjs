@@ -3,9 +3,8 @@
 // On SIGTERM: warm stop, then prints one JSON line with per-call timings and exits
 // (so --cpu-prof writes its profile).
 import { Worker } from '@celeriac/core';
-import { RedisBroker } from '../../../packages/core/dist/brokers/redis.js';
+import { RedisConsumer } from '../../../packages/core/dist/brokers/redis-consumer.js';
 import { RedisBackend } from '../../../packages/core/dist/backends/redis.js';
-import { runTask } from '../../../packages/core/dist/worker/run-task.js';
 import { app } from './tasks.mjs';
 
 const concurrency = Number(process.argv[2] ?? 8);
@@ -38,58 +37,11 @@ function instrument(proto, method, label, itemsOf) {
     }
   };
 }
-instrument(RedisBroker.prototype, 'reserve', 'broker.reserve', (_a, out) => out?.length ?? 0);
-instrument(RedisBroker.prototype, 'ack', 'broker.ack', (a) => a[0]?.length ?? 0);
+instrument(RedisConsumer.prototype, 'reserve', 'consumer.reserve', (_a, out) => out?.length ?? 0);
+instrument(RedisConsumer.prototype, 'ack', 'consumer.ack', (a) => a[0]?.length ?? 0);
+instrument(RedisBackend.prototype, 'storeEncoded', 'backend.storeEncoded', (a) => a[0]?.length ?? 0);
 instrument(RedisBackend.prototype, 'storeResults', 'backend.storeResults', (a) => a[0]?.length ?? 0);
 instrument(RedisBackend.prototype, 'storeResult', 'backend.storeResult', () => 1);
-
-// Experiments on the worker's consume loop (bench-only monkey patches, to measure an
-// idea before changing the core): BENCH_EXPERIMENT=lowwater reserves again only once
-// half the prefetch window is free (while tasks are still buffered), so each
-// reserve round trip carries a bigger batch.
-if (process.env.BENCH_EXPERIMENT === 'lowwater') {
-  Worker.prototype.consumeLoop = async function consumeLoop() {
-    const low = Math.max(1, Math.floor(this.prefetchLimit / 2));
-    while (this.running) {
-      const free = this.prefetchLimit - this.stats.reserved;
-      if (free <= 0 || (free < low && this.ready.length > 0)) {
-        await new Promise((resolve) => (this.slotWaiter = resolve));
-        continue;
-      }
-      let deliveries;
-      try {
-        deliveries = await this.broker.reserve(this.queues, { max: free, timeoutMs: 1000 });
-      } catch (err) {
-        if (!this.running) break;
-        await new Promise((r) => setTimeout(r, 1000));
-        continue;
-      }
-      for (const d of deliveries) this.receive(d);
-      this.maybeIdle();
-    }
-  };
-}
-
-// BENCH_EXPERIMENT=asyncstore frees the pool slot when the task function returns
-// instead of after its result is written (early ack only: the write still
-// completes before stop() returns, but no longer holds a concurrency slot).
-if (process.env.BENCH_EXPERIMENT === 'asyncstore') {
-  Worker.prototype.execute = async function execute(request) {
-    if (request.acksLate) throw new Error('asyncstore experiment: early ack only');
-    this.ackDelivery(request.delivery);
-    const outcome = await runTask(request, {
-      app: this.app,
-      log: this.log,
-      storeResult: this.results
-        ? (doc) => {
-            this.results.add(doc).catch((err) => this.log.error({ err }, 'store failed'));
-            return Promise.resolve();
-          }
-        : null,
-    });
-    this.count(outcome);
-  };
-}
 
 const worker = new Worker(app, { concurrency, prefetchMultiplier, logLevel: 'warning' });
 const tStart = performance.now();

@@ -29,6 +29,12 @@ export interface TaskOptions<A extends unknown[] = unknown[], R = unknown> {
   retryJitter?: boolean;
   /** Ack after the task finished instead of before it starts. Default: app `taskAcksLate`. */
   acksLate?: boolean;
+  /**
+   * With `acksLate`: requeue the message (instead of acking it) when the worker is
+   * lost mid-run (killed, or its event loop hung past `workerHangTimeout`).
+   * Default: app `taskRejectOnWorkerLost`.
+   */
+  rejectOnWorkerLost?: boolean;
   /** Serializer for messages of this task. Default: app `taskSerializer`. */
   serializer?: string;
   /** Hard time limit in seconds. */
@@ -74,6 +80,15 @@ export type TaskFunction<A extends unknown[], R> = (this: TaskContext, ...args: 
 /** What a task needs from its app. */
 export interface TaskHost {
   sendTask<R>(name: string, args?: readonly unknown[], kwargs?: Record<string, unknown>, options?: ApplyOptions): Promise<AsyncResult<R>>;
+  sendMany<R>(items: readonly { name: string; args?: readonly unknown[]; kwargs?: Record<string, unknown>; options?: ApplyOptions }[]): Promise<AsyncResult<R>[]>;
+}
+
+/** One call of `applyAsyncMany`: what `applyAsync(args, kwargs, options)` takes. */
+export interface ApplyCall<A extends unknown[] = unknown[]> {
+  args?: A;
+  kwargs?: Record<string, unknown>;
+  /** Per-call options, over the batch's shared options. */
+  options?: ApplyOptions;
 }
 
 /**
@@ -94,6 +109,18 @@ export interface Task<A extends unknown[] = unknown[], R = unknown> {
   delay(...args: A): Promise<AsyncResult<Awaited<R>>>;
   /** Send with arguments, keyword arguments and options. */
   applyAsync(args?: A, kwargs?: Record<string, unknown>, options?: ApplyOptions): Promise<AsyncResult<Awaited<R>>>;
+  /**
+   * Send one message per argument list in one batch (one Redis pipeline); each
+   * message is what `delay(...args)` sends. Resolves with the results in order.
+   * `add.delayMany([[1, 2], [3, 4]])`.
+   */
+  delayMany(argsList: readonly A[]): Promise<AsyncResult<Awaited<R>>[]>;
+  /**
+   * `applyAsync` for a batch: one message per call, sent together (one Redis
+   * pipeline), `options` shared by all calls under each call's own options.
+   * Resolves with the results in order.
+   */
+  applyAsyncMany(calls: readonly ApplyCall<A>[], options?: ApplyOptions): Promise<AsyncResult<Awaited<R>>[]>;
   /** A signature; as a callback it receives the parent's result before these args. */
   s(...args: unknown[]): Signature<Awaited<R>>;
   /** An immutable signature: the parent's result is not prepended. */
@@ -123,6 +150,26 @@ export function createTask<A extends unknown[], R>(host: TaskHost, name: string,
     applyAsync: (args?: A, kwargs?: Record<string, unknown>, applyOptions?: ApplyOptions) => {
       const [positional, trailing] = splitKwargs(args ?? []);
       return host.sendTask<Awaited<R>>(name, positional, { ...trailing, ...kwargs }, applyOptions);
+    },
+    delayMany: async (argsList: readonly A[]) => {
+      if (!Array.isArray(argsList)) throw new TypeError(`${name}.delayMany() takes an array of argument lists ([[1, 2], [3, 4]]), got ${typeof argsList}.`);
+      return host.sendMany<Awaited<R>>(
+        argsList.map((args, i) => {
+          if (!Array.isArray(args)) throw new TypeError(`${name}.delayMany() item ${i} must be an argument list (an array), got ${JSON.stringify(args)}.`);
+          const [positional, kwargs] = splitKwargs(args);
+          return { name, args: positional, kwargs, options: {} };
+        }),
+      );
+    },
+    applyAsyncMany: async (calls: readonly ApplyCall<A>[], shared: ApplyOptions = {}) => {
+      if (!Array.isArray(calls)) throw new TypeError(`${name}.applyAsyncMany() takes an array of { args?, kwargs?, options? }, got ${typeof calls}.`);
+      return host.sendMany<Awaited<R>>(
+        calls.map((call, i) => {
+          if (typeof call !== 'object' || call === null) throw new TypeError(`${name}.applyAsyncMany() item ${i} must be an object { args?, kwargs?, options? }, got ${JSON.stringify(call)}.`);
+          const [positional, trailing] = splitKwargs(call.args ?? []);
+          return { name, args: positional, kwargs: { ...trailing, ...call.kwargs }, options: { ...shared, ...call.options } };
+        }),
+      );
     },
     s: (...args: unknown[]) => {
       const [positional, kwargs] = splitKwargs(args);

@@ -61,6 +61,49 @@ return 1
 `;
 
 
+/**
+ * storeResults — storeResult for a batch in one call, 2 commands per document instead
+ * of 4 (EVALSHA, GET, SETEX, PUBLISH): `SET key doc EX ttl GET` writes and returns the
+ * previous value in one command; if that was a SUCCESS it is put back (its expiry
+ * restarts: the only difference from storeResult, for a rare duplicate run) and
+ * nothing is published, else the document is PUBLISHed. A later document for the same
+ * key in the batch sees the earlier one, as with separate calls. A key Redis refuses
+ * (e.g. WRONGTYPE: not a string) fails that document only.
+ * KEYS: `celery-task-meta-<id>` each. ARGV[1] TTL seconds (0 = no expiry), ARGV[1 + i]
+ * the document for KEYS[i]. Returns per document 1 (written), 0 (an earlier SUCCESS
+ * kept) or the error message. Needs Redis >= 6.2 (SET ... GET).
+ */
+const STORE_RESULTS_LUA = `
+local ttl = tonumber(ARGV[1])
+local out = {}
+for i, key in ipairs(KEYS) do
+  local doc = ARGV[i + 1]
+  local old
+  if ttl > 0 then old = redis.pcall('SET', key, doc, 'EX', ttl, 'GET') else old = redis.pcall('SET', key, doc, 'GET') end
+  if type(old) == 'table' and old.err then
+    out[i] = old.err
+  else
+    local status
+    if old then
+      if string.sub(old, 1, 12) == '{"status": "' then
+        status = string.match(old, '^{"status": "([^"]*)"')
+      else
+        local ok, parsed = pcall(cjson.decode, old)
+        if ok and type(parsed) == 'table' then status = parsed['status'] end
+      end
+    end
+    if status == 'SUCCESS' then
+      if ttl > 0 then redis.call('SET', key, old, 'EX', ttl) else redis.call('SET', key, old) end
+      out[i] = 0
+    else
+      redis.call('PUBLISH', key, doc)
+      out[i] = 1
+    end
+  end
+end
+return out
+`;
+
 /** Celery's key (and pub/sub channel) for a task's result. */
 export function resultKey(taskId: string): string {
   return `celery-task-meta-${taskId}`;
@@ -86,6 +129,8 @@ export class RedisBackend implements ResultBackend {
   private readonly ttl: number;
   private readonly channels = new Map<string, Channel>();
   private closed = false;
+  /** false once the server turned out not to support the batch write (Redis < 6.2). */
+  private batchScript: boolean | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(url: string, options: RedisBackendOptions = {}) {
@@ -94,6 +139,7 @@ export class RedisBackend implements ResultBackend {
     const connection = resolveRedisConnection(url, options.redis);
     this.redis = createRedisClient(connection, { redis: { enableAutoPipelining: true, ...options.redis }, events: options.connectionEvents });
     this.redis.defineCommand('storeResult', { lua: STORE_RESULT_LUA, numberOfKeys: 1 });
+    this.redis.defineCommand('storeResultsBatch', { lua: STORE_RESULTS_LUA });
   }
 
   /** Store a document and wake waiters, unless SUCCESS is already stored. */
@@ -120,12 +166,34 @@ export class RedisBackend implements ResultBackend {
   /** Write encoded documents in one pipeline; one error (or null) per document. */
   async storeEncoded(results: readonly EncodedResult[]): Promise<(Error | null)[]> {
     if (results.length === 0) return [];
+    if (this.batchScript !== false) {
+      const errors = await this.storeBatch(results);
+      // Redis < 6.2 has no SET ... GET (nothing was written): one script per document from now on.
+      if (!errors.some((e) => e !== null && /syntax error/i.test(e.message))) return errors;
+      this.batchScript = false;
+    }
     const pipeline = this.redis.pipeline() as unknown as { storeResult: StoreCall; exec(): Promise<[Error | null, unknown][] | null> };
     for (const r of results) void pipeline.storeResult(resultKey(r.taskId), r.payload, this.ttl);
     const replies = await pipeline.exec();
     if (!replies) throw new CeleriacError(`Result backend ${this.displayUrl}: the write pipeline was discarded.`);
     return replies.map(([err]) => err);
   }
+
+  /** One STORE_RESULTS_LUA call for the whole batch; one error (or null) per document. */
+  private async storeBatch(results: readonly EncodedResult[]): Promise<(Error | null)[]> {
+    const args: (string | number)[] = new Array(results.length * 2 + 2);
+    args[0] = results.length;
+    for (let i = 0; i < results.length; i++) {
+      args[1 + i] = resultKey(results[i]!.taskId);
+      args[2 + results.length + i] = results[i]!.payload;
+    }
+    args[1 + results.length] = this.ttl;
+    const run = (this.redis as unknown as { storeResultsBatch: (...a: (string | number)[]) => Promise<unknown> }).storeResultsBatch;
+    const reply = await run.apply(this.redis, args);
+    if (!Array.isArray(reply) || reply.length !== results.length) throw new CeleriacError(`Result backend ${this.displayUrl}: unexpected reply to the batch write.`);
+    return reply.map((r) => (typeof r === 'string' ? new Error(r) : null));
+  }
+
 
   /** The stored document, or null (PENDING). */
   async getResult(taskId: string): Promise<ResultDocument | null> {

@@ -13,6 +13,12 @@ export interface Route {
   priority?: number;
 }
 
+/** One message of a `publishMany` batch. */
+export interface PublishItem {
+  message: TaskMessage;
+  route: Route;
+}
+
 /**
  * A message handed to a consumer and not yet settled. Settle it exactly once with the
  * consumer's `ack`, `reject`, `defer` or `restore`.
@@ -46,6 +52,9 @@ export interface Delivery {
   redeliveries?: number;
 }
 
+/** What to do with a running task's message if its worker is lost (see `Consumer.taskStarting`). */
+export type IfWorkerLost = 'ack' | 'requeue' | 'none';
+
 /** Options for one `reserve` call. */
 export interface ReserveOptions {
   /** Reserve at most this many messages (the free prefetch slots). */
@@ -75,6 +84,20 @@ export interface ConsumerOptions {
    * the worker can reject them without paying for decoding. Default: no limit.
    */
   maxMessageBytes?: number;
+  /**
+   * Seconds without event-loop progress after which the consumer declares its owner
+   * hung (`workerHangTimeout`) and settles what it holds on its own (see
+   * `Consumer.taskStarting`). 0 or absent: never. Transports without a liveness
+   * thread ignore it.
+   */
+  hangTimeoutSeconds?: number;
+  /** Messages that can be started and not yet settled at once (sizes the hang watch's table). */
+  startedCapacity?: number;
+  /**
+   * The event loop runs again after a declared hang: the owner must drop (not
+   * settle, not run) every delivery it holds; the consumer settled them all.
+   */
+  onHangReleased?: () => void;
 }
 
 /**
@@ -126,6 +149,16 @@ export interface Consumer {
   /** Give messages back untouched, to be consumed next, marked redelivered. */
   restore(deliveries: readonly Delivery[]): Promise<void>;
   /**
+   * Hang watch (transports that watch the event loop, see
+   * `ConsumerOptions.hangTimeoutSeconds`): `delivery`'s task starts running now. If the
+   * loop then hangs before the message is settled, the consumer settles it as Celery
+   * settles a lost worker's message, by `ifLost`: `ack` (acks late), `requeue` (acks
+   * late + reject on worker lost), or `none` (acknowledged already, before the run);
+   * messages not started go back to the queue. False when a hang is being settled:
+   * the message may have been given back, do not run it.
+   */
+  taskStarting?(delivery: Delivery, ifLost: IfWorkerLost): boolean;
+  /**
    * Stop: end a blocked `reserve`, give back whatever this consumer still holds and
    * stop its liveness (last, so a long shutdown never looks like a dead consumer).
    */
@@ -141,6 +174,14 @@ export interface Broker {
   readonly displayUrl: string;
   /** Publish a task message. Resolves once the broker has it. */
   publish(message: TaskMessage, route: Route): Promise<void>;
+  /**
+   * Publish a batch in one round trip where the transport can (Redis: one
+   * pipeline), in order: messages for the same queue and priority are consumed in
+   * the order given. Each message is stored exactly as `publish` stores it.
+   * Resolves once the broker has all of them. Transports without it are sent
+   * one `publish` at a time.
+   */
+  publishMany?(batch: readonly PublishItem[]): Promise<void>;
   /** Open a consumer of `queues` (see `Consumer`). Close it before the broker. */
   openConsumer(queues: readonly string[], options?: ConsumerOptions): Promise<Consumer>;
   /** Remove every ready message from the queues; resolves with how many. */

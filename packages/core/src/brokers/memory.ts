@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { TaskMessage } from '../protocol/message.js';
-import type { Broker, Consumer, ConsumerOptions, Delivery, ReserveOptions, Route } from './broker.js';
+import type { Broker, Consumer, ConsumerOptions, Delivery, PublishItem, ReserveOptions, Route } from './broker.js';
 
 interface Stored {
   message: TaskMessage;
@@ -109,6 +109,10 @@ export class MemoryBroker implements Broker {
     const queue = route.routingKey;
     const priority = Math.min(9, Math.max(0, route.priority ?? 0));
     this.hub.push({ message, queue, exchange: route.exchange, routingKey: route.routingKey, priority, redelivered: false });
+  }
+
+  async publishMany(batch: readonly PublishItem[]): Promise<void> {
+    for (const { message, route } of batch) void this.publish(message, route);
   }
 
   /** A consumer in this process: no liveness to prove, promotion runs on the hub's timer. */

@@ -54,7 +54,7 @@ import { resolveRedisConnection } from '../redis-connection.js';
 import { ConfigurationError } from '../errors.js';
 import { maskUrl } from '../mask-url.js';
 import type { TaskMessage } from '../protocol/message.js';
-import type { Broker, ConsumerOptions, Route } from './broker.js';
+import type { Broker, ConsumerOptions, PublishItem, Route } from './broker.js';
 import { RedisConsumer, type RedisConsumerContext } from './redis-consumer.js';
 import { encodeEnvelope, messagePriority } from './redis-envelope.js';
 
@@ -77,6 +77,8 @@ export interface RedisBrokerOptions {
 }
 
 const SEP = '\x06\x16';
+/** Most values in one LPUSH of `publishMany` (keeps each command short for Redis). */
+const LPUSH_CHUNK = 1000;
 
 /** kombu's list for `queue` at `priority`: clamp 0..9, largest step ≤ p, step 0 = bare name. */
 export function priorityListKey(queue: string, priority: number, steps: readonly number[] = [0, 3, 6, 9]): string {
@@ -153,6 +155,43 @@ export class RedisBroker implements Broker {
         }
     }
     await Promise.all(pending);
+  }
+
+  /**
+   * Publish a batch in one MULTI/EXEC pipeline: all of it lands or none of it.
+   * Envelopes for the same list go in one LPUSH (up to 1,000 values each), in
+   * order, so they are consumed in the order given; each envelope is what
+   * `publish` writes for that message.
+   */
+  async publishMany(batch: readonly PublishItem[]): Promise<void> {
+    if (batch.length === 0) return;
+    const lists = new Map<string, string[]>();
+    const newQueues: string[] = [];
+    for (const { message, route } of batch) {
+      const priority = messagePriority(message, route);
+      const envelope = encodeEnvelope(message, route);
+      let queues: readonly string[];
+      if (route.exchange === '') {
+        if (route.routingKey === '') throw new ConfigurationError('Cannot publish to exchange "" with an empty routing key: name a queue.');
+        queues = [route.routingKey];
+        if (!this.declared.has(route.routingKey) && !newQueues.includes(route.routingKey)) newQueues.push(route.routingKey);
+      } else {
+        queues = await this.queuesBoundTo(route.exchange, route.routingKey);
+      }
+      for (const queue of queues) {
+        const key = priorityListKey(queue, priority, this.steps);
+        let envelopes = lists.get(key);
+        if (!envelopes) lists.set(key, (envelopes = []));
+        envelopes.push(envelope);
+      }
+    }
+    const multi = this.redis.multi();
+    for (const queue of newQueues) multi.sadd(`_kombu.binding.${queue}`, `${queue}${SEP}${SEP}${queue}`);
+    for (const [key, envelopes] of lists) {
+      for (let i = 0; i < envelopes.length; i += LPUSH_CHUNK) multi.lpush(key, ...envelopes.slice(i, i + LPUSH_CHUNK));
+    }
+    throwFirstError(await multi.exec());
+    for (const queue of newQueues) this.declared.add(queue);
   }
 
   /** Queues bound to a named exchange for a routing key (direct match), cached. */

@@ -9,5 +9,13 @@
 redis.call('ZADD', KEYS[3], string.format('%.0f', now_ms() + tonumber(ARGV[2])), ARGV[1])
 local now = now_seconds_text()
 local held = redis.call('SMEMBERS', KEYS[4])
-for _, member in ipairs(held) do redis.call('ZADD', KEYS[2], 'XX', now, owned_tag(member)) end
+-- one variadic ZADD XX per 500 held messages (not one per message)
+for c = 1, #held, 500 do
+  local args = { 'XX' }
+  for i = c, math.min(#held, c + 499) do
+    args[#args + 1] = now
+    args[#args + 1] = owned_tag(held[i])
+  end
+  redis.call('ZADD', KEYS[2], unpack(args))
+end
 return #held
