@@ -80,6 +80,23 @@ test('results are disabled (with a clear error) when a server broker has no back
   await assert.rejects(app.getBackend(), /No result backend configured: set resultBackend/);
 });
 
+test('workerHangTimeout: Celery-style name, 5 min default, must exceed the hard time limits', async () => {
+  assert.equal(defaultSettings().workerHangTimeout, 300);
+  assert.equal(defaultSettings().taskRejectOnWorkerLost, false);
+  assert.deepEqual(fromObject({ CELERY_WORKER_HANG_TIMEOUT: '600', CELERY_TASK_REJECT_ON_WORKER_LOST: 'true' }, { namespace: 'CELERY' }), {
+    workerHangTimeout: 600,
+    taskRejectOnWorkerLost: true,
+  });
+  assert.throws(() => createApp('t', { taskTimeLimit: 300 }).settings, (err: Error) => err instanceof ConfigurationError && /workerHangTimeout \(300 s\) must be greater than taskTimeLimit \(300 s\)/.test(err.message));
+  assert.throws(() => createApp('t', { workerHangTimeout: -1 }).settings, /workerHangTimeout must be a number of seconds ≥ 0/);
+  assert.doesNotThrow(() => createApp('t', { taskTimeLimit: 300, workerHangTimeout: 0 }).settings);
+  // A task's own hard limit is checked when a worker starts, before it connects.
+  const app = createApp('t', { brokerUrl: 'redis://127.0.0.1:1/0', workerHangTimeout: 60 });
+  app.task('long.one', () => 1, { timeLimit: 120 });
+  const { Worker } = await import('../packages/core/src/worker/worker.ts');
+  await assert.rejects(new Worker(app).start(), /workerHangTimeout \(60 s\) must be greater than the timeLimit of task long\.one \(120 s\)/);
+});
+
 test('resultBackendRetryWindow: 60 s by default; a negative or non-number window is refused, naming the setting', () => {
   assert.equal(resolveSettings({}).resultBackendRetryWindow, 60);
   assert.equal(resolveSettings({ resultBackendRetryWindow: 0 }).resultBackendRetryWindow, 0);

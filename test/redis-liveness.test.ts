@@ -5,7 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
+import { createBroker } from '../packages/core/src/brokers/index.ts';
 import { encodeCommand, startLiveness } from '../packages/core/src/brokers/redis-liveness.ts';
+import { buildTaskMessage } from '../packages/core/src/protocol/task-message.ts';
 import { missing, REDIS_SERVER, startRedis, type RedisServer } from './helpers/services.ts';
 
 const skip = missing(REDIS_SERVER, 'apt-get install redis-server');
@@ -76,5 +78,42 @@ test('beats resume after the server restarts', { skip: skip ?? false }, async ()
     await waitFor(async () => (await aliveUntil('c3').catch(() => null)) !== null);
   } finally {
     await live.stop();
+  }
+});
+
+test('release() of a hung consumer (after an AUTH + SELECT handshake): not-started messages back in front, started ones dropped or requeued at the back', { skip: skip ?? false }, async () => {
+  const url = `redis://:${encodeURIComponent('s3cr:et')}@127.0.0.1:${redis.port}/3`;
+  const broker = await createBroker(url);
+  const consumer = await broker.openConsumer(['hung'], { consumerId: 'hung-1', autoUpkeep: false });
+  const live = startLiveness({ url, consumerId: 'hung-1', ttlMs: 60_000, intervalMs: 20, onError: () => undefined });
+  try {
+    for (const name of ['m0', 'm1', 'm2', 'm3']) await broker.publish(buildTaskMessage({ taskName: name, taskId: `id-${name}`, args: [], kwargs: {}, origin: 'gen1@test', replyTo: '', serializer: 'json' }), { exchange: '', routingKey: 'hung' });
+    const held = await consumer.reserve({ max: 4, timeoutMs: 1000 });
+    assert.deepEqual(held.map((d) => d.message!.headers.task), ['m0', 'm1', 'm2', 'm3']);
+    await waitFor(async () => (await aliveUntil('hung-1')) !== null); // a few beats went first: replies stay in line
+    const counts = await live.release([
+      { tag: held[0]!.deliveryTag, requeue: false },
+      { tag: held[1]!.deliveryTag, requeue: true },
+      { tag: 'not-mine', requeue: true },
+    ]);
+    assert.deepEqual(counts, { restored: 2, dropped: 1, requeued: 1 });
+    assert.equal(await client.hlen('unacked'), 0);
+    assert.equal(await client.scard('_celeriac.owned.hung-1'), 0);
+    // Consumed from the right: m2 and m3 first (given back untouched, in front, in the owned set's
+    // order), then m1 (requeued at the back); m0 is gone.
+    const queue = (await client.lrange('hung', 0, -1)).map((e) => JSON.parse(e) as { headers: { task: string; redelivered?: boolean } });
+    const consumedOrder = queue.map((e) => e.headers.task).reverse();
+    assert.deepEqual([...consumedOrder.slice(0, 2)].sort(), ['m2', 'm3']);
+    assert.deepEqual(consumedOrder.slice(2), ['m1']);
+    assert.ok(queue.every((e) => e.headers.redelivered === true), 'marked redelivered');
+    assert.notEqual(await aliveUntil('hung-1'), null, 'the consumer itself stays alive');
+    // The hung owner coming back cannot settle what it held any more: its ack is a no-op.
+    const again = await (await broker.openConsumer(['hung'], { consumerId: 'peer', autoUpkeep: false })).reserve({ max: 3, timeoutMs: 1000 });
+    await consumer.ack([held[2]!]);
+    assert.equal(await client.hlen('unacked'), again.length);
+  } finally {
+    await live.stop();
+    await consumer.close();
+    await broker.close();
   }
 });

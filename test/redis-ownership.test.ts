@@ -52,10 +52,12 @@ test('a worker paused past its TTL cannot ack the message its successor holds: a
   // A finishes its (overdue) run and tries to ack: either the ack lands on B's entry
   // (unacked emptied) or it is skipped as stale (and logged).
   await waitFor(async () => (await client.hlen('unacked')) === 0 || /no longer holds/.test(a.output()), 10_000, "A's late ack");
+  // Under heavy load B may itself lapse and take the message back before it is killed;
+  // what matters is that A (the survivor) runs it after B is gone.
+  const runsBeforeKill = logLines(startlog).length;
   b.signal('SIGKILL');
   await b.exited;
-  await waitFor(() => logLines(startlog).length === 3, 15_000, 'the message ran again after B was killed');
-  assert.equal(logLines(startlog)[2], `owned ${a.pid}`, 'A (the survivor) restored and ran it');
+  await waitFor(() => logLines(startlog).slice(runsBeforeKill).includes(`owned ${a.pid}`), 15_000, 'A (the survivor) restored and ran the message after B was killed');
   assert.match(a.output(), /no longer holds/);
   a.signal('SIGTERM');
   await a.exited;

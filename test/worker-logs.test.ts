@@ -4,7 +4,6 @@
  * stderr is not a terminal (or with --log-format json); message detail at -l debug.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { after, before, test } from 'node:test';
 import { createApp } from '../packages/core/src/index.ts';
@@ -143,9 +142,12 @@ test('-l debug: each received message with its headers and delivery info', { ski
 
 const SCRIPT = '/usr/bin/script';
 
-test('on a terminal (a pseudo-TTY via script -qc): Celery’s form by default, errors in red', { skip: skip ?? (existsSync(SCRIPT) ? false : 'util-linux script not installed') }, async () => {
+test('on a terminal (a pseudo-TTY via script -qc): Celery’s form by default, errors in red', { skip: skip ?? missing(SCRIPT, 'apt-get install bsdutils') ?? false }, async () => {
   const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  const command = [process.execPath, ...CLI_ARGS, '-A', 'test/apps/log-app.ts', '-b', redis.url(0), '--result-backend', redis.url(1), 'worker', '-c', '2'].map(quote).join(' ');
+  // Node's own colour detection (tty.hasColors) says "no colours" under CI=true or a dumb/unset
+  // TERM whatever the terminal; the terminal a user runs the worker in has neither.
+  const terminalEnv = ['env', '-u', 'CI', '-u', 'NO_COLOR', '-u', 'FORCE_COLOR', '-u', 'NODE_DISABLE_COLORS', 'TERM=xterm-256color'];
+  const command = [...terminalEnv, process.execPath, ...CLI_ARGS, '-A', 'test/apps/log-app.ts', '-b', redis.url(0), '--result-backend', redis.url(1), 'worker', '-c', '2'].map(quote).join(' ');
   const w = startCli([], {}, [SCRIPT, '-qfec', command, '/dev/null']);
   try {
     await w.waitFor(/ ready\./);

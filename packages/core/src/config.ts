@@ -73,6 +73,13 @@ export interface Settings {
   taskTrackStarted: boolean;
   /** `task_acks_late`. Default false. */
   taskAcksLate: boolean;
+  /**
+   * `task_reject_on_worker_lost`: with acks late, requeue a message whose worker was
+   * lost mid-run (process killed, or event loop hung past `workerHangTimeout`)
+   * instead of acking it. Default false, as in Celery: a task that kills its worker
+   * would otherwise be redelivered forever.
+   */
+  taskRejectOnWorkerLost: boolean;
   /** `task_acks_on_failure_or_timeout`. Default true. */
   taskAcksOnFailureOrTimeout: boolean;
   /** `task_time_limit` in seconds (hard). Default none. */
@@ -100,6 +107,17 @@ export interface Settings {
    * ~9 MB RSS; turn it off only if no task blocks the loop. Default true.
    */
   workerHeartbeatThread: boolean;
+  /**
+   * `worker_hang_timeout` (Celeriac): seconds without event-loop progress after which
+   * the heartbeat thread declares the worker hung (a task stuck in a synchronous
+   * loop). It then gives back the messages not started (other workers take them at
+   * once) and settles the running ones as Celery settles a lost worker's: requeued
+   * with `acksLate` + `rejectOnWorkerLost`, otherwise acknowledged. Must exceed every
+   * hard time limit (`taskTimeLimit`, tasks' `timeLimit`): those cannot fire while
+   * the loop is blocked, this is the backstop. 0 = never. Needs the heartbeat thread.
+   * Default 300 (5 min).
+   */
+  workerHangTimeout: number;
   /**
    * Celeriac: a message restored this many times after its worker died or stalled
    * while holding it (a task that crashes the process, BullMQ's `maxStalledCount`) is
@@ -176,6 +194,7 @@ export function defaultSettings(): Settings {
     taskStoreErrorsEvenIfIgnored: false,
     taskTrackStarted: false,
     taskAcksLate: false,
+    taskRejectOnWorkerLost: false,
     taskAcksOnFailureOrTimeout: true,
     taskTimeLimit: null,
     taskSoftTimeLimit: null,
@@ -186,6 +205,7 @@ export function defaultSettings(): Settings {
     workerEtaHoldSeconds: 60,
     workerHeartbeatInterval: 2,
     workerHeartbeatThread: true,
+    workerHangTimeout: 300,
     workerMaxRedeliveries: 3,
     workerAcceptProtocolV1: false,
     workerLogFormat: 'auto',
@@ -227,11 +247,13 @@ const CELERY_NAMES: Record<string, [keyof Settings, Kind]> = {
   task_track_started: ['taskTrackStarted', 'boolean'],
   task_acks_late: ['taskAcksLate', 'boolean'],
   task_acks_on_failure_or_timeout: ['taskAcksOnFailureOrTimeout', 'boolean'],
+  task_reject_on_worker_lost: ['taskRejectOnWorkerLost', 'boolean'],
   task_time_limit: ['taskTimeLimit', 'nullable-number'],
   task_soft_time_limit: ['taskSoftTimeLimit', 'nullable-number'],
   task_default_retry_delay: ['taskDefaultRetryDelay', 'number'],
   worker_concurrency: ['workerConcurrency', 'number'],
   worker_prefetch_multiplier: ['workerPrefetchMultiplier', 'number'],
+  worker_hang_timeout: ['workerHangTimeout', 'number'],
   broker_transport_options: ['brokerTransportOptions', 'object'],
   broker_connection_retry: ['brokerConnectionRetry', 'boolean'],
   broker_connection_max_retries: ['brokerConnectionMaxRetries', 'nullable-number'],
@@ -259,6 +281,7 @@ const OLD_NAMES: Record<string, string> = {
   CELERY_IGNORE_RESULT: 'task_ignore_result',
   CELERY_TRACK_STARTED: 'task_track_started',
   CELERY_ACKS_LATE: 'task_acks_late',
+  CELERY_REJECT_ON_WORKER_LOST: 'task_reject_on_worker_lost',
   CELERYD_TASK_TIME_LIMIT: 'task_time_limit',
   CELERYD_TASK_SOFT_TIME_LIMIT: 'task_soft_time_limit',
   CELERYD_CONCURRENCY: 'worker_concurrency',
@@ -370,6 +393,7 @@ export function resolveSettings(partial: Partial<Settings>): Settings {
     throw new ConfigurationError(`workerConcurrency must be a positive integer, got ${s.workerConcurrency}.`);
   }
   if (s.workerPrefetchMultiplier < 0) throw new ConfigurationError('workerPrefetchMultiplier must be ≥ 0 (0 = unlimited).');
+  checkHangTimeout(s.workerHangTimeout, s.taskTimeLimit, 'taskTimeLimit');
   if (!Number.isInteger(s.workerMaxRedeliveries) || s.workerMaxRedeliveries < 0) {
     throw new ConfigurationError(`workerMaxRedeliveries must be an integer ≥ 0 (0 = give up on the first redelivery after a crash), got ${JSON.stringify(s.workerMaxRedeliveries)}.`);
   }
@@ -381,6 +405,23 @@ export function resolveSettings(partial: Partial<Settings>): Settings {
     throw new ConfigurationError(`workerLogFormat must be 'auto', 'pretty' or 'json', got ${JSON.stringify(s.workerLogFormat)}.`);
   }
   return s;
+}
+
+/**
+ * `workerHangTimeout` must be a number of seconds ≥ 0 and, unless 0 (never), above
+ * the hard time limit `limit` (named `limitName` in the error): the hang watch is
+ * the backstop for time limits that cannot fire while the loop is blocked.
+ */
+export function checkHangTimeout(hangTimeout: number, limit: number | null | undefined, limitName: string): void {
+  if (!Number.isFinite(hangTimeout) || hangTimeout < 0) {
+    throw new ConfigurationError(`workerHangTimeout must be a number of seconds ≥ 0 (0 = never), got ${hangTimeout}.`);
+  }
+  if (hangTimeout > 0 && limit !== null && limit !== undefined && hangTimeout <= limit) {
+    throw new ConfigurationError(
+      `workerHangTimeout (${hangTimeout} s) must be greater than ${limitName} (${limit} s): a task running within its time limit ` +
+        `would be taken for a hung worker. Raise workerHangTimeout above ${limit} (e.g. ${Math.ceil(limit * 2)}), or set it to 0 to disable the hang watch.`,
+    );
+  }
 }
 
 /**

@@ -29,6 +29,12 @@ export interface TaskOptions<A extends unknown[] = unknown[], R = unknown> {
   retryJitter?: boolean;
   /** Ack after the task finished instead of before it starts. Default: app `taskAcksLate`. */
   acksLate?: boolean;
+  /**
+   * With `acksLate`: requeue the message (instead of acking it) when the worker is
+   * lost mid-run (killed, or its event loop hung past `workerHangTimeout`).
+   * Default: app `taskRejectOnWorkerLost`.
+   */
+  rejectOnWorkerLost?: boolean;
   /** Serializer for messages of this task. Default: app `taskSerializer`. */
   serializer?: string;
   /** Hard time limit in seconds. */

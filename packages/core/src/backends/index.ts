@@ -1,6 +1,7 @@
 import { ConfigurationError } from '../errors.js';
 import { maskUrl } from '../mask-url.js';
 import type { ConnectionEvents } from '../redis-client.js';
+import type { WaitForRedisOptions } from '../worker/wait-for-redis.js';
 import type { ResultBackend } from './backend.js';
 import { MemoryBackend } from './memory.js';
 
@@ -20,4 +21,15 @@ export async function createBackend(url: string, options: { resultExpires: numbe
     default:
       throw new ConfigurationError(`Unknown result backend scheme "${scheme}" in ${JSON.stringify(maskUrl(url))}: use memory://, redis:// or rediss://.`);
   }
+}
+
+/**
+ * Resolve once the result backend at `url` answers (see `waitForBroker`); backends
+ * without a server (memory://) resolve at once.
+ */
+export async function waitForBackend(url: string, transportOptions: Record<string, unknown>, wait: WaitForRedisOptions): Promise<void> {
+  const scheme = url.split(':', 1)[0]!.toLowerCase();
+  if (scheme !== 'redis' && scheme !== 'rediss') return;
+  const { waitForRedis } = await import('../worker/wait-for-redis.js');
+  await waitForRedis(url, transportOptions.redis as Record<string, unknown> | undefined, wait);
 }

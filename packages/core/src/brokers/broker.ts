@@ -52,6 +52,9 @@ export interface Delivery {
   redeliveries?: number;
 }
 
+/** What to do with a running task's message if its worker is lost (see `Consumer.taskStarting`). */
+export type IfWorkerLost = 'ack' | 'requeue' | 'none';
+
 /** Options for one `reserve` call. */
 export interface ReserveOptions {
   /** Reserve at most this many messages (the free prefetch slots). */
@@ -81,6 +84,20 @@ export interface ConsumerOptions {
    * the worker can reject them without paying for decoding. Default: no limit.
    */
   maxMessageBytes?: number;
+  /**
+   * Seconds without event-loop progress after which the consumer declares its owner
+   * hung (`workerHangTimeout`) and settles what it holds on its own (see
+   * `Consumer.taskStarting`). 0 or absent: never. Transports without a liveness
+   * thread ignore it.
+   */
+  hangTimeoutSeconds?: number;
+  /** Messages that can be started and not yet settled at once (sizes the hang watch's table). */
+  startedCapacity?: number;
+  /**
+   * The event loop runs again after a declared hang: the owner must drop (not
+   * settle, not run) every delivery it holds; the consumer settled them all.
+   */
+  onHangReleased?: () => void;
 }
 
 /**
@@ -131,6 +148,16 @@ export interface Consumer {
   defer(delivery: Delivery, eta: Date): Promise<void>;
   /** Give messages back untouched, to be consumed next, marked redelivered. */
   restore(deliveries: readonly Delivery[]): Promise<void>;
+  /**
+   * Hang watch (transports that watch the event loop, see
+   * `ConsumerOptions.hangTimeoutSeconds`): `delivery`'s task starts running now. If the
+   * loop then hangs before the message is settled, the consumer settles it as Celery
+   * settles a lost worker's message, by `ifLost`: `ack` (acks late), `requeue` (acks
+   * late + reject on worker lost), or `none` (acknowledged already, before the run);
+   * messages not started go back to the queue. False when a hang is being settled:
+   * the message may have been given back, do not run it.
+   */
+  taskStarting?(delivery: Delivery, ifLost: IfWorkerLost): boolean;
   /**
    * Stop: end a blocked `reserve`, give back whatever this consumer still holds and
    * stop its liveness (last, so a long shutdown never looks like a dead consumer).

@@ -1,6 +1,7 @@
 import { ConfigurationError } from '../errors.js';
 import { maskUrl } from '../mask-url.js';
 import type { ConnectionEvents } from '../redis-client.js';
+import type { WaitForRedisOptions } from '../worker/wait-for-redis.js';
 import type { Broker } from './broker.js';
 import { MemoryBroker } from './memory.js';
 
@@ -29,4 +30,17 @@ export async function createBroker(url: string, options: BrokerFactoryOptions = 
     default:
       throw new ConfigurationError(`Unknown broker URL scheme "${scheme}" in ${JSON.stringify(maskUrl(url))}: use memory://, redis:// or rediss://.`);
   }
+}
+
+/**
+ * Resolve once the broker at `url` answers, retrying like Celery's start-up
+ * (`Cannot connect to ...: Trying again in 2.00 seconds...`); transports without a
+ * server (memory://) resolve at once. Throws when the retries run out or the error
+ * cannot be fixed by waiting (wrong password, TLS problem...).
+ */
+export async function waitForBroker(url: string, transportOptions: Record<string, unknown>, wait: WaitForRedisOptions): Promise<void> {
+  const scheme = url.split(':', 1)[0]!.toLowerCase();
+  if (scheme !== 'redis' && scheme !== 'rediss') return;
+  const { waitForRedis } = await import('../worker/wait-for-redis.js');
+  await waitForRedis(url, transportOptions.redis as Record<string, unknown> | undefined, wait);
 }

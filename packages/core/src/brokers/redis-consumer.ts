@@ -12,7 +12,7 @@ import type { Logger } from '../logger.js';
 import { dropRedisClient, duplicateRedisClient } from '../redis-client.js';
 import { isConnectionError } from '../redis-connection.js';
 import { ConsumerHeartbeats } from '../worker/consumer-heartbeats.js';
-import type { Consumer, ConsumerOptions, Delivery, ReserveOptions } from './broker.js';
+import type { Consumer, ConsumerOptions, Delivery, IfWorkerLost, ReserveOptions } from './broker.js';
 import { decodeEnvelope } from './redis-envelope.js';
 import { CONSUMERS, DEFERRED, ownedKey, UNACKED, UNACKED_INDEX, UNACKED_MUTEX } from './redis-keys.js';
 import { scripts } from './redis-scripts.js';
@@ -82,6 +82,9 @@ export class RedisConsumer implements Consumer {
       beat: () => this.beat(),
       upkeep: () => this.upkeep(),
       thread: options.heartbeatThread === false ? null : { brokerUrl: ctx.url, consumerId: this.id, transportOptions: { redis: ctx.redisOptions } },
+      hang: options.hangTimeoutSeconds
+        ? { timeoutSeconds: options.hangTimeoutSeconds, startedCapacity: options.startedCapacity ?? 1024, onReleased: options.onHangReleased ?? (() => undefined) }
+        : null,
       intervalSeconds: options.heartbeatIntervalSeconds ?? 2,
       log: this.log,
     });
@@ -108,6 +111,9 @@ export class RedisConsumer implements Consumer {
   }
 
   private async reserveNow({ max, timeoutMs }: ReserveOptions): Promise<Delivery[]> {
+    // Nothing is reserved while a hang is being released: it would be caught in the release.
+    await this.heartbeats.whileHangReleases(() => !this.closing);
+    const stillOurs = this.heartbeats.reserving();
     const queues = this.queues;
     if (queues.length === 0 || max <= 0 || this.closing) return [];
     const shift = this.roundRobin % queues.length;
@@ -123,6 +129,13 @@ export class RedisConsumer implements Consumer {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const got = await this.takeReady(keys, keyQueues, max);
+      if (got.length > 0 && !stillOurs()) {
+        // A hang was declared while this reserve was under way (the loop was blocked with
+        // it pending): what it took may have been released already, or not. Give it back
+        // under its lease: a no-op for what the release took, back in front for the rest.
+        await this.restore(got);
+        return [];
+      }
       if (got.length > 0) {
         this.roundRobin++;
         return got;
@@ -216,7 +229,10 @@ export class RedisConsumer implements Consumer {
     if (deliveries.length === 0) return Promise.resolve();
     const pending = this.ackUntilLanded(deliveries);
     this.pendingAcks.add(pending);
-    return pending.finally(() => this.pendingAcks.delete(pending));
+    return pending.finally(() => {
+      this.pendingAcks.delete(pending);
+      for (const d of deliveries) this.heartbeats.settled(d);
+    });
   }
 
   private async ackUntilLanded(deliveries: readonly Delivery[]): Promise<void> {
@@ -243,7 +259,11 @@ export class RedisConsumer implements Consumer {
   /** `requeue`: back of the line (LPUSH), marked redelivered, like kombu. Otherwise: ack. */
   async reject(delivery: Delivery, requeue: boolean): Promise<void> {
     if (!requeue) return this.ack([delivery]);
-    this.skipped(await scripts.restoreTags.run(this.ctx.redis, this.settleKeys, ['1', delivery.deliveryTag, delivery.lease ?? '', delivery.queue]), 'requeue');
+    try {
+      this.skipped(await scripts.restoreTags.run(this.ctx.redis, this.settleKeys, ['1', delivery.deliveryTag, delivery.lease ?? '', delivery.queue]), 'requeue');
+    } finally {
+      this.heartbeats.settled(delivery);
+    }
   }
 
   /**
@@ -252,16 +272,30 @@ export class RedisConsumer implements Consumer {
    * promotion reads, so a skewed worker clock cannot promote early or late.
    */
   async defer(delivery: Delivery, eta: Date): Promise<void> {
-    const args = [delivery.deliveryTag, delivery.lease ?? randomUUID(), Math.max(0, eta.getTime() - Date.now())] as const;
-    const moved = await scripts.deferMessage.run(this.ctx.redis, [UNACKED, UNACKED_INDEX, this.ownedKey, DEFERRED], args);
-    if (moved === 0) this.skipped([delivery.deliveryTag], 'deferral');
+    try {
+      const args = [delivery.deliveryTag, delivery.lease ?? randomUUID(), Math.max(0, eta.getTime() - Date.now())] as const;
+      const moved = await scripts.deferMessage.run(this.ctx.redis, [UNACKED, UNACKED_INDEX, this.ownedKey, DEFERRED], args);
+      if (moved === 0) this.skipped([delivery.deliveryTag], 'deferral');
+    } finally {
+      this.heartbeats.settled(delivery);
+    }
+  }
+
+  /** See `Consumer.taskStarting`: recorded for the heartbeat thread's hang watch. */
+  taskStarting(delivery: Delivery, ifLost: IfWorkerLost): boolean {
+    return this.heartbeats.taskStarting(delivery, delivery.deliveryTag, ifLost);
   }
 
   /** Give messages back untouched: front of their queue (RPUSH), marked redelivered. */
   async restore(deliveries: readonly Delivery[]): Promise<void> {
     for (let i = 0; i < deliveries.length; i += 1000) {
-      const args = deliveries.slice(i, i + 1000).flatMap((d) => [d.deliveryTag, d.lease ?? '', d.queue]);
-      this.skipped(await scripts.restoreTags.run(this.ctx.redis, this.settleKeys, ['0', ...args]), 'restore');
+      const batch = deliveries.slice(i, i + 1000);
+      const args = batch.flatMap((d) => [d.deliveryTag, d.lease ?? '', d.queue]);
+      try {
+        this.skipped(await scripts.restoreTags.run(this.ctx.redis, this.settleKeys, ['0', ...args]), 'restore');
+      } finally {
+        for (const d of batch) this.heartbeats.settled(d);
+      }
     }
   }
 

@@ -31,8 +31,37 @@ export interface LivenessOptions {
   onRecovered?: () => void;
 }
 
+/** What a hung consumer's release did (see `redis-lua/releaseHungConsumer-3.lua`). */
+export interface ReleaseCounts {
+  /** Not-started messages put back in their queues (owned unacked and in-flight). */
+  restored: number;
+  /** Started messages removed from `unacked` (acked). */
+  dropped: number;
+  /** Started messages put back at the end of their queues (rejected with requeue). */
+  requeued: number;
+}
+
+/** A started message to settle when the consumer is released: drop it or requeue it. */
+export interface StartedTag {
+  tag: string;
+  requeue: boolean;
+}
+
+/** The running liveness loop. */
+export interface Liveness {
+  /**
+   * The consumer's event loop is hung: give back what it has not started and settle
+   * `started` (drop or requeue), in one atomic step. Rejects if Redis cannot be reached.
+   */
+  release(started: readonly StartedTag[]): Promise<ReleaseCounts>;
+  stop(): Promise<void>;
+}
+
+/** Reply of a command written on the socket: ignored (null) or awaited. */
+type ReplyHandler = { resolve: (line: string) => void; reject: (err: Error) => void } | null;
+
 /** Beat every `intervalMs` until stopped; reconnects after errors. */
-export function startLiveness(options: LivenessOptions): { stop(): Promise<void> } {
+export function startLiveness(options: LivenessOptions): Liveness {
   const settings = options.connection ?? resolveRedisConnection(options.url);
   const beat = encodeCommand([
     'EVAL', scripts.heartbeatConsumer.lua, 4, UNACKED, UNACKED_INDEX, CONSUMERS, ownedKey(options.consumerId), options.consumerId, Math.round(options.ttlMs),
@@ -40,6 +69,9 @@ export function startLiveness(options: LivenessOptions): { stop(): Promise<void>
   let socket: Socket | undefined;
   let stopped = false;
   let buffered = '';
+  // One entry per command written, in order (replies here are always one line): every
+  // command goes through `send` so an awaited reply (release) lines up with its command.
+  let replies: ReplyHandler[] = [];
 
   let failing = false;
   const failed = (message: string, kind: 'socket' | 'reply') => {
@@ -50,14 +82,17 @@ export function startLiveness(options: LivenessOptions): { stop(): Promise<void>
   const open = () => {
     const s = openRedisSocket(settings);
     // Written now, sent in order once connected: the handshake always precedes a beat.
-    for (const command of handshakeCommands(settings)) s.write(command);
+    for (const command of handshakeCommands(settings)) send(s, command);
     s.on('data', (chunk) => {
       buffered += chunk.toString('utf8');
       let end: number;
       while ((end = buffered.indexOf('\r\n')) >= 0) {
         const line = buffered.slice(0, end);
         buffered = buffered.slice(end + 2);
-        if (line.startsWith('-')) failed(line.slice(1), 'reply');
+        const handler = replies.shift();
+        if (handler && line.startsWith('-')) handler.reject(new Error(line.slice(1)));
+        else if (handler) handler.resolve(line);
+        else if (line.startsWith('-')) failed(line.slice(1), 'reply');
         else if (line.startsWith(':') && failing) {
           failing = false;
           options.onRecovered?.();
@@ -66,8 +101,12 @@ export function startLiveness(options: LivenessOptions): { stop(): Promise<void>
     });
     s.on('error', (err) => failed(describeRedisError(err), 'socket'));
     s.on('close', () => {
-      if (socket === s) socket = undefined;
+      if (socket !== s) return;
+      socket = undefined;
       buffered = '';
+      const lost = replies;
+      replies = [];
+      for (const handler of lost) handler?.reject(new Error('connection to Redis lost'));
     });
     socket = s;
   };
@@ -75,11 +114,26 @@ export function startLiveness(options: LivenessOptions): { stop(): Promise<void>
   const timer = setInterval(() => {
     if (stopped) return;
     if (!socket || socket.destroyed) open();
-    socket!.write(beat);
+    send(socket!, beat);
   }, options.intervalMs);
+  const send = (s: Socket, command: Buffer, handler: ReplyHandler = null) => {
+    replies.push(handler);
+    s.write(command);
+  };
   open();
 
   return {
+    release: (started) =>
+      new Promise<string>((resolve, reject) => {
+        if (stopped) return reject(new Error('liveness stopped'));
+        if (!socket || socket.destroyed) open();
+        const args = started.flatMap(({ tag, requeue }) => [tag, requeue ? 2 : 1]);
+        const script = scripts.releaseHungConsumer.lua;
+        send(socket!, encodeCommand(['EVAL', script, 3, UNACKED, UNACKED_INDEX, ownedKey(options.consumerId), options.consumerId, ...args]), { resolve, reject });
+      }).then((status) => {
+        const [restored = 0, dropped = 0, requeued = 0] = status.slice(1).split(' ').map(Number);
+        return { restored, dropped, requeued };
+      }),
     stop: () =>
       new Promise<void>((resolve) => {
         stopped = true;

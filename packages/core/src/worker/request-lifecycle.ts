@@ -67,6 +67,8 @@ export class RequestLifecycle {
   private readonly eta: EtaHolder;
   private idleWaiters: (() => void)[] = [];
   private recording = 0;
+  /** Times everything held was forfeited after a hang (a run awaiting its early ack checks it). */
+  private forfeits = 0;
   private accepting = true;
 
   constructor(private readonly o: LifecycleOptions) {
@@ -219,7 +221,11 @@ export class RequestLifecycle {
       const lateAck = request.acksLate;
       // Early ack lands before the function runs (as Celery's): a task that crashes
       // the process must not come back.
+      const forfeits = this.forfeits;
       if (!lateAck) await this.ackDelivery(request.delivery);
+      // Refused (or forfeited) when the consumer settled a hung event loop meanwhile: it may have given the message back.
+      const ifLost = !lateAck ? 'none' : request.rejectOnWorkerLost ? 'requeue' : 'ack';
+      if (this.o.consumer.taskStarting?.(request.delivery, ifLost) === false || this.forfeits !== forfeits) return;
       const ran = await pool.run(request, this.runDeps);
       this.recording++;
       freeSlot();
@@ -329,6 +335,21 @@ export class RequestLifecycle {
   async flush(cold = false): Promise<void> {
     await this.acks.flush();
     await (cold ? this.results?.abandon() : this.results?.flush());
+  }
+
+  /**
+   * After a hang the consumer released: drop everything held (queued, held for an
+   * ETA, reserved) without settling it; the consumer settled it already.
+   */
+  forfeitHeld(): void {
+    const { stats } = this.o;
+    this.forfeits++;
+    this.eta.clear();
+    this.ready.length = 0;
+    this.unsettled.clear();
+    stats.reserved = 0;
+    stats.held = 0;
+    this.o.onSlotFreed();
   }
 
   /** Everything not settled yet (to give back at shutdown); forgets them. */

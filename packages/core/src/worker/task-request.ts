@@ -87,6 +87,11 @@ export class TaskRequest implements TaskContext {
     return this.task.options.acksLate ?? this.app.settings.taskAcksLate;
   }
 
+  /** Requeue (instead of ack) when the worker is lost mid-run? Only with acks late, as in Celery. */
+  get rejectOnWorkerLost(): boolean {
+    return this.task.options.rejectOnWorkerLost ?? this.app.settings.taskRejectOnWorkerLost;
+  }
+
   /** Should results be stored for this run? */
   get ignoreResult(): boolean {
     return this.decoded.ignoreResult || (this.task.options.ignoreResult ?? this.app.settings.taskIgnoreResult);

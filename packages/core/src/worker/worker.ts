@@ -12,11 +12,12 @@ import { randomUUID } from 'node:crypto';
 import { hostname as osHostname } from 'node:os';
 import type { Celeriac } from '../app.js';
 import type { Broker, Consumer } from '../brokers/broker.js';
-import { createBroker } from '../brokers/index.js';
+import { createBroker, waitForBroker } from '../brokers/index.js';
+import { waitForBackend } from '../backends/index.js';
+import { checkHangTimeout } from '../config.js';
 import { createLogger, type Logger, type LogLevel } from '../logger.js';
 import { maskUrl } from '../mask-url.js';
 import { loggedConnectionEvents } from '../redis-client.js';
-import { waitForRedis } from './wait-for-redis.js';
 import { ConsumerLoop } from './consumer-loop.js';
 import { AsyncPool } from './pool.js';
 import { RequestLifecycle, type WorkerStats } from './request-lifecycle.js';
@@ -79,12 +80,14 @@ export class Worker {
   async start(): Promise<void> {
     if (this.running) return;
     const s = this.app.settings;
+    for (const name of this.app.taskNames) checkHangTimeout(s.workerHangTimeout, this.app.getTask(name).options.timeLimit, `the timeLimit of task ${name}`);
+    const recordingLimit = Math.max(this.prefetchLimit, this.concurrency * 2);
     this.app.logger = this.log;
     // Like Celery: "Cannot connect to ...: Trying again in 2.00 seconds... (1/100)" until the broker answers.
     const wait = { retry: s.brokerConnectionRetry, maxRetries: s.brokerConnectionMaxRetries, timeoutMs: s.brokerConnectionTimeout * 1000, log: this.log };
-    await waitForRedis(s.brokerUrl, s.brokerTransportOptions.redis as Record<string, unknown> | undefined, wait);
+    await waitForBroker(s.brokerUrl, s.brokerTransportOptions, wait);
     const backendUrl = this.app.resultBackendUrl;
-    if (backendUrl && backendUrl !== s.brokerUrl) await waitForRedis(backendUrl, s.resultBackendTransportOptions.redis as Record<string, unknown> | undefined, wait);
+    if (backendUrl && backendUrl !== s.brokerUrl) await waitForBackend(backendUrl, s.resultBackendTransportOptions, wait);
     this.broker = await createBroker(s.brokerUrl, { transportOptions: s.brokerTransportOptions, connectionEvents: loggedConnectionEvents(() => this.log, 'broker') });
     this.log.info({ url: maskUrl(s.brokerUrl) }, `Connected to ${maskUrl(s.brokerUrl)}`);
     const backend = this.app.resultBackendUrl ? await this.app.getBackend() : null;
@@ -92,6 +95,9 @@ export class Worker {
       consumerId: this.consumerId,
       heartbeatIntervalSeconds: s.workerHeartbeatInterval,
       heartbeatThread: s.workerHeartbeatThread,
+      hangTimeoutSeconds: s.workerHangTimeout,
+      startedCapacity: this.concurrency + recordingLimit + this.prefetchLimit,
+      onHangReleased: () => lifecycle.forfeitHeld(),
       log: this.log,
       maxMessageBytes: s.maxMessageSize,
     });
@@ -113,7 +119,7 @@ export class Worker {
       hostname: this.hostname,
       log: this.log,
       stats: this.stats,
-      recordingLimit: Math.max(this.prefetchLimit, this.concurrency * 2),
+      recordingLimit,
       onSlotFreed: () => loop.wake(),
     });
     this.loop = loop;
