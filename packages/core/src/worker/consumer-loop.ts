@@ -1,6 +1,10 @@
 /**
  * The worker's consumer loop: reserve as many messages as there are free prefetch
  * slots, hand each to the request lifecycle, and wait for a slot when none is free.
+ * While reserved messages still wait to run, it waits until `minBatch` slots are free
+ * before reserving again, so a busy worker refills its window in a few large reserves
+ * (one round trip, and one reserve/ack/result batch, per `minBatch` tasks) instead of
+ * one per freed slot; the buffered messages keep every task slot busy meanwhile.
  */
 import type { Consumer, Delivery } from '../brokers/broker.js';
 import type { Logger } from '../logger.js';
@@ -16,6 +20,10 @@ export interface ConsumerLoopOptions {
   onDelivery: (delivery: Delivery) => void;
   /** Called after each reserve (with or without messages). */
   afterReserve: () => void;
+  /** Reserved messages waiting to run (not started, not held for an ETA). Default: none. */
+  buffered?: () => number;
+  /** With messages buffered, reserve only once this many slots are free. Default 1. */
+  minBatch?: number;
   /** Longest single reserve call, ms. Default 1000. */
   reserveTimeoutMs?: number;
 }
@@ -50,9 +58,11 @@ export class ConsumerLoop {
   private async loop(): Promise<void> {
     const { consumer, log, freeSlots, onDelivery, afterReserve } = this.options;
     const timeoutMs = this.options.reserveTimeoutMs ?? 1000;
+    const minBatch = Math.max(1, this.options.minBatch ?? 1);
+    const buffered = this.options.buffered ?? (() => 0);
     while (this.running) {
       const free = freeSlots();
-      if (free <= 0) {
+      if (free <= 0 || (free < minBatch && buffered() > 0)) {
         await new Promise<void>((resolve) => (this.slotWaiter = resolve));
         continue;
       }

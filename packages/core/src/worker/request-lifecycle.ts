@@ -53,6 +53,12 @@ const REDELIVER_AFTER_BACKEND_ERROR_MS = 5_000;
 /** Validates, schedules, runs and settles received messages. */
 export class RequestLifecycle {
   private readonly ready: TaskRequest[] = [];
+
+  /** Requests received and waiting for a pool slot (not started, not held for an ETA). */
+  get queued(): number {
+    return this.ready.length;
+  }
+
   private readonly unsettled = new Map<string, Delivery>();
   private readonly runs = new Set<Promise<void>>();
   private readonly acks: Batcher<Delivery>;

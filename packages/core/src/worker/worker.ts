@@ -117,6 +117,8 @@ export class Worker {
       freeSlots: () => this.prefetchLimit - this.stats.reserved,
       onDelivery: (d) => lifecycle.receive(d),
       afterReserve: () => lifecycle.maybeIdle(),
+      buffered: () => lifecycle.queued,
+      minBatch: Math.floor(this.prefetchLimit / 2),
     });
     const lifecycle = new RequestLifecycle({
       app: this.app,
