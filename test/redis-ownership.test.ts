@@ -3,55 +3,32 @@
  * a worker that lost a message while frozen must not settle it for its new holder.
  */
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { Redis } from 'ioredis';
-import { createApp } from '../packages/core/src/index.ts';
-import { missing, REDIS_SERVER, startRedis, stopChild, type RedisServer } from './helpers/services.ts';
-import { logLines, startWorkerProcess, waitFor } from './helpers/worker-process.ts';
+import { test } from 'node:test';
+import { missing, REDIS_SERVER } from './helpers/services.ts';
+import { useRedisWorkers } from './helpers/redis-workers.ts';
+import { logLines, waitFor } from './helpers/worker-process.ts';
 
 const skip = missing(REDIS_SERVER, 'apt-get install redis-server');
-let redis: RedisServer;
-let client: Redis;
 const tmp = mkdtempSync(join(tmpdir(), 'celeriac-owner-'));
-const children = new Set<ChildProcess>();
-const producer = createApp('producer');
-
-before(async () => {
-  if (skip) return;
-  redis = await startRedis();
-  client = new Redis(redis.url(0));
-  producer.configure({ brokerUrl: redis.url(0), resultBackend: redis.url(1) });
-});
-
-after(async () => {
-  if (skip) return;
-  for (const c of children) {
-    if (c.pid) process.kill(c.pid, 'SIGCONT');
-    await stopChild(c);
-  }
-  await producer.close();
-  client.disconnect();
-  await redis.stop();
-});
+const workers = useRedisWorkers(skip); // stops paused workers too (SIGCONT first)
+const { producer } = workers;
 
 test('a worker paused past its TTL cannot ack the message its successor holds: after the successor is killed, the message still runs', { skip: skip ?? false }, async () => {
   const startlog = join(tmp, 'owner-start.log');
   const env = { CELERIAC_TEST_STARTLOG: startlog, CELERIAC_TEST_HEARTBEAT: '0.2' }; // TTL 1 s
-  const urls = { broker: redis.url(0), backend: redis.url(1) };
-  const a = await startWorkerProcess(urls, children, env, ['-n', 'a@owner']);
+  const a = await workers.startWorker({ env, args: ['-n', 'a@owner'] });
   await producer.sendTask('tasks.slow', [5000, 'owned']);
   await waitFor(() => logLines(startlog).length === 1, 10_000, 'A started the task');
   a.signal('SIGSTOP');
-  const b = await startWorkerProcess(urls, children, env, ['-n', 'b@owner']);
+  const b = await workers.startWorker({ env, args: ['-n', 'b@owner'] });
   await waitFor(() => logLines(startlog).some((l) => l === `owned ${b.pid}`), 15_000, 'B took the message after A expired');
   a.signal('SIGCONT');
   // A finishes its (overdue) run and tries to ack: either the ack lands on B's entry
   // (unacked emptied) or it is skipped as stale (and logged).
-  await waitFor(async () => (await client.hlen('unacked')) === 0 || /no longer holds/.test(a.output()), 10_000, "A's late ack");
+  await waitFor(async () => (await workers.client.hlen('unacked')) === 0 || /no longer holds/.test(a.output()), 10_000, "A's late ack");
   // Under heavy load B may itself lapse and take the message back before it is killed;
   // what matters is that A (the survivor) runs it after B is gone.
   const runsBeforeKill = logLines(startlog).length;

@@ -3,68 +3,23 @@
  * warm shutdown, far-ETA parking, and recovery of a killed worker's messages.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { Redis } from 'ioredis';
-import { createApp, States } from '../packages/core/src/index.ts';
-import { missing, REDIS_SERVER, startRedis, stopChild, type RedisServer } from './helpers/services.ts';
+import { test } from 'node:test';
+import { States } from '../packages/core/src/index.ts';
+import { missing, REDIS_SERVER } from './helpers/services.ts';
+import { useRedisWorkers } from './helpers/redis-workers.ts';
+import { waitFor, type WorkerProcessOptions } from './helpers/worker-process.ts';
 
 const skip = missing(REDIS_SERVER, 'apt-get install redis-server');
 const CLI = ['--import', 'tsx', 'packages/core/src/cli/main.ts'];
-let redis: RedisServer;
-let client: Redis;
 const tmp = mkdtempSync(join(tmpdir(), 'celeriac-worker-'));
-const children = new Set<ChildProcess>();
-const producer = createApp('producer');
+const workers = useRedisWorkers(skip);
+const { producer } = workers;
 const add = producer.task('tasks.add', (x: number, y: number) => x + y);
-
-before(async () => {
-  if (skip) return;
-  redis = await startRedis();
-  client = new Redis(redis.url(0));
-  producer.configure({ brokerUrl: redis.url(0), resultBackend: redis.url(1) });
-});
-
-after(async () => {
-  if (skip) return;
-  for (const c of children) await stopChild(c);
-  await producer.close();
-  client.disconnect();
-  await redis.stop();
-});
-
-interface RunningWorker {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-function startWorker(extraEnv: Record<string, string> = {}, args: string[] = []): Promise<RunningWorker> {
-  const child = spawn(process.execPath, [...CLI, 'worker', '-A', 'test/apps/worker-app.ts', '--broker', redis.url(0), '--backend', redis.url(1), '-c', '4', '-l', 'info', ...args], {
-    env: { ...process.env, ...extraEnv },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => (children.delete(child), resolve(code))));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker did not start:\n${out}`)), 20_000);
-    const check = () => {
-      if (out.includes(' ready.')) {
-        clearTimeout(timer);
-        resolve({ child, output: () => out, exited });
-      }
-    };
-    child.stdout!.on('data', check);
-    child.stderr!.on('data', check);
-    child.once('exit', () => reject(new Error(`worker exited early:\n${out}`)));
-  });
-}
+const startWorker = (env: WorkerProcessOptions['env'] = {}, args: string[] = []) => workers.startWorker({ env, args });
 
 /** Tags of the tasks.slow runs that have started, from CELERIAC_TEST_STARTLOG. */
 function startedTags(startlog: string): string[] {
@@ -85,21 +40,21 @@ test('worker banner, celeriac call / result / purge', { skip: skip ?? false }, a
   const w = await startWorker();
   assert.match(w.output(), /\.> transport:\s+redis:\/\/127\.0\.0\.1/);
   assert.match(w.output(), /\[tasks\]\n {2}\. tasks\.add\n {2}\. tasks\.block\n {2}\. tasks\.slow\n/);
-  const call = await cli(['call', 'tasks.add', '--args', '[20, 22]', '--broker', redis.url(0), '--backend', redis.url(1)]);
+  const call = await cli(['call', 'tasks.add', '--args', '[20, 22]', '--broker', workers.redis.url(0), '--backend', workers.redis.url(1)]);
   assert.equal(call.code, 0, call.stderr);
   const id = call.stdout.trim();
   assert.match(id, /^[0-9a-f-]{36}$/);
-  const result = await cli(['result', id, '--backend', redis.url(1), '--timeout', '10']);
+  const result = await cli(['result', id, '--backend', workers.redis.url(1), '--timeout', '10']);
   assert.equal(result.stdout.trim(), '42');
   w.child.kill('SIGTERM');
   assert.equal(await w.exited, 0);
 
   await producer.sendTask('tasks.add', [1, 1]);
   await producer.sendTask('tasks.add', [1, 1]);
-  const purge = await cli(['purge', '-f', '--broker', redis.url(0)]);
+  const purge = await cli(['purge', '-f', '--broker', workers.redis.url(0)]);
   assert.equal(purge.stdout.trim(), 'Purged 2 messages from 1 known task queue.');
-  assert.equal(await client.llen('celery'), 0);
-  const bad = await cli(['call', 'tasks.add', '--args', '[1,', '--broker', redis.url(0)]);
+  assert.equal(await workers.client.llen('celery'), 0);
+  const bad = await cli(['call', 'tasks.add', '--args', '[1,', '--broker', workers.redis.url(0)]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--args is not valid JSON/);
 });
@@ -110,17 +65,17 @@ test('SIGTERM is a warm shutdown: running tasks finish, held ETA messages go bac
   const w = await startWorker({ CELERIAC_TEST_RUNLOG: runlog, CELERIAC_TEST_STARTLOG: startlog });
   const running = await producer.sendTask('tasks.slow', [3000, 'warm']); // longer than a shutdown that does not wait
   const held = await producer.sendTask('tasks.add', [2, 3], {}, { countdown: 30 });
-  await waitFor(async () => (await client.hlen('unacked')) === 2);
+  await waitFor(async () => (await workers.client.hlen('unacked')) === 2);
   await waitFor(() => startedTags(startlog).includes('warm')); // the slow task is running now
   w.child.kill('SIGTERM');
   assert.equal(await w.exited, 0);
   assert.equal(await producer.AsyncResult(running.id).state, States.SUCCESS, 'in-flight task finished before exit');
   assert.match(readFileSync(runlog, 'utf8'), /^warm \d+\n$/);
-  assert.equal(await client.hlen('unacked'), 0);
-  const queued = await client.lrange('celery', 0, -1);
+  assert.equal(await workers.client.hlen('unacked'), 0);
+  const queued = await workers.client.lrange('celery', 0, -1);
   assert.equal(queued.length, 1, 'the held ETA message is back in the queue');
   assert.equal(JSON.parse(queued[0]!).headers.id, held.id);
-  await client.del('celery');
+  await workers.client.del('celery');
 });
 
 test('a second SIGTERM is a cold shutdown: the running late-ack task is given back, not lost', { skip: skip ?? false }, async () => {
@@ -128,7 +83,7 @@ test('a second SIGTERM is a cold shutdown: the running late-ack task is given ba
   const startlog = join(tmp, 'cold.started');
   const w = await startWorker({ CELERIAC_TEST_RUNLOG: runlog, CELERIAC_TEST_STARTLOG: startlog });
   const r = await producer.sendTask('tasks.slow', [5000, 'cold']);
-  await waitFor(async () => (await client.hlen('unacked')) === 1);
+  await waitFor(async () => (await workers.client.hlen('unacked')) === 1);
   await waitFor(() => startedTags(startlog).includes('cold')); // running now
   const t0 = Date.now();
   w.child.kill('SIGTERM');
@@ -137,22 +92,22 @@ test('a second SIGTERM is a cold shutdown: the running late-ack task is given ba
   assert.equal(await w.exited, 1);
   assert.ok(Date.now() - t0 < 3000, 'did not wait for the 5 s task');
   assert.equal(existsSync(runlog), false, 'the task did not finish');
-  assert.equal(await client.hlen('unacked'), 0);
-  const queued = await client.lrange('celery', 0, -1);
+  assert.equal(await workers.client.hlen('unacked'), 0);
+  const queued = await workers.client.lrange('celery', 0, -1);
   assert.equal(queued.length, 1, 'the message is back in the queue');
   const envelope = JSON.parse(queued[0]!);
   assert.equal(envelope.headers.id, r.id);
   assert.equal(envelope.headers.redelivered, true);
-  await client.del('celery');
+  await workers.client.del('celery');
 });
 
 test('far-future ETA messages are parked in Redis, not held unacked, and run when due', { skip: skip ?? false }, async () => {
   const w = await startWorker({ CELERIAC_TEST_ETA_HOLD: '1' });
   const r = await producer.sendTask<number>('tasks.add', [4, 4], {}, { countdown: 3 });
-  await waitFor(async () => (await client.zcard('_celeriac.eta')) === 1);
-  assert.equal(await client.hlen('unacked'), 0, 'not held unacked past the visibility timeout');
+  await waitFor(async () => (await workers.client.zcard('_celeriac.eta')) === 1);
+  assert.equal(await workers.client.hlen('unacked'), 0, 'not held unacked past the visibility timeout');
   assert.equal(await r.get({ timeout: 10_000 }), 8);
-  assert.equal(await client.zcard('_celeriac.eta'), 0);
+  assert.equal(await workers.client.zcard('_celeriac.eta'), 0);
   w.child.kill('SIGTERM');
   await w.exited;
 });
@@ -162,7 +117,7 @@ test('a killed worker’s unacked message is redelivered within seconds, not aft
   const env = { CELERIAC_TEST_RUNLOG: runlog, CELERIAC_TEST_HEARTBEAT: '0.5' };
   const first = await startWorker(env);
   const r = await producer.sendTask('tasks.slow', [3000, 'survivor']);
-  await waitFor(async () => (await client.hlen('unacked')) === 1);
+  await waitFor(async () => (await workers.client.hlen('unacked')) === 1);
   first.child.kill('SIGKILL');
   await first.exited;
   assert.equal(existsSync(runlog), false, 'the first worker died before finishing');
@@ -172,7 +127,7 @@ test('a killed worker’s unacked message is redelivered within seconds, not aft
   const recoveredMs = Date.now() - started;
   assert.ok(recoveredMs < 12_000, `recovered after ${recoveredMs} ms`);
   assert.equal(readFileSync(runlog, 'utf8').trim().split('\n').length, 1, 'ran exactly once to completion');
-  await waitFor(async () => (await client.hlen('unacked')) === 0); // late ack follows the stored result
+  await waitFor(async () => (await workers.client.hlen('unacked')) === 0); // late ack follows the stored result
   second.child.kill('SIGTERM');
   await second.exited;
 });
@@ -207,15 +162,7 @@ test('kill -9 in the middle of 300 late-ack tasks: a second worker finishes them
   // At-least-once: only runs the killed worker had not acknowledged yet may happen twice:
   // at most 4 running (-c 4) + 16 finished but still recording (the recording limit).
   assert.ok(runs.length - 300 <= 20, `${runs.length - 300} duplicate runs`);
-  await waitFor(async () => (await client.hlen('unacked')) === 0 && (await client.llen('celery')) === 0);
+  await waitFor(async () => (await workers.client.hlen('unacked')) === 0 && (await workers.client.llen('celery')) === 0);
   second.child.kill('SIGTERM');
   await second.exited;
 });
-
-async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}

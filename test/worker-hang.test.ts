@@ -5,90 +5,28 @@
  * processes running test/apps/hang-app.ts; hung workers are killed by PID.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test, type TestContext } from 'node:test';
-import { Redis } from 'ioredis';
-import { createApp } from '../packages/core/src/index.ts';
-import { missing, REDIS_SERVER, startRedis, stopChild, type RedisServer } from './helpers/services.ts';
+import { test, type TestContext } from 'node:test';
+import { missing, REDIS_SERVER } from './helpers/services.ts';
+import { killChild as kill, useRedisWorkers } from './helpers/redis-workers.ts';
+import { waitFor } from './helpers/worker-process.ts';
 
 const skip = missing(REDIS_SERVER, 'apt-get install redis-server');
-const CLI = ['--import', 'tsx', 'packages/core/src/cli/main.ts'];
-let redis: RedisServer;
-let client: Redis;
 const tmp = mkdtempSync(join(tmpdir(), 'celeriac-hang-'));
-const children = new Set<ChildProcess>();
-const producer = createApp('producer');
+const workers = useRedisWorkers(skip, { stop: 'kill' }); // SIGKILL: a hung loop cannot run a SIGTERM handler
+const { producer } = workers;
 
-before(async () => {
-  if (skip) return;
-  redis = await startRedis();
-  client = new Redis(redis.url(0));
-  producer.configure({ brokerUrl: redis.url(0), resultBackend: redis.url(1) });
-});
-
-after(async () => {
-  if (skip) return;
-  for (const c of children) await kill(c);
-  await producer.close();
-  client.disconnect();
-  await redis.stop();
-});
-
-interface RunningWorker {
-  child: ChildProcess;
-  pid: number;
-  output: () => string;
-}
-
-/** Start a worker; resolves once it printed `ready.` (or at once with `waitReady: false`). */
-function startWorker(env: Record<string, string>, args: string[], waitReady = true): Promise<RunningWorker> {
-  const child = spawn(process.execPath, [...CLI, 'worker', '-A', 'test/apps/hang-app.ts', '--broker', redis.url(0), '--backend', redis.url(1), '-l', 'info', ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const worker = { child, pid: child.pid!, output: () => out };
-  if (!waitReady) return Promise.resolve(worker);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker did not start:\n${out}`)), 20_000);
-    const check = () => {
-      if (out.includes(' ready.')) (clearTimeout(timer), resolve(worker));
-    };
-    child.stdout!.on('data', check);
-    child.stderr!.on('data', check);
-    child.once('exit', () => reject(new Error(`worker exited early:\n${out}`)));
-  });
-}
-
-/** Kill a worker we started, by PID (SIGKILL: a hung loop cannot run a SIGTERM handler). */
-async function kill(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  process.kill(child.pid!, 'SIGKILL');
-  await exited;
-}
-
-async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+/** Start a hang-app worker; resolves once it printed `ready.` (or at once with `waitReady: false`). */
+const startWorker = (env: Record<string, string>, args: string[], waitReady = true) => workers.startWorker({ env, args, app: 'test/apps/hang-app.ts', waitReady });
 
 /** Keys and sizes in the broker db, for failure messages. */
 async function redisState(): Promise<Record<string, number | string>> {
   const out: Record<string, number | string> = {};
-  for (const key of await client.keys('*')) {
-    const type = await client.type(key);
-    out[key] = type === 'list' ? await client.llen(key) : type === 'hash' ? await client.hlen(key) : type === 'set' ? await client.scard(key) : type === 'zset' ? await client.zcard(key) : type;
+  for (const key of await workers.client.keys('*')) {
+    const type = await workers.client.type(key);
+    out[key] = type === 'list' ? await workers.client.llen(key) : type === 'hash' ? await workers.client.hlen(key) : type === 'set' ? await workers.client.scard(key) : type === 'zset' ? await workers.client.zcard(key) : type;
   }
   return out;
 }
@@ -115,7 +53,7 @@ async function hangScenario(t: TestContext, name: string, stuckTask: string, not
   // TTL 10 s: A's messages must come back through its hang watch, not because a peer
   // took A for dead while its heartbeat thread was still starting (slow under load).
   const env = { CELERIAC_TEST_RUNLOG: runlog, CELERIAC_TEST_HEARTBEAT: '2', CELERIAC_TEST_HANG_TIMEOUT: '3' };
-  await client.flushall();
+  await workers.client.flushall();
   await producer.sendTask(stuckTask, [`${name}-stuck`]);
   const tags = Array.from({ length: notes }, (_, i) => `${name}-${i}`);
   for (const tag of tags) await producer.sendTask('hang.note', [tag]);
@@ -123,7 +61,7 @@ async function hangScenario(t: TestContext, name: string, stuckTask: string, not
   t.after(() => kill(a.child));
   await waitFor(() => runs(runlog).some((r) => r.tag === `${name}-stuck`), 20_000, 'A started the stuck task');
   // A holds 3 prefetched messages (and the stuck one, unless acked early before it ran), and keeps them alive from its thread.
-  const held = await client.hlen('unacked');
+  const held = await workers.client.hlen('unacked');
   assert.ok(unackedWhileStuck.includes(held), `A holds what it reserved (${held})`);
   const b = await startWorker(env, [...bArgs, '-n', `b-${name}@test`]);
   t.after(() => kill(b.child));
@@ -144,7 +82,7 @@ test('a worker whose event loop hangs forever gives back its prefetched messages
     assert.equal(ran.length, 1, `${tag} ran once`);
     assert.equal(ran[0]!.pid, b.pid, `${tag} ran on B`);
   }
-  await waitFor(async () => (await client.hlen('unacked')) === 0 && (await client.llen('celery')) === 0, 10_000, 'nothing left unacked or queued');
+  await waitFor(async () => (await workers.client.hlen('unacked')) === 0 && (await workers.client.llen('celery')) === 0, 10_000, 'nothing left unacked or queued');
   // Early ack: the stuck message was acknowledged before it ran, as in Celery; it never runs again.
   assert.deepEqual(log.filter((r) => r.tag === 'early-stuck').map((r) => r.pid), [a.pid]);
   await waitFor(() => /Hung worker released: [34] message\(s\) given back, 0 started dropped, 0 started requeued/.test(a.output()), 5000, 'the release logged'); // stderr arrives on its own schedule
@@ -153,7 +91,7 @@ test('a worker whose event loop hangs forever gives back its prefetched messages
 
 test('acks late: the hung task is acknowledged (Celery without reject_on_worker_lost), not run again', { skip: skip ?? false }, async (t) => {
   const { runlog, a, b } = await hangScenario(t, 'late', 'hang.stuckLate', 4, [4]);
-  await waitFor(async () => (await client.hlen('unacked')) === 0 && (await client.llen('celery')) === 0, 10_000, 'nothing left unacked or queued');
+  await waitFor(async () => (await workers.client.hlen('unacked')) === 0 && (await workers.client.llen('celery')) === 0, 10_000, 'nothing left unacked or queued');
   assert.deepEqual(runs(runlog).filter((r) => r.tag === 'late-stuck').map((r) => r.pid), [a.pid]);
   await waitFor(() => /Hung worker released: 3 message\(s\) given back, 1 started dropped, 0 started requeued/.test(a.output()), 5000, 'the release logged'); // stderr arrives on its own schedule
 });
@@ -169,7 +107,7 @@ test('acks late + rejectOnWorkerLost: the hung task is requeued and another work
 test('a task blocking the loop at start-up does not cost the heartbeat thread: a later long task runs once', { skip: skip ?? false }, async (t) => {
   const runlog = join(tmp, 'startup.log');
   const env = { CELERIAC_TEST_RUNLOG: runlog, CELERIAC_TEST_HEARTBEAT: '0.5' }; // TTL 2.5 s
-  await client.flushall();
+  await workers.client.flushall();
   await producer.sendTask('hang.block', [12_000, 'startup']); // longer than the 10 s start-up timeout
   const a = await startWorker(env, ['-c', '1', '-n', 'a-startup@test'], false);
   t.after(() => kill(a.child));
@@ -188,7 +126,7 @@ test('a task blocking the loop at start-up does not cost the heartbeat thread: a
 test('a loop that comes back after a declared hang forfeits what it held and consumes again: nothing runs twice', { skip: skip ?? false }, async (t) => {
   const runlog = join(tmp, 'resume.log');
   const env = { CELERIAC_TEST_RUNLOG: runlog, CELERIAC_TEST_HEARTBEAT: '0.5', CELERIAC_TEST_HANG_TIMEOUT: '2' };
-  await client.flushall();
+  await workers.client.flushall();
   const blocker = await producer.sendTask('hang.block', [8000, 'resume-blocker']); // acks late, no reject on worker lost; well past the 2 s hang timeout even if the thread starts slowly
   const tags = Array.from({ length: 6 }, (_, i) => `resume-${i}`);
   for (const tag of tags) await producer.sendTask('hang.note', [tag]);
@@ -196,7 +134,7 @@ test('a loop that comes back after a declared hang forfeits what it held and con
   t.after(() => kill(a.child));
   await waitFor(() => runs(runlog).some((r) => r.event === 'end' && r.tag === 'resume-blocker'), 20_000, 'A finished blocking');
   await waitFor(() => tags.every((tag) => runs(runlog).some((r) => r.tag === tag)), 20_000, 'A ran every other message after it came back');
-  await waitFor(async () => (await client.hlen('unacked')) === 0 && (await client.llen('celery')) === 0, 10_000, 'nothing left unacked or queued');
+  await waitFor(async () => (await workers.client.hlen('unacked')) === 0 && (await workers.client.llen('celery')) === 0, 10_000, 'nothing left unacked or queued');
   for (const tag of tags) assert.equal(runs(runlog).filter((r) => r.tag === tag).length, 1, `${tag} ran once`);
   // The thread acked the blocker (Celery's lost-worker rule); A's own late ack came after and was a logged no-op.
   assert.equal(runs(runlog).filter((r) => r.event === 'start' && r.tag === 'resume-blocker').length, 1);
@@ -213,7 +151,7 @@ test('a loop that comes back after a declared hang forfeits what it held and con
 test('a reserve pending when the loop hung: after the loop comes back every message runs once and none stays held', { skip: skip ?? false }, async (t) => {
   const runlog = join(tmp, 'pending.log');
   const env = { CELERIAC_TEST_RUNLOG: runlog, CELERIAC_TEST_HEARTBEAT: '0.5', CELERIAC_TEST_HANG_TIMEOUT: '2' };
-  await client.flushall();
+  await workers.client.flushall();
   const a = await startWorker(env, ['-c', '2', '-n', 'a-pending@test']); // idle: blocked in a reserve
   t.after(() => kill(a.child));
   await producer.sendTask('hang.block', [8000, 'pending-blocker']); // well past the 2 s hang timeout even if the thread starts slowly
@@ -221,8 +159,8 @@ test('a reserve pending when the loop hung: after the loop comes back every mess
   const tags = Array.from({ length: 6 }, (_, i) => `pending-${i}`);
   for (const tag of tags) await producer.sendTask('hang.note', [tag]);
   await waitFor(() => tags.every((tag) => runs(runlog).some((r) => r.tag === tag)), 20_000, 'A ran every message after it came back');
-  await waitFor(async () => (await client.hlen('unacked')) === 0 && (await client.llen('celery')) === 0, 10_000, 'nothing left unacked or queued');
-  assert.equal(await client.scard(`_celeriac.owned.${(await client.zrange('_celeriac.consumers', 0, -1))[0]}`), 0, 'A holds nothing');
+  await waitFor(async () => (await workers.client.hlen('unacked')) === 0 && (await workers.client.llen('celery')) === 0, 10_000, 'nothing left unacked or queued');
+  assert.equal(await workers.client.scard(`_celeriac.owned.${(await workers.client.zrange('_celeriac.consumers', 0, -1))[0]}`), 0, 'A holds nothing');
   for (const tag of tags) assert.equal(runs(runlog).filter((r) => r.tag === tag).length, 1, `${tag} ran once`);
   await waitFor(() => /Consuming again/.test(a.output()), 5000, 'the worker logged it consumes again');
 });
