@@ -10,6 +10,7 @@ import { missing, REDIS_SERVER, startRedis, type RedisServer } from './helpers/s
 import { runCli } from './helpers/cli.ts';
 
 const skip = missing(REDIS_SERVER, 'apt-get install redis-server');
+const SECRET = 's3cretPW';
 let redis: RedisServer;
 let client: Redis;
 
@@ -96,4 +97,34 @@ test('result --timeout on a task that never finishes: one line naming the timeou
   assert.equal(run.code, 1, run.stderr);
   assert.equal(run.stdout, '');
   assert.equal(run.stderr, `celeriac: error: TimeoutError: The result of task ${id} was not ready within 300 ms (still pending or running).\n`);
+});
+
+test('purge and result with Redis down fail fast: one line naming the masked URL and the reason, status 1, no ioredis stack', { skip: skip ?? false }, async () => {
+  const down = await startRedis();
+  await down.stop(); // a port where nothing listens any more
+  const broker = `redis://:${SECRET}@127.0.0.1:${down.port}/0`;
+  const backend = `redis://:${SECRET}@127.0.0.1:${down.port}/1`;
+  const started = Date.now();
+  const [purge, result, resultNoWait] = await Promise.all([
+    runCli(['purge', '-f', '-b', broker]),
+    runCli(['result', '3b2f1c1e-0000-4000-8000-000000000000', '--result-backend', backend]),
+    runCli(['result', '3b2f1c1e-0000-4000-8000-000000000000', '--result-backend', backend, '--no-wait']),
+  ]);
+  const tookMs = Date.now() - started;
+  console.log(`# purge/result with Redis down exited after ${tookMs} ms`);
+  const masked = (db: number) => `redis://:\\*\\*\\*\\*@127\\.0\\.0\\.1:${down.port}/${db}`;
+  for (const [run, pattern] of [
+    [purge, new RegExp(`^celeriac: error: BrokerUnavailable: Cannot purge queues on ${masked(0)}: the broker is unreachable \\(Connection refused\\)`)],
+    [result, new RegExp(`^celeriac: error: ResultBackendUnavailable: Cannot read results from ${masked(1)}: Connection refused`)],
+    [resultNoWait, new RegExp(`^celeriac: error: ResultBackendUnavailable: Cannot read results from ${masked(1)}: Connection refused`)],
+  ] as const) {
+    assert.equal(run.code, 1, run.stderr);
+    assert.equal(run.stdout, '');
+    const errors = run.stderr.split('\n').filter((l) => l.startsWith('celeriac: error: '));
+    assert.equal(errors.length, 1, run.stderr);
+    assert.match(errors[0]!, pattern);
+    assert.doesNotMatch(run.stderr, /MaxRetriesPerRequest|\n\s+at /, 'no raw ioredis error or stack');
+    assert.ok(!run.stderr.includes(SECRET), 'the password is masked');
+  }
+  assert.ok(tookMs < 15_000, `took ${tookMs} ms`);
 });

@@ -238,11 +238,23 @@ export class Celeriac {
     await this.publishWithPolicy(() => broker.publish(message, route), options);
   }
 
+  /**
+   * Run `operation` on the producer connection once it is live, retrying while the
+   * broker is unreachable per `taskPublishRetryPolicy` (as a publish does); then
+   * `BrokerUnavailable` saying `Cannot <action> <masked URL>`. For client commands
+   * such as purge, so a broker that is away fails fast with a clear error.
+   */
+  async withBroker<T>(action: string, operation: (broker: Broker) => Promise<T>): Promise<T> {
+    const broker = await this.getBroker();
+    return this.publishWithPolicy(() => operation(broker), {}, action);
+  }
+
   /** Run `publish`, retrying while the broker is unreachable (see `publishMessage`). */
-  private async publishWithPolicy(publish: () => Promise<void>, options: Pick<ApplyOptions, 'retry' | 'retryPolicy'>): Promise<void> {
+  private async publishWithPolicy<T>(publish: () => Promise<T>, options: Pick<ApplyOptions, 'retry' | 'retryPolicy'>, action?: string): Promise<T> {
     const s = this.settings;
     const broker = await this.getBroker();
-    await publishWithRetry(publish, {
+    return publishWithRetry(publish, {
+      action,
       broker,
       displayUrl: maskUrl(s.brokerUrl),
       retry: options.retry ?? s.taskPublishRetry,

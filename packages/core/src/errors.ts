@@ -123,3 +123,18 @@ export class BrokerUnavailable extends CeleriacError {
     super(message);
   }
 }
+
+/**
+ * The result backend could not be reached (e.g. by `celeriac result` while its
+ * Redis is down). The message names the masked URL and the reason.
+ */
+export class ResultBackendUnavailable extends CeleriacError {
+  override name = 'ResultBackendUnavailable';
+  constructor(
+    message: string,
+    /** The result backend URL with secrets masked. */
+    readonly url: string,
+  ) {
+    super(message);
+  }
+}

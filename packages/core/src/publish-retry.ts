@@ -22,6 +22,8 @@ export interface PublishRetryOptions {
   connectTimeoutMs: number;
   /** The last connection error seen (for the message), if known. */
   lastError?: () => string | undefined;
+  /** What the error says was tried, before the URL. Default `publish to`. */
+  action?: string;
 }
 
 /** Seconds to sleep before retry number `retry` (0-based), as kombu's `retry_over_time`. */
@@ -43,8 +45,11 @@ async function connectedWithin(broker: Broker, ms: number): Promise<boolean> {
   return false;
 }
 
-/** Run `publish` on a live connection, retrying per the policy; throws `BrokerUnavailable` when it runs out. */
-export async function publishWithRetry(publish: () => Promise<void>, options: PublishRetryOptions): Promise<void> {
+/**
+ * Run `publish` (or any other broker operation) on a live connection, retrying per
+ * the policy; throws `BrokerUnavailable` when it runs out.
+ */
+export async function publishWithRetry<T>(publish: () => Promise<T>, options: PublishRetryOptions): Promise<T> {
   const { broker, policy } = options;
   const retries = options.retry ? Math.trunc(policy.maxRetries) : 0;
   const started = Date.now();
@@ -65,7 +70,7 @@ export async function publishWithRetry(publish: () => Promise<void>, options: Pu
   if (reason === 'not connected') reason = options.lastError?.() ?? reason;
   const seconds = ((Date.now() - started) / 1000).toFixed(2);
   throw new BrokerUnavailable(
-    `Cannot publish to ${options.displayUrl}: the broker is unreachable (${reason}); gave up after ${retries + 1} attempt(s) in ${seconds} s ` +
+    `Cannot ${options.action ?? 'publish to'} ${options.displayUrl}: the broker is unreachable (${reason}); gave up after ${retries + 1} attempt(s) in ${seconds} s ` +
       `(retryPolicy ${JSON.stringify(policy)}). Check that Redis is running, or raise retryPolicy/taskPublishRetryPolicy.maxRetries.`,
     options.displayUrl,
     retries + 1,

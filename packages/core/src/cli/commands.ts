@@ -2,6 +2,9 @@ import { createInterface } from 'node:readline/promises';
 import { appFor, type ConnectionFlags } from './load-app.js';
 import { UsageError } from './options.js';
 import type { Celeriac } from '../app.js';
+import { ResultBackendUnavailable } from '../errors.js';
+import { resolveRedisConnection } from '../redis-connection.js';
+import { probeRedis, RedisConnectError } from '../redis-probe.js';
 
 /** What a client command needs to reach: the broker, the result backend, or both. */
 interface Needs {
@@ -32,6 +35,23 @@ async function clientApp(command: string, flags: ConnectionFlags, needs: Needs):
     );
   }
   return app;
+}
+
+/**
+ * Fail fast, with one line naming the masked URL, when the result backend's Redis
+ * does not answer (instead of a timeout that says "still pending", or ioredis's
+ * own retry error after ~10 s). Other schemes are left to the backend.
+ */
+async function ensureBackendReachable(app: Celeriac): Promise<void> {
+  const url = app.resultBackendUrl ?? '';
+  if (!/^rediss?:/i.test(url)) return;
+  const settings = resolveRedisConnection(url, app.settings.resultBackendTransportOptions.redis as Record<string, unknown> | undefined);
+  try {
+    await probeRedis(settings, app.settings.brokerConnectionTimeout * 1000);
+  } catch (err) {
+    if (!(err instanceof RedisConnectError) || !err.retryable) throw err; // wrong password, TLS...: already says the fix
+    throw new ResultBackendUnavailable(`Cannot read results from ${settings.displayUrl}: ${err.reason}. Check that Redis is running and the URL is right.`, settings.displayUrl);
+  }
 }
 
 /** `celeriac call` flags. */
@@ -87,6 +107,7 @@ export async function callCommand(name: string, flags: CallFlags): Promise<void>
 export async function resultCommand(id: string, flags: ConnectionFlags & { timeout?: string; noWait?: boolean }): Promise<void> {
   const app = await clientApp('celeriac result', flags, { backend: true });
   try {
+    await ensureBackendReachable(app);
     const result = app.AsyncResult(id);
     if (flags.noWait) {
       const snap = await result.refresh();
@@ -115,8 +136,7 @@ export async function purgeCommand(flags: ConnectionFlags & { queues?: string; f
       rl.close();
       if (!/^y(es)?$/i.test(answer.trim())) return;
     }
-    const broker = await app.getBroker();
-    const count = await broker.purge(queues);
+    const count = await app.withBroker('purge queues on', (broker) => broker.purge(queues));
     process.stdout.write(`Purged ${count} message${count === 1 ? '' : 's'} from ${queues.length} known task queue${queues.length === 1 ? '' : 's'}.\n`);
   } finally {
     await app.close();
