@@ -100,11 +100,17 @@ test('a database index out of range is reported as such and not retried', { skip
   assert.doesNotMatch(w.output(), /Trying again/);
 });
 
-test('an outage is one line when it starts and one when it ends: no ioredis stack traces, no command arguments', { skip: skip ?? false }, async () => {
+test('an outage is one line when it starts and one when it ends (also with the producer connection open): no ioredis stack traces, no command arguments', { skip: skip ?? false }, async () => {
   let server = await redisOn();
   const port = server.port;
   const w = spawnWorker(server.url(0), server.url(1));
   await until('ready.', () => w.output().includes(' ready.'), 20_000, w.output);
+  // A task that retried: the worker's app has opened its own producer connection
+  // (retries and callbacks are published through it) beside the consumer's.
+  const producer = createApp('outage-producer', { brokerUrl: server.url(0), resultBackend: server.url(1) });
+  producer.logger = pino({ level: 'silent' });
+  assert.equal(await producer.sendTask('tasks.retry_once', ['retried']).then((r) => r.get({ timeout: 15_000 })), 'retried');
+  await producer.close();
   const before = w.output().length;
   await stopRedis(server);
   await until('outage line', () => /Connection to broker .* lost/.test(w.output().slice(before)), 10_000, w.output);
@@ -115,6 +121,8 @@ test('an outage is one line when it starts and one when it ends: no ioredis stac
   const during = w.output().slice(before);
   assert.equal(count(during, /Connection to broker redis:\/\/127\.0\.0\.1:\d+\/0 lost: Connection (refused|reset by peer|closed by peer)/), 1, during);
   assert.equal(count(during, /Connected to broker .* again after/), 1, during);
+  assert.ok(count(during, /Connection to result backend .* lost/) <= 1, during);
+  assert.ok(count(during, /Connected to result backend .* again after/) <= 1, during);
   assert.equal(count(during, /Unhandled error event/), 0, during);
   assert.equal(count(during, /"level":(40|50)/), count(during, /lost: /), `only the outage line is a warning or error:\n${during}`);
   assert.doesNotMatch(during, /"args"/);

@@ -3,7 +3,7 @@
  * (`-A test/apps/worker-app.ts`). URLs come from the command line.
  */
 import { appendFileSync } from 'node:fs';
-import { createApp } from '../../packages/core/src/index.ts';
+import { createApp, type TaskContext } from '../../packages/core/src/index.ts';
 
 export const app = createApp('worker-app', {
   workerHeartbeatInterval: Number(process.env.CELERIAC_TEST_HEARTBEAT ?? 2),
@@ -38,3 +38,9 @@ export const block = app.task(
   },
   { acksLate: true },
 );
+
+/** Retries once (publishing through the app's own producer connection), then returns `tag`. */
+export const retryOnce = app.task('tasks.retry_once', async function (this: TaskContext, tag: string) {
+  if (this.retries < 1) await this.retry({ countdown: 0.1 });
+  return tag;
+});

@@ -11,7 +11,7 @@ import { ConfigurationError, NotRegistered } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { maskUrl } from './mask-url.js';
 import { publishWithRetry } from './publish-retry.js';
-import { loggedConnectionEvents } from './redis-client.js';
+import { loggedConnectionEvents, SharedConnectionEvents, type ConnectionEvents } from './redis-client.js';
 import { resolveRetryPolicy } from './config.js';
 import type { TaskMessage } from './protocol/message.js';
 import { buildTaskMessage } from './protocol/task-message.js';
@@ -39,6 +39,9 @@ interface PreparedSend {
   id: string;
 }
 
+/** What a connection is for, as named in outage lines. */
+export type ConnectionRole = 'broker' | 'result backend';
+
 /**
  * The application: a name, settings, the task registry, and lazily opened
  * connections. One per process; the web adapter or the worker binds its config
@@ -51,6 +54,8 @@ export class Celeriac {
   private brokerPromise: Promise<Broker> | undefined;
   private backendPromise: Promise<ResultBackend> | undefined;
   private lastBrokerError: string | undefined;
+  /** One outage report per role for every connection of this app (see `connectionEvents`). */
+  private readonly outageReports = new Map<ConnectionRole, SharedConnectionEvents>();
   private log: Logger | undefined;
   /** Stable per-process id used as `reply_to` (Celery's "oid"). */
   readonly oid = randomUUID();
@@ -271,7 +276,7 @@ export class Celeriac {
     // taskPublishRetryPolicy instead, and reconnects are tried at least every 0.5 s.
     const redis = { maxRetriesPerRequest: 1, retryStrategy: (times: number) => Math.min(times * 50, 500), connectTimeout: s.brokerConnectionTimeout * 1000 };
     const transportOptions = { ...s.brokerTransportOptions, redis: { ...redis, ...(s.brokerTransportOptions.redis as object | undefined) } };
-    const connectionEvents = loggedConnectionEvents(() => this.logger, 'broker', (reason) => (this.lastBrokerError = reason));
+    const connectionEvents = this.connectionEvents('broker', { onDown: (_url, reason) => (this.lastBrokerError = reason) });
     return (this.brokerPromise ??= createBroker(s.brokerUrl, { transportOptions, connectionEvents }));
   }
 
@@ -284,8 +289,20 @@ export class Celeriac {
       );
     }
     const { resultExpires, resultBackendTransportOptions } = this.settings;
-    const connectionEvents = loggedConnectionEvents(() => this.logger, 'result backend');
+    const connectionEvents = this.connectionEvents('result backend');
     return (this.backendPromise ??= createBackend(url, { resultExpires, transportOptions: resultBackendTransportOptions, connectionEvents }));
+  }
+
+  /**
+   * Outage events for one more connection group of `role` (the producer, a worker's
+   * consumer connection...). Every group of a role shares one report through
+   * `logger`: an outage is one "lost" line and one "again after" line per URL, however
+   * many groups saw it. `own` hooks run on this group's own reports.
+   */
+  connectionEvents(role: ConnectionRole, own: Partial<ConnectionEvents> = {}): ConnectionEvents {
+    let shared = this.outageReports.get(role);
+    if (!shared) this.outageReports.set(role, (shared = new SharedConnectionEvents(loggedConnectionEvents(() => this.logger, role))));
+    return shared.member(own);
   }
 
   /**

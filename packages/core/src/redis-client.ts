@@ -15,6 +15,8 @@ export interface ConnectionEvents {
   onDown(displayUrl: string, reason: string): void;
   /** Every client of the group is connected again after `downMs`. */
   onRecovered(displayUrl: string, downMs: number): void;
+  /** The outage ended because the clients still down were closed on purpose (no recovery to report). */
+  onClosedWhileDown?(displayUrl: string): void;
 }
 
 /** Tracks which clients of one component are down, so an outage is reported once. */
@@ -30,7 +32,11 @@ class OutageTracker {
   watch(client: Redis): void {
     client.on('error', (err: Error) => this.failed(client, err));
     client.on('ready', () => this.recovered(client));
-    client.on('end', () => void this.down.delete(client)); // closed on purpose
+    client.on('end', () => this.closed(client)); // closed on purpose
+  }
+
+  private closed(client: Redis): void {
+    if (this.down.delete(client) && this.down.size === 0) this.events?.onClosedWhileDown?.(this.displayUrl);
   }
 
   private failed(client: Redis, err: Error): void {
@@ -174,4 +180,49 @@ export function loggedConnectionEvents(log: () => ConnectionLog, component: stri
       log().info({ url, downMs }, `Connected to ${component} ${url} again after ${(downMs / 1000).toFixed(1)} s`);
     },
   };
+}
+
+/**
+ * One outage report for several components that reach the same server in the
+ * same role: a worker's consumer connection and its app's producer (both
+ * "broker") each track their own clients, and would otherwise each log the
+ * outage. The first member down reports it, the last member back reports the
+ * recovery (with the time since the first went down). Per-member hooks run on
+ * every member's own report (e.g. a worker's give-up timer on its broker).
+ */
+export class SharedConnectionEvents {
+  private readonly downByUrl = new Map<string, { members: Set<number>; since: number }>();
+  private members = 0;
+
+  constructor(private readonly events: ConnectionEvents) {}
+
+  /** The events to give one more component; `own` hooks are called for this member's reports. */
+  member(own: Partial<ConnectionEvents> = {}): ConnectionEvents {
+    const id = this.members++;
+    return {
+      onDown: (url, reason) => {
+        own.onDown?.(url, reason);
+        let state = this.downByUrl.get(url);
+        if (!state) this.downByUrl.set(url, (state = { members: new Set(), since: Date.now() }));
+        const first = state.members.size === 0;
+        state.members.add(id);
+        if (first) this.events.onDown(url, reason);
+      },
+      onRecovered: (url, downMs) => {
+        own.onRecovered?.(url, downMs);
+        const state = this.downByUrl.get(url);
+        if (!state?.members.delete(id) || state.members.size > 0) return;
+        this.downByUrl.delete(url);
+        this.events.onRecovered(url, Date.now() - state.since);
+      },
+      // Closed while down (e.g. a stopped worker's connection): it no longer counts,
+      // so the others' recovery is still reported, and the next outage too.
+      onClosedWhileDown: (url) => {
+        own.onClosedWhileDown?.(url);
+        const state = this.downByUrl.get(url);
+        if (!state?.members.delete(id)) return;
+        if (state.members.size === 0) this.downByUrl.delete(url);
+      },
+    };
+  }
 }

@@ -17,7 +17,7 @@ import { waitForBackend } from '../backends/index.js';
 import { checkHangTimeout } from '../config.js';
 import { createLogger, type Logger, type LogLevel } from '../logger.js';
 import { maskUrl } from '../mask-url.js';
-import { loggedConnectionEvents, type ConnectionEvents } from '../redis-client.js';
+import type { ConnectionEvents } from '../redis-client.js';
 import { RedisConnectError } from '../redis-probe.js';
 import { startupRetryInterval } from './wait-for-redis.js';
 import { ConsumerLoop } from './consumer-loop.js';
@@ -144,12 +144,12 @@ export class Worker {
    * with `brokerConnectionRetry: false`.
    */
   private brokerEvents(): ConnectionEvents {
-    const logged = loggedConnectionEvents(() => this.log, 'broker');
+    // The lines go through the app's shared report: its producer (retries, callbacks)
+    // reaches the same broker, and an outage is one "lost" line and one "again after" line.
     const { brokerConnectionRetry: retry, brokerConnectionMaxRetries: max } = this.app.settings;
     const retries = max && max > 0 ? Math.trunc(max) : 0;
-    return {
+    return this.app.connectionEvents('broker', {
       onDown: (url, reason) => {
-        logged.onDown(url, reason);
         if (retry && retries === 0) return; // retry forever
         let waitMs = 0;
         for (let n = 1; retry && n <= retries; n++) waitMs += startupRetryInterval(n) * 1000;
@@ -164,11 +164,8 @@ export class Worker {
         }, waitMs);
         this.giveUpTimer.unref();
       },
-      onRecovered: (url, downMs) => {
-        clearTimeout(this.giveUpTimer);
-        logged.onRecovered(url, downMs);
-      },
-    };
+      onRecovered: () => clearTimeout(this.giveUpTimer),
+    });
   }
 
   /**
