@@ -35,7 +35,8 @@ class OutageTracker {
     client.on('end', () => this.closed(client)); // closed on purpose
   }
 
-  private closed(client: Redis): void {
+  /** `client` was closed on purpose (also between reconnect attempts, where ioredis emits no 'end'). */
+  closed(client: Redis): void {
     if (this.down.delete(client) && this.down.size === 0) this.events?.onClosedWhileDown?.(this.displayUrl);
   }
 
@@ -156,6 +157,7 @@ interface RedisInternals {
 export function dropRedisClient(client: Redis): void {
   const wasReconnecting = client.status === 'reconnecting';
   client.disconnect();
+  trackers.get(client)?.tracker.closed(client);
   if (wasReconnecting) (client as unknown as RedisInternals).flushQueue(new Error('Connection is closed.'));
 }
 
