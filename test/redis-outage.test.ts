@@ -9,7 +9,7 @@ import { Writable } from 'node:stream';
 import { after, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { BrokerUnavailable, createApp } from '../packages/core/src/index.ts';
+import { BrokerUnavailable, createApp, Worker } from '../packages/core/src/index.ts';
 import { freePort, missing, REDIS_SERVER, startRedis, stopChild, type RedisServer } from './helpers/services.ts';
 
 const skip = missing(REDIS_SERVER, 'apt-get install redis-server');
@@ -140,8 +140,24 @@ test('a password that stops working is reported once per connection and never pr
   assert.doesNotMatch(out, /Unhandled error event/);
   assert.equal(count(out, /Connection to broker .* lost: WRONGPASS/), 1, out);
   assert.ok(count(out, /Broker heartbeat refused by Redis: WRONGPASS/) <= 1, out);
+  console.log(`# warning/error lines in ~3 s of a wrong password: ${count(out, /"level":(40|50)/)}`);
+  assert.ok(count(out, /"level":(40|50)/) <= 4, `one line per connection group, not one per attempt:\n${out}`);
   w.child.kill('SIGTERM');
   await w.exited;
+});
+
+test('a broker that stays away past brokerConnectionMaxRetries makes a running worker exit non-zero', { skip: skip ?? false }, async () => {
+  const server = await redisOn();
+  const w = spawnWorker(server.url(0), server.url(1), { CELERIAC_TEST_MAX_RETRIES: '1' }); // gives up 2 s into an outage
+  await until('ready.', () => w.output().includes(' ready.'), 20_000, w.output);
+  const down = Date.now();
+  await stopRedis(server);
+  const timeout = new Promise<null>((resolve) => setTimeout(() => resolve(null), 20_000).unref());
+  const exit = await Promise.race([w.exited, timeout]);
+  assert.ok(exit, `the worker kept running with the broker away past the retries:\n${w.output()}`);
+  assert.notEqual(exit.code, 0);
+  assert.ok(exit.at - down >= 1500, `gave up after ${exit.at - down} ms, before the 2 s retry`);
+  assert.match(w.output(), /Cannot connect to redis:\/\/127\.0\.0\.1:\d+\/0: Connection refused\. Gave up after 1 retries \(brokerConnectionMaxRetries\)/);
 });
 
 test('SIGTERM with Redis down exits within brokerConnectionTimeout; a second SIGTERM exits at once', { skip: skip ?? false }, async () => {
@@ -163,7 +179,7 @@ test('SIGTERM with Redis down exits within brokerConnectionTimeout; a second SIG
     const tookMs = at - secondAt;
     console.log(`# ${signals} SIGTERM(s) with Redis down: exited ${tookMs} ms after the last one (code ${code})`);
     if (signals === 1) {
-      assert.ok(tookMs < 4000 + 2000, `exit took ${tookMs} ms (brokerConnectionTimeout is 4 s)`);
+      assert.ok(tookMs < 4000 + 1500, `exit took ${tookMs} ms (brokerConnectionTimeout is 4 s)`);
       assert.doesNotMatch(w.output(), /Error during shutdown/);
     } else {
       assert.ok(tookMs < 2000, `second SIGTERM: exit took ${tookMs} ms`);
@@ -208,4 +224,28 @@ test('app.close() never throws for a connection that never opened', async () => 
   await assert.rejects(app.getBroker(), /Unknown broker URL scheme/);
   await app.getBackend();
   await app.close();
+});
+
+test('Worker.stop({ cold: true }) with Redis down returns at once', { skip: skip ?? false }, async () => {
+  const server = await redisOn();
+  const app = createApp('cold-inproc', { brokerUrl: server.url(0), resultBackend: server.url(1), workerHeartbeatInterval: 0.5 });
+  const worker = new Worker(app, { logger: pino({ level: 'silent' }) });
+  await worker.start();
+  await stopRedis(server);
+  const started = Date.now();
+  await worker.stop({ cold: true });
+  await app.close();
+  const tookMs = Date.now() - started;
+  console.log(`# cold Worker.stop() with Redis down took ${tookMs} ms`);
+  assert.ok(tookMs < 2000, `took ${tookMs} ms (brokerConnectionTimeout is 4 s: a cold stop must not wait it out)`);
+  // Nothing of the stopped worker reconnects when Redis comes back (no client left retrying).
+  const back = await redisOn(server.port);
+  const admin = new Redis({ host: '127.0.0.1', port: back.port });
+  try {
+    await new Promise((r) => setTimeout(r, 3000)); // longer than ioredis's longest reconnect delay (2 s)
+    const clients = String(await admin.client('LIST')).trim().split('\n');
+    assert.equal(clients.length, 1, `connections from the stopped worker:\n${clients.join('\n')}`);
+  } finally {
+    admin.disconnect();
+  }
 });

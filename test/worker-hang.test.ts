@@ -112,7 +112,9 @@ function runs(runlog: string): { event: string; tag: string; pid: number }[] {
  */
 async function hangScenario(t: TestContext, name: string, stuckTask: string, notes: number, unackedWhileStuck: readonly number[], bArgs = ['-c', '2']) {
   const runlog = join(tmp, `${name}.log`);
-  const env = { CELERIAC_TEST_RUNLOG: runlog, CELERIAC_TEST_HEARTBEAT: '0.5', CELERIAC_TEST_HANG_TIMEOUT: '3' };
+  // TTL 10 s: A's messages must come back through its hang watch, not because a peer
+  // took A for dead while its heartbeat thread was still starting (slow under load).
+  const env = { CELERIAC_TEST_RUNLOG: runlog, CELERIAC_TEST_HEARTBEAT: '2', CELERIAC_TEST_HANG_TIMEOUT: '3' };
   await client.flushall();
   await producer.sendTask(stuckTask, [`${name}-stuck`]);
   const tags = Array.from({ length: notes }, (_, i) => `${name}-${i}`);
@@ -187,7 +189,7 @@ test('a loop that comes back after a declared hang forfeits what it held and con
   const runlog = join(tmp, 'resume.log');
   const env = { CELERIAC_TEST_RUNLOG: runlog, CELERIAC_TEST_HEARTBEAT: '0.5', CELERIAC_TEST_HANG_TIMEOUT: '2' };
   await client.flushall();
-  const blocker = await producer.sendTask('hang.block', [5000, 'resume-blocker']); // acks late, no reject on worker lost
+  const blocker = await producer.sendTask('hang.block', [8000, 'resume-blocker']); // acks late, no reject on worker lost; well past the 2 s hang timeout even if the thread starts slowly
   const tags = Array.from({ length: 6 }, (_, i) => `resume-${i}`);
   for (const tag of tags) await producer.sendTask('hang.note', [tag]);
   const a = await startWorker(env, ['-c', '1', '-n', 'a-resume@test'], false);
@@ -214,7 +216,7 @@ test('a reserve pending when the loop hung: after the loop comes back every mess
   await client.flushall();
   const a = await startWorker(env, ['-c', '2', '-n', 'a-pending@test']); // idle: blocked in a reserve
   t.after(() => kill(a.child));
-  await producer.sendTask('hang.block', [5000, 'pending-blocker']);
+  await producer.sendTask('hang.block', [8000, 'pending-blocker']); // well past the 2 s hang timeout even if the thread starts slowly
   await waitFor(() => runs(runlog).some((r) => r.tag === 'pending-blocker'), 10_000, 'A started blocking');
   const tags = Array.from({ length: 6 }, (_, i) => `pending-${i}`);
   for (const tag of tags) await producer.sendTask('hang.note', [tag]);

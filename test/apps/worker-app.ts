@@ -8,6 +8,7 @@ import { createApp } from '../../packages/core/src/index.ts';
 export const app = createApp('worker-app', {
   workerHeartbeatInterval: Number(process.env.CELERIAC_TEST_HEARTBEAT ?? 2),
   workerEtaHoldSeconds: Number(process.env.CELERIAC_TEST_ETA_HOLD ?? 60),
+  ...(process.env.CELERIAC_TEST_MAX_RETRIES ? { brokerConnectionMaxRetries: Number(process.env.CELERIAC_TEST_MAX_RETRIES) } : {}),
 });
 
 export const add = app.task('tasks.add', (x: number, y: number) => x + y);

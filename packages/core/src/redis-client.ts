@@ -109,6 +109,20 @@ export function whenRedisReady(client: Redis, timeoutMs: number): Promise<boolea
 }
 
 /**
+ * Resolves as soon as `client` is not connected (at once if it is not now); `cancel`
+ * removes the listener when the caller no longer waits.
+ */
+export function whenRedisLost(client: Redis): { promise: Promise<void>; cancel(): void } {
+  if (client.status !== 'ready') return { promise: Promise.resolve(), cancel: () => undefined };
+  let onClose: () => void = () => undefined;
+  const promise = new Promise<void>((resolve) => {
+    onClose = () => resolve();
+    client.once('close', onClose);
+  });
+  return { promise, cancel: () => void client.off('close', onClose) };
+}
+
+/**
  * Close a client without waiting on a server that is not there: QUIT when
  * connected (bounded by `timeoutMs`), otherwise drop the connection at once.
  * Never throws.

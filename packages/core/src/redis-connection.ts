@@ -138,15 +138,17 @@ export function describeRedisError(err: unknown): string {
   const code = (err as NodeJS.ErrnoException).code;
   if (code && SOCKET_REASONS[code]) return SOCKET_REASONS[code];
   if (err.name === 'MaxRetriesPerRequestError') return 'No connection (gave up waiting for a reconnect)';
-  return err.message.split('\n', 1)[0]!;
+  return err.message.split('\n', 1)[0]!.replace(/\.+$/, '');
 }
 
 const CONNECTION_ERROR_NAMES = new Set(['MaxRetriesPerRequestError', 'AbortError', 'ClusterAllFailedError']);
 const CONNECTION_ERROR_MESSAGES = ['Connection is closed', "Stream isn't writeable", 'Connection in subscriber mode'];
+/** Replies that mean the connection cannot be used (ioredis fails every queued command with them). */
+const UNUSABLE_CONNECTION_REPLIES = /^(WRONGPASS|NOAUTH|LOADING|MASTERDOWN)\b|^ERR invalid password/;
 
 /**
- * True for errors that mean "no connection" (refused, reset, closed, gave up
- * reconnecting) rather than a command the server refused. Callers log these at
+ * True for errors that mean "no usable connection" (refused, reset, closed, gave
+ * up reconnecting, the login refused) rather than a command the server refused. Callers log these at
  * debug level: the outage itself is reported once by the connection.
  */
 export function isConnectionError(err: unknown): boolean {
@@ -154,5 +156,5 @@ export function isConnectionError(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   if (code && SOCKET_REASONS[code]) return true;
   if (CONNECTION_ERROR_NAMES.has(err.name)) return true;
-  return CONNECTION_ERROR_MESSAGES.some((m) => err.message.startsWith(m));
+  return CONNECTION_ERROR_MESSAGES.some((m) => err.message.startsWith(m)) || UNUSABLE_CONNECTION_REPLIES.test(err.message);
 }

@@ -113,7 +113,7 @@ export function probeRedis(settings: RedisConnectionSettings, timeoutMs = 4000):
 
 function classifyReplyError(settings: RedisConnectionSettings, step: string | undefined, error: string): RedisConnectError {
   const url = settings.displayUrl;
-  const firstLine = error.split('\n', 1)[0]!;
+  const firstLine = error.split('\n', 1)[0]!.replace(/\.+$/, '');
   if (/^(NOAUTH|WRONGPASS)|invalid password|invalid username-password/i.test(firstLine) || step === 'auth') {
     const reason = settings.password ? `authentication failed (${firstLine})` : `the server requires a password (${firstLine})`;
     return new RedisConnectError(url, reason, false,

@@ -9,7 +9,7 @@ import type { Redis, RedisOptions } from 'ioredis';
 import { pino } from 'pino';
 import { MessageDecodeError, MessageTooLarge } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { dropRedisClient, duplicateRedisClient } from '../redis-client.js';
+import { dropRedisClient, duplicateRedisClient, whenRedisLost } from '../redis-client.js';
 import { isConnectionError } from '../redis-connection.js';
 import { ConsumerHeartbeats } from '../worker/consumer-heartbeats.js';
 import type { Consumer, ConsumerOptions, Delivery, IfWorkerLost, ReserveOptions } from './broker.js';
@@ -31,6 +31,8 @@ const ACK_RETRY_FIRST_MS = 100;
 const ACK_RETRY_MAX_MS = 2000;
 /** Once the consumer is closing, a failing ack is retried this much longer, then given up. */
 const ACK_RETRY_AFTER_CLOSE_MS = 10_000;
+/** At close, how long the last reserve may take to return once its connection is gone. */
+const RESERVE_SETTLE_AT_CLOSE_MS = 1_000;
 
 /** What a consumer shares with the `RedisBroker` that opened it. */
 export interface RedisConsumerContext {
@@ -347,9 +349,16 @@ export class RedisConsumer implements Consumer {
     // Pending acks first (retried up to ACK_RETRY_AFTER_CLOSE_MS): an ack that lands now
     // keeps a finished task from being given back below.
     await Promise.allSettled([...this.pendingAcks]);
-    // Not connected: fail what is queued for the connection (a pending reserve) instead of waiting on it.
+    // Not connected, or the connection drops while the last reserve is pending: fail what is
+    // queued for it instead of waiting on the client's reconnects.
+    const lost = whenRedisLost(this.ctx.redis);
+    await Promise.race([this.reserveLock, lost.promise]);
+    lost.cancel();
     if (this.ctx.redis.status !== 'ready') dropRedisClient(this.ctx.redis);
-    await this.reserveLock;
+    // Bounded: liveness must stop (and the thread end) even if a reserve never settles.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.reserveLock, new Promise((resolve) => (timer = setTimeout(resolve, RESERVE_SETTLE_AT_CLOSE_MS)))]);
+    clearTimeout(timer);
     await this.heartbeats.stop();
     if (this.ctx.redis.status === 'ready') await scripts.retireConsumer.run(this.ctx.redis, [UNACKED, UNACKED_INDEX, CONSUMERS], [this.id]);
   }

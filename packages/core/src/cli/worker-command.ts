@@ -31,7 +31,9 @@ export async function workerCommand(flags: WorkerFlags, version: string): Promis
   const app = await appFor(flags);
   if (concurrency !== undefined) app.configure({ workerConcurrency: concurrency });
   const logger = createLogger(level, 'celeriac', { format: logFormat ?? app.settings.workerLogFormat, colors: flags.color === false ? false : undefined });
-  const worker = new Worker(app, { queues, prefetchMultiplier, hostname, logger });
+  // The broker stayed away past brokerConnectionMaxRetries: exit non-zero, as Celery does, for the service manager to restart us.
+  const onBrokerLost = () => void worker.stop({ cold: true }).catch(() => undefined).then(() => process.exit(1));
+  const worker: Worker = new Worker(app, { queues, prefetchMultiplier, hostname, logger, onBrokerLost });
   process.stdout.write(workerBanner(worker, version) + '\n');
   await worker.start();
   let signals = 0;

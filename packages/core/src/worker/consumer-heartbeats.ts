@@ -172,8 +172,9 @@ export class ConsumerHeartbeats {
   }
 
   private async startRecurring(): Promise<void> {
-    if (!this.options.thread) return this.everyInterval(() => this.beat());
-    await this.startThread();
+    // From the loop until the thread is up (its start-up can take a while under load).
+    this.everyInterval(() => this.beat());
+    if (this.options.thread) await this.startThread();
   }
 
   private async startThread(): Promise<void> {

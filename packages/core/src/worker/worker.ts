@@ -17,7 +17,9 @@ import { waitForBackend } from '../backends/index.js';
 import { checkHangTimeout } from '../config.js';
 import { createLogger, type Logger, type LogLevel } from '../logger.js';
 import { maskUrl } from '../mask-url.js';
-import { loggedConnectionEvents } from '../redis-client.js';
+import { loggedConnectionEvents, type ConnectionEvents } from '../redis-client.js';
+import { RedisConnectError } from '../redis-probe.js';
+import { startupRetryInterval } from './wait-for-redis.js';
 import { ConsumerLoop } from './consumer-loop.js';
 import { AsyncPool } from './pool.js';
 import { RequestLifecycle, type WorkerStats } from './request-lifecycle.js';
@@ -38,6 +40,12 @@ export interface WorkerOptions {
   logLevel?: LogLevel;
   /** Use this logger instead of creating one. */
   logger?: Logger;
+  /**
+   * Called when the broker stayed away longer than `brokerConnectionRetry` /
+   * `brokerConnectionMaxRetries` allow (Celery's worker exits then). Default: a
+   * cold stop. The CLI exits non-zero.
+   */
+  onBrokerLost?: (err: Error) => void;
 }
 
 const UNLIMITED_PREFETCH = 10_000;
@@ -61,11 +69,12 @@ export class Worker {
   private lifecycle: RequestLifecycle | undefined;
   private running = false;
   private stopping: Promise<void> | undefined;
+  private giveUpTimer: NodeJS.Timeout | undefined;
   private turnCold: (() => void) | undefined;
 
   constructor(
     readonly app: Celeriac,
-    options: WorkerOptions = {},
+    private readonly options: WorkerOptions = {},
   ) {
     const s = app.settings;
     this.hostname = options.hostname ?? `celeriac@${osHostname()}`;
@@ -88,7 +97,7 @@ export class Worker {
     await waitForBroker(s.brokerUrl, s.brokerTransportOptions, wait);
     const backendUrl = this.app.resultBackendUrl;
     if (backendUrl && backendUrl !== s.brokerUrl) await waitForBackend(backendUrl, s.resultBackendTransportOptions, wait);
-    this.broker = await createBroker(s.brokerUrl, { transportOptions: s.brokerTransportOptions, connectionEvents: loggedConnectionEvents(() => this.log, 'broker') });
+    this.broker = await createBroker(s.brokerUrl, { transportOptions: s.brokerTransportOptions, connectionEvents: this.brokerEvents() });
     this.log.info({ url: maskUrl(s.brokerUrl) }, `Connected to ${maskUrl(s.brokerUrl)}`);
     const backend = this.app.resultBackendUrl ? await this.app.getBackend() : null;
     const consumer = await this.broker.openConsumer(this.queues, {
@@ -129,6 +138,40 @@ export class Worker {
   }
 
   /**
+   * Outage lines (one when the broker goes away, one when it is back), and, like
+   * Celery, giving up once the broker has stayed away for as long as
+   * `brokerConnectionMaxRetries` retries (2, 4, ... 30 s apart) take, or at once
+   * with `brokerConnectionRetry: false`.
+   */
+  private brokerEvents(): ConnectionEvents {
+    const logged = loggedConnectionEvents(() => this.log, 'broker');
+    const { brokerConnectionRetry: retry, brokerConnectionMaxRetries: max } = this.app.settings;
+    const retries = max && max > 0 ? Math.trunc(max) : 0;
+    return {
+      onDown: (url, reason) => {
+        logged.onDown(url, reason);
+        if (retry && retries === 0) return; // retry forever
+        let waitMs = 0;
+        for (let n = 1; retry && n <= retries; n++) waitMs += startupRetryInterval(n) * 1000;
+        clearTimeout(this.giveUpTimer);
+        this.giveUpTimer = setTimeout(() => {
+          if (!this.running) return;
+          const fix = retry ? `Gave up after ${retries} retries (brokerConnectionMaxRetries).` : 'Not retrying: brokerConnectionRetry is false.';
+          const err = new RedisConnectError(url, reason, false, fix);
+          this.log.error({ url, reason }, err.message);
+          if (this.options.onBrokerLost) this.options.onBrokerLost(err);
+          else void this.stop({ cold: true });
+        }, waitMs);
+        this.giveUpTimer.unref();
+      },
+      onRecovered: (url, downMs) => {
+        clearTimeout(this.giveUpTimer);
+        logged.onRecovered(url, downMs);
+      },
+    };
+  }
+
+  /**
    * Stop consuming. Warm (default): finish running tasks, give back messages not
    * started (held ETAs, queued) and flush acks and results. Cold: give back
    * everything unacknowledged, including running late-ack tasks, and return now.
@@ -150,6 +193,7 @@ export class Worker {
     void coldRequested.then(() => (turnedCold = true));
     const lifecycle = this.lifecycle!;
     this.running = false;
+    clearTimeout(this.giveUpTimer);
     lifecycle.stopAccepting();
     // A broker that is away must not hold the process: waiting on it gets
     // brokerConnectionTimeout in all (running tasks still finish in a warm shutdown).
@@ -159,7 +203,10 @@ export class Worker {
     // restored messages again), unless a cold stop finds the broker away: then nothing
     // will come back from it anyway.
     const loopStopped = this.loop!.stop();
-    const coldAndAway = coldRequested.then(async () => ((await this.broker!.whenConnected?.(0)) === false ? undefined : loopStopped));
+    // Cold: the broker away, nothing to wait for; connected, the last reserve returns within its 1 s timeout.
+    const coldAndAway = (cold ? Promise.resolve() : coldRequested).then(async () =>
+      (await this.broker!.whenConnected?.(0)) === false ? undefined : within(loopStopped, 1000),
+    );
     await within(Promise.race([loopStopped, coldAndAway]), limitMs);
     lifecycle.stopAccepting(); // again: what the last reserve brought stays unsettled too
     if (!cold) await Promise.race([lifecycle.runsDone(), coldRequested]);
@@ -172,8 +219,9 @@ export class Worker {
         (turnedCold ? `Cold shutdown with the broker ${url} unreachable: stopping now; ` : `The broker ${url} did not answer within ${this.app.settings.brokerConnectionTimeout} s (brokerConnectionTimeout): stopping anyway; `) +
           'messages this worker still held stay unacked in Redis and are restored by other workers (or kombu\'s visibility timeout).',
       );
-      // Closing drops the connections at once; only a warm stop waits (briefly) for the heartbeat thread to end.
-      await within(this.consumer!.close().then(() => this.broker!.close()), turnedCold ? 0 : 1000);
+      // Closing drops the connections at once and ends the heartbeat thread within about a second,
+      // in the background: the time allowed for the broker is up.
+      await within(this.consumer!.close().then(() => this.broker!.close()), 0);
     }
   }
 
