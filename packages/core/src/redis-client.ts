@@ -98,21 +98,45 @@ export function duplicateRedisClient(client: Redis, overrides: RedisOptions = {}
 export function whenRedisReady(client: Redis, timeoutMs: number): Promise<boolean> {
   if (client.status === 'ready') return Promise.resolve(true);
   if (client.status === 'end') return Promise.resolve(false);
+  const next = nextReadyOutcome(client);
   return new Promise((resolve) => {
-    const done = (ok: boolean) => {
+    const timer = setTimeout(() => resolve(false), Math.max(0, timeoutMs));
+    void next.then((ok) => {
       clearTimeout(timer);
-      client.off('ready', onReady);
-      client.off('error', onError);
-      client.off('end', onError);
       resolve(ok);
-    };
-    const onReady = () => done(true);
-    const onError = () => done(false);
-    const timer = setTimeout(() => done(false), Math.max(0, timeoutMs));
-    client.once('ready', onReady);
-    client.once('error', onError);
-    client.once('end', onError);
+    });
   });
+}
+
+/** The pending `nextReadyOutcome` of each client: concurrent waiters share one set of listeners. */
+const readyOutcomes = new WeakMap<Redis, Promise<boolean>>();
+
+/**
+ * True on the client's next 'ready', false on its next 'error' or 'end'. Shared by
+ * every caller until then: a producer's first thousand publishes on a connection
+ * still opening add three listeners in all, not three each (removing those was a
+ * linear scan per caller).
+ */
+function nextReadyOutcome(client: Redis): Promise<boolean> {
+  let outcome = readyOutcomes.get(client);
+  if (outcome === undefined) {
+    outcome = new Promise<boolean>((resolve) => {
+      const done = (ok: boolean) => {
+        readyOutcomes.delete(client);
+        client.off('ready', onReady);
+        client.off('error', onError);
+        client.off('end', onError);
+        resolve(ok);
+      };
+      const onReady = () => done(true);
+      const onError = () => done(false);
+      client.once('ready', onReady);
+      client.once('error', onError);
+      client.once('end', onError);
+    });
+    readyOutcomes.set(client, outcome);
+  }
+  return outcome;
 }
 
 /**

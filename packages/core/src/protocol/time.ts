@@ -1,10 +1,17 @@
 /** Date formats Celery uses on the wire. */
 
+/** The last `isoMicros` result: a busy worker stamps several results within one millisecond. */
+let lastIsoMicros = { time: NaN, text: '' };
+
 function isoMicros(date: Date): string {
+  const time = date.getTime();
+  if (time === lastIsoMicros.time) return lastIsoMicros.text;
   // JS dates carry milliseconds; Python prints microseconds (omitted when zero).
   const iso = date.toISOString(); // 2026-11-23T06:34:32.852Z
   const ms = date.getUTCMilliseconds();
-  return ms === 0 ? iso.slice(0, 19) : `${iso.slice(0, 23)}000`;
+  const text = ms === 0 ? iso.slice(0, 19) : `${iso.slice(0, 23)}000`;
+  lastIsoMicros = { time, text };
+  return text;
 }
 
 /** `eta` / `expires` headers: aware UTC isoformat, e.g. `2026-11-23T06:34:32.852000+00:00`. */

@@ -149,7 +149,8 @@ export class RequestLifecycle {
       this.revokeExpired(request);
       return;
     }
-    this.o.log.info({ task: request.name, id: request.id }, `Task ${request.name}[${request.id}] received`);
+    // Guarded: building the line and its bindings costs on every task even when info is off.
+    if (this.o.log.isLevelEnabled('info')) this.o.log.info({ task: request.name, id: request.id }, `Task ${request.name}[${request.id}] received`);
     const delayMs = decoded.eta ? decoded.eta.getTime() - Date.now() : 0;
     if (delayMs > 0) this.eta.hold(request, delayMs);
     else this.enqueue(request);
