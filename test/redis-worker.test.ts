@@ -39,7 +39,7 @@ async function cli(args: string[]): Promise<{ code: number | null; stdout: strin
 test('worker banner, celeriac call / result / purge', { skip: skip ?? false }, async () => {
   const w = await startWorker();
   assert.match(w.output(), /\.> transport:\s+redis:\/\/127\.0\.0\.1/);
-  assert.match(w.output(), /\[tasks\]\n {2}\. tasks\.add\n {2}\. tasks\.block\n {2}\. tasks\.slow\n/);
+  assert.match(w.output(), /\[tasks\]\n {2}\. tasks\.add\n {2}\. tasks\.block\n {2}\. tasks\.retry_once\n {2}\. tasks\.slow\n/);
   const call = await cli(['call', 'tasks.add', '--args', '[20, 22]', '--broker', workers.redis.url(0), '--backend', workers.redis.url(1)]);
   assert.equal(call.code, 0, call.stderr);
   const id = call.stdout.trim();

@@ -39,8 +39,8 @@ export const block = app.task(
   { acksLate: true },
 );
 
-/** Retries once (publishing through the app's own producer connection), then returns `tag`. */
-export const retryOnce = app.task('tasks.retry_once', async function (this: TaskContext, tag: string) {
+/** Retries once (publishing through the app's own producer connection), then returns `tag`. Not exported: -A lists exports. */
+app.task('tasks.retry_once', async function (this: TaskContext, tag: string) {
   if (this.retries < 1) await this.retry({ countdown: 0.1 });
   return tag;
 });
