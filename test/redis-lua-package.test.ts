@@ -1,5 +1,5 @@
 /**
- * The Redis transport's Lua scripts are files (src/brokers/redis-lua/): the build must
+ * The Lua scripts are files (src/brokers/redis-lua/, src/backends/redis-lua/): the build must
  * copy them next to the compiled JavaScript, and `npm pack` must ship them, or the
  * published package fails on its first Redis command. Needs a build (`npm test` builds first).
  */
@@ -12,7 +12,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { scripts as sourceScripts } from '../packages/core/src/brokers/redis-scripts.ts';
 
 const CORE = join(dirname(fileURLToPath(import.meta.url)), '..', 'packages', 'core');
-const LUA_SRC = join(CORE, 'src', 'brokers', 'redis-lua');
+const LUA_DIRS = ['brokers/redis-lua', 'backends/redis-lua'];
 
 function luaFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? luaFiles(join(dir, e.name)) : e.name.endsWith('.lua') ? [join(dir, e.name)] : []));
@@ -21,8 +21,12 @@ function luaFiles(dir: string): string[] {
 test('every Lua script ships in the @celeriac/core tarball, under dist/', () => {
   const out = execFileSync('npm', ['pack', '--dry-run', '--json'], { cwd: CORE, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   const shipped = new Set((JSON.parse(out) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path));
-  const expected = luaFiles(LUA_SRC).map((f) => `dist/brokers/redis-lua/${relative(LUA_SRC, f).split('\\').join('/')}`);
-  assert.ok(expected.length >= 9, `found ${expected.length} .lua files`);
+  const expected = LUA_DIRS.flatMap((dir) => {
+    const src = join(CORE, 'src', dir);
+    return luaFiles(src).map((f) => `dist/${dir}/${relative(src, f).split('\\').join('/')}`);
+  });
+  assert.ok(expected.length >= 11, `found ${expected.length} .lua files`);
+  assert.ok(expected.includes('dist/backends/redis-lua/storeResults-0.lua'), 'the result backend scripts are counted');
   assert.deepEqual(expected.filter((f) => !shipped.has(f)), [], 'Lua files missing from the tarball');
 });
 

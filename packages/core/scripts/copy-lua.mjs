@@ -1,7 +1,10 @@
-// Copies the Redis transport's Lua scripts (src/brokers/redis-lua/**/*.lua) next to
-// the compiled JavaScript (dist/brokers/redis-lua/), where redis-scripts.js loads them.
+// Copies the Lua scripts of the Redis transport (src/brokers/redis-lua/) and of the Redis
+// result backend (src/backends/redis-lua/) next to the compiled JavaScript (dist/...),
+// where redis-scripts.js loads them.
 import { cpSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-cpSync(`${root}src/brokers/redis-lua`, `${root}dist/brokers/redis-lua`, { recursive: true });
+for (const dir of ['brokers/redis-lua', 'backends/redis-lua']) {
+  cpSync(`${root}src/${dir}`, `${root}dist/${dir}`, { recursive: true });
+}

@@ -18,6 +18,9 @@ import { maskUrl } from '../mask-url.js';
 import type { Redis, RedisOptions } from 'ioredis';
 import { closeRedisClient, createRedisClient, dropRedisClient, duplicateRedisClient, type ConnectionEvents } from '../redis-client.js';
 import { resolveRedisConnection } from '../redis-connection.js';
+import { RedisScript, replies } from '../brokers/redis-scripts.js';
+
+const BACKEND_LUA_DIR = new URL('./redis-lua/', import.meta.url);
 import { CeleriacError, MessageDecodeError, TimeoutError } from '../errors.js';
 import { dumpsPython, loadsPython } from '../protocol/python-json.js';
 import { READY_STATES } from '../states.js';
@@ -33,83 +36,18 @@ export interface RedisBackendOptions {
   connectionEvents?: ConnectionEvents;
 }
 
-/**
- * storeResult — Celery's write: skip when SUCCESS is already stored, else
- * SETEX (SET when the TTL is 0) and PUBLISH the same JSON.
- * KEYS[1] `celery-task-meta-<id>`. ARGV[1] document JSON, ARGV[2] TTL seconds.
- * Returns 1 when written, 0 when an earlier SUCCESS was kept.
- */
-const STORE_RESULT_LUA = `
-local current = redis.call('GET', KEYS[1])
-if current then
-  local status
-  if string.sub(current, 1, 12) == '{"status": "' then
-    status = string.match(current, '^{"status": "([^"]*)"')
-  else
-    local ok, doc = pcall(cjson.decode, current)
-    if ok and type(doc) == 'table' then status = doc['status'] end
-  end
-  if status == 'SUCCESS' then return 0 end
-end
-if tonumber(ARGV[2]) > 0 then
-  redis.call('SETEX', KEYS[1], ARGV[2], ARGV[1])
-else
-  redis.call('SET', KEYS[1], ARGV[1])
-end
-redis.call('PUBLISH', KEYS[1], ARGV[1])
-return 1
-`;
-
-
-/**
- * storeResults — storeResult for a batch in one call, 2 commands per document instead
- * of 4 (EVALSHA, GET, SETEX, PUBLISH): `SET key doc EX ttl GET` writes and returns the
- * previous value in one command; if that was a SUCCESS it is put back (its expiry
- * restarts: the only difference from storeResult, for a rare duplicate run) and
- * nothing is published, else the document is PUBLISHed. A later document for the same
- * key in the batch sees the earlier one, as with separate calls. A key Redis refuses
- * (e.g. WRONGTYPE: not a string) fails that document only.
- * KEYS: `celery-task-meta-<id>` each. ARGV[1] TTL seconds (0 = no expiry), ARGV[1 + i]
- * the document for KEYS[i]. Returns per document 1 (written), 0 (an earlier SUCCESS
- * kept) or the error message. Needs Redis >= 6.2 (SET ... GET).
- */
-const STORE_RESULTS_LUA = `
-local ttl = tonumber(ARGV[1])
-local out = {}
-for i, key in ipairs(KEYS) do
-  local doc = ARGV[i + 1]
-  local old
-  if ttl > 0 then old = redis.pcall('SET', key, doc, 'EX', ttl, 'GET') else old = redis.pcall('SET', key, doc, 'GET') end
-  if type(old) == 'table' and old.err then
-    out[i] = old.err
-  else
-    local status
-    if old then
-      if string.sub(old, 1, 12) == '{"status": "' then
-        status = string.match(old, '^{"status": "([^"]*)"')
-      else
-        local ok, parsed = pcall(cjson.decode, old)
-        if ok and type(parsed) == 'table' then status = parsed['status'] end
-      end
-    end
-    if status == 'SUCCESS' then
-      if ttl > 0 then redis.call('SET', key, old, 'EX', ttl) else redis.call('SET', key, old) end
-      out[i] = 0
-    else
-      redis.call('PUBLISH', key, doc)
-      out[i] = 1
-    end
-  end
-end
-return out
-`;
+/** The backend's Lua scripts (see each file's header in `redis-lua/` for KEYS and ARGV). */
+const backendScripts = {
+  /** 1 when written, 0 when an earlier SUCCESS was kept. */
+  storeResult: new RedisScript<readonly [key: string], readonly [json: string, ttlSeconds: number], number>('storeResult-1', replies.integer, BACKEND_LUA_DIR),
+  /** Per document: 1 written, 0 earlier SUCCESS kept, or Redis's error message. */
+  storeResults: new RedisScript<readonly [], readonly (string | number)[], unknown[]>('storeResults-0', replies.array, BACKEND_LUA_DIR),
+};
 
 /** Celery's key (and pub/sub channel) for a task's result. */
 export function resultKey(taskId: string): string {
   return `celery-task-meta-${taskId}`;
 }
-
-type StoreCall = (key: string, json: string, ttl: number) => Promise<unknown>;
 
 interface Waiter {
   resolve(doc: ResultDocument): void;
@@ -138,14 +76,11 @@ export class RedisBackend implements ResultBackend {
     this.ttl = Math.max(0, Math.trunc(options.resultExpires ?? 86400));
     const connection = resolveRedisConnection(url, options.redis);
     this.redis = createRedisClient(connection, { redis: { enableAutoPipelining: true, ...options.redis }, events: options.connectionEvents });
-    this.redis.defineCommand('storeResult', { lua: STORE_RESULT_LUA, numberOfKeys: 1 });
-    this.redis.defineCommand('storeResultsBatch', { lua: STORE_RESULTS_LUA });
   }
 
   /** Store a document and wake waiters, unless SUCCESS is already stored. */
   async storeResult(doc: ResultDocument): Promise<void> {
-    const store = (this.redis as unknown as { storeResult: StoreCall }).storeResult.bind(this.redis);
-    await store(resultKey(doc.task_id), dumpsPython(doc), this.ttl);
+    await backendScripts.storeResult.run(this.redis, [resultKey(doc.task_id)], [dumpsPython(doc), this.ttl]);
   }
 
   /**
@@ -172,28 +107,20 @@ export class RedisBackend implements ResultBackend {
       if (!errors.some((e) => e !== null && /syntax error/i.test(e.message))) return errors;
       this.batchScript = false;
     }
-    const pipeline = this.redis.pipeline() as unknown as { storeResult: StoreCall; exec(): Promise<[Error | null, unknown][] | null> };
-    for (const r of results) void pipeline.storeResult(resultKey(r.taskId), r.payload, this.ttl);
-    const replies = await pipeline.exec();
-    if (!replies) throw new CeleriacError(`Result backend ${this.displayUrl}: the write pipeline was discarded.`);
-    return replies.map(([err]) => err);
+    // Auto-pipelining sends these together: still one round trip.
+    const written = await Promise.allSettled(results.map((r) => backendScripts.storeResult.run(this.redis, [resultKey(r.taskId)], [r.payload, this.ttl])));
+    return written.map((w) => (w.status === 'rejected' ? (w.reason instanceof Error ? w.reason : new Error(String(w.reason))) : null));
   }
 
-  /** One STORE_RESULTS_LUA call for the whole batch; one error (or null) per document. */
+  /** One storeResults script call for the whole batch; one error (or null) per document. */
   private async storeBatch(results: readonly EncodedResult[]): Promise<(Error | null)[]> {
-    const args: (string | number)[] = new Array(results.length * 2 + 2);
-    args[0] = results.length;
-    for (let i = 0; i < results.length; i++) {
-      args[1 + i] = resultKey(results[i]!.taskId);
-      args[2 + results.length + i] = results[i]!.payload;
-    }
-    args[1 + results.length] = this.ttl;
-    const run = (this.redis as unknown as { storeResultsBatch: (...a: (string | number)[]) => Promise<unknown> }).storeResultsBatch;
-    const reply = await run.apply(this.redis, args);
-    if (!Array.isArray(reply) || reply.length !== results.length) throw new CeleriacError(`Result backend ${this.displayUrl}: unexpected reply to the batch write.`);
+    const keys = results.map((r) => resultKey(r.taskId));
+    const args: (string | number)[] = [this.ttl];
+    for (const r of results) args.push(r.payload);
+    const reply = await backendScripts.storeResults.run(this.redis, [], args, keys);
+    if (reply.length !== results.length) throw new CeleriacError(`Result backend ${this.displayUrl}: unexpected reply to the batch write.`);
     return reply.map((r) => (typeof r === 'string' ? new Error(r) : null));
   }
-
 
   /** The stored document, or null (PENDING). */
   async getResult(taskId: string): Promise<ResultDocument | null> {

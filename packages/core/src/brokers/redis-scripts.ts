@@ -19,10 +19,10 @@ export interface ScriptClient {
 
 const LUA_DIR = new URL('./redis-lua/', import.meta.url);
 
-/** Source of a script file with its `--- @include "x"` lines expanded. */
-export function loadLua(file: string): string {
-  const text = readFileSync(new URL(file, LUA_DIR), 'utf8');
-  return text.replace(/^--- @include "([\w-]+)"$/gm, (_, name: string) => loadLua(`includes/${name}.lua`));
+/** Source of a script file in `dir` (default: the transport's `redis-lua/`) with its `--- @include "x"` lines expanded. */
+export function loadLua(file: string, dir: URL = LUA_DIR): string {
+  const text = readFileSync(new URL(file, dir), 'utf8');
+  return text.replace(/^--- @include "([\w-]+)"$/gm, (_, name: string) => loadLua(`includes/${name}.lua`, dir));
 }
 
 /** One Lua script: fixed KEYS tuple `K` (plus `extraKeys` when variadic), ARGV tuple `A`, parsed result `R`. */
@@ -35,8 +35,10 @@ export class RedisScript<K extends readonly string[], A extends readonly (string
     /** File name without `.lua`, e.g. `reserveMessages-3`. */
     readonly file: string,
     private readonly parse: (reply: unknown) => R,
+    /** Folder of the file (the result backend keeps its scripts beside itself). Default: `brokers/redis-lua/`. */
+    dir: URL = LUA_DIR,
   ) {
-    this.lua = loadLua(`${file}.lua`);
+    this.lua = loadLua(`${file}.lua`, dir);
     this.sha = createHash('sha1').update(this.lua).digest('hex');
   }
 
@@ -56,6 +58,10 @@ export class RedisScript<K extends readonly string[], A extends readonly (string
 export const replies = {
   integer(reply: unknown): number {
     if (typeof reply !== 'number') throw new TypeError(`Expected an integer reply from a Redis script, got ${typeof reply}`);
+    return reply;
+  },
+  array(reply: unknown): unknown[] {
+    if (!Array.isArray(reply)) throw new TypeError(`Expected an array reply from a Redis script, got ${typeof reply}`);
     return reply;
   },
   strings(reply: unknown): string[] {
