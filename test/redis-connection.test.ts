@@ -14,7 +14,7 @@ import { ConfigurationError, createApp, createBackend, createBroker, Worker } fr
 import { safeErrorSerializer } from '../packages/core/src/error-serializer.ts';
 import { maskUrl } from '../packages/core/src/mask-url.ts';
 import { resolveRedisConnection } from '../packages/core/src/redis-connection.ts';
-import { waitForRedis } from '../packages/core/src/worker/wait-for-redis.ts';
+import { waitForRedis } from '../packages/core/src/wait-for-redis.ts';
 import { missing, REDIS_SERVER, startRedis, type RedisServer } from './helpers/services.ts';
 
 const skip = missing(REDIS_SERVER, 'apt-get install redis-server');

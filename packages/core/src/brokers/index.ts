@@ -1,7 +1,7 @@
 import { ConfigurationError } from '../errors.js';
 import { maskUrl } from '../mask-url.js';
 import type { ConnectionEvents } from '../redis-client.js';
-import type { WaitForRedisOptions } from '../worker/wait-for-redis.js';
+import type { WaitForRedisOptions } from '../wait-for-redis.js';
 import type { Broker } from './broker.js';
 import { MemoryBroker } from './memory.js';
 
@@ -41,6 +41,6 @@ export async function createBroker(url: string, options: BrokerFactoryOptions = 
 export async function waitForBroker(url: string, transportOptions: Record<string, unknown>, wait: WaitForRedisOptions): Promise<void> {
   const scheme = url.split(':', 1)[0]!.toLowerCase();
   if (scheme !== 'redis' && scheme !== 'rediss') return;
-  const { waitForRedis } = await import('../worker/wait-for-redis.js');
+  const { waitForRedis } = await import('../wait-for-redis.js');
   await waitForRedis(url, transportOptions.redis as Record<string, unknown> | undefined, wait);
 }

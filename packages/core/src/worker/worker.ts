@@ -19,7 +19,7 @@ import { createLogger, type Logger, type LogLevel } from '../logger.js';
 import { maskUrl } from '../mask-url.js';
 import type { ConnectionEvents } from '../redis-client.js';
 import { RedisConnectError } from '../redis-probe.js';
-import { startupRetryInterval } from './wait-for-redis.js';
+import { startupRetryInterval } from '../wait-for-redis.js';
 import { ConsumerLoop } from './consumer-loop.js';
 import { AsyncPool } from './pool.js';
 import { RequestLifecycle, type WorkerStats } from './request-lifecycle.js';

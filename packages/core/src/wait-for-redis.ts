@@ -7,9 +7,9 @@
  * range, a TLS certificate problem or a cluster node is not retried: it throws at
  * once with the reason and the fix.
  */
-import type { Logger } from '../logger.js';
-import { resolveRedisConnection } from '../redis-connection.js';
-import { probeRedis, RedisConnectError } from '../redis-probe.js';
+import type { Logger } from './logger.js';
+import { resolveRedisConnection } from './redis-connection.js';
+import { probeRedis, RedisConnectError } from './redis-probe.js';
 
 /** How to wait (from the app's settings). */
 export interface WaitForRedisOptions {
