@@ -1,4 +1,4 @@
-import { defaultSettings, type Celeriac, type Settings, type WorkerOptions } from '@celeriac/core';
+import { defaultSettings, fromObject, type Celeriac, type Settings, type WorkerOptions } from '@celeriac/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 /**
@@ -58,17 +58,23 @@ export function settingsFromOptions(options: CeleriacPluginOptions): Record<stri
 const CELERY_KEY = /^(CELERY|CELERIAC)_[A-Z0-9_]+$/;
 
 /**
- * The Celery part of what `@fastify/env` (or anything else) decorated as
- * `fastify.config`: its `CELERY_*` / `CELERIAC_*` keys and a `celeriac` section.
+ * The settings in what `@fastify/env` (or anything else) decorated as
+ * `fastify.config`: its `CELERY_*` keys, then its `CELERIAC_*` keys (Celery's
+ * names, mapped by `fromObject`), then a `celeriac` section of camelCase settings.
  * The rest of the app's config (PORT, DATABASE_URL...) is not ours and is left out.
  */
-export function fastifyConfig(fastify: FastifyInstance): Record<string, unknown> {
+export function fastifyConfig(fastify: FastifyInstance): Partial<Settings> {
   if (!fastify.hasDecorator('config')) return {};
   const config = (fastify as unknown as { config: unknown }).config;
   if (typeof config !== 'object' || config === null) return {};
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(config)) if ((CELERY_KEY.test(key) || key === 'celeriac') && value !== undefined) out[key] = value;
-  return out;
+  const celery: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(config)) if (CELERY_KEY.test(key) && value !== undefined) celery[key] = value;
+  const section = (config as { celeriac?: unknown }).celeriac;
+  return {
+    ...fromObject(celery, { namespace: 'CELERY' }),
+    ...fromObject(celery, { namespace: 'CELERIAC' }),
+    ...(typeof section === 'object' && section !== null ? (section as Partial<Settings>) : {}),
+  };
 }
 
 /** Whether the web process should run the embedded worker for this broker. */
