@@ -45,9 +45,10 @@ export async function buildServer(overrides = {}) {
     const result = await request.tasks.delay(requestInfo);
     return reply.code(202).send({ id: result.id });
   });
-  // A task only a Python worker defines, sent by name (examples/fastify-app/python).
+  // A task only a Python worker defines, sent by name to the queue that worker
+  // consumes (examples/fastify-app/python; `celery -A fastify_tasks worker -Q python`).
   fastify.post('/python/word-count', async (request, reply) => {
-    const result = await request.tasks.send('py.text.word_count', [String(request.body?.text ?? '')]);
+    const result = await request.tasks.send('py.text.word_count', [String(request.body?.text ?? '')], {}, { queue: 'python' });
     return reply.code(202).send({ id: result.id, poll: `/tasks/${result.id}` });
   });
   return fastify;
