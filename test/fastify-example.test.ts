@@ -9,15 +9,31 @@ import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../examples/fastify-app/server.mjs';
 import { startProcess } from './helpers/node-process.ts';
 import { freePort } from './helpers/services.ts';
-import { parseSse, SseReader } from './helpers/sse.ts';
+import { parseSse, SseReader, type SseEvent } from './helpers/sse.ts';
 import { waitFor } from './helpers/worker-process.ts';
 
 interface Status {
-  id: string;
+  taskId: string;
   state: string;
   ready: boolean;
   result?: unknown;
   progress?: unknown;
+  dateDone: string | null;
+}
+
+/** The status events (unnamed) of an SSE stream, without their dateDone. */
+function statuses(events: SseEvent[]): Omit<Status, 'dateDone'>[] {
+  return events.filter((e) => e.event === 'message').map((e) => {
+    const { dateDone: _dateDone, ...rest } = e.data as Status;
+    return rest;
+  });
+}
+
+/** A status without its dateDone, which must be set once ready. */
+function settled(status: Status): Omit<Status, 'dateDone'> {
+  const { dateDone, ...rest } = status;
+  assert.equal(dateDone !== null, status.ready);
+  return rest;
 }
 
 let fastify: FastifyInstance | undefined;
@@ -31,8 +47,7 @@ test('one command on memory://: the server enqueues a report and its SSE URL str
   const server = startProcess(process.execPath, ['examples/fastify-app/server.mjs'], env);
   try {
     const [, url] = await server.waitFor(/open (http:\/\/\S+\/events) \(SSE\)/);
-    const events = await new SseReader(await fetch(url!)).end(20_000);
-    const data = events.map((e) => e.data as Status);
+    const data = statuses(await new SseReader(await fetch(url!)).end(20_000));
     assert.deepEqual(data.at(-1)?.result, { pages: 3, requestId: 'req-1' });
     assert.ok(data.some((d) => d.state === 'PROGRESS'), JSON.stringify(data));
   } finally {
@@ -54,7 +69,7 @@ test('through fastify.inject: POST /reports, poll /tasks/:id through PROGRESS to
     return last.ready;
   });
   assert.ok(seen.has('PROGRESS'), [...seen].join());
-  assert.deepEqual(last, { id, state: 'SUCCESS', ready: true, result: { pages: 4, requestId: 'inject-1' } });
+  assert.deepEqual(settled(last!), { taskId: id, state: 'SUCCESS', ready: true, result: { pages: 4, requestId: 'inject-1' } });
   const events = parseSse((await fastify.inject({ method: 'GET', url: `/tasks/${id}/events` })).body);
-  assert.deepEqual(events, [{ event: 'state', data: last }]);
+  assert.deepEqual(events, [{ event: 'message', data: last }, { event: 'end', data: { taskId: id, state: 'SUCCESS' } }]);
 });

@@ -21,6 +21,6 @@ export const buildReport = app.task('reports.build', async function (pages = 5, 
 export const requestInfo = app.task('reports.request_info', () => requestContext());
 
 function requestContext() {
-  const headers = currentTask()?.headers ?? {};
-  return { requestId: headers.request_id ?? null, traceparent: headers.traceparent ?? null, tracestate: headers.tracestate ?? null };
+  const context = currentTask()?.requestContext ?? {};
+  return { requestId: context.requestId ?? null, traceparent: context.traceparent ?? null, tracestate: context.tracestate ?? null };
 }

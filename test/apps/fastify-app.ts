@@ -15,8 +15,9 @@ export const fail = app.task('fx.fail', (message: string) => {
 
 /** The request context as the running task sees it. */
 export const seen = app.task('fx.seen', () => {
-  const headers = currentTask()?.headers ?? {};
-  return { requestId: headers.request_id ?? null, traceparent: headers.traceparent ?? null, tracestate: headers.tracestate ?? null, tenant: headers.tenant ?? null };
+  const task = currentTask();
+  const context = task?.requestContext;
+  return { requestId: context?.requestId ?? null, traceparent: context?.traceparent ?? null, tracestate: context?.tracestate ?? null, tenant: task?.headers.tenant ?? null };
 });
 
 const gates = new Map<string, () => void>();

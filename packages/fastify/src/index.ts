@@ -22,7 +22,7 @@ export { celeriacStatusRoutes } from './status-routes.js';
 export type { StatusRoutesOptions } from './status-routes.js';
 export type { CeleriacPluginOptions } from './options.js';
 export type { RequestTasks } from './request-producer.js';
-export { requestContextOf } from './request-context.js';
+export { ServiceUnavailable } from './outage-error.js';
 export type {} from './augment.js';
 
 export default celeriacPlugin;

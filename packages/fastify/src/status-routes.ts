@@ -1,14 +1,14 @@
-import type { Celeriac } from '@celeriac/core';
+import { getTaskStatus, isTaskId, SseStreams, streamTaskEvents, type Celeriac } from '@celeriac/core';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { SseWriter, taskStatus, watchTaskState } from './core-link.js';
+import { mapOutage } from './outage-error.js';
 import './augment.js';
 
 /** Options of `celeriacStatusRoutes`. */
 export interface StatusRoutesOptions {
   /**
    * Whether this request may see task `taskId` (its state, result and events).
-   * Called for both routes; false answers 403. Default: everyone may (task ids are
-   * random UUIDs, but anyone holding one can read the result: set this in production).
+   * Called for both routes; false answers 403. Default: anyone holding a task id
+   * may read it (ids are random UUIDs; still, set this in production).
    */
   authorize?: (request: FastifyRequest, taskId: string) => boolean | Promise<boolean>;
   /** Include the traceback of a failed task. Default false (it shows your code). */
@@ -17,19 +17,14 @@ export interface StatusRoutesOptions {
   heartbeatSeconds?: number;
 }
 
-const idParams = {
-  type: 'object',
-  properties: { id: { type: 'string', minLength: 1, maxLength: 255 } },
-  required: ['id'],
-} as const;
-
-/** A 403 that Fastify's error handler answers as JSON. */
-class TaskAccessDenied extends Error {
-  readonly statusCode = 403;
-  readonly code = 'CELERIAC_TASK_FORBIDDEN';
-  override name = 'TaskAccessDenied';
-  constructor(taskId: string) {
-    super(`Not allowed to read task ${taskId}.`);
+/** A 4xx that Fastify's error handler answers as JSON. */
+class RouteError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
   }
 }
 
@@ -42,8 +37,8 @@ function appOf(fastify: FastifyInstance): Celeriac {
 
 /**
  * `GET /:id` (state, result or progress, error) and `GET /:id/events` (Server-Sent
- * Events of each state change, fed by the result backend's pub/sub; the stream ends
- * at a final state). An encapsulated plugin: register it with a `prefix`,
+ * Events of each state change, pushed by the result backend; the stream ends at a
+ * final state). An encapsulated plugin: register it with a `prefix`,
  * `fastify.register(celeriacStatusRoutes, { prefix: '/tasks', authorize })`.
  * Open streams are ended when the server closes (preClose), so `fastify.close()`
  * does not wait for them.
@@ -54,46 +49,29 @@ export const celeriacStatusRoutes: FastifyPluginAsync<StatusRoutesOptions> = asy
   if (authorize !== undefined && typeof authorize !== 'function') {
     throw new TypeError(`celeriacStatusRoutes: authorize must be a function (request, taskId) => boolean, got ${typeof authorize}.`);
   }
-  if (!(heartbeatSeconds > 0)) throw new RangeError(`celeriacStatusRoutes: heartbeatSeconds must be a positive number, got ${heartbeatSeconds}.`);
-  const streams = new Set<() => void>();
+  if (!(typeof heartbeatSeconds === 'number' && heartbeatSeconds > 0)) {
+    throw new RangeError(`celeriacStatusRoutes: heartbeatSeconds must be a positive number, got ${JSON.stringify(heartbeatSeconds)}.`);
+  }
+  const streams = new SseStreams();
 
   const check = async (request: FastifyRequest, id: string) => {
-    if (authorize && !(await authorize(request, id))) throw new TaskAccessDenied(id);
+    if (!isTaskId(id)) throw new RouteError(400, 'CELERIAC_BAD_TASK_ID', `Not a task id: ${JSON.stringify(id.slice(0, 80))} (letters, digits and -_.: only, 1-200 characters).`);
+    if (authorize && !(await authorize(request, id))) throw new RouteError(403, 'CELERIAC_TASK_FORBIDDEN', `Not allowed to read task ${id}.`);
   };
 
-  fastify.get<{ Params: { id: string } }>('/:id', { schema: { params: idParams } }, async (request) => {
+  fastify.get<{ Params: { id: string } }>('/:id', async (request) => {
     await check(request, request.params.id);
-    return taskStatus(app, request.params.id, { tracebacks });
+    return mapOutage(getTaskStatus(app, request.params.id, { tracebacks }));
   });
 
-  fastify.get<{ Params: { id: string } }>('/:id/events', { schema: { params: idParams } }, async (request, reply) => {
-    const { id } = request.params;
-    await check(request, id);
+  fastify.get<{ Params: { id: string } }>('/:id/events', async (request, reply) => {
+    await check(request, request.params.id);
     reply.hijack();
-    const sse = new SseWriter(reply.raw, heartbeatSeconds * 1000);
-    let unsubscribe: (() => void) | undefined;
-    const finish = () => {
-      if (!streams.delete(finish)) return;
-      unsubscribe?.();
-      sse.end();
-    };
-    streams.add(finish);
-    request.raw.once('close', finish);
-    reply.raw.once('close', finish);
-    unsubscribe = watchTaskState(
-      app,
-      id,
-      (status) => {
-        sse.send('state', status);
-        if (status.ready) finish();
-      },
-      { tracebacks },
-    );
-    if (!streams.has(finish)) unsubscribe();
+    await streamTaskEvents(app, request.params.id, reply.raw, { tracebacks, heartbeatMs: heartbeatSeconds * 1000, streams });
   });
 
   fastify.addHook('preClose', (done) => {
-    for (const finish of [...streams]) finish();
+    streams.closeAll();
     done();
   });
 };
