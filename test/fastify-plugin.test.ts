@@ -5,6 +5,7 @@
  * a broker outage turns into.
  */
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 import { after, describe, test } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
 import fastifyEnv from '@fastify/env';
@@ -97,6 +98,21 @@ describe('plugin shape', () => {
     assert.equal(seenInChild, app);
     await sibling.close();
     open.delete(sibling);
+  });
+
+  test('the CommonJS build registers as the module object (require) and shares the app with the ESM build', async () => {
+    const cjs = createRequire(import.meta.url)('@celeriac/fastify') as { celeriacPlugin: unknown; default: unknown; celeriacStatusRoutes: unknown };
+    assert.notEqual(cjs.celeriacPlugin, celeriacPlugin, 'a second copy: the CommonJS build');
+    assert.equal(cjs.default, cjs.celeriacPlugin);
+    const fastify = Fastify();
+    open.add(fastify);
+    await fastify.register(cjs as never, { app, brokerUrl: BROKER });
+    await fastify.register(cjs.celeriacStatusRoutes as never, { prefix: '/tasks' });
+    fastify.post('/add', async (request) => ({ id: (await request.tasks.delay(add, 40, 2)).id }));
+    const { id } = (await fastify.inject({ method: 'POST', url: '/add' })).json<{ id: string }>();
+    assert.deepEqual(settled(await pollUntilReady(fastify, id)), { taskId: id, state: 'SUCCESS', ready: true, result: 42 });
+    await fastify.close();
+    open.delete(fastify);
   });
 
   test('a misspelt option fails registration naming it', async () => {
