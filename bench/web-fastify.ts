@@ -17,7 +17,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import Fastify from 'fastify';
 import { celeriacPlugin } from '@celeriac/fastify';
@@ -95,7 +95,7 @@ try {
 const summary = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarize(v)])) as Record<keyof typeof paths, LatencySummary>;
 const f = (x: number) => x.toFixed(3);
 const overhead = (name: 'inject' | 'http') => ({ p50: summary[name].p50 - summary.core.p50, p99: summary[name].p99 - summary.core.p99 });
-const machine = `${cpus().length} CPU (${cpus()[0]?.model ?? '?'}), Node ${process.version}, worker -c ${CONCURRENCY}, sequential round trips, n=${N} each after ${WARMUP} warm-up`;
+const machine = `${cpus().length} CPU (${cpus()[0]?.model ?? '?'}), load average ${loadavg()[0]!.toFixed(1)} at the end (other processes share the machine), Node ${process.version}, worker -c ${CONCURRENCY}, sequential round trips, n=${N} each after ${WARMUP} warm-up`;
 const lines = [
   '# Request → result latency through @celeriac/fastify (Redis)',
   '',
