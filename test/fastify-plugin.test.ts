@@ -269,6 +269,34 @@ describe('config', () => {
   });
 });
 
+describe('embedded worker', () => {
+  test('worker: false on memory:// runs none: the message waits in the queue until a worker comes', async () => {
+    const quiet = createApp('fastify-no-worker');
+    const double = quiet.task('fx.quiet.double', (x: number) => x * 2);
+    const fastify = Fastify();
+    open.add(fastify);
+    await fastify.register(celeriacPlugin, { app: quiet, brokerUrl: 'memory://fastify-no-worker', worker: false });
+    fastify.post('/double', async (request) => ({ id: (await request.tasks.delay(double, 21)).id }));
+    await fastify.ready();
+    assert.equal((quiet as unknown as Record<symbol, unknown>)[Symbol.for('celeriac.embedded-worker')], undefined, 'no embedded worker was started');
+    const { id } = (await fastify.inject({ method: 'POST', url: '/double' })).json<{ id: string }>();
+    // The default (no worker option) on the same memory broker does run one, and it picks the message up.
+    const withWorker = Fastify();
+    open.add(withWorker);
+    await withWorker.register(celeriacPlugin, { app: quiet, brokerUrl: 'memory://fastify-no-worker' });
+    await withWorker.ready();
+    assert.equal(await quiet.AsyncResult(id).get({ timeout: 10_000 }), 42);
+  });
+
+  test("a worker option that is not true, false or 'embedded' fails registration", async () => {
+    const fastify = Fastify();
+    await assert.rejects(async () => {
+      await fastify.register(celeriacPlugin, { app, brokerUrl: BROKER, worker: 'yes' as never });
+      await fastify.ready();
+    }, /worker must be true, false or 'embedded', got "yes"/);
+  });
+});
+
 describe('shutdown', () => {
   test('close() ends open SSE streams (preClose) before closing connections (onClose)', async () => {
     const fastify = await server();
