@@ -6,6 +6,7 @@ import { createBackend } from './backends/index.js';
 import type { Broker, Route } from './brokers/broker.js';
 import { createBroker } from './brokers/index.js';
 import { Signature } from './canvas/signature.js';
+import { Control } from './control/control-client.js';
 import { resolveSettings, type Settings } from './config.js';
 import { ConfigurationError, NotRegistered } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
@@ -85,6 +86,15 @@ export class Celeriac {
     this.resolved = undefined;
     return this;
   }
+
+  /**
+   * Remote control of the workers, Python and Celeriac alike (Celery's
+   * `app.control`): `ping`, `inspect().active()`, `revoke(id)`, `broadcast(...)`.
+   */
+  get control(): Control {
+    return (this.controlClient ??= new Control(this));
+  }
+  private controlClient: Control | undefined;
 
   /** The effective settings (defaults + everything configured). */
   get settings(): Settings {
@@ -322,6 +332,7 @@ export class Celeriac {
    * (a connection that never opened, or a broker that is away, is just dropped).
    */
   async close(): Promise<void> {
+    await this.controlClient?.close().catch(() => undefined);
     const [broker, backend] = [this.brokerPromise, this.backendPromise];
     this.brokerPromise = this.backendPromise = undefined;
     const closing = [broker, backend].map((opened) => opened?.then((c) => c.close()));

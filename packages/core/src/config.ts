@@ -119,6 +119,11 @@ export interface Settings {
    */
   workerHangTimeout: number;
   /**
+   * Answer remote control (`app.control`, `celery inspect` / `control`, revokes) on
+   * the broker's pidbox. Celery's `worker_enable_remote_control`. Default true.
+   */
+  workerEnableRemoteControl: boolean;
+  /**
    * Celeriac: a message restored this many times after its worker died or stalled
    * while holding it (a task that crashes the process, BullMQ's `maxStalledCount`) is
    * given up on the next delivery: FAILURE (`WorkerLostError`) is stored and the
@@ -206,6 +211,7 @@ export function defaultSettings(): Settings {
     workerHeartbeatInterval: 2,
     workerHeartbeatThread: true,
     workerHangTimeout: 300,
+    workerEnableRemoteControl: true,
     workerMaxRedeliveries: 3,
     workerAcceptProtocolV1: false,
     workerLogFormat: 'auto',
@@ -254,6 +260,7 @@ const CELERY_NAMES: Record<string, [keyof Settings, Kind]> = {
   worker_concurrency: ['workerConcurrency', 'number'],
   worker_prefetch_multiplier: ['workerPrefetchMultiplier', 'number'],
   worker_hang_timeout: ['workerHangTimeout', 'number'],
+  worker_enable_remote_control: ['workerEnableRemoteControl', 'boolean'],
   broker_transport_options: ['brokerTransportOptions', 'object'],
   broker_connection_retry: ['brokerConnectionRetry', 'boolean'],
   broker_connection_max_retries: ['brokerConnectionMaxRetries', 'nullable-number'],

@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 /**
- * The `celeriac` command line: worker, call, result, purge, report. Global
+ * The `celeriac` command line: worker, call, result, purge, inspect, control,
+ * status, report. Global
  * options (-A, -b, --result-backend) go before the command, as Celery users type
  * them (`celeriac -A proj worker -l INFO`), or after it.
  */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { callCommand, purgeCommand, resultCommand } from './commands.js';
+import { controlCommand, inspectCommand, statusCommand, type ControlFlags } from './control-command.js';
 import { UsageError } from './options.js';
 import { reportCommand } from './report.js';
 import { workerCommand, type WorkerFlags } from './worker-command.js';
@@ -72,6 +74,34 @@ program
   .option('-Q, --queues <list>', 'comma-separated queues (default: the default queue)')
   .option('-f, --force', 'do not ask for confirmation')
   .action((_opts, cmd: Command) => purgeCommand(flagsOf(cmd)));
+
+/** -t / -d / -j, as Celery's remote-control commands take them. */
+const withControlOptions = (cmd: Command) =>
+  cmd
+    .option('-t, --timeout <seconds>', 'seconds to wait for replies', '1')
+    .option('-d, --destination <nodes>', 'comma-separated node names (default: every worker)')
+    .option('-j, --json', 'print the replies as one JSON object');
+
+withControlOptions(
+  program
+    .command('inspect <method> [args...]')
+    .description('Ask workers: ping, active, reserved, scheduled, registered, stats, revoked, active_queues, conf, report, query_task <id...>')
+    .action((method: string, rest: string[], _opts, cmd: Command) => inspectCommand(method, rest, flagsOf<ControlFlags>(cmd))),
+);
+
+withControlOptions(
+  program
+    .command('control <method> [args...]')
+    .description('Tell workers: revoke <id...>, terminate <signal> <id...>, rate_limit <task> <rate>, time_limit <task> <soft> [hard], shutdown, ...')
+    .action((method: string, rest: string[], _opts, cmd: Command) => controlCommand(method, rest, flagsOf<ControlFlags>(cmd))),
+);
+
+withControlOptions(
+  program
+    .command('status')
+    .description('List the workers that are online (exit 69 when none answers)')
+    .action((_opts, cmd: Command) => statusCommand(flagsOf<ControlFlags>(cmd))),
+);
 
 program
   .command('report')

@@ -20,6 +20,10 @@ import { maskUrl } from '../mask-url.js';
 import type { ConnectionEvents } from '../redis-client.js';
 import { RedisConnectError } from '../redis-probe.js';
 import { startupRetryInterval } from '../wait-for-redis.js';
+import type { ControlTarget } from '../control/control-commands.js';
+import { RevokedSet } from '../control/revoked-set.js';
+import { WorkerMailbox } from '../control/worker-mailbox.js';
+import { WorkerRequests } from '../control/worker-requests.js';
 import { ConsumerLoop } from './consumer-loop.js';
 import { AsyncPool } from './pool.js';
 import { RequestLifecycle, type WorkerStats } from './request-lifecycle.js';
@@ -63,7 +67,17 @@ export class Worker {
   readonly consumerId = randomUUID();
   readonly stats: WorkerStats = { processed: 0, succeeded: 0, failed: 0, retried: 0, rejected: 0, active: 0, reserved: 0, held: 0 };
 
+  /** Revoked task ids this worker discards on arrival (remote control `revoke`). */
+  readonly revoked = new RevokedSet();
+  /** The requests it holds, for `inspect active / reserved / scheduled`. */
+  readonly requests = new WorkerRequests();
+  /** Tasks started per name (`inspect stats` → `total`). */
+  readonly totals = new Map<string, number>();
+  /** Unix ms when `start()` was called. */
+  startedAt = 0;
+
   private broker: Broker | undefined;
+  private mailbox: WorkerMailbox | undefined;
   private consumer: Consumer | undefined;
   private loop: ConsumerLoop | undefined;
   private lifecycle: RequestLifecycle | undefined;
@@ -89,6 +103,7 @@ export class Worker {
   async start(): Promise<void> {
     if (this.running) return;
     const s = this.app.settings;
+    this.startedAt = Date.now();
     for (const name of this.app.taskNames) checkHangTimeout(s.workerHangTimeout, this.app.getTask(name).options.timeLimit, `the timeLimit of task ${name}`);
     const recordingLimit = Math.max(this.prefetchLimit, this.concurrency * 2);
     this.app.logger = this.log;
@@ -130,11 +145,43 @@ export class Worker {
       stats: this.stats,
       recordingLimit,
       onSlotFreed: () => loop.wake(),
+      control: { requests: this.requests, revoked: this.revoked, totals: this.totals },
     });
     this.loop = loop;
     this.lifecycle = lifecycle;
     this.running = true;
     loop.start();
+    if (s.workerEnableRemoteControl && this.broker.openControlChannel) {
+      const channel = await this.broker.openControlChannel();
+      this.mailbox = new WorkerMailbox(channel, this.controlTarget(), this.log);
+      await this.mailbox.start();
+    }
+  }
+
+  /** This worker as remote-control commands see it. */
+  private controlTarget(): ControlTarget {
+    return {
+      app: this.app,
+      hostname: this.hostname,
+      queues: this.queues,
+      concurrency: this.concurrency,
+      prefetchLimit: this.prefetchLimit,
+      stats: this.stats,
+      startedAt: this.startedAt,
+      requests: this.requests,
+      revoked: this.revoked,
+      totals: this.totals,
+      revoke: (ids) => {
+        for (const id of ids) this.revoked.add(id);
+        if (ids.length) this.log.info({ ids }, `Tasks flagged as revoked: ${ids.join(', ')}`);
+        // The async pool cannot stop running JavaScript: nothing is terminated.
+        return [];
+      },
+      shutdown: () => {
+        this.log.warn('Got shutdown from remote');
+        setImmediate(() => void this.stop());
+      },
+    };
   }
 
   /**
@@ -191,6 +238,7 @@ export class Worker {
     const lifecycle = this.lifecycle!;
     this.running = false;
     clearTimeout(this.giveUpTimer);
+    await this.mailbox?.stop().catch(() => undefined);
     lifecycle.stopAccepting();
     // A broker that is away must not hold the process: waiting on it gets
     // brokerConnectionTimeout in all (running tasks still finish in a warm shutdown).
