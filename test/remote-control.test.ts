@@ -230,3 +230,38 @@ describe('remote control with Python Celery 5.2 on Redis', { skip: skip ?? false
     assert.ok(registered[pyNode]!.includes('tasks.add'), JSON.stringify(registered));
   });
 });
+
+describe('revocation that survives: kept in the broker, learnt by workers that start later', { skip: skip ?? false }, () => {
+  let redis: RedisServer | undefined;
+  let env: InteropEnv;
+  let app: Celeriac;
+
+  before(async () => {
+    if (skip) return;
+    redis = await startRedis();
+    env = interopEnv(redis);
+    app = createApp('control-offline', { brokerUrl: env.INTEROP_BROKER_URL, resultBackend: env.INTEROP_BACKEND_URL });
+  });
+
+  after(async () => {
+    await app?.close();
+    await redis?.stop();
+  });
+
+  test('a task revoked while no worker is online is discarded (REVOKED) by a worker started afterwards', async () => {
+    const id = randomUUID();
+    // No worker exists: the broadcast reaches nobody (Celery would lose this revoke).
+    assert.deepEqual(await app.control.revoke(id), []);
+    const r = await app.sendTask('ctl.add', [1, 1], {}, { taskId: id, queue: 'late' });
+    const other = await app.sendTask('ctl.add', [1, 2], {}, { queue: 'late' });
+    const worker = await startCeleriacWorker({ app: 'test/apps/control-app.ts', env, hostname: 'late@control', queues: ['late'] });
+    try {
+      await assert.rejects(r.get({ timeout: 10_000 }), (err: Error) => err.name === 'TaskRevokedError');
+      assert.equal(await r.state, 'REVOKED');
+      assert.equal(await other.get({ timeout: 10_000 }), 3);
+      assert.match(worker.output(), new RegExp(`Discarding revoked task: ctl.add\\[${id}\\]`));
+    } finally {
+      await worker.stop();
+    }
+  });
+});

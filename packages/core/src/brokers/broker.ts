@@ -185,6 +185,14 @@ export interface ControlChannel {
   publishDirect(exchange: string, routingKey: string, message: TaskMessage): Promise<void>;
   /** Declare a queue bound to the direct `exchange` under `routingKey`, to read replies from. */
   openReplyQueue(exchange: string, routingKey: string): Promise<ReplyQueue>;
+  /**
+   * Keep revoked task ids in the broker until `expiresAtMs` (unix ms), so a worker
+   * that was offline when the revoke was broadcast learns about it when it starts.
+   * Transports without storage omit it.
+   */
+  persistRevoked?(ids: readonly string[], expiresAtMs: number): Promise<void>;
+  /** Revoked ids kept in the broker and not expired: id → unix seconds revoked. */
+  loadRevoked?(): Promise<Map<string, number>>;
   /** Close the channel's connections (subscriptions end). */
   close(): Promise<void>;
 }

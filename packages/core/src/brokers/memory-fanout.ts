@@ -3,6 +3,7 @@
  * between the producers and workers of one process (tests, the embedded worker).
  */
 import type { TaskMessage } from '../protocol/message.js';
+import { REVOKE_EXPIRES_SECONDS } from '../control/revoked-set.js';
 import type { ControlChannel, ReplyQueue } from './broker.js';
 
 type Listener = (message: TaskMessage, routingKey: string) => void;
@@ -12,6 +13,8 @@ export class MemoryFanoutHub {
   readonly listeners = new Map<string, Set<Listener>>();
   /** `<exchange>\x00<routing key>` → queued replies and waiting readers. */
   readonly replyQueues = new Map<string, { items: TaskMessage[]; waiters: ((m: TaskMessage | null) => void)[] }>();
+  /** Revoked id → unix ms until which the revoke holds. */
+  readonly revoked = new Map<string, number>();
 }
 
 /** One channel on a memory hub (see `ControlChannel`). */
@@ -70,6 +73,20 @@ export class MemoryControlChannel implements ControlChannel {
         for (const w of queue.waiters.splice(0)) w(null);
       },
     };
+  }
+
+  async persistRevoked(ids: readonly string[], expiresAtMs: number): Promise<void> {
+    for (const id of ids) this.hub.revoked.set(id, expiresAtMs);
+  }
+
+  async loadRevoked(): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    const now = Date.now();
+    for (const [id, until] of this.hub.revoked) {
+      if (until <= now) this.hub.revoked.delete(id);
+      else out.set(id, (until - REVOKE_EXPIRES_SECONDS * 1000) / 1000);
+    }
+    return out;
   }
 
   async close(): Promise<void> {

@@ -13,10 +13,14 @@
 import type { Redis } from 'ioredis';
 import type { TaskMessage } from '../protocol/message.js';
 import { closeRedisClient, duplicateRedisClient } from '../redis-client.js';
+import { REVOKE_EXPIRES_SECONDS } from '../control/revoked-set.js';
 import type { ControlChannel, ReplyQueue } from './broker.js';
 import { decodeEnvelope, encodeEnvelope } from './redis-envelope.js';
+import { REVOKED } from './redis-keys.js';
 
 const SEP = '\x06\x16';
+/** How long a persisted revoke holds: Celery's REVOKE_EXPIRES (3 hours). */
+const REVOKE_TTL_MS = REVOKE_EXPIRES_SECONDS * 1000;
 const PRIORITY_SUFFIXES = ['', `${SEP}3`, `${SEP}6`, `${SEP}9`];
 
 /** The Redis transport's broadcast/reply channel (see the top of this file). */
@@ -119,6 +123,23 @@ export class RedisControlChannel implements ControlChannel {
         await this.redis.del(...lists);
       },
     };
+  }
+
+  /** ZADD to `_celeriac.revoked` (score: when the revoke expires), dropping expired entries. */
+  async persistRevoked(ids: readonly string[], expiresAtMs: number): Promise<void> {
+    if (ids.length === 0) return;
+    const multi = this.redis.multi();
+    multi.zremrangebyscore(REVOKED, '-inf', Date.now());
+    multi.zadd(REVOKED, ...ids.flatMap((id) => [expiresAtMs, id]));
+    await multi.exec();
+  }
+
+  async loadRevoked(): Promise<Map<string, number>> {
+    const flat = await this.redis.zrangebyscore(REVOKED, Date.now(), '+inf', 'WITHSCORES');
+    const out = new Map<string, number>();
+    // Score = expiry; the revoke time is what the worker keeps (it forgets the id 3 h later).
+    for (let i = 0; i < flat.length; i += 2) out.set(flat[i]!, (Number(flat[i + 1]) - REVOKE_TTL_MS) / 1000);
+    return out;
   }
 
   async close(): Promise<void> {

@@ -42,6 +42,7 @@ program
   .option('--no-color', 'no colours in the pretty log form')
   .option('--prefetch-multiplier <n>', 'prefetch = concurrency × this')
   .option('-n, --hostname <name>', 'node name, e.g. worker1@%h (%h host, %n host name, %d domain, %i, %I)')
+  .option('--without-mingle', 'do not ask other workers for revoked ids at start-up')
   .action((_opts, cmd: Command) => workerCommand(flagsOf<WorkerFlags>(cmd), version));
 
 program

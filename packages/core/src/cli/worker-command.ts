@@ -15,6 +15,8 @@ export interface WorkerFlags extends ConnectionFlags {
   color?: boolean;
   prefetchMultiplier?: string;
   hostname?: string;
+  /** `--without-mingle`. */
+  withoutMingle?: boolean;
 }
 
 /** Run a worker until SIGTERM/SIGINT (warm), or a second signal (cold). */
@@ -33,7 +35,7 @@ export async function workerCommand(flags: WorkerFlags, version: string): Promis
   const logger = createLogger(level, 'celeriac', { format: logFormat ?? app.settings.workerLogFormat, colors: flags.color === false ? false : undefined });
   // The broker stayed away past brokerConnectionMaxRetries: exit non-zero, as Celery does, for the service manager to restart us.
   const onBrokerLost = () => void worker.stop({ cold: true }).catch(() => undefined).then(() => process.exit(1));
-  const worker: Worker = new Worker(app, { queues, prefetchMultiplier, hostname, logger, onBrokerLost });
+  const worker: Worker = new Worker(app, { queues, prefetchMultiplier, hostname, logger, onBrokerLost, mingle: flags.withoutMingle !== true });
   process.stdout.write(workerBanner(worker, version) + '\n');
   await worker.start();
   let signals = 0;

@@ -13,6 +13,7 @@ import type { Celeriac } from '../app.js';
 import type { ControlChannel } from '../brokers/broker.js';
 import { ConfigurationError } from '../errors.js';
 import { clockOf } from './lamport-clock.js';
+import { REVOKE_EXPIRES_SECONDS } from './revoked-set.js';
 import { decodeControlReply, encodeControlRequest, PIDBOX_EXCHANGE, REPLY_EXCHANGE } from './pidbox-message.js';
 
 /** Which workers a command is for and how long to wait for replies. */
@@ -38,6 +39,13 @@ export class Control {
 
   constructor(private readonly app: Celeriac) {}
 
+  private getChannel(): Promise<ControlChannel> {
+    return (this.channel ??= this.openChannel().catch((err: unknown) => {
+      this.channel = undefined;
+      throw err;
+    }));
+  }
+
   private async openChannel(): Promise<ControlChannel> {
     const broker = await this.app.getBroker();
     if (!broker.openControlChannel) {
@@ -51,10 +59,7 @@ export class Control {
    * received within `timeout` (or up to `limit`); otherwise once sent, with `[]`.
    */
   async broadcast(command: string, options: ControlOptions & { arguments?: Record<string, unknown>; reply?: boolean } = {}): Promise<ControlReplies> {
-    const channel = await (this.channel ??= this.openChannel().catch((err: unknown) => {
-      this.channel = undefined;
-      throw err;
-    }));
+    const channel = await this.getChannel();
     const timeoutMs = options.timeout ?? 1_000;
     const clock = clockOf(this.app);
     const base = {
@@ -109,6 +114,9 @@ export class Control {
    */
   async revoke(taskIds: string | string[], options: ControlOptions & { terminate?: boolean; signal?: string; reply?: boolean } = {}): Promise<ControlReplies> {
     const ids = Array.isArray(taskIds) ? taskIds : [taskIds];
+    // Kept in the broker too (beyond Celery): a worker offline now learns it when it starts.
+    const channel = await this.getChannel();
+    await channel.persistRevoked?.(ids, Date.now() + REVOKE_EXPIRES_SECONDS * 1000);
     return this.broadcast('revoke', {
       ...options,
       arguments: { task_id: ids.length === 1 ? ids[0] : ids, terminate: options.terminate ?? false, signal: options.signal ?? 'SIGTERM' },

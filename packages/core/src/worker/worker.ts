@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname as osHostname } from 'node:os';
 import type { Celeriac } from '../app.js';
-import type { Broker, Consumer } from '../brokers/broker.js';
+import type { Broker, Consumer, ControlChannel } from '../brokers/broker.js';
 import { createBroker, waitForBroker } from '../brokers/index.js';
 import { waitForBackend } from '../backends/index.js';
 import { checkHangTimeout } from '../config.js';
@@ -21,7 +21,7 @@ import type { ConnectionEvents } from '../redis-client.js';
 import { RedisConnectError } from '../redis-probe.js';
 import { startupRetryInterval } from '../wait-for-redis.js';
 import type { ControlTarget } from '../control/control-commands.js';
-import { RevokedSet } from '../control/revoked-set.js';
+import { REVOKE_EXPIRES_SECONDS, RevokedSet } from '../control/revoked-set.js';
 import { WorkerMailbox } from '../control/worker-mailbox.js';
 import { WorkerRequests } from '../control/worker-requests.js';
 import { ConsumerLoop } from './consumer-loop.js';
@@ -50,6 +50,11 @@ export interface WorkerOptions {
    * cold stop. The CLI exits non-zero.
    */
   onBrokerLost?: (err: Error) => void;
+  /**
+   * Ask the other workers for the ids they know are revoked at start-up (Celery's
+   * mingle; `--without-mingle` turns it off). Default true.
+   */
+  mingle?: boolean;
 }
 
 const UNLIMITED_PREFETCH = 10_000;
@@ -78,6 +83,7 @@ export class Worker {
 
   private broker: Broker | undefined;
   private mailbox: WorkerMailbox | undefined;
+  private controlChannel: ControlChannel | undefined;
   private consumer: Consumer | undefined;
   private loop: ConsumerLoop | undefined;
   private lifecycle: RequestLifecycle | undefined;
@@ -153,8 +159,32 @@ export class Worker {
     loop.start();
     if (s.workerEnableRemoteControl && this.broker.openControlChannel) {
       const channel = await this.broker.openControlChannel();
+      this.controlChannel = channel;
+      // Revokes kept in the broker (sent while this worker was offline), then the live ones.
+      for (const [id, at] of (await channel.loadRevoked?.()) ?? []) this.revoked.add(id, at);
       this.mailbox = new WorkerMailbox(channel, this.controlTarget(), this.log);
       await this.mailbox.start();
+      if (this.options.mingle !== false) void this.mingle();
+    }
+  }
+
+  /**
+   * Celery's mingle: ask the other workers (`hello`) for the ids they know are
+   * revoked. In the background: consuming has begun, a reply arriving within the
+   * second is merged (Celery blocks start-up for it).
+   */
+  private async mingle(): Promise<void> {
+    try {
+      const replies = await this.app.control.broadcast('hello', { arguments: { from_node: this.hostname, revoked: this.revoked.toHelloData() }, reply: true, timeout: 1_000 });
+      for (const reply of replies) {
+        for (const [node, body] of Object.entries(reply)) {
+          if (node === this.hostname || typeof body !== 'object' || body === null) continue;
+          this.revoked.update((body as { revoked?: unknown }).revoked);
+          this.log.info(`sync with ${node}`);
+        }
+      }
+    } catch (err) {
+      this.log.warn({ err }, `mingle: could not sync revoked ids with other workers: ${(err as Error).message}`);
     }
   }
 
@@ -173,6 +203,8 @@ export class Worker {
       totals: this.totals,
       revoke: (ids) => {
         for (const id of ids) this.revoked.add(id);
+        // Kept in the broker as well, so workers that start later discard them too.
+        this.controlChannel?.persistRevoked?.(ids, Date.now() + REVOKE_EXPIRES_SECONDS * 1000).catch((err: unknown) => this.log.warn({ err }, 'Could not keep the revoked ids in the broker'));
         if (ids.length) this.log.info({ ids }, `Tasks flagged as revoked: ${ids.join(', ')}`);
         // The async pool cannot stop running JavaScript: nothing is terminated.
         return [];
