@@ -185,7 +185,7 @@ describe('remote control with Python Celery 5.2 on Redis', { skip: skip ?? false
   });
 
   test('Python `celery inspect stats / active / registered` read the Celeriac worker in Celery\'s shapes', async () => {
-    const r = await app.sendTask('ctl.sleep', [1500], {}, { queue: 'ts' });
+    const r = await app.sendTask('ctl.sleep', [8000], {}, { queue: 'ts' });
     await waitFor(async () => {
       const a = (await app.control.inspect({ destination: [tsNode], timeout: 300 }).active()) as Record<string, { id: string }[]> | null;
       return !!a?.[tsNode]?.some((t) => t.id === r.id);
@@ -204,7 +204,7 @@ describe('remote control with Python Celery 5.2 on Redis', { skip: skip ?? false
     assert.equal(s.broker.transport, 'redis');
     const registered = await celeryCli(env, ['inspect', 'registered', '-d', tsNode, '--json']);
     assert.deepEqual(JSON.parse(registered.stdout.trim().split('\n').pop()!)[tsNode], ['ctl.add', 'ctl.sleep']);
-    assert.equal(await r.get({ timeout: 10_000 }), 1500);
+    assert.equal(await r.get({ timeout: 20_000 }), 8000);
   });
 
   test('a revoke from Python stops our task: `celery control revoke <id>`, then the task is discarded with REVOKED', async () => {
