@@ -10,6 +10,7 @@ import { Command } from 'commander';
 import { callCommand, purgeCommand, resultCommand } from './commands.js';
 import { controlCommand, inspectCommand, statusCommand, type ControlFlags } from './control-command.js';
 import { UsageError } from './options.js';
+import { multiCommand } from './multi.js';
 import { reportCommand } from './report.js';
 import { workerCommand, type WorkerFlags } from './worker-command.js';
 import { CeleriacError, ConfigurationError } from '../errors.js';
@@ -43,6 +44,7 @@ program
   .option('--prefetch-multiplier <n>', 'prefetch = concurrency × this')
   .option('-n, --hostname <name>', 'node name, e.g. worker1@%h (%h host, %n host name, %d domain, %i, %I)')
   .option('--without-mingle', 'do not ask other workers for revoked ids at start-up')
+  .option('--pidfile <path>', 'write the pid here; refuse to start while a live worker holds it')
   .action((_opts, cmd: Command) => workerCommand(flagsOf<WorkerFlags>(cmd), version));
 
 program
@@ -109,11 +111,23 @@ program
   .description('Print versions and the settings in effect (secrets masked), for bug reports')
   .action((_opts, cmd: Command) => reportCommand(flagsOf(cmd), version));
 
-program.parseAsync().catch((err: Error) => {
-  // Usage and configuration mistakes: status 2. Other Celeriac errors (a timeout, a
-  // broker that is away): their message, status 1. Anything unexpected: the stack, status 1.
+program
+  .command('multi')
+  .description('Start/stop several workers: multi start|stop|stopwait|restart|kill|show|names <N|names...> [worker options, -c:1-2 8]')
+  .allowUnknownOption()
+  .helpOption(false);
+
+/** Usage and configuration mistakes: status 2; other Celeriac errors: 1 (their message); anything else: the stack. */
+function fail(err: Error): never {
   const usage = err instanceof UsageError || err instanceof ConfigurationError;
   const known = usage || err instanceof CeleriacError;
   process.stderr.write(`celeriac: error: ${known ? `${usage ? '' : `${err.name}: `}${err.message}` : (err.stack ?? err.message)}\n`);
   process.exit(usage ? 2 : 1);
-});
+}
+
+// `multi` takes Celery's namespaced options (-c:1-2 8), which no option parser knows: its arguments go to it raw.
+if (process.argv[2] === 'multi') {
+  multiCommand(process.argv.slice(3)).then((code) => process.exit(code), fail);
+} else {
+  program.parseAsync().catch(fail);
+}

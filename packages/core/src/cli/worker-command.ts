@@ -1,3 +1,4 @@
+import { claimPidfile } from './pidfile.js';
 import { appFor, type ConnectionFlags } from './load-app.js';
 import { workerBanner } from './banner.js';
 import { expandNodeName } from './nodename.js';
@@ -15,6 +16,8 @@ export interface WorkerFlags extends ConnectionFlags {
   color?: boolean;
   prefetchMultiplier?: string;
   hostname?: string;
+  /** `--pidfile`: refuse to start while a live worker holds it. */
+  pidfile?: string;
   /** `--without-mingle`. */
   withoutMingle?: boolean;
 }
@@ -30,6 +33,7 @@ export async function workerCommand(flags: WorkerFlags, version: string): Promis
   const queues = parseList(flags.queues);
   if (!flags.app) throw new UsageError('celeriac worker needs -A <module> (the module that exports your app and imports your tasks).');
 
+  if (flags.pidfile) claimPidfile(flags.pidfile);
   const app = await appFor(flags);
   if (concurrency !== undefined) app.configure({ workerConcurrency: concurrency });
   const logger = createLogger(level, 'celeriac', { format: logFormat ?? app.settings.workerLogFormat, colors: flags.color === false ? false : undefined });
