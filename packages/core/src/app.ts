@@ -7,6 +7,7 @@ import type { Broker, Route } from './brokers/broker.js';
 import { createBroker } from './brokers/index.js';
 import { Signature } from './canvas/signature.js';
 import { Control } from './control/control-client.js';
+import { Events } from './events/events.js';
 import { resolveSettings, type Settings } from './config.js';
 import { ConfigurationError, NotRegistered } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
@@ -95,6 +96,12 @@ export class Celeriac {
     return (this.controlClient ??= new Control(this));
   }
   private controlClient: Control | undefined;
+
+  /** Monitoring events (Celery's `app.events`): `receiver()` with a live cluster model. */
+  get events(): Events {
+    return (this.eventsClient ??= new Events(this));
+  }
+  private eventsClient: Events | undefined;
 
   /** The effective settings (defaults + everything configured). */
   get settings(): Settings {
@@ -251,6 +258,7 @@ export class Celeriac {
   async publishMessage(message: TaskMessage, route: Route, options: Pick<ApplyOptions, 'retry' | 'retryPolicy'> = {}): Promise<void> {
     const broker = await this.getBroker();
     await this.publishWithPolicy(() => broker.publish(message, route), options);
+    if (this.settings.taskSendSentEvent) void this.events.taskSent(message, route);
   }
 
   /**
@@ -333,6 +341,7 @@ export class Celeriac {
    */
   async close(): Promise<void> {
     await this.controlClient?.close().catch(() => undefined);
+    await this.eventsClient?.close().catch(() => undefined);
     const [broker, backend] = [this.brokerPromise, this.backendPromise];
     this.brokerPromise = this.backendPromise = undefined;
     const closing = [broker, backend].map((opened) => opened?.then((c) => c.close()));

@@ -10,6 +10,7 @@ import { Command } from 'commander';
 import { callCommand, purgeCommand, resultCommand } from './commands.js';
 import { controlCommand, inspectCommand, statusCommand, type ControlFlags } from './control-command.js';
 import { UsageError } from './options.js';
+import { eventsCommand } from './events-command.js';
 import { multiCommand } from './multi.js';
 import { reportCommand } from './report.js';
 import { workerCommand, type WorkerFlags } from './worker-command.js';
@@ -45,6 +46,8 @@ program
   .option('-n, --hostname <name>', 'node name, e.g. worker1@%h (%h host, %n host name, %d domain, %i, %I)')
   .option('--without-mingle', 'do not ask other workers for revoked ids at start-up')
   .option('--pidfile <path>', 'write the pid here; refuse to start while a live worker holds it')
+  .option('-E, --task-events', 'send task events for monitors (celeriac events, Flower)')
+  .option('--without-heartbeat', 'send no worker-online / worker-heartbeat / worker-offline events')
   .action((_opts, cmd: Command) => workerCommand(flagsOf<WorkerFlags>(cmd), version));
 
 program
@@ -110,6 +113,13 @@ program
   .command('report')
   .description('Print versions and the settings in effect (secrets masked), for bug reports')
   .action((_opts, cmd: Command) => reportCommand(flagsOf(cmd), version));
+
+program
+  .command('events')
+  .description('Print every worker\'s events as they happen (Python and Celeriac), one line each')
+  .option('--dump', 'one JSON object per line (like celery events --dump)')
+  .option('--duration <seconds>', 'stop after this long')
+  .action((_opts, cmd: Command) => eventsCommand(flagsOf(cmd)));
 
 program
   .command('multi')

@@ -18,6 +18,10 @@ export interface WorkerFlags extends ConnectionFlags {
   hostname?: string;
   /** `--pidfile`: refuse to start while a live worker holds it. */
   pidfile?: string;
+  /** `-E`. */
+  taskEvents?: boolean;
+  /** `--without-heartbeat`. */
+  withoutHeartbeat?: boolean;
   /** `--without-mingle`. */
   withoutMingle?: boolean;
 }
@@ -39,7 +43,7 @@ export async function workerCommand(flags: WorkerFlags, version: string): Promis
   const logger = createLogger(level, 'celeriac', { format: logFormat ?? app.settings.workerLogFormat, colors: flags.color === false ? false : undefined });
   // The broker stayed away past brokerConnectionMaxRetries: exit non-zero, as Celery does, for the service manager to restart us.
   const onBrokerLost = () => void worker.stop({ cold: true }).catch(() => undefined).then(() => process.exit(1));
-  const worker: Worker = new Worker(app, { queues, prefetchMultiplier, hostname, logger, onBrokerLost, mingle: flags.withoutMingle !== true });
+  const worker: Worker = new Worker(app, { queues, prefetchMultiplier, hostname, logger, onBrokerLost, mingle: flags.withoutMingle !== true, sendEvents: flags.taskEvents ? true : undefined, heartbeat: flags.withoutHeartbeat !== true });
   process.stdout.write(workerBanner(worker, version) + '\n');
   await worker.start();
   let signals = 0;

@@ -7,6 +7,7 @@
 import type { Celeriac } from '../app.js';
 import type { RevokedSet } from '../control/revoked-set.js';
 import type { WorkerRequests } from '../control/worker-requests.js';
+import type { TaskEvents } from '../events/task-events.js';
 import type { ResultBackend, ResultDocument } from '../backends/backend.js';
 import type { Consumer, Delivery } from '../brokers/broker.js';
 import { MessageTooLarge, NotRegistered, TaskRevokedError } from '../errors.js';
@@ -48,7 +49,7 @@ export interface LifecycleOptions {
   /** A prefetch slot was freed. */
   onSlotFreed: () => void;
   /** What remote control reads (held requests, totals per task) and the revoked ids to discard. */
-  control?: { requests: WorkerRequests; revoked: RevokedSet; totals: Map<string, number> };
+  control?: { requests: WorkerRequests; revoked: RevokedSet; totals: Map<string, number>; events?: TaskEvents };
 }
 
 /** A late-ack message whose outcome could not be stored is delivered again after this long. */
@@ -162,6 +163,7 @@ export class RequestLifecycle {
     if (this.o.log.isLevelEnabled('info')) this.o.log.info({ task: request.name, id: request.id }, `Task ${request.name}[${request.id}] received`);
     const delayMs = decoded.eta ? decoded.eta.getTime() - Date.now() : 0;
     this.o.control?.requests.received(request, delayMs > 0);
+    this.o.control?.events?.received(request);
     if (delayMs > 0) this.eta.hold(request, delayMs);
     else this.enqueue(request);
   }
@@ -244,13 +246,17 @@ export class RequestLifecycle {
       if (this.o.consumer.taskStarting?.(request.delivery, ifLost) === false || this.forfeits !== forfeits) return;
       const control = this.o.control;
       control?.requests.started(request);
-      if (control) control.totals.set(request.name, (control.totals.get(request.name) ?? 0) + 1);
+      if (control) {
+        control.totals.set(request.name, (control.totals.get(request.name) ?? 0) + 1);
+        control.events?.started(request);
+      }
       const ran = await pool.run(request, this.runDeps);
       this.recording++;
       freeSlot();
       try {
         const outcome = await recordOutcome(request, this.runDeps, ran);
         this.count(outcome);
+        this.o.control?.events?.finished(request, outcome.state, ran, (performance.now() - ran.startedAt) / 1000, outcome.requeue);
         if (lateAck) {
           if (outcome.state === States.REJECTED) this.rejectDelivery(request.delivery, outcome.requeue === true);
           else this.ackDelivery(request.delivery);
@@ -288,6 +294,7 @@ export class RequestLifecycle {
   private discardRevoked(request: TaskRequest): void {
     this.o.log.info({ id: request.id }, `Discarding revoked task: ${request.name}[${request.id}]`);
     this.o.control?.requests.done(request);
+    this.o.control?.events?.revoked(request, false);
     if (!request.ignoreResult) {
       this.store(resultDocument(request.decoded, States.REVOKED, toExceptionDocument(new TaskRevokedError('revoked'))));
     }
@@ -296,6 +303,7 @@ export class RequestLifecycle {
 
   private revokeExpired(request: TaskRequest): void {
     this.o.log.info({ id: request.id }, `Discarding revoked task: ${request.name}[${request.id}] (expired)`);
+    this.o.control?.events?.revoked(request, true);
     if (!request.ignoreResult) {
       this.store(resultDocument(request.decoded, States.REVOKED, toExceptionDocument(new TaskRevokedError('expired'))));
     }

@@ -9,7 +9,8 @@
  * their ETA do not count (Celery raises the prefetch count for them too).
  */
 import { randomUUID } from 'node:crypto';
-import { hostname as osHostname } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { hostname as osHostname, loadavg, type as osType } from 'node:os';
 import type { Celeriac } from '../app.js';
 import type { Broker, Consumer, ControlChannel } from '../brokers/broker.js';
 import { createBroker, waitForBroker } from '../brokers/index.js';
@@ -24,6 +25,9 @@ import type { ControlTarget } from '../control/control-commands.js';
 import { REVOKE_EXPIRES_SECONDS, RevokedSet } from '../control/revoked-set.js';
 import { WorkerMailbox } from '../control/worker-mailbox.js';
 import { WorkerRequests } from '../control/worker-requests.js';
+import { clockOf } from '../control/lamport-clock.js';
+import { EventDispatcher } from '../events/event-dispatcher.js';
+import { TaskEvents } from '../events/task-events.js';
 import { ConsumerLoop } from './consumer-loop.js';
 import { AsyncPool } from './pool.js';
 import { RequestLifecycle, type WorkerStats } from './request-lifecycle.js';
@@ -55,7 +59,15 @@ export interface WorkerOptions {
    * mingle; `--without-mingle` turns it off). Default true.
    */
   mingle?: boolean;
+  /** Send task events (`-E`; Celery's `worker_send_task_events`). Default: the app setting. */
+  sendEvents?: boolean;
+  /** Send worker-online / worker-heartbeat / worker-offline events (`--without-heartbeat` turns them off). Default true. */
+  heartbeat?: boolean;
 }
+
+/** Seconds between worker-heartbeat events (Celery's default 2.0). */
+const HEARTBEAT_FREQ = 2.0;
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 const UNLIMITED_PREFETCH = 10_000;
 /** A cold shutdown waits at most this long for pending acks and results. */
@@ -84,6 +96,14 @@ export class Worker {
   private broker: Broker | undefined;
   private mailbox: WorkerMailbox | undefined;
   private controlChannel: ControlChannel | undefined;
+  private events: EventDispatcher | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  /** What the request lifecycle reports to remote control and events. */
+  private readonly controlHooks: { requests: WorkerRequests; revoked: RevokedSet; totals: Map<string, number>; events?: TaskEvents } = {
+    requests: this.requests,
+    revoked: this.revoked,
+    totals: this.totals,
+  };
   private consumer: Consumer | undefined;
   private loop: ConsumerLoop | undefined;
   private lifecycle: RequestLifecycle | undefined;
@@ -121,6 +141,17 @@ export class Worker {
     this.broker = await createBroker(s.brokerUrl, { transportOptions: s.brokerTransportOptions, connectionEvents: this.brokerEvents() });
     this.log.info({ url: maskUrl(s.brokerUrl) }, `Connected to ${maskUrl(s.brokerUrl)}`);
     const backend = this.app.resultBackendUrl ? await this.app.getBackend() : null;
+    if (this.broker.openControlChannel && (s.workerEnableRemoteControl || this.options.heartbeat !== false || this.options.sendEvents || s.workerSendTaskEvents)) {
+      const channel = await this.broker.openControlChannel();
+      this.controlChannel = channel;
+      // Revokes kept in the broker (sent while this worker was offline), then the live ones.
+      for (const [id, at] of (await channel.loadRevoked?.()) ?? []) this.revoked.add(id, at);
+      const groups = new Set<string>();
+      if (this.options.heartbeat !== false) groups.add('worker');
+      if (this.options.sendEvents ?? s.workerSendTaskEvents) groups.add('task');
+      this.events = new EventDispatcher(channel, { hostname: this.hostname, clock: clockOf(this.app), log: this.log, groups });
+      this.controlHooks.events = new TaskEvents(this.events);
+    }
     const consumer = await this.broker.openConsumer(this.queues, {
       consumerId: this.consumerId,
       heartbeatIntervalSeconds: s.workerHeartbeatInterval,
@@ -151,21 +182,33 @@ export class Worker {
       stats: this.stats,
       recordingLimit,
       onSlotFreed: () => loop.wake(),
-      control: { requests: this.requests, revoked: this.revoked, totals: this.totals },
+      control: this.controlHooks,
     });
     this.loop = loop;
     this.lifecycle = lifecycle;
     this.running = true;
     loop.start();
-    if (s.workerEnableRemoteControl && this.broker.openControlChannel) {
-      const channel = await this.broker.openControlChannel();
-      this.controlChannel = channel;
-      // Revokes kept in the broker (sent while this worker was offline), then the live ones.
-      for (const [id, at] of (await channel.loadRevoked?.()) ?? []) this.revoked.add(id, at);
-      this.mailbox = new WorkerMailbox(channel, this.controlTarget(), this.log);
+    if (this.controlChannel && s.workerEnableRemoteControl) {
+      this.mailbox = new WorkerMailbox(this.controlChannel, this.controlTarget(), this.log);
       await this.mailbox.start();
       if (this.options.mingle !== false) void this.mingle();
     }
+    this.startEvents();
+  }
+
+  /** worker-online now, worker-heartbeat every `HEARTBEAT_FREQ` s (Celery's Heart), unless `heartbeat: false`. */
+  private startEvents(): void {
+    const events = this.events;
+    if (!events || !events.enabled('worker')) return;
+    void events.send('worker-online', this.heartbeatFields());
+    this.heartbeatTimer = setInterval(() => void events.send('worker-heartbeat', this.heartbeatFields()), HEARTBEAT_FREQ * 1000);
+    this.heartbeatTimer.unref();
+  }
+
+  /** Celery's worker-heartbeat fields (`freq`, `active`, `processed`, `loadavg`, `sw_*`). */
+  private heartbeatFields(): Record<string, unknown> {
+    const load = loadavg().map((n) => Math.round(n * 100) / 100);
+    return { freq: HEARTBEAT_FREQ, active: this.stats.active, processed: this.stats.processed, loadavg: load, sw_ident: 'celeriac', sw_ver: VERSION, sw_sys: osType() };
   }
 
   /**
@@ -271,6 +314,7 @@ export class Worker {
     this.running = false;
     clearTimeout(this.giveUpTimer);
     await this.mailbox?.stop().catch(() => undefined);
+    clearInterval(this.heartbeatTimer);
     lifecycle.stopAccepting();
     // A broker that is away must not hold the process: waiting on it gets
     // brokerConnectionTimeout in all (running tasks still finish in a warm shutdown).
@@ -321,6 +365,10 @@ export class Worker {
     // (restoring first would let that reserve take the restored messages straight back).
     const giveBack = lifecycle.takeUnsettled();
     if (giveBack.length > 0) this.log.info({ count: giveBack.length }, `Restoring ${giveBack.length} unacknowledged message(s)`);
+    if (this.events) {
+      await this.events.flush();
+      await this.events.send('worker-offline', this.heartbeatFields());
+    }
     // The consumer beats until it is closed: a long warm shutdown never looks like a dead worker.
     await consumer.close();
     await this.broker!.close();
