@@ -39,6 +39,16 @@ export type { TaskMessageSpec, DecodedTask } from './protocol/task-message.js';
 export { dumpsPython, loadsPython } from './protocol/python-json.js';
 export { createLogger } from './logger.js';
 export type { LogFormat, LoggerOptions, LogLevel, Logger } from './logger.js';
+// Beat: periodic tasks.
+export { crontab, Crontab } from './beat/crontab.js';
+export type { CrontabFields } from './beat/crontab.js';
+export { CrontabFieldError } from './beat/crontab-field.js';
+export type { CrontabFieldName, CrontabFieldValue } from './beat/crontab-field.js';
+export { every, IntervalSchedule } from './beat/interval.js';
+export type { IntervalParts } from './beat/interval.js';
+export { isDue, ScheduleError } from './beat/schedule.js';
+export type { Schedule, ScheduleJSON, DueCheck } from './beat/schedule.js';
+export type { BeatEntry, BeatScheduleConfig, BeatSendOptions, ResolvedEntry, StoredEntry } from './beat/entry.js';
 
 /**
  * `@Task()` marks a class method as a task (see `Celeriac.registerTasks`);
