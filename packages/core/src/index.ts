@@ -49,6 +49,14 @@ export type { IntervalParts } from './beat/interval.js';
 export { isDue, ScheduleError } from './beat/schedule.js';
 export type { Schedule, ScheduleJSON, DueCheck } from './beat/schedule.js';
 export type { BeatEntry, BeatScheduleConfig, BeatSendOptions, ResolvedEntry, StoredEntry } from './beat/entry.js';
+export { Beat } from './beat/beat.js';
+export type { BeatOptions } from './beat/beat.js';
+export { ManualClock, systemClock } from './beat/clock.js';
+export type { BeatClock } from './beat/clock.js';
+export { BeatRegistry } from './beat/registry.js';
+export { DynamicSchedule } from './beat/dynamic-schedule.js';
+export type { DynamicEntryInfo, BeatEntryPatch } from './beat/dynamic-schedule.js';
+export type { BeatStateStore, LastRun, ClaimOutcome, LeaderFence } from './beat/state-store.js';
 
 /**
  * `@Task()` marks a class method as a task (see `Celeriac.registerTasks`);
