@@ -205,7 +205,9 @@ export class Beat {
       if (this.wake.signal.aborted) this.wake = new AbortController();
       let sleep: number;
       try {
-        this.current = await this.currentEntries();
+        const entries = await this.currentEntries();
+        this.reportChanges(this.current, entries);
+        this.current = entries;
         this.reportEntries();
         sleep = await this.scheduler!.tick(this.current);
       } catch (err) {
@@ -238,6 +240,19 @@ export class Beat {
     });
     const names = new Set(dynamic.map((e) => e.name));
     return [...this.staticEntries.filter((e) => !names.has(e.name)), ...dynamic];
+  }
+
+  /** Log dynamic changes to the entry set (added, removed, changed). */
+  private reportChanges(before: readonly ResolvedEntry[], after: readonly ResolvedEntry[]): void {
+    const key = (e: ResolvedEntry) => JSON.stringify([e.task, e.schedule.toJSON(), e.args, e.kwargs, e.options, e.enabled]);
+    const old = new Map(before.map((e) => [e.name, key(e)]));
+    const now = new Map(after.map((e) => [e.name, key(e)]));
+    const added = [...now.keys()].filter((n) => !old.has(n));
+    const removed = [...old.keys()].filter((n) => !now.has(n));
+    const changed = [...now.keys()].filter((n) => old.has(n) && old.get(n) !== now.get(n));
+    if (added.length + removed.length + changed.length === 0) return;
+    const parts = [added.length ? `added ${added.join(', ')}` : '', removed.length ? `removed ${removed.join(', ')}` : '', changed.length ? `changed ${changed.join(', ')}` : ''];
+    this.log.info(`beat: schedule changed: ${parts.filter(Boolean).join('; ')}`);
   }
 
   /** List, once per name, the entries whose task this process does not define. */
