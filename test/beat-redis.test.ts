@@ -81,6 +81,30 @@ describe('beat on Redis', { skip: skip ?? false }, () => {
     await b.app.close();
   });
 
+  test('a non-Redis broker with a Redis result backend: beats elect a leader and keep last runs in the backend', async () => {
+    await raw.flushall();
+    const clock = new ManualClock(T0);
+    const make = () =>
+      new Celeriac('beat-backend', {
+        brokerUrl: 'memory://beat-backend',
+        resultBackend: server.url(3),
+        beatSchedule: { 'every-minute': { task: 'tasks.minute', schedule: crontab() } },
+      });
+    const [appA, appB] = [make(), make()];
+    const beats = [new Beat(appA, { clock, logger: memoryLogger().logger, lockTtl: 1 }), new Beat(appB, { clock, logger: memoryLogger().logger, lockTtl: 1 })];
+    await Promise.all(beats.map((b) => b.start()));
+    await waitFor(() => beats.some((b) => b.isLeader), 5000, 'a leader');
+    assert.equal(beats.filter((b) => b.isLeader).length, 1, 'one leader');
+    await simulateUntil(beats, clock, T0 + 10 * min);
+    assert.equal(beats[0]!.sent + beats[1]!.sent, 10);
+    const backend = new Redis(server.url(3));
+    assert.equal(JSON.parse((await backend.hget(BEAT_KEYS.state, 'every-minute'))!).totalRunCount, 10, 'last runs in the result backend db');
+    backend.disconnect();
+    await Promise.all(beats.map((b) => b.stop()));
+    await appA.close();
+    await appB.close();
+  });
+
   test('runs are claimed by compare-and-set fenced by the leader lock', async () => {
     await raw.flushall();
     const store = new RedisStateStore(raw, 'test');

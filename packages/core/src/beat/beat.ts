@@ -1,6 +1,7 @@
 /**
  * The beat service: checks the schedule at start-up, keeps last runs (a file, or
- * Redis with a Redis broker), leads or stands by (Redis leader lock), and runs the
+ * Redis with a Redis broker or result backend, see beat-redis.ts), leads or stands
+ * by (Redis leader lock), and runs the
  * scheduler loop on an injectable clock. Started by `celeriac beat`, by
  * `celeriac worker -B`, or in code:
  *
@@ -16,7 +17,7 @@ import type { Celeriac } from '../app.js';
 import { ConfigurationError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { closeRedisClient, createRedisClient, duplicateRedisClient, whenRedisReady } from '../redis-client.js';
-import { resolveRedisConnection } from '../redis-connection.js';
+import { beatRedis } from './beat-redis.js';
 import { systemClock, type BeatClock } from './clock.js';
 import { loadDynamicEntries } from './dynamic-schedule.js';
 import type { ResolvedEntry } from './entry.js';
@@ -114,10 +115,10 @@ export class Beat {
     if (!(maxInterval > 0)) throw new ConfigurationError(`beat max interval must be a positive number of seconds, got ${maxInterval}.`);
     if (!(lockTtl > 0)) throw new ConfigurationError(`beatLockTtl must be a positive number of seconds, got ${lockTtl}.`);
 
-    const onRedis = /^rediss?:/i.test(s.brokerUrl);
-    if (onRedis) {
-      const settings = resolveRedisConnection(s.brokerUrl, (s.brokerTransportOptions.redis ?? {}) as Record<string, unknown>);
-      this.redis = createRedisClient(settings, { redis: { maxRetriesPerRequest: 1 }, events: this.app.connectionEvents('broker') });
+    const coordination = beatRedis(s);
+    if (coordination) {
+      const settings = coordination.connection;
+      this.redis = createRedisClient(settings, { redis: { maxRetriesPerRequest: 1 }, events: this.app.connectionEvents(coordination.role) });
       await whenRedisReady(this.redis, s.brokerConnectionTimeout * 1000);
       this.store = this.options.store ?? new RedisStateStore(this.redis, settings.displayUrl);
       this.subscriber = duplicateRedisClient(this.redis);

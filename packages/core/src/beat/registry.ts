@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
 import type { Celeriac } from '../app.js';
 import { ConfigurationError } from '../errors.js';
 import { closeRedisClient, createRedisClient, whenRedisReady } from '../redis-client.js';
-import { resolveRedisConnection } from '../redis-connection.js';
+import { beatRedis } from './beat-redis.js';
 import { DynamicSchedule } from './dynamic-schedule.js';
 import { resolveEntry, type BeatEntry, type ResolvedEntry } from './entry.js';
 
@@ -55,13 +55,15 @@ export class BeatRegistry {
   }
 
   private client(): Promise<Redis> {
-    const url = this.app.settings.brokerUrl;
-    if (!/^rediss?:/i.test(url)) {
-      return Promise.reject(new ConfigurationError(`The dynamic beat schedule lives in Redis, but the broker is ${url.split(':')[0]}://: set brokerUrl to redis://host:6379/0 to use it.`));
+    const coordination = beatRedis(this.app.settings);
+    if (!coordination) {
+      const scheme = this.app.settings.brokerUrl.split(':')[0];
+      return Promise.reject(
+        new ConfigurationError(`The dynamic beat schedule lives in Redis, but neither the broker (${scheme}://) nor the result backend is Redis: set brokerUrl (or resultBackend) to redis://host:6379/0 to use it.`),
+      );
     }
     return (this.redis ??= (async () => {
-      const redisOptions = (this.app.settings.brokerTransportOptions.redis ?? {}) as Record<string, unknown>;
-      const client = createRedisClient(resolveRedisConnection(url, redisOptions), { redis: { maxRetriesPerRequest: 1 }, events: this.app.connectionEvents('broker') });
+      const client = createRedisClient(coordination.connection, { redis: { maxRetriesPerRequest: 1 }, events: this.app.connectionEvents(coordination.role) });
       await whenRedisReady(client, this.app.settings.brokerConnectionTimeout * 1000);
       return client;
     })());

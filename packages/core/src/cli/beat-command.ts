@@ -6,6 +6,7 @@ import { appFor, type ConnectionFlags } from './load-app.js';
 import { parseLogFormat, parseLogLevel, UsageError } from './options.js';
 import type { Celeriac } from '../app.js';
 import { Beat } from '../beat/beat.js';
+import { beatRedis } from '../beat/beat-redis.js';
 import { crontab } from '../beat/crontab.js';
 import type { BeatEntry, BeatSendOptions } from '../beat/entry.js';
 import type { Schedule } from '../beat/schedule.js';
@@ -70,7 +71,7 @@ export async function beatCommand(flags: BeatFlags, version: string): Promise<vo
   const format = parseLogFormat(flags.logFormat);
   const maxIntervalFlag = parseMaxInterval(flags.maxInterval);
   const app = await appFor(flags);
-  if (!flags.app && !/^rediss?:/i.test(app.settings.brokerUrl)) {
+  if (!flags.app && !beatRedis(app.settings)) {
     throw new UsageError('celeriac beat needs -A <module> (the module whose app declares beatSchedule / app.beat.add()), or -b redis://... to run the dynamic schedule alone.');
   }
   const logger = createLogger(level, 'celeriac', { format: format ?? app.settings.workerLogFormat, colors: flags.color === false ? false : undefined });
@@ -87,8 +88,8 @@ export async function beatCommand(flags: BeatFlags, version: string): Promise<vo
 
 async function dynamicApp(flags: ConnectionFlags, command: string): Promise<Celeriac> {
   const app = await appFor(flags);
-  if (!/^rediss?:/i.test(app.settings.brokerUrl)) {
-    throw new UsageError(`celeriac beat ${command} edits the dynamic schedule in Redis: pass -b redis://127.0.0.1:6379/0, set CELERIAC_BROKER_URL, or -A a module whose app sets a redis:// brokerUrl.`);
+  if (!beatRedis(app.settings)) {
+    throw new UsageError(`celeriac beat ${command} edits the dynamic schedule in Redis: pass -b redis://127.0.0.1:6379/0, set CELERIAC_BROKER_URL, or -A a module whose app sets a redis:// brokerUrl (or resultBackend).`);
   }
   return app;
 }
