@@ -64,27 +64,16 @@ describe('beat processes on Redis', { skip: skip ?? false }, () => {
     await server?.stop();
   });
 
-  test('examples/periodic: celeriac beat and celeriac worker as two processes', async () => {
-    const log = join(dir, 'two-process.log');
-    const env = { CELERIAC_BROKER_URL: server.url(0), PERIODIC_LOG: log };
-    const beat = start(['beat', '-A', 'examples/periodic/tasks.mjs', '-l', 'info', '--max-interval', '5'], env);
-    const worker = start(['worker', '-A', 'examples/periodic/tasks.mjs', '-c', '2'], env);
-    await beat.waitFor(/beat: leader now/);
-    assert.match(beat.stdout(), /celeriac beat v.* is starting[\s\S]*timezone -> Europe\/Berlin[\s\S]*heartbeat: periodic\.heartbeat every 2s/);
-    await waitFor(() => lines(log).length >= 2, 20_000, 'heartbeats sent by beat, run by the worker');
-    await beat.stop();
-    assert.equal(beat.child.exitCode, 0);
-    await worker.stop();
-    assert.deepEqual(JSON.parse((await raw.hget(BEAT_KEYS.state, 'heartbeat'))!).totalRunCount >= 2, true, 'last runs kept in Redis');
-  });
-
   test('two beat processes: one leads; kill -9 the leader and the other takes over within the lock TTL', async () => {
     await raw.flushall();
     const env = { CELERIAC_BROKER_URL: server.url(0), CELERIAC_TEST_BEAT_TTL: '2' };
-    const a = start(['beat', '-A', 'test/apps/beat-app.mjs', '--log-format', 'json'], env);
+    const both = [start(['beat', '-A', 'test/apps/beat-app.mjs', '--log-format', 'json'], env), start(['beat', '-A', 'test/apps/beat-app.mjs', '--log-format', 'json'], env)];
+    await Promise.all(both.map((p) => p.waitFor(/beat: Starting/)));
+    await waitFor(async () => (await raw.get(BEAT_KEYS.lock)) !== null, 10_000, 'a leader');
+    const leaderPid = Number((await raw.get(BEAT_KEYS.lock))!.split(':').at(-2));
+    const a = both.find((p) => p.child.pid === leaderPid)!;
+    const b = both.find((p) => p !== a)!;
     await a.waitFor(/beat: leader now/);
-    const b = start(['beat', '-A', 'test/apps/beat-app.mjs', '--log-format', 'json'], env);
-    await b.waitFor(/beat: Starting/);
     await waitFor(async () => (await raw.llen('celery')) >= 2, 10_000, 'the leader sends');
     assert.doesNotMatch(b.stderr(), /leader now|Sending due task/, 'the standby sends nothing');
     assert.match((await raw.get(BEAT_KEYS.lock))!, new RegExp(`:${a.child.pid}:`), 'the lock names the leader');
@@ -104,19 +93,30 @@ describe('beat processes on Redis', { skip: skip ?? false }, () => {
     assert.ok(sent <= state.totalRunCount && state.totalRunCount <= sent + 1, `one message per recorded run (${sent} sent, ${state.totalRunCount} recorded): nothing sent twice`);
   });
 
-  test('celeriac beat add | list | remove change a running beat without restart', async () => {
+  test('examples/periodic: beat and a worker as two processes; beat add | list | remove change the running beat', async () => {
     await raw.flushall();
-    const env = { CELERIAC_BROKER_URL: server.url(0) };
-    const beat = start(['beat', '-b', server.url(0), '--log-format', 'json'], env);
+    const log = join(dir, 'two-process.log');
+    const env = { CELERIAC_BROKER_URL: server.url(0), PERIODIC_LOG: log };
+    const beat = start(['beat', '-A', 'examples/periodic/tasks.mjs', '-l', 'info', '--max-interval', '5', '--log-format', 'json'], env);
+    const worker = start(['worker', '-A', 'examples/periodic/tasks.mjs', '-c', '2'], env);
     await beat.waitFor(/beat: leader now/);
+    assert.match(beat.stdout(), /celeriac beat v.* is starting[\s\S]*timezone -> Europe\/Berlin[\s\S]*heartbeat: periodic\.heartbeat every 2s/);
+    await waitFor(() => lines(log).length >= 2, 20_000, 'heartbeats sent by beat, run by the worker');
+    assert.ok(JSON.parse((await raw.hget(BEAT_KEYS.state, 'heartbeat'))!).totalRunCount >= 2, 'last runs kept in Redis');
+
     const added = await runCli(['beat', 'add', 'dyn-tick', '--task', 'dyn.tick', '--every', '1s', '-a', '[1, 2]', '-Q', 'dynq'], env);
     assert.equal(added.code, 0, added.stderr);
     await beat.waitFor(/Sending due task dyn-tick \(dyn\.tick\)/, 10_000);
+    assert.match(beat.stderr(), /schedule changed: added dyn-tick/);
     assert.match(beat.stderr(), /not registered in this process.*dyn\.tick/);
-    const listed = await runCli(['beat', 'list', '--json'], env);
-    const rows = JSON.parse(listed.stdout) as { name: string; schedule: string; runs: number }[];
-    assert.deepEqual(rows.map((r) => [r.name, r.schedule]), [['dyn-tick', 'every 1s']]);
-    assert.ok(rows[0]!.runs >= 1);
+    const listed = await runCli(['beat', 'list', '--json', '-A', 'examples/periodic/tasks.mjs'], env);
+    const rows = JSON.parse(listed.stdout) as { name: string; source: string; schedule: string; runs?: number }[];
+    assert.deepEqual(rows.map((r) => [r.name, r.source, r.schedule]), [
+      ['heartbeat', 'config', 'every 2s'],
+      ['monday-report', 'code', 'crontab(30 7 * * mon)'],
+      ['dyn-tick', 'redis', 'every 1s'],
+    ]);
+    assert.ok(rows[2]!.runs! >= 1);
     const envelope = JSON.parse((await raw.lindex('dynq', 0))!) as { headers: { task: string }; body: string };
     assert.equal(envelope.headers.task, 'dyn.tick');
     assert.deepEqual(JSON.parse(Buffer.from(envelope.body, 'base64').toString('utf8'))[0], [1, 2], 'the args on the wire');
@@ -127,6 +127,8 @@ describe('beat processes on Redis', { skip: skip ?? false }, () => {
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /dayOfWeek "mon-funday": "funday" is not a weekday/);
     await beat.stop();
+    assert.equal(beat.child.exitCode, 0);
+    await worker.stop();
   });
 
   test('start-up errors: a malformed entry or an unknown zone stops beat, naming the entry and the fix', async () => {
