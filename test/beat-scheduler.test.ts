@@ -135,3 +135,29 @@ test('crontab in the app time zone: Asia/Shanghai 09:00 is 01:00 UTC', async () 
   await beat.stop();
   await app.close();
 });
+
+test('a send that fails is not recorded as a run: it is tried again and sent once', async () => {
+  const clock = new ManualClock(T0);
+  const { logger, lines } = memoryLogger();
+  const file = join(dir, 'failing.json');
+  const app = new Celeriac('beat-fail', { brokerUrl: 'memory://beat-fail', beatScheduleFilename: file });
+  app.beat.add('hourly', { task: 'tasks.hourly', schedule: crontab({ minute: 0 }) });
+  const broker = await app.getBroker();
+  const send = app.sendTask.bind(app);
+  let failures = 2;
+  app.sendTask = ((...args: Parameters<typeof send>) => {
+    if (failures-- > 0) return Promise.reject(new Error('broker away'));
+    return send(...args);
+  }) as typeof app.sendTask;
+  const beat = new Beat(app, { clock, logger });
+  await beat.start();
+  await simulateUntil([beat], clock, T0 + 60 * min); // due at 01:00: fails twice, retried every 5 s
+  assert.deepEqual(await drain(broker), []);
+  assert.equal(lines.filter((l) => l.startsWith('Scheduler: could not send hourly (tasks.hourly): broker away')).length, 1);
+  await simulateUntil([beat], clock, T0 + 60 * min + 10_000);
+  assert.deepEqual(await drain(broker), ['tasks.hourly'], 'sent once, 10 s late, after two failed attempts');
+  await beat.stop();
+  const stored = JSON.parse(readFileSync(file, 'utf8')) as { entries: Record<string, { lastRunAt: number; totalRunCount: number }> };
+  assert.deepEqual(stored.entries.hourly, { lastRunAt: T0 + 60 * min + 10_000, totalRunCount: 1 });
+  await app.close();
+});

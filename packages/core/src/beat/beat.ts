@@ -17,6 +17,7 @@ import type { Celeriac } from '../app.js';
 import { ConfigurationError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { closeRedisClient, createRedisClient, duplicateRedisClient, whenRedisReady } from '../redis-client.js';
+import { waitForRedis } from '../wait-for-redis.js';
 import { beatRedis } from './beat-redis.js';
 import { systemClock, type BeatClock } from './clock.js';
 import { loadDynamicEntries } from './dynamic-schedule.js';
@@ -68,6 +69,8 @@ export class Beat {
   private reportedBad = new Map<string, string>();
   private sleepUntil: number | null = null;
   private leading = false;
+  /** A pass failed and no pass has worked since (its error is logged once). */
+  private failing = false;
 
   constructor(
     readonly app: Celeriac,
@@ -118,6 +121,14 @@ export class Beat {
     const coordination = beatRedis(s);
     if (coordination) {
       const settings = coordination.connection;
+      // Like the worker: until Redis answers, Celery's "Cannot connect to ...: Trying again in 2.00 seconds..." lines.
+      const redisOptions = (coordination.role === 'broker' ? s.brokerTransportOptions.redis : s.resultBackendTransportOptions.redis) as Record<string, unknown> | undefined;
+      await waitForRedis(coordination.url, redisOptions, {
+        retry: s.brokerConnectionRetry,
+        maxRetries: s.brokerConnectionMaxRetries,
+        timeoutMs: s.brokerConnectionTimeout * 1000,
+        log: this.log,
+      });
       this.redis = createRedisClient(settings, { redis: { maxRetriesPerRequest: 1 }, events: this.app.connectionEvents(coordination.role) });
       await whenRedisReady(this.redis, s.brokerConnectionTimeout * 1000);
       this.store = this.options.store ?? new RedisStateStore(this.redis, settings.displayUrl);
@@ -133,19 +144,12 @@ export class Beat {
       this.store = store;
     }
     this.storeDescription = this.store.description;
-    this.scheduler = new Scheduler({
-      zone: this.zone,
-      clock: this.clock,
-      store: this.store,
-      log: this.log,
-      maxIntervalMs: maxInterval * 1000,
-      fence: () => this.lock?.fence,
-      send: async (entry) => {
-        await this.app.sendTask(entry.task, entry.args, entry.kwargs, entry.options);
-      },
-    });
-    this.current = await this.currentEntries();
-    this.reportEntries();
+    try {
+      await this.prepare(maxInterval);
+    } catch (err) {
+      await this.closeConnections();
+      throw err;
+    }
     this.running = true;
     if (this.redis) {
       this.lock = new LeaderLock(this.redis, Math.round(lockTtl * 1000), {
@@ -163,6 +167,23 @@ export class Beat {
       this.lock.start();
     } else this.leading = true;
     this.loop = this.run();
+  }
+
+  /** The scheduler and the first view of the entries (Redis: the dynamic ones too). */
+  private async prepare(maxInterval: number): Promise<void> {
+    this.scheduler = new Scheduler({
+      zone: this.zone,
+      clock: this.clock,
+      store: this.store!,
+      log: this.log,
+      maxIntervalMs: maxInterval * 1000,
+      fence: () => this.lock?.fence,
+      send: async (entry) => {
+        await this.app.sendTask(entry.task, entry.args, entry.kwargs, entry.options);
+      },
+    });
+    this.current = await this.currentEntries();
+    this.reportEntries();
   }
 
   /** Stop the loop, release the lock (a standby takes over at once), close connections. */
@@ -211,6 +232,8 @@ export class Beat {
         this.current = entries;
         this.reportEntries();
         sleep = await this.scheduler!.tick(this.current);
+        if (this.failing) this.log.info('beat: passes over the schedule work again');
+        this.failing = false;
       } catch (err) {
         if (err instanceof NotLeaderError) {
           this.leading = false;
@@ -218,7 +241,8 @@ export class Beat {
           continue;
         }
         if (!this.running) break;
-        this.log.error({ err }, `beat: a pass over the schedule failed: ${(err as Error).message}; trying again in 1 s`);
+        if (!this.failing) this.log.error({ err }, `beat: a pass over the schedule failed: ${(err as Error).message}; trying again every second`);
+        this.failing = true;
         sleep = 1000;
       }
       if (!this.running || !this.leading) continue;
