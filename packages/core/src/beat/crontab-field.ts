@@ -13,17 +13,17 @@
  * outside `dayOfWeek`, and trailing text after a range (`1-5-7`), are refused.
  */
 
+/** A crontab field name (camelCase). */
+export type CrontabFieldName = 'minute' | 'hour' | 'dayOfWeek' | 'dayOfMonth' | 'monthOfYear';
+
 /** The five fields, with their bounds (inclusive) as Celery has them. */
-export const CRONTAB_FIELDS = {
+export const CRONTAB_FIELDS: Readonly<Record<CrontabFieldName, { min: number; max: number; example: string }>> = {
   minute: { min: 0, max: 59, example: "'*/15' or '0,30'" },
   hour: { min: 0, max: 23, example: "'9-17' or '*/3'" },
   dayOfWeek: { min: 0, max: 6, example: "'mon-fri', '0' (Sunday) or 'sat,sun'" },
   dayOfMonth: { min: 1, max: 31, example: "'1,15' or '1-7'" },
   monthOfYear: { min: 1, max: 12, example: "'*/3' or '1,7' (numbers only, as in Celery)" },
-} as const;
-
-/** A crontab field name (camelCase). */
-export type CrontabFieldName = keyof typeof CRONTAB_FIELDS;
+};
 
 /** A field value: Celery's text syntax, one number, or a list of numbers. */
 export type CrontabFieldValue = string | number | readonly number[];
