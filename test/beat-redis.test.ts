@@ -52,8 +52,8 @@ describe('beat on Redis', { skip: skip ?? false }, () => {
     const clock = new ManualClock(T0);
     const a = { app: makeApp(0), log: memoryLogger() };
     const b = { app: makeApp(0), log: memoryLogger() };
-    const beatA = new Beat(a.app, { clock, logger: a.log.logger, lockTtl: 1 });
-    const beatB = new Beat(b.app, { clock, logger: b.log.logger, lockTtl: 1 });
+    const beatA = new Beat(a.app, { clock, logger: a.log.logger, lockTtl: 2 });
+    const beatB = new Beat(b.app, { clock, logger: b.log.logger, lockTtl: 2 });
     await beatA.start();
     await beatB.start();
     await waitFor(() => beatA.isLeader || beatB.isLeader, 5000, 'a leader');
@@ -74,7 +74,7 @@ describe('beat on Redis', { skip: skip ?? false }, () => {
     assert.ok(first.sent > 0 && second.sent > 0, 'both led in turn');
     const state = await raw.hgetall(BEAT_KEYS.state);
     assert.deepEqual(JSON.parse(state['every-minute']!), { lastRunAt: T0 + 60 * min, totalRunCount: 60 });
-    console.log(`# takeover after kill: ${takeoverMs} ms (lock TTL 1000 ms)`);
+    console.log(`# takeover after kill: ${takeoverMs} ms (lock TTL 2000 ms)`);
     await second.stop();
     assert.equal(await raw.exists(BEAT_KEYS.lock), 0, 'a clean stop releases the lock');
     await a.app.close();

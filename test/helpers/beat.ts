@@ -21,18 +21,22 @@ export async function idle(beat: Beat, clock: ManualClock, timeoutMs = 10_000): 
 }
 
 /**
- * Run the leader among `beats` until the clock reads `end`: each step waits for the
- * current leader to finish its pass, then sets the clock to its wake-up time.
+ * Run `beats` until the clock reads `end`: each step waits until a beat leads and
+ * every beat that believes it leads has finished its pass and sleeps, then sets the
+ * clock to the earliest wake-up among them (so a leadership change under load —
+ * a stale leader that has not noticed yet — never makes the real leader wake late).
  */
 export async function simulateUntil(beats: Beat[], clock: ManualClock, end: number): Promise<void> {
-  while (clock.now() < end) {
-    await waitFor(() => beats.some((b) => b.isLeader), 15_000, 'a leader');
-    const leader = beats.find((b) => b.isLeader)!;
-    await idle(leader, clock);
-    clock.set(Math.min(leader.sleepingUntil!, end));
+  const settled = () => {
+    const leaders = beats.filter((b) => b.isLeader);
+    return leaders.length > 0 && leaders.every((b) => b.sleepingUntil !== null && b.sleepingUntil > clock.now());
+  };
+  for (;;) {
+    await waitFor(settled, 15_000, 'a leader asleep after its pass');
+    if (clock.now() >= end) return;
+    const wake = Math.min(...beats.filter((b) => b.isLeader).map((b) => b.sleepingUntil!));
+    clock.set(Math.min(wake, end));
   }
-  const leader = beats.find((b) => b.isLeader);
-  if (leader) await idle(leader, clock);
 }
 
 /** A logger that keeps its lines (message texts) in `lines`. */
