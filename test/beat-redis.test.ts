@@ -117,6 +117,10 @@ describe('beat on Redis', { skip: skip ?? false }, () => {
     assert.equal(await store.claim('x', zero, one, { key: BEAT_KEYS.lock, owner: 'me' }), 'taken', 'the same due run cannot be claimed twice');
     await store.unclaim('x', one, zero);
     assert.deepEqual((await store.load()).get('x'), zero, 'a failed send puts the previous run back');
+    await raw.hset(BEAT_KEYS.state, 'x', '{"totalRunCount": 0, "lastRunAt": 0}');
+    assert.equal(await store.claim('x', zero, one), 'claimed', 'records are compared by value, not by their JSON text');
+    await raw.hset(BEAT_KEYS.state, 'y', 'not json');
+    assert.equal(await store.claim('y', zero, one), 'claimed', 'an unreadable record is replaced instead of blocking the entry');
   });
 
   test('last runs live in Redis: a restarted beat neither re-fires nor forgets', async () => {

@@ -131,6 +131,7 @@ test('bad entries are refused naming the entry and the fix', () => {
     ['zero', { task: 't', schedule: { seconds: 0 } }, /beat entry "zero".*interval must be positive.*\{ seconds: 30 \}/],
     ['negative', { task: 't', schedule: -5 }, /beat entry "negative".*interval must be positive/],
     ['no-task', { task: '', schedule: 1000 } as never, /beat entry "no-task" has no task name/],
+    ['feb-30', { task: 't', schedule: { dayOfMonth: '30', monthOfYear: '2' } }, /beat entry "feb-30".*no month in monthOfYear "2" has day 30, so it would never run/],
   ];
   for (const [name, entry, message] of bad) assert.throws(() => resolveEntry(name, entry, 'config'), message, name);
   assert.throws(() => beatZone('Mars/Olympus_Mons', true), /timezone "Mars\/Olympus_Mons" is not a time zone.*IANA name such as 'Europe\/Berlin'/);

@@ -13,7 +13,7 @@
  *   minutes then fire in both occurrences, so `*\/15` keeps firing every 15 real
  *   minutes through the repeated hour (Vixie cron's rule).
  */
-import { CRONTAB_FIELDS, expandCrontabField, type CrontabFieldName, type CrontabFieldValue } from './crontab-field.js';
+import { CRONTAB_FIELDS, CrontabFieldError, expandCrontabField, type CrontabFieldName, type CrontabFieldValue } from './crontab-field.js';
 import type { Schedule, ScheduleJSON } from './schedule.js';
 import { instantsOf, offsetAt, wallKey, wallTimeOf } from './zone.js';
 
@@ -29,6 +29,8 @@ export interface CrontabFields {
 }
 
 const DAY_MS = 86_400_000;
+/** Days in each month (1-based), February in a leap year. */
+const DAYS_IN_MONTH = [0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 /** How far ahead a next run is looked for (covers `29 Feb` on a given weekday: 28 years). */
 const SEARCH_DAYS = 366 * 29;
 
@@ -67,6 +69,11 @@ export class Crontab implements Schedule {
     this.dom = mask(this.daysOfMonth, 32);
     this.moy = mask(this.monthsOfYear, 13);
     this.everyHour = this.hours.length === 24;
+    // A day that no chosen month has (30 February) would never fire: say so now, not never.
+    const longest = Math.max(...this.monthsOfYear.map((m) => DAYS_IN_MONTH[m]!));
+    if (this.daysOfMonth[0]! > longest) {
+      throw new CrontabFieldError('dayOfMonth', this.fields.dayOfMonth, `no month in monthOfYear ${JSON.stringify(this.fields.monthOfYear)} has day ${this.daysOfMonth[0]}, so it would never run`);
+    }
   }
 
   nextRunAfter(lastRunMs: number, zone: string): number | null {

@@ -24,7 +24,7 @@ const LUA_DIR = new URL('./redis-lua/', import.meta.url);
 /** Beat's scripts (see each file's header for KEYS and ARGV). */
 export const beatScripts = {
   /** 1 claimed, 0 taken by another beat, -1 not the leader. */
-  claimRun: new RedisScript<readonly [state: string, lock: string], readonly [name: string, previous: string, next: string, owner: string], number>('claimRun-2', replies.integer, LUA_DIR),
+  claimRun: new RedisScript<readonly [state: string, lock: string], readonly [name: string, previousLastRunAt: number, previousCount: number, next: string, owner: string], number>('claimRun-2', replies.integer, LUA_DIR),
   /** 1 put back, 0 changed meanwhile. */
   unclaimRun: new RedisScript<readonly [state: string], readonly [name: string, claimed: string, previous: string], number>('unclaimRun-1', replies.integer, LUA_DIR),
   /** 1 renewed, 0 not ours. */

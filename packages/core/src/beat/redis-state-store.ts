@@ -35,7 +35,7 @@ export class RedisStateStore implements BeatStateStore {
 
   async claim(name: string, previous: LastRun, next: LastRun, fence?: LeaderFence): Promise<ClaimOutcome> {
     const lockKey = fence?.key ?? BEAT_KEYS.lock;
-    const outcome = await beatScripts.claimRun.run(this.client, [BEAT_KEYS.state, lockKey], [name, encodeLastRun(previous), encodeLastRun(next), fence?.owner ?? '']);
+    const outcome = await beatScripts.claimRun.run(this.client, [BEAT_KEYS.state, lockKey], [name, previous.lastRunAt, previous.totalRunCount, encodeLastRun(next), fence?.owner ?? '']);
     return outcome === 1 ? 'claimed' : outcome === 0 ? 'taken' : 'not-leader';
   }
 
