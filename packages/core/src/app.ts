@@ -20,6 +20,7 @@ import { buildTaskMessage } from './protocol/task-message.js';
 import { parseWireDate } from './protocol/time.js';
 import { AsyncResult } from './result.js';
 import { resolveRoute } from './routing.js';
+import { BeatRegistry } from './beat/registry.js';
 import { createTask, type Task, type TaskFunction, type TaskOptions } from './task.js';
 import { currentTask } from './task-context.js';
 import { taskMethodsOf, type TaskMethods } from './task-decorator.js';
@@ -63,6 +64,8 @@ export class Celeriac {
   readonly oid = randomUUID();
   /** `gen<pid>@<host>`, the `origin` header of messages sent from this process. */
   readonly origin = `gen${process.pid}@${hostname()}`;
+  /** Periodic tasks: `app.beat.add(name, entry)`, and the dynamic schedule in Redis (`app.beat.dynamic`). */
+  readonly beat: BeatRegistry = new BeatRegistry(this);
 
   constructor(
     /** The app name (Celery's `main`). */
@@ -345,6 +348,7 @@ export class Celeriac {
     const [broker, backend] = [this.brokerPromise, this.backendPromise];
     this.brokerPromise = this.backendPromise = undefined;
     const closing = [broker, backend].map((opened) => opened?.then((c) => c.close()));
+    closing.push(this.beat.close());
     for (const outcome of await Promise.allSettled(closing)) {
       if (outcome.status === 'rejected') this.logger.debug({ err: outcome.reason }, 'Error while closing a connection (ignored)');
     }

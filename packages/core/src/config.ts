@@ -4,6 +4,7 @@
  * to Celeriac's camelCase ones.
  */
 import { availableParallelism } from 'node:os';
+import { fromCeleryBeatSchedule, type BeatScheduleConfig } from './beat/entry.js';
 import { ConfigurationError } from './errors.js';
 import type { LogFormat } from './logger.js';
 
@@ -176,10 +177,25 @@ export interface Settings {
    * task id. Default 60. A late-ack message whose result was dropped is run again.
    */
   resultBackendRetryWindow: number;
-  /** `timezone`. Default `UTC`. */
-  timezone: string;
+  /**
+   * `timezone`: the IANA zone beat evaluates crontabs in (`Europe/Berlin`).
+   * Default none: UTC, or the machine's zone when `enableUtc` is false (Celery's rule).
+   */
+  timezone: string | null;
   /** `enable_utc`. Default true. */
   enableUtc: boolean;
+  /** `beat_schedule`: periodic tasks by name (see `BeatEntry`). Default `{}`. */
+  beatSchedule: BeatScheduleConfig;
+  /** `beat_max_loop_interval`: the longest beat sleeps between checks, in seconds. Default 300. */
+  beatMaxLoopInterval: number;
+  /** `beat_schedule_filename`: where beat keeps last-run times when the broker is not Redis. Default `celeriac-beat-schedule.json`. */
+  beatScheduleFilename: string;
+  /**
+   * Celeriac: seconds the beat leader's lock lives in Redis without renewal (renewed
+   * every third of it); a standby beat takes over at most this long after the
+   * leader dies. Default 30.
+   */
+  beatLockTtl: number;
 }
 
 /** Celery's defaults (plus Celeriac's own settings). */
@@ -230,12 +246,16 @@ export function defaultSettings(): Settings {
     taskPublishRetryPolicy: { maxRetries: 3, intervalStart: 0, intervalStep: 0.2, intervalMax: 0.2 },
     resultBackendTransportOptions: {},
     resultBackendRetryWindow: 60,
-    timezone: 'UTC',
+    timezone: null,
     enableUtc: true,
+    beatSchedule: {},
+    beatMaxLoopInterval: 300,
+    beatScheduleFilename: 'celeriac-beat-schedule.json',
+    beatLockTtl: 30,
   };
 }
 
-type Kind = 'string' | 'nullable-string' | 'number' | 'nullable-number' | 'boolean' | 'list' | 'object';
+type Kind = 'string' | 'nullable-string' | 'number' | 'nullable-number' | 'boolean' | 'list' | 'object' | 'beat-schedule';
 
 /** Celery 4+ lowercase name → [camelCase key, kind]. */
 const CELERY_NAMES: Record<string, [keyof Settings, Kind]> = {
@@ -276,8 +296,11 @@ const CELERY_NAMES: Record<string, [keyof Settings, Kind]> = {
   task_publish_retry: ['taskPublishRetry', 'boolean'],
   task_publish_retry_policy: ['taskPublishRetryPolicy', 'object'],
   result_backend_transport_options: ['resultBackendTransportOptions', 'object'],
-  timezone: ['timezone', 'string'],
+  timezone: ['timezone', 'nullable-string'],
   enable_utc: ['enableUtc', 'boolean'],
+  beat_schedule: ['beatSchedule', 'beat-schedule'],
+  beat_max_loop_interval: ['beatMaxLoopInterval', 'number'],
+  beat_schedule_filename: ['beatScheduleFilename', 'string'],
 };
 
 /** Pre-4.0 uppercase names (Celery's "old settings") → the new lowercase name. */
@@ -311,6 +334,9 @@ const OLD_NAMES: Record<string, string> = {
   CELERY_TASK_PUBLISH_RETRY_POLICY: 'task_publish_retry_policy',
   CELERY_TIMEZONE: 'timezone',
   CELERY_ENABLE_UTC: 'enable_utc',
+  CELERYBEAT_SCHEDULE: 'beat_schedule',
+  CELERYBEAT_MAX_LOOP_INTERVAL: 'beat_max_loop_interval',
+  CELERYBEAT_SCHEDULE_FILENAME: 'beat_schedule_filename',
 };
 
 /** Options for `fromObject`. */
@@ -347,6 +373,8 @@ function coerce(key: string, value: unknown, kind: Kind): unknown {
       if (Array.isArray(value)) return value.map(String);
       if (typeof value === 'string') return value.split(',').map((s) => s.trim()).filter(Boolean);
       throw fail('a list');
+    case 'beat-schedule':
+      return fromCeleryBeatSchedule(value, key);
     case 'object':
       if (typeof value === 'string') return JSON.parse(value);
       if (value && typeof value === 'object') return normalizeObject(key, value as Record<string, unknown>);

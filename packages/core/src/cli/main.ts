@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { beatAddCommand, beatCommand, beatListCommand, beatRemoveCommand, beatToggleCommand, type BeatFlags } from './beat-command.js';
 import { callCommand, purgeCommand, resultCommand } from './commands.js';
 import { controlCommand, inspectCommand, statusCommand, type ControlFlags } from './control-command.js';
 import { UsageError } from './options.js';
@@ -48,7 +49,50 @@ program
   .option('--pidfile <path>', 'write the pid here; refuse to start while a live worker holds it')
   .option('-E, --task-events', 'send task events for monitors (celeriac events, Flower)')
   .option('--without-heartbeat', 'send no worker-online / worker-heartbeat / worker-offline events')
+  .option('-B, --beat', 'also run beat (the periodic task scheduler) in this process')
+  .option('-s, --schedule <file>', 'with -B: beat last-run file when the broker is not Redis')
   .action((_opts, cmd: Command) => workerCommand(flagsOf<WorkerFlags>(cmd), version));
+
+const beat = program.command('beat').description('Run the periodic task scheduler; list, add or remove dynamic entries (in Redis)');
+beat
+  .command('run', { isDefault: true })
+  .description('Run beat (the default: celeriac beat -A proj)')
+  .option('-l, --loglevel <level>', 'DEBUG, INFO, WARNING, ERROR or CRITICAL (any case)', 'INFO')
+  .option('--log-format <format>', 'pretty (Celery form), json (pino lines) or auto')
+  .option('--no-color', 'no colours in the pretty log form')
+  .option('-s, --schedule <file>', 'last-run file when the broker is not Redis (default: beatScheduleFilename)')
+  .option('--max-interval <seconds>', 'longest sleep between checks (default: beatMaxLoopInterval, 300)')
+  .action((_opts, cmd: Command) => beatCommand(flagsOf<BeatFlags>(cmd), version));
+beat
+  .command('list')
+  .description('List beat entries: those of -A, and the dynamic ones in Redis with their last runs')
+  .option('--json', 'one JSON array')
+  .action((_opts, cmd: Command) => beatListCommand(flagsOf(cmd)));
+beat
+  .command('add <name>')
+  .description('Add or replace a dynamic entry (running beats pick it up at once)')
+  .option('-t, --task <name>', 'task name')
+  .option('--every <interval>', 'interval: 30s, 5m, 1h, 2d, 500ms (a bare number is seconds)')
+  .option('--crontab <expr>', 'crontab "minute hour day-of-month month day-of-week", Celery syntax, e.g. "0 4 * * mon-fri"')
+  .option('-a, --args <json>', 'positional arguments as a JSON array')
+  .option('-k, --kwargs <json>', 'keyword arguments as a JSON object')
+  .option('-Q, --queue <name>', 'target queue')
+  .option('--priority <n>', 'priority 0-9')
+  .option('--expires <seconds>', 'each run expires this many seconds after it is sent')
+  .option('--disabled', 'add it disabled')
+  .action((name: string, _opts, cmd: Command) => beatAddCommand(name, flagsOf(cmd)));
+beat
+  .command('remove <name>')
+  .description('Remove a dynamic entry')
+  .action((name: string, _opts, cmd: Command) => beatRemoveCommand(name, flagsOf(cmd)));
+beat
+  .command('enable <name>')
+  .description('Send a disabled dynamic entry again')
+  .action((name: string, _opts, cmd: Command) => beatToggleCommand(name, true, flagsOf(cmd)));
+beat
+  .command('disable <name>')
+  .description('Keep a dynamic entry but stop sending it')
+  .action((name: string, _opts, cmd: Command) => beatToggleCommand(name, false, flagsOf(cmd)));
 
 program
   .command('call <name>')
