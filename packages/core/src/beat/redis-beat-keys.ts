@@ -22,7 +22,6 @@ export const BEAT_KEYS = {
   changed: '_celeriac.beat.changed',
 } as const;
 
-// The folder of this build (not import.meta, which the CommonJS build cannot hold); copy-lua.mjs puts the scripts there.
 const LUA_DIR = pathToFileURL(join(moduleRoot, 'beat', 'redis-lua') + '/');
 
 /** Beat's scripts (see each file's header for KEYS and ARGV). */

@@ -94,7 +94,7 @@ class MemoryHub {
 
 /** One hub per URL per process, shared by every copy of the package (see process-state.ts). */
 const hubs = processWide('memory-broker-hubs', () => new Map<string, MemoryHub>());
-/** Fanout state (remote control, events) of each hub; per process like the hubs. */
+/** Fanout state (remote control, events) of each hub, shared the same way. */
 const fanoutHubs = processWide('memory-broker-fanout-hubs', () => new WeakMap<MemoryHub, MemoryFanoutHub>());
 
 /** The in-process broker. */
