@@ -197,11 +197,11 @@ describe('Redis, a separate worker process (the example) and a Python worker', {
 });
 
 describe('broker down', { skip: skipRedis ?? false }, () => {
-  test('with Redis stopped, a request that enqueues gets 503 JSON within the retry policy, never a hang', { timeout: 30_000 }, async () => {
+  test('with Redis stopped, a request that enqueues (and the status route) gets 503 JSON within the retry policy, never a hang', { timeout: 30_000 }, async () => {
     const redis = await startRedis();
     const app = new Celeriac('express-down');
     declareTasks(app);
-    const web = webApp(app, { CELERY_BROKER_URL: redis.url(0), CELERY_RESULT_BACKEND: redis.url(1), CELERY_TASK_PUBLISH_RETRY_POLICY: '{"max_retries": 1, "interval_start": 0.1}' });
+    const web = webApp(app, { CELERY_BROKER_URL: redis.url(0), CELERY_RESULT_BACKEND: redis.url(1), CELERY_TASK_PUBLISH_RETRY_POLICY: '{"max_retries": 1, "interval_start": 0.1}', CELERY_BROKER_CONNECTION_TIMEOUT: '1' });
     const server = web.listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     try {
@@ -213,6 +213,9 @@ describe('broker down', { skip: skipRedis ?? false }, () => {
       assert.equal(res.headers['retry-after'], '5');
       assert.match(res.headers['content-type'] as string, /application\/json/);
       assert.ok(Date.now() - started >= 100, 'the retry policy waited before giving up');
+      // The status route with the result backend away: 503 too, within brokerConnectionTimeout (1 s here).
+      const status = await request(`http://127.0.0.1:${(server.address() as AddressInfo).port}`).get('/tasks/some-task').expect(503);
+      assert.equal((status.body as { code: string }).code, 'CELERIAC_RESULT_BACKEND_UNAVAILABLE');
     } finally {
       await gracefulShutdown(server, { timeoutMs: 1000 });
     }
