@@ -120,6 +120,15 @@ export interface Settings {
    */
   workerHangTimeout: number;
   /**
+   * Answer remote control (`app.control`, `celery inspect` / `control`, revokes) on
+   * the broker's pidbox. Celery's `worker_enable_remote_control`. Default true.
+   */
+  workerEnableRemoteControl: boolean;
+  /** Send task events (task-received, -started, -succeeded, ...) for monitors; `-E`. Celery's `worker_send_task_events`. Default false. */
+  workerSendTaskEvents: boolean;
+  /** Producers send a task-sent event for every task. Celery's `task_send_sent_event`. Default false. */
+  taskSendSentEvent: boolean;
+  /**
    * Celeriac: a message restored this many times after its worker died or stalled
    * while holding it (a task that crashes the process, BullMQ's `maxStalledCount`) is
    * given up on the next delivery: FAILURE (`WorkerLostError`) is stored and the
@@ -222,6 +231,9 @@ export function defaultSettings(): Settings {
     workerHeartbeatInterval: 2,
     workerHeartbeatThread: true,
     workerHangTimeout: 300,
+    workerEnableRemoteControl: true,
+    workerSendTaskEvents: false,
+    taskSendSentEvent: false,
     workerMaxRedeliveries: 3,
     workerAcceptProtocolV1: false,
     workerLogFormat: 'auto',
@@ -274,6 +286,9 @@ const CELERY_NAMES: Record<string, [keyof Settings, Kind]> = {
   worker_concurrency: ['workerConcurrency', 'number'],
   worker_prefetch_multiplier: ['workerPrefetchMultiplier', 'number'],
   worker_hang_timeout: ['workerHangTimeout', 'number'],
+  worker_enable_remote_control: ['workerEnableRemoteControl', 'boolean'],
+  worker_send_task_events: ['workerSendTaskEvents', 'boolean'],
+  task_send_sent_event: ['taskSendSentEvent', 'boolean'],
   broker_transport_options: ['brokerTransportOptions', 'object'],
   broker_connection_retry: ['brokerConnectionRetry', 'boolean'],
   broker_connection_max_retries: ['brokerConnectionMaxRetries', 'nullable-number'],
@@ -309,6 +324,8 @@ const OLD_NAMES: Record<string, string> = {
   CELERYD_TASK_SOFT_TIME_LIMIT: 'task_soft_time_limit',
   CELERYD_CONCURRENCY: 'worker_concurrency',
   CELERYD_PREFETCH_MULTIPLIER: 'worker_prefetch_multiplier',
+  CELERY_SEND_EVENTS: 'worker_send_task_events',
+  CELERY_SEND_TASK_SENT_EVENT: 'task_send_sent_event',
   BROKER_TRANSPORT_OPTIONS: 'broker_transport_options',
   BROKER_CONNECTION_RETRY: 'broker_connection_retry',
   BROKER_CONNECTION_MAX_RETRIES: 'broker_connection_max_retries',

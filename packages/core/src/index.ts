@@ -38,6 +38,16 @@ export { buildTaskMessage, decodeTaskMessage } from './protocol/task-message.js'
 export type { TaskMessageSpec, DecodedTask } from './protocol/task-message.js';
 export { dumpsPython, loadsPython } from './protocol/python-json.js';
 export { createLogger } from './logger.js';
+export { Control, Inspect } from './control/control-client.js';
+export type { ControlOptions, ControlReplies } from './control/control-client.js';
+export type { ControlChannel, ReplyQueue } from './brokers/broker.js';
+export type { RequestInfo } from './control/request-info.js';
+export { Events } from './events/events.js';
+export { EventReceiver } from './events/event-receiver.js';
+export type { EventHandler } from './events/event-receiver.js';
+export { EventState } from './events/event-state.js';
+export type { WorkerInfo, TaskInfo } from './events/event-state.js';
+export type { CeleryEvent } from './events/event-message.js';
 export type { LogFormat, LoggerOptions, LogLevel, Logger } from './logger.js';
 // Beat: periodic tasks.
 export { crontab, Crontab } from './beat/crontab.js';

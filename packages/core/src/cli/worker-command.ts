@@ -1,3 +1,4 @@
+import { claimPidfile } from './pidfile.js';
 import { appFor, type ConnectionFlags } from './load-app.js';
 import { workerBanner } from './banner.js';
 import { expandNodeName } from './nodename.js';
@@ -16,6 +17,14 @@ export interface WorkerFlags extends ConnectionFlags {
   color?: boolean;
   prefetchMultiplier?: string;
   hostname?: string;
+  /** `--pidfile`: refuse to start while a live worker holds it. */
+  pidfile?: string;
+  /** `-E`. */
+  taskEvents?: boolean;
+  /** `--without-heartbeat`. */
+  withoutHeartbeat?: boolean;
+  /** `--without-mingle`. */
+  withoutMingle?: boolean;
   /** `-B`: run beat in this process too. */
   beat?: boolean;
   /** `-s`: beat's last-run file (with -B). */
@@ -33,12 +42,13 @@ export async function workerCommand(flags: WorkerFlags, version: string): Promis
   const queues = parseList(flags.queues);
   if (!flags.app) throw new UsageError('celeriac worker needs -A <module> (the module that exports your app and imports your tasks).');
 
+  if (flags.pidfile) claimPidfile(flags.pidfile);
   const app = await appFor(flags);
   if (concurrency !== undefined) app.configure({ workerConcurrency: concurrency });
   const logger = createLogger(level, 'celeriac', { format: logFormat ?? app.settings.workerLogFormat, colors: flags.color === false ? false : undefined });
   // The broker stayed away past brokerConnectionMaxRetries: exit non-zero, as Celery does, for the service manager to restart us.
   const onBrokerLost = () => void worker.stop({ cold: true }).catch(() => undefined).then(() => process.exit(1));
-  const worker: Worker = new Worker(app, { queues, prefetchMultiplier, hostname, logger, onBrokerLost });
+  const worker: Worker = new Worker(app, { queues, prefetchMultiplier, hostname, logger, onBrokerLost, mingle: flags.withoutMingle !== true, sendEvents: flags.taskEvents ? true : undefined, heartbeat: flags.withoutHeartbeat !== true });
   process.stdout.write(workerBanner(worker, version) + '\n');
   // -B: beat in this process (checked before the worker starts, so a bad entry is the only thing printed).
   const beat = flags.beat ? new Beat(app, { logger, scheduleFile: flags.schedule }) : undefined;
