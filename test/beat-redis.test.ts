@@ -106,7 +106,7 @@ describe('beat on Redis', { skip: skip ?? false }, () => {
     await appB.close();
   });
 
-  test("Celery's captured beat_schedule, read with fromObject, sends what Celery 5.2's beat LPUSHed (beat_sent_messages)", async () => {
+  test("Celery's captured beat_schedule, read with fromObject, sends what Celery 5.2's beat LPUSHed (beat_sent_messages, argsrepr '[1, 2]' included)", async () => {
     await raw.flushall();
     interface Envelope {
       headers: Record<string, unknown>;
@@ -131,7 +131,7 @@ describe('beat on Redis', { skip: skip ?? false }, () => {
       const mine = ours[0]!;
       assert.deepEqual(Object.keys(mine.headers).sort(), Object.keys(celery.headers).sort(), 'the same headers');
       assert.deepEqual(Object.keys(mine.properties).sort(), Object.keys(celery.properties).sort(), 'the same properties (expiration too)');
-      for (const key of ['lang', 'task', 'shadow', 'eta', 'group', 'group_index', 'retries', 'timelimit', 'parent_id', 'kwargsrepr', 'ignore_result']) {
+      for (const key of ['lang', 'task', 'shadow', 'eta', 'group', 'group_index', 'retries', 'timelimit', 'parent_id', 'argsrepr', 'kwargsrepr', 'ignore_result']) {
         assert.deepEqual(mine.headers[key], celery.headers[key], `header ${key}`);
       }
       assert.deepEqual([mine.properties.delivery_info, mine.properties.priority], [celery.properties.delivery_info, celery.properties.priority]);
