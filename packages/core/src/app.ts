@@ -244,6 +244,8 @@ export class Celeriac {
       rootId: options.rootId ?? parent?.rootId ?? id,
       parentId: options.parentId ?? parent?.id ?? null,
       shadow: options.shadow,
+      argsrepr: options.argsrepr,
+      kwargsrepr: options.kwargsrepr,
       timeLimit: [hard, soft],
       ignoreResult: options.ignoreResult ?? taskOptions.ignoreResult ?? s.taskIgnoreResult,
       callbacks: links(options.link),
