@@ -1,0 +1,40 @@
+/**
+ * The canvas tasks (`add`, `mul`, `xsum`, ...) shared by the canvas tests: the
+ * memory:// tests register them in-process, the Redis tests load this module in a
+ * `celeriac worker -A test/apps/canvas-app.ts` process. URLs come from the caller.
+ */
+import { appendFileSync } from 'node:fs';
+import { createApp, type Celeriac, type TaskContext } from '../../packages/core/src/index.ts';
+
+/** Register the canvas test tasks on `app`; returns typed handles. */
+export function canvasTasks(app: Celeriac) {
+  const add = app.task('tasks.add', (x: number, y: number) => x + y);
+  const mul = app.task('tasks.mul', (x: number, y: number) => x * y);
+  const xsum = app.task('tasks.xsum', (numbers: number[]) => numbers.flat(Infinity as 1).reduce((a: number, b) => a + (b as number), 0));
+  const fail = app.task('tasks.fail', (..._args: unknown[]): never => {
+    throw new TypeError('expected failure');
+  });
+  /** Old-style errback: receives the failed task's id; records it. */
+  const recordError = app.task('tasks.record_error', (taskId: string, tag = 'err') => {
+    if (process.env.CANVAS_LOG) appendFileSync(process.env.CANVAS_LOG, `${tag} ${taskId}\n`);
+    return taskId;
+  });
+  /** Records each run (chord bodies: exactly-once checks), returns the sum. */
+  const countedSum = app.task('tasks.counted_sum', (numbers: number[]) => {
+    if (process.env.CANVAS_LOG) appendFileSync(process.env.CANVAS_LOG, `body ${process.pid}\n`);
+    return numbers.reduce((a, b) => a + b, 0);
+  });
+  /** Sleeps a little (spread chord members over workers), returns x. */
+  const slowEcho = app.task('tasks.slow_echo', async (x: number, ms?: number) => {
+    await new Promise((r) => setTimeout(r, ms ?? 5));
+    return x;
+  });
+  const identity = app.task('tasks.identity', (x: unknown) => x);
+  const ctxInfo = app.task('tasks.ctx', function (this: TaskContext, x: unknown) {
+    return { x, group: this.groupId, index: this.groupIndex, parent: this.parentId, root: this.rootId };
+  });
+  return { add, mul, xsum, fail, recordError, countedSum, slowEcho, identity, ctxInfo };
+}
+
+export const app = createApp('canvas-app');
+export const tasks = canvasTasks(app);
