@@ -20,8 +20,8 @@ export function canvasTasks(app: Celeriac) {
     return taskId;
   });
   /** Records each run (chord bodies: exactly-once checks), returns the sum. */
-  const countedSum = app.task('tasks.counted_sum', (numbers: number[]) => {
-    if (process.env.CANVAS_LOG) appendFileSync(process.env.CANVAS_LOG, `body ${process.pid}\n`);
+  const countedSum = app.task('tasks.counted_sum', function (this: TaskContext, numbers: number[]) {
+    if (process.env.CANVAS_LOG) appendFileSync(process.env.CANVAS_LOG, `body ${this.id} ${process.pid}\n`);
     return numbers.reduce((a, b) => a + b, 0);
   });
   /** Sleeps a little (spread chord members over workers), returns x. */
