@@ -4,7 +4,7 @@
  * `celeriac worker -A test/apps/canvas-app.ts` process. URLs come from the caller.
  */
 import { appendFileSync } from 'node:fs';
-import { createApp, type Celeriac, type TaskContext } from '../../packages/core/src/index.ts';
+import { createApp, type Celeriac, type TaskContext, type WireSignature } from '../../packages/core/src/index.ts';
 
 /** Register the canvas test tasks on `app`; returns typed handles. */
 export function canvasTasks(app: Celeriac) {
@@ -33,8 +33,18 @@ export function canvasTasks(app: Celeriac) {
   const ctxInfo = app.task('tasks.ctx', function (this: TaskContext, x: unknown) {
     return { x, group: this.groupId, index: this.groupIndex, parent: this.parentId, root: this.rootId };
   });
-  return { add, mul, xsum, fail, recordError, countedSum, slowEcho, identity, ctxInfo };
+  /** Celeriac-only tasks, for chains and chords that alternate with Python-only ones. */
+  const tsOnlyAdd = app.task('ts.only_add', (x: number, y: number) => x + y);
+  const tsOnlyXsum = app.task('ts.only_xsum', (numbers: number[]) => numbers.reduce((a, b) => a + b, 0));
+  /** Receives a canvas (Celery's dict, from Python), rebuilds it with one call, sends it and returns its value. */
+  const tsOnlyApply = app.task('ts.only_apply', async (wire: WireSignature) => {
+    const result = await app.signatureFromWire(wire).delay();
+    return result.get({ timeout: 20_000 });
+  });
+  return { add, mul, xsum, fail, recordError, countedSum, slowEcho, identity, ctxInfo, tsOnlyAdd, tsOnlyXsum, tsOnlyApply };
 }
 
-export const app = createApp('canvas-app');
+/** Each language's own tasks on its own queue (as test/python/canvas_tasks.py routes them); shared tasks.* on `celery`. */
+export const CANVAS_ROUTES = { 'py.only_*': { queue: 'py' }, 'ts.only_*': { queue: 'ts' } };
+export const app = createApp('canvas-app', { taskRoutes: CANVAS_ROUTES });
 export const tasks = canvasTasks(app);
