@@ -8,9 +8,11 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { chain, chord, createApp, group, GroupResult, RemoteTaskError, Signature, Worker } from '../packages/core/src/index.ts';
 import { canvasTasks } from './apps/canvas-app.ts';
+import { replaceExamples } from './helpers/canvas-examples.ts';
 
 const app = createApp('canvas-mem', { brokerUrl: 'memory://canvas-memory' });
-const { add, mul, xsum, fail, recordError, ctxInfo } = canvasTasks(app);
+const tasks = canvasTasks(app);
+const { add, mul, xsum, fail, recordError, ctxInfo } = tasks;
 void recordError;
 const errbackCalls: { id: string; exc: string; hasTraceback: boolean }[] = [];
 app.task('tasks.new_style_errback', (request: { id: string }, exc: Error, traceback: string | null) => {
@@ -203,6 +205,12 @@ test('a chord on an app with no result backend is refused at call time, nothing 
   await assert.rejects(chord([a.s(1, 1)], a.s(1)).delay(), /No result backend configured/);
   await noBackend.close();
 });
+
+for (const example of replaceExamples(tasks)) {
+  test(example.name, async () => {
+    assert.deepEqual(await example.run(), example.expected);
+  });
+}
 
 async function waitUntil(check: () => boolean): Promise<void> {
   for (let i = 0; i < 400 && !check(); i++) await new Promise((r) => setTimeout(r, 25));

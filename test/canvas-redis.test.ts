@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { Redis } from 'ioredis';
 import { chord, group, RemoteTaskError } from '../packages/core/src/index.ts';
 import { canvasTasks } from './apps/canvas-app.ts';
-import { acceptanceExamples, nestingExamples } from './helpers/canvas-examples.ts';
+import { acceptanceExamples, nestingExamples, replaceExamples } from './helpers/canvas-examples.ts';
 import { useRedisWorkers } from './helpers/redis-workers.ts';
 import { missing, REDIS_SERVER } from './helpers/services.ts';
 
@@ -30,7 +30,7 @@ function twoWorkers(): Promise<unknown> {
   return (started ??= Promise.all([workers.startWorker(options), workers.startWorker(options)]));
 }
 
-for (const example of [...acceptanceExamples(tasks), ...nestingExamples(tasks)]) {
+for (const example of [...acceptanceExamples(tasks), ...nestingExamples(tasks), ...replaceExamples(tasks)]) {
   test(`Redis, two worker processes: ${example.name}`, { skip: skip ?? false }, async () => {
   await twoWorkers();
     assert.deepEqual(await example.run(), example.expected);

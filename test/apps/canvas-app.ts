@@ -4,7 +4,7 @@
  * `celeriac worker -A test/apps/canvas-app.ts` process. URLs come from the caller.
  */
 import { appendFileSync } from 'node:fs';
-import { createApp, type Celeriac, type TaskContext, type WireSignature } from '../../packages/core/src/index.ts';
+import { chain, createApp, group, type Celeriac, type TaskContext, type WireSignature } from '../../packages/core/src/index.ts';
 
 /** Register the canvas test tasks on `app`; returns typed handles. */
 export function canvasTasks(app: Celeriac) {
@@ -41,7 +41,21 @@ export function canvasTasks(app: Celeriac) {
     const result = await app.signatureFromWire(wire).delay();
     return result.get({ timeout: 20_000 });
   });
-  return { add, mul, xsum, fail, recordError, countedSum, slowEcho, identity, ctxInfo, tsOnlyAdd, tsOnlyXsum, tsOnlyApply };
+  /** this.replace(...) with a task, a chain, a group; this.addToChord(...). */
+  const replaceWithAdd = app.task('tasks.replace_with_add', function (this: TaskContext, x: number) {
+    return this.replace(add.s(x, 100));
+  });
+  const replaceWithChain = app.task('tasks.replace_with_chain', function (this: TaskContext, x: number) {
+    return this.replace(chain(add.s(x, 1), mul.s(10)));
+  });
+  const replaceWithGroup = app.task('tasks.replace_with_group', function (this: TaskContext, n: number) {
+    return this.replace(group([...Array(n).keys()].map((i) => add.s(i, i))));
+  });
+  const addsToChord = app.task('tasks.adds_to_chord', async function (this: TaskContext, x: number) {
+    await this.addToChord(add.s(10, 10));
+    return x;
+  });
+  return { add, mul, xsum, fail, recordError, countedSum, slowEcho, identity, ctxInfo, tsOnlyAdd, tsOnlyXsum, tsOnlyApply, replaceWithAdd, replaceWithChain, replaceWithGroup, addsToChord };
 }
 
 /** Each language's own tasks on its own queue (as test/python/canvas_tasks.py routes them); shared tasks.* on `celery`. */

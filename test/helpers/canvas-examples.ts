@@ -77,3 +77,17 @@ export function nestingExamples({ add, mul, xsum }: Tasks): CanvasExample[] {
     ex('a chain inside a chord header', chord([chain(add.s(1, 1), mul.s(5)), add.s(3, 3)], xsum.s()), 16),
   ];
 }
+
+/** this.replace(...) and this.addToChord(...) cases. */
+export function replaceExamples({ add, mul, xsum, replaceWithAdd, replaceWithChain, replaceWithGroup, addsToChord }: Tasks): CanvasExample[] {
+  const ex = (name: string, sig: Signature, expected: unknown): CanvasExample => ({ name, run: () => get(sig.delay()), expected });
+  return [
+    ex('this.replace(add.s(x, 100)) keeps the task id: 1 → 101', replaceWithAdd.s(1), 101),
+    ex('a replaced chain step: chain(replace_with_add.s(1), mul.s(2)) → 202', chain(replaceWithAdd.s(1), mul.s(2)), 202),
+    ex('a replaced chord member: chord([replace_with_add.s(1), add.s(1, 1)], xsum.s()) → 103', chord([replaceWithAdd.s(1), add.s(1, 1)], xsum.s()), 103),
+    ex('replaced by a chain: replace_with_chain.s(1) → 20', replaceWithChain.s(1), 20),
+    ex('replaced by a chain, inside a chain: chain(replace_with_chain.s(1), add.s(5)) → 25', chain(replaceWithChain.s(1), add.s(5)), 25),
+    ex('replaced by a group (a chord into celery.accumulate): replace_with_group.s(4) → [0, 2, 4, 6]', replaceWithGroup.s(4), [0, 2, 4, 6]),
+    ex('this.addToChord(add.s(10, 10)): chord([adds_to_chord.s(1), add.s(2, 2)], xsum.s()) → 25', chord([addsToChord.s(1), add.s(2, 2)], xsum.s()), 25),
+  ];
+}

@@ -223,5 +223,11 @@ function directContext(name: string, args: unknown[], kwargs: Record<string, unk
       throw new Retry(`Task ${name} called directly cannot be retried`, undefined, new Date());
     },
     async updateState() {},
+    async replace() {
+      throw new TypeError(`Task ${name} called directly cannot be replaced: replace() works in a worker.`);
+    },
+    async addToChord() {
+      throw new TypeError('Current task is not member of any chord');
+    },
   };
 }
