@@ -1,19 +1,47 @@
 import type { ResultTuple } from '../backends/backend.js';
 import { ConfigurationError, TimeoutError } from '../errors.js';
+import type { RemoteTaskError } from '../errors.js';
 import { AsyncResult, type GetOptions, type ResultNode, type ResultSource } from '../result.js';
-import { States } from '../states.js';
+import { States, type TaskState } from '../states.js';
 
-/** The result of a group: one result per member, in call order (Celery's `GroupResult`). */
-export class GroupResult<T = unknown> implements ResultNode {
+/**
+ * The result of a group: one result per member, in call order (Celery's
+ * `GroupResult`). It is an `AsyncResult` of the list, so a chain ending in a
+ * group has the same result type as any chain: `get()` gives the list.
+ */
+export class GroupResult<T = unknown> extends AsyncResult<T[]> implements ResultNode {
   constructor(
     /** The group id (the `group` header of every member). */
-    readonly id: string,
+    id: string,
     /** Member results in call order (a nested group's result for a group member that is a group). */
     readonly results: (AsyncResult<T> | GroupResult<unknown>)[],
-    private readonly source: ResultSource,
+    private readonly groupSource: ResultSource,
     /** The step before this group in a chain, when known. */
-    public parent: ResultNode | null = null,
-  ) {}
+    parent: ResultNode | null = null,
+  ) {
+    super(id, groupSource, parent);
+  }
+
+  /** SUCCESS when every member succeeded, FAILURE when one failed, otherwise PENDING. */
+  override get state(): Promise<TaskState> {
+    return (async () => ((await this.failed()) ? States.FAILURE : (await this.successful()) ? States.SUCCESS : States.PENDING))();
+  }
+
+  /** The members' values so far (null for those not ready). */
+  override get result(): Promise<unknown> {
+    return Promise.all(this.results.map(async (r) => ((await r.ready()) ? r.get({ propagate: false }) : null)));
+  }
+
+  /** The members. */
+  override get children(): Promise<AsyncResult[]> {
+    return Promise.resolve([...this.results] as AsyncResult[]);
+  }
+
+  /** Forget every member's result and the saved group. */
+  override async forget(): Promise<void> {
+    for (const r of this.results) await r.forget();
+    await this.delete();
+  }
 
   /** Number of members. */
   get length(): number {
@@ -25,7 +53,10 @@ export class GroupResult<T = unknown> implements ResultNode {
    * `get` / `join`). A failed member rejects with its error unless
    * `propagate: false`, which puts the error in its place.
    */
-  async get(options: GetOptions = {}): Promise<T[]> {
+  override get(options?: GetOptions & { propagate?: true }): Promise<T[]>;
+  /** With `propagate: false` a failed member's error takes its place in the list. */
+  override get(options: GetOptions & { propagate: false }): Promise<T[] | RemoteTaskError>;
+  override async get(options: GetOptions = {}): Promise<T[] | RemoteTaskError> {
     const deadline = options.timeout === undefined ? undefined : Date.now() + options.timeout;
     const values: unknown[] = [];
     for (const r of this.results) {
@@ -39,24 +70,24 @@ export class GroupResult<T = unknown> implements ResultNode {
   }
 
   /** Alias of `get` (Celery's `join`). */
-  join(options: GetOptions = {}): Promise<T[]> {
+  join(options: GetOptions & { propagate?: true } = {}): Promise<T[]> {
     return this.get(options);
   }
 
   /** True once every member is ready. */
-  async ready(): Promise<boolean> {
+  override async ready(): Promise<boolean> {
     for (const r of this.results) if (!(await r.ready())) return false;
     return true;
   }
 
   /** True when every member succeeded. */
-  async successful(): Promise<boolean> {
+  override async successful(): Promise<boolean> {
     for (const r of this.results) if (!(await r.successful())) return false;
     return true;
   }
 
   /** True when any member failed. */
-  async failed(): Promise<boolean> {
+  override async failed(): Promise<boolean> {
     for (const r of this.results) if (await r.failed()) return true;
     return false;
   }
@@ -85,20 +116,20 @@ export class GroupResult<T = unknown> implements ResultNode {
   }
 
   /** Celery's `as_tuple()`: `[[id, parent tuple or null], [member tuples]]`. */
-  asTuple(): ResultTuple {
+  override asTuple(): ResultTuple {
     return [[this.id, this.parent ? this.parent.asTuple() : null], this.results.map((r) => r.asTuple())];
   }
 
   /** Store it as Celery does (`celery-taskset-meta-<id>`), so `restore` works here and in Python. */
   async save(): Promise<void> {
-    const backend = await this.source.getBackend();
+    const backend = await this.groupSource.getBackend();
     if (!backend.saveGroup) throw new ConfigurationError(`The result backend ${backend.displayUrl} cannot save group results.`);
     await backend.saveGroup(this.id, this.asTuple());
   }
 
   /** Delete the saved group (not the members' results). */
   async delete(): Promise<void> {
-    const backend = await this.source.getBackend();
+    const backend = await this.groupSource.getBackend();
     await backend.deleteGroup?.(this.id);
   }
 
@@ -113,7 +144,7 @@ export class GroupResult<T = unknown> implements ResultNode {
     return restored as GroupResult<T>;
   }
 
-  toString(): string {
+  override toString(): string {
     return `<GroupResult: ${this.id} [${this.results.map((r) => r.id).join(', ')}]>`;
   }
 }

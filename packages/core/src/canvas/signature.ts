@@ -3,7 +3,6 @@ import type { ApplyOptions } from '../apply-options.js';
 import type { ResultBackend } from '../backends/backend.js';
 import type { WireSignature } from '../protocol/message.js';
 import { AsyncResult } from '../result.js';
-import type { GroupResult } from './group-result.js';
 import { dispatchPlan, newPlan, type SendPlan } from './plan.js';
 import { optionsFromWire, wireFromOptions, type WireOptions } from './wire-options.js';
 
@@ -20,8 +19,12 @@ export interface SignatureSender {
   readonly oid?: string;
 }
 
-/** A result of sending any canvas primitive: one task's result or a group's. */
-export type CanvasResult<R> = AsyncResult<R> | GroupResult<R extends readonly (infer E)[] ? E : unknown>;
+/**
+ * The result of sending a canvas primitive whose value is `R`: an `AsyncResult<R>`,
+ * which is a `GroupResult` (a subclass) for a group or a chain ending in one.
+ * Either way `get()` resolves with `R`.
+ */
+export type CanvasResult<R> = AsyncResult<R>;
 
 /** What a canvas subclass contributes (registered by chain.ts, group.ts, chord.ts so this file needs no import of them). */
 interface CanvasKinds {
