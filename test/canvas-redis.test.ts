@@ -101,3 +101,49 @@ test('GroupResult saved to Redis is Celery\'s document and restores', { skip: sk
   const restored = await workers.producer.restoreGroupResult<number>('g-saved-1');
   assert.deepEqual(await restored!.get(T), [2, 4]);
 });
+
+test('the chord script: of 400 concurrent member results from two connections exactly one call gets the chord, in group_index order', { skip: skip ?? false }, async () => {
+  const { RedisBackend } = await import('../packages/core/src/backends/redis.ts');
+  const a = new RedisBackend(workers.redis.url(1));
+  const b = new RedisBackend(workers.redis.url(1));
+  try {
+    const size = 400;
+    await a.setChordSize('g-race', size);
+    const calls = Array.from({ length: size }, (_, i) =>
+      (i % 2 ? a : b).onChordPartReturn({ taskId: `t${i}`, groupId: 'g-race', groupIndex: size - 1 - i, state: 'SUCCESS', result: i }),
+    );
+    const replies = await Promise.all(calls);
+    const fired = replies.filter((r) => r !== null);
+    assert.equal(fired.length, 1);
+    assert.deepEqual(
+      fired[0]!.map((m) => m.result),
+      Array.from({ length: size }, (_, i) => size - 1 - i),
+    );
+    const left = new Redis(workers.redis.url(1));
+    assert.equal(await left.exists('celery-taskset-meta-g-race.j', 'celery-taskset-meta-g-race.s'), 0);
+    left.disconnect();
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+test('result_chord_ordered: false counts in a list (RPUSH / LLEN), results in finishing order, as Celery', { skip: skip ?? false }, async () => {
+  const { RedisBackend } = await import('../packages/core/src/backends/redis.ts');
+  const backend = new RedisBackend(workers.redis.url(1), { result_chord_ordered: false });
+  const raw = new Redis(workers.redis.url(1));
+  try {
+    await backend.setChordSize('g-list', 2);
+    assert.equal(await backend.onChordPartReturn({ taskId: 'second', groupId: 'g-list', groupIndex: 1, state: 'SUCCESS', result: 'b' }), null);
+    assert.equal(await raw.type('celery-taskset-meta-g-list.j'), 'list');
+    assert.deepEqual(await raw.lrange('celery-taskset-meta-g-list.j', 0, -1), ['[1, "second", "SUCCESS", "b"]']);
+    const fired = await backend.onChordPartReturn({ taskId: 'first', groupId: 'g-list', groupIndex: 0, state: 'FAILURE', result: { exc_type: 'ValueError', exc_message: ['x'], exc_module: 'builtins' } });
+    assert.deepEqual(fired, [
+      { taskId: 'second', state: 'SUCCESS', result: 'b' },
+      { taskId: 'first', state: 'FAILURE', result: { exc_type: 'ValueError', exc_message: ['x'], exc_module: 'builtins' } },
+    ]);
+  } finally {
+    raw.disconnect();
+    await backend.close();
+  }
+});
