@@ -147,3 +147,15 @@ test('result_chord_ordered: false counts in a list (RPUSH / LLEN), results in fi
     await backend.close();
   }
 });
+
+test('GroupResult.revoke(): one remote-control broadcast revokes every member, none runs', { skip: skip ?? false }, async () => {
+  await twoWorkers();
+  const res = await group(add.s(1, 1), add.s(2, 2), add.s(3, 3)).applyAsync([], {}, { countdown: 3 });
+  await res.revoke();
+  for (const r of res.results) {
+    await assert.rejects(r.get(T), (e: Error) => e.name === 'TaskRevokedError');
+    assert.equal(await r.state, 'REVOKED');
+  }
+  assert.equal(await res.failed(), false);
+  assert.equal(await res.successful(), false);
+});

@@ -108,11 +108,14 @@ export class GroupResult<T = unknown> extends AsyncResult<T[]> implements Result
   }
 
   /**
-   * Revoke every member. Revocation travels by remote control (`celery.pidbox`),
-   * which Celeriac does not have yet: this throws instead of pretending.
+   * Revoke every member (Celery's `ResultSet.revoke`): one remote-control
+   * `revoke` broadcast naming all their ids; workers (Python and Celeriac) discard
+   * them when they arrive, and with `terminate` stop running ones where they can.
    */
-  async revoke(): Promise<never> {
-    throw new ConfigurationError(`GroupResult.revoke(): revoking tasks needs remote control, which arrives with roadmap step 8 (operations); group ${this.id} was not revoked.`);
+  async revoke(options: { terminate?: boolean; signal?: string } = {}): Promise<void> {
+    const control = (this.groupSource as ResultSource & { control?: { revoke(ids: string[], o: { terminate?: boolean; signal?: string }): Promise<unknown> } }).control;
+    if (!control) throw new ConfigurationError(`GroupResult.revoke(): group ${this.id} is not bound to an app (restore it with app.restoreGroupResult(id)).`);
+    await control.revoke(leafIds(this), options);
   }
 
   /** Celery's `as_tuple()`: `[[id, parent tuple or null], [member tuples]]`. */
@@ -147,6 +150,11 @@ export class GroupResult<T = unknown> extends AsyncResult<T[]> implements Result
   override toString(): string {
     return `<GroupResult: ${this.id} [${this.results.map((r) => r.id).join(', ')}]>`;
   }
+}
+
+/** Every task id in a (nested) group result. */
+function leafIds(result: AsyncResult | GroupResult): string[] {
+  return result instanceof GroupResult ? result.results.flatMap((r) => leafIds(r)) : [result.id];
 }
 
 /** Celery's `result_from_tuple`: a tuple with a member list is a group, otherwise one task. */

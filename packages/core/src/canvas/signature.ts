@@ -247,6 +247,8 @@ export function requireSender(sig: Signature): SignatureSender {
 
 /** @internal Where results of signatures sent by `sender` are read. */
 export function resultSource(sender: SignatureSender | undefined): { getBackend(): Promise<ResultBackend> } {
+  // The app itself when it has a backend (results then also reach its `control`, for revoke).
+  if (sender?.getBackend) return sender as { getBackend(): Promise<ResultBackend> };
   return {
     getBackend: () => {
       if (!sender?.getBackend) return Promise.reject(new Error('This signature is not bound to an app with a result backend.'));
