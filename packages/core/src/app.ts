@@ -6,6 +6,7 @@ import { createBackend } from './backends/index.js';
 import type { Broker, Route } from './brokers/broker.js';
 import { createBroker } from './brokers/index.js';
 import { Signature } from './canvas/signature.js';
+import { GroupResult } from './canvas/index.js';
 import { Control } from './control/control-client.js';
 import { Events } from './events/events.js';
 import { resolveSettings, type Settings } from './config.js';
@@ -15,7 +16,7 @@ import { maskUrl } from './mask-url.js';
 import { publishWithRetry } from './publish-retry.js';
 import { loggedConnectionEvents, SharedConnectionEvents, type ConnectionEvents } from './redis-client.js';
 import { resolveRetryPolicy } from './config.js';
-import type { TaskMessage } from './protocol/message.js';
+import type { TaskMessage, WireSignature } from './protocol/message.js';
 import { buildTaskMessage } from './protocol/task-message.js';
 import { parseWireDate } from './protocol/time.js';
 import { AsyncResult } from './result.js';
@@ -163,6 +164,20 @@ export class Celeriac {
   /** A signature for a task by name (possibly one only another language defines). */
   signature<R = unknown>(name: string, args: unknown[] = [], kwargs: Record<string, unknown> = {}, options: Record<string, unknown> = {}): Signature<R> {
     return new Signature<R>(name, args, kwargs, options, false, null, this);
+  }
+
+  /**
+   * A signature from Celery's dict form (`{task, args, kwargs, options,
+   * subtask_type, immutable}`), e.g. one a Python caller passed as an argument:
+   * chains, groups and chords come back as those primitives, bound to this app.
+   */
+  signatureFromWire<R = unknown>(wire: WireSignature): Signature<R> {
+    return Signature.fromWire(wire, this) as Signature<R>;
+  }
+
+  /** The group result saved under `id` (`GroupResult.save()` here or in Python), or null. */
+  restoreGroupResult<T = unknown>(id: string): Promise<GroupResult<T> | null> {
+    return GroupResult.restore<T>(id, this);
   }
 
   /** A handle on a task id (for results sent elsewhere). */
