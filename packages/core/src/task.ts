@@ -202,6 +202,8 @@ function directContext(name: string, args: unknown[], kwargs: Record<string, unk
     groupId: null,
     groupIndex: null,
     calledDirectly: true,
+    signal: new AbortController().signal,
+    properties: {},
     async retry(opts) {
       if (opts?.exc !== undefined) throw opts.exc;
       throw new Retry(`Task ${name} called directly cannot be retried`, undefined, new Date());

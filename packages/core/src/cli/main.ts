@@ -40,6 +40,8 @@ program
   .option('--no-color', 'no colours in the pretty log form')
   .option('--prefetch-multiplier <n>', 'prefetch = concurrency × this')
   .option('-n, --hostname <name>', 'node name, e.g. worker1@%h (%h host, %n host name, %d domain, %i, %I)')
+  .option('--time-limit <seconds>', 'hard time limit for tasks that set none (FAILURE TimeLimitExceeded)')
+  .option('--soft-time-limit <seconds>', "soft time limit for tasks that set none (the task's signal aborts with SoftTimeLimitExceeded)")
   .action((_opts, cmd: Command) => workerCommand(flagsOf<WorkerFlags>(cmd), version));
 
 program

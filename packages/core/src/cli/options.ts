@@ -52,3 +52,11 @@ export function parseWholeNumber(value: string | undefined, flag: string, min: n
 export function parseList(value: string | undefined): string[] | undefined {
   return value?.split(',').map((q) => q.trim()).filter(Boolean);
 }
+
+/** A number of seconds > 0 (fractions allowed: `--time-limit 2.5`), or undefined when not given. */
+export function parseSeconds(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = /^\s*\d+(\.\d+)?\s*$/.test(value) ? Number(value) : NaN;
+  if (!(n > 0) || !Number.isFinite(n)) throw new UsageError(`${flag} must be a number of seconds above 0 (e.g. 30 or 2.5), got ${JSON.stringify(value)}.`);
+  return n;
+}

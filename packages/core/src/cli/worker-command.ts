@@ -1,7 +1,7 @@
 import { appFor, type ConnectionFlags } from './load-app.js';
 import { workerBanner } from './banner.js';
 import { expandNodeName } from './nodename.js';
-import { parseList, parseLogFormat, parseLogLevel, parseWholeNumber, UsageError } from './options.js';
+import { parseList, parseLogFormat, parseLogLevel, parseSeconds, parseWholeNumber, UsageError } from './options.js';
 import { createLogger } from '../logger.js';
 import { Worker } from '../worker/worker.js';
 
@@ -15,6 +15,8 @@ export interface WorkerFlags extends ConnectionFlags {
   color?: boolean;
   prefetchMultiplier?: string;
   hostname?: string;
+  timeLimit?: string;
+  softTimeLimit?: string;
 }
 
 /** Run a worker until SIGTERM/SIGINT (warm), or a second signal (cold). */
@@ -26,6 +28,8 @@ export async function workerCommand(flags: WorkerFlags, version: string): Promis
   const prefetchMultiplier = parseWholeNumber(flags.prefetchMultiplier, '--prefetch-multiplier', 0, 'prefetch = concurrency × this; 0 = unlimited');
   const hostname = expandNodeName(flags.hostname);
   const queues = parseList(flags.queues);
+  const timeLimit = parseSeconds(flags.timeLimit, '--time-limit');
+  const softTimeLimit = parseSeconds(flags.softTimeLimit, '--soft-time-limit');
   if (!flags.app) throw new UsageError('celeriac worker needs -A <module> (the module that exports your app and imports your tasks).');
 
   const app = await appFor(flags);
@@ -33,7 +37,7 @@ export async function workerCommand(flags: WorkerFlags, version: string): Promis
   const logger = createLogger(level, 'celeriac', { format: logFormat ?? app.settings.workerLogFormat, colors: flags.color === false ? false : undefined });
   // The broker stayed away past brokerConnectionMaxRetries: exit non-zero, as Celery does, for the service manager to restart us.
   const onBrokerLost = () => void worker.stop({ cold: true }).catch(() => undefined).then(() => process.exit(1));
-  const worker: Worker = new Worker(app, { queues, prefetchMultiplier, hostname, logger, onBrokerLost });
+  const worker: Worker = new Worker(app, { queues, prefetchMultiplier, hostname, logger, onBrokerLost, timeLimit, softTimeLimit });
   process.stdout.write(workerBanner(worker, version) + '\n');
   await worker.start();
   let signals = 0;

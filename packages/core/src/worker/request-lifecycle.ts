@@ -19,6 +19,7 @@ import { resultDocument } from './result-document.js';
 import { ResultWriter } from './result-writer.js';
 import { recordOutcome, type RunDeps, type RunOutcome } from './run-task.js';
 import { TaskRequest } from './task-request.js';
+import type { TimeLimits } from './time-limits.js';
 
 /** Counters for tests, the banner and (later) `inspect stats`. */
 export interface WorkerStats {
@@ -45,6 +46,8 @@ export interface LifecycleOptions {
   recordingLimit: number;
   /** A prefetch slot was freed. */
   onSlotFreed: () => void;
+  /** The worker's default time limits (under the message's and the task's). */
+  timeLimits?: Partial<TimeLimits>;
 }
 
 /** A late-ack message whose outcome could not be stored is delivered again after this long. */
@@ -76,7 +79,9 @@ export class RequestLifecycle {
     this.acks = new Batcher((batch) => consumer.ack(batch));
     this.results = backend ? new ResultWriter(backend, { log, retryWindowMs: app.settings.resultBackendRetryWindow * 1000 }) : undefined;
     const results = this.results;
-    this.runDeps = { app, log, storeResult: results ? (doc) => results.add(doc) : null };
+    this.runDeps = { app, log, storeResult: results ? (doc) => results.add(doc) : null, timeLimits: o.timeLimits };
+    // A pool slot can free up later than its run's outcome (code past its hard time limit, a replaced child).
+    o.pool.onSlotFreed = () => this.pump();
     this.eta = new EtaHolder(app.settings.workerEtaHoldSeconds * 1000, {
       park: (request) => this.park(request),
       held: () => {

@@ -1,7 +1,7 @@
 import type { Celeriac } from '../app.js';
 import type { ResultDocument, ResultTuple } from '../backends/backend.js';
 import { Signature } from '../canvas/signature.js';
-import { Ignore, Reject, Retry } from '../errors.js';
+import { Ignore, Reject, Retry, TimeLimitExceeded } from '../errors.js';
 import type { WireSignature } from '../protocol/message.js';
 import { toExceptionDocument, tracebackOf } from '../protocol/exceptions.js';
 import { States, type TaskState } from '../states.js';
@@ -11,6 +11,7 @@ import { childTuple, resultDocument, type ExtendedFields } from './result-docume
 import type { TaskRequest } from './task-request.js';
 import { callArguments } from './call-arguments.js';
 import { longTimeout } from './long-timeout.js';
+import { armSoftLimit, failureAfterAbort, timeLimitsFor, type TimeLimits } from './time-limits.js';
 import { pyRepr } from '../protocol/python-repr.js';
 
 /** Seconds as Python prints a float: `0.004012`, `2.5`, `0.0`. */
@@ -36,17 +37,12 @@ export interface RunDeps {
    * be encoded (kombu's EncodeError).
    */
   storeResult: ((doc: ResultDocument) => Promise<Error | undefined | void>) | null;
+  /** The worker's default time limits (`--time-limit`, `--soft-time-limit`), under the message's and the task's. */
+  timeLimits?: Partial<TimeLimits>;
 }
 
-/** Raised when a task runs past its hard time limit. Mirrors billiard's `TimeLimitExceeded`. */
-export class TimeLimitExceeded extends Error {
-  override name = 'TimeLimitExceeded';
-  readonly excArgs: unknown[];
-  constructor(seconds: number) {
-    super(`TimeLimitExceeded(${seconds})`);
-    this.excArgs = [seconds];
-  }
-}
+/** Re-exported from `errors.ts`, where it lives with `SoftTimeLimitExceeded`. */
+export { TimeLimitExceeded };
 
 /**
  * The outcome could not be written to the result backend. Thrown out of
@@ -63,16 +59,6 @@ async function persist(store: NonNullable<RunDeps['storeResult']>, doc: ResultDo
   } catch (err) {
     throw new ResultNotStored(`Could not store ${doc.status} for task ${doc.task_id}: ${(err as Error).message}`, { cause: err });
   }
-}
-
-function withHardLimit<T>(promise: Promise<T>, seconds: number | null): Promise<T> {
-  if (!seconds || seconds === Infinity) return promise;
-  let cancel: (() => void) | undefined;
-  const limit = new Promise<never>((_, reject) => {
-    // Limits past 24.8 days outlast one setTimeout: longTimeout re-arms instead of firing at once.
-    cancel = longTimeout(() => reject(new TimeLimitExceeded(seconds)), seconds * 1000);
-  });
-  return Promise.race([promise, limit]).finally(() => cancel?.());
 }
 
 function shouldAutoretry(req: TaskRequest, error: unknown): boolean {
@@ -98,33 +84,69 @@ async function sendFollowUp(req: TaskRequest, wire: WireSignature, prepend: unkn
   return result.id;
 }
 
-/** What the task function did: returned a value or threw (`startedAt` is a `performance.now()` time). */
-export type FunctionOutcome = { ok: true; retval: unknown; startedAt: number } | { ok: false; error: unknown; startedAt: number };
-
 /**
- * Run the task function (the part that holds a pool slot): STARTED first when
- * tracked, then the function under its hard time limit. Never throws.
+ * What the task function did: returned a value or threw (`startedAt` is a
+ * `performance.now()` time). `stillRunning` is set when the hard time limit ended
+ * the wait while the function's code goes on (the async pool cannot stop it): it
+ * settles when that code finally returns, and the pool keeps the slot until then.
  */
-export async function runTaskFunction(req: TaskRequest, deps: RunDeps): Promise<FunctionOutcome> {
-  const { app } = deps;
-  const opts = req.task.options;
-  const startedAt = performance.now();
-  try {
-    const store = req.ignoreResult ? null : deps.storeResult;
-    if (store && (opts.trackStarted ?? app.settings.taskTrackStarted)) {
-      await store(resultDocument(req.decoded, States.STARTED, { pid: process.pid, hostname: req.hostname }));
-    }
-    const hard = req.decoded.timeLimit[0] ?? opts.timeLimit ?? app.settings.taskTimeLimit;
-    const args = callArguments(req.name, req.task.options, req.args, req.kwargs);
-    const retval = await withHardLimit(
-      Promise.resolve().then(() => runInTaskContext(req, () => req.task.fn.apply(req, args as never[]))),
-      hard,
-    );
-    return { ok: true, retval, startedAt };
-  } catch (error) {
-    return { ok: false, error, startedAt };
+export type FunctionOutcome = ({ ok: true; retval: unknown } | { ok: false; error: unknown }) & { startedAt: number; stillRunning?: Promise<void> };
+
+/** STARTED, when tracked, with the pid and hostname Celery stores. */
+export async function storeStarted(req: TaskRequest, deps: RunDeps, pid: number = process.pid): Promise<void> {
+  const store = req.ignoreResult ? null : deps.storeResult;
+  if (store && (req.task.options.trackStarted ?? deps.app.settings.taskTrackStarted)) {
+    await store(resultDocument(req.decoded, States.STARTED, { pid, hostname: req.hostname }));
   }
 }
+
+/**
+ * Run the task function on this event loop (the part that holds a pool slot):
+ * STARTED first when tracked, then the function under its time limits. The soft
+ * limit aborts the context's `signal` with `SoftTimeLimitExceeded`; the hard limit
+ * ends the wait with `TimeLimitExceeded` and hands back the still-running code as
+ * `stillRunning`. Never throws.
+ */
+export async function runTaskFunction(req: TaskRequest, deps: RunDeps): Promise<FunctionOutcome> {
+  const { log } = deps;
+  const startedAt = performance.now();
+  const controller = req.abortController;
+  let cancelSoft = () => undefined as void;
+  let cancelHard = () => undefined as void;
+  try {
+    await storeStarted(req, deps);
+    const limits = timeLimitsFor(req, deps.timeLimits);
+    const args = callArguments(req.name, req.task.options, req.args, req.kwargs);
+    const body = Promise.resolve().then(() => runInTaskContext(req, () => req.task.fn.apply(req, args as never[])));
+    cancelSoft = armSoftLimit(controller, limits.soft, log, `${req.name}[${req.id}]`);
+    const hard = limits.hard;
+    if (hard === null) return { ok: true, retval: await body, startedAt };
+    const hardHit = new Promise<typeof HARD>((resolve) => {
+      // Limits past 24.8 days outlast one setTimeout: longTimeout re-arms instead of firing at once.
+      cancelHard = longTimeout(() => resolve(HARD), hard * 1000);
+    });
+    const first = await Promise.race([body.then((retval) => ({ retval })), hardHit]);
+    if (first !== HARD) return { ok: true, retval: first.retval, startedAt };
+    const error = new TimeLimitExceeded(hard);
+    if (!controller.signal.aborted) controller.abort(error);
+    log.error(
+      { task: req.name, id: req.id, timeLimit: hard },
+      `Hard time limit (${hard}s) exceeded for ${req.name}[${req.id}]: stored FAILURE; on the async pool its JavaScript cannot be stopped and keeps its pool slot until it returns (use --pool threads or processes to have it terminated)`,
+    );
+    const stillRunning = body.then(
+      () => undefined,
+      () => undefined,
+    );
+    return { ok: false, error, startedAt, stillRunning };
+  } catch (error) {
+    return { ok: false, error: failureAfterAbort(error, controller.signal), startedAt };
+  } finally {
+    cancelSoft();
+    cancelHard();
+  }
+}
+
+const HARD = Symbol('hard time limit');
 
 /**
  * Record what the function did, the way Celery's tracer does: on success send

@@ -46,6 +46,13 @@ export interface WorkerOptions {
    * cold stop. The CLI exits non-zero.
    */
   onBrokerLost?: (err: Error) => void;
+  /**
+   * Hard time limit in seconds for tasks whose message and options set none
+   * (`--time-limit`). Default: app `taskTimeLimit`.
+   */
+  timeLimit?: number | null;
+  /** Soft time limit in seconds, likewise (`--soft-time-limit`). Default: app `taskSoftTimeLimit`. */
+  softTimeLimit?: number | null;
 }
 
 const UNLIMITED_PREFETCH = 10_000;
@@ -90,6 +97,7 @@ export class Worker {
     if (this.running) return;
     const s = this.app.settings;
     for (const name of this.app.taskNames) checkHangTimeout(s.workerHangTimeout, this.app.getTask(name).options.timeLimit, `the timeLimit of task ${name}`);
+    checkHangTimeout(s.workerHangTimeout, this.options.timeLimit, 'the worker\'s timeLimit (--time-limit)');
     const recordingLimit = Math.max(this.prefetchLimit, this.concurrency * 2);
     this.app.logger = this.log;
     // Like Celery: "Cannot connect to ...: Trying again in 2.00 seconds... (1/100)" until the broker answers.
@@ -130,11 +138,32 @@ export class Worker {
       stats: this.stats,
       recordingLimit,
       onSlotFreed: () => loop.wake(),
+      timeLimits: { hard: this.options.timeLimit ?? null, soft: this.options.softTimeLimit ?? null },
     });
+    this.warnAboutAsyncHardLimits();
     this.loop = loop;
     this.lifecycle = lifecycle;
     this.running = true;
     loop.start();
+  }
+
+  /**
+   * The async pool cannot stop JavaScript: say so at start-up when a hard time
+   * limit is configured (worker, app or task), as the limit only ends the wait.
+   */
+  private warnAboutAsyncHardLimits(): void {
+    const s = this.app.settings;
+    const limited = [
+      ...(this.options.timeLimit ? ['--time-limit'] : []),
+      ...(s.taskTimeLimit ? ['taskTimeLimit'] : []),
+      ...this.app.taskNames.filter((name) => this.app.getTask(name).options.timeLimit).map((name) => `task ${name}`),
+    ];
+    if (limited.length === 0) return;
+    this.log.warn(
+      { hardTimeLimits: limited },
+      `Hard time limits (${limited.join(', ')}) cannot stop running code on the async pool: a task past its limit is stored as FAILURE (TimeLimitExceeded) ` +
+        'and its signal aborted, but its JavaScript keeps running and keeps its pool slot until it returns. Use --pool threads or --pool processes to have such tasks terminated.',
+    );
   }
 
   /**
