@@ -1,7 +1,7 @@
 import type { Celeriac } from '../app.js';
 import type { ResultDocument, ResultTuple } from '../backends/backend.js';
 import { Signature } from '../canvas/signature.js';
-import { Ignore, Reject, Retry, TimeLimitExceeded } from '../errors.js';
+import { Ignore, Reject, Retry, TimeLimitExceeded, WorkerLostError } from '../errors.js';
 import type { WireSignature } from '../protocol/message.js';
 import { toExceptionDocument, tracebackOf } from '../protocol/exceptions.js';
 import { States, type TaskState } from '../states.js';
@@ -9,6 +9,8 @@ import { runInTaskContext } from '../task-context.js';
 import type { Logger } from '../logger.js';
 import { childTuple, resultDocument, type ExtendedFields } from './result-document.js';
 import type { TaskRequest } from './task-request.js';
+import type { TaskOptions } from '../task.js';
+import { ChildTaskError } from './pool-protocol.js';
 import { callArguments } from './call-arguments.js';
 import { longTimeout } from './long-timeout.js';
 import { armSoftLimit, failureAfterAbort, timeLimitsFor, type TimeLimits } from './time-limits.js';
@@ -61,8 +63,10 @@ async function persist(store: NonNullable<RunDeps['storeResult']>, doc: ResultDo
   }
 }
 
-function shouldAutoretry(req: TaskRequest, error: unknown): boolean {
-  const rule = req.task.options.autoretryFor;
+/** Does the task's `autoretryFor` match this error? (An error from a pool thread/child carries the child's answer.) */
+export function shouldAutoretry(options: Pick<TaskOptions, 'autoretryFor'>, error: unknown): boolean {
+  if (error instanceof ChildTaskError) return error.autoretry;
+  const rule = options.autoretryFor;
   if (!rule) return false;
   if (typeof rule === 'function') return rule(error);
   return rule.some((cls) => error instanceof (cls as unknown as new () => Error));
@@ -194,7 +198,12 @@ export async function recordOutcome(req: TaskRequest, deps: RunDeps, ran: Functi
       log.warn({ task: req.name, id: req.id, requeue: error.requeue }, `Task ${req.name}[${req.id}] rejected: ${error.reason}`);
       return { state: States.REJECTED, requeue: error.requeue };
     }
-    if (!(error instanceof Retry) && shouldAutoretry(req, error)) {
+    if (error instanceof WorkerLostError && req.acksLate && req.rejectOnWorkerLost) {
+      // Celery: the message goes back to the queue and no FAILURE is stored (another worker runs it).
+      log.error({ task: req.name, id: req.id }, `Task ${req.name}[${req.id}] lost its pool ${error.message}; message requeued (acksLate + rejectOnWorkerLost)`);
+      return { state: States.REJECTED, requeue: true };
+    }
+    if (!(error instanceof Retry) && shouldAutoretry(req.task.options, error)) {
       try {
         await req.retry({ exc: error, countdown: backoffSeconds(req) });
       } catch (retryOutcome) {

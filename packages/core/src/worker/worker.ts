@@ -21,7 +21,10 @@ import type { ConnectionEvents } from '../redis-client.js';
 import { RedisConnectError } from '../redis-probe.js';
 import { startupRetryInterval } from '../wait-for-redis.js';
 import { ConsumerLoop } from './consumer-loop.js';
-import { AsyncPool } from './pool.js';
+import { ChildPool } from './child-pool.js';
+import { AsyncPool, type Pool } from './pool.js';
+import { emitSignal } from '../signals.js';
+import { ConfigurationError } from '../errors.js';
 import { RequestLifecycle, type WorkerStats } from './request-lifecycle.js';
 
 export type { WorkerStats } from './request-lifecycle.js';
@@ -53,7 +56,32 @@ export interface WorkerOptions {
   timeLimit?: number | null;
   /** Soft time limit in seconds, likewise (`--soft-time-limit`). Default: app `taskSoftTimeLimit`. */
   softTimeLimit?: number | null;
+  /**
+   * Where task functions run (`--pool`): `async` (this event loop, for I/O-bound
+   * tasks), `threads` (worker_threads) or `processes` (child processes, Celery's
+   * prefork), for CPU-bound ones. Default: app `workerPool` (`async`).
+   */
+  pool?: PoolKind;
+  /**
+   * The module each pool thread / child loads to find the tasks: what `-A` names
+   * (`path/to/module[:export]`, relative to `cwd`). Required for `threads` and
+   * `processes`; the CLI passes its `-A`.
+   */
+  appModule?: string;
+  /** Working directory `appModule` is resolved from. Default `process.cwd()`. */
+  cwd?: string;
+  /** Replace a pool thread/child after this many tasks (`--max-tasks-per-child`). Default: app `workerMaxTasksPerChild`. */
+  maxTasksPerChild?: number | null;
+  /** Replace a pool thread/child whose memory passed this many KiB after a task (`--max-memory-per-child`). Default: app `workerMaxMemoryPerChild`. */
+  maxMemoryPerChild?: number | null;
+  /** `[max, min]` pool members (`--autoscale max,min`): grows while work waits, shrinks when idle. Threads/processes only. */
+  autoscale?: [number, number];
+  /** V8 heap limit per pool thread/child in MB: a task allocating without bound kills only its own member (WorkerLostError). */
+  childHeapLimitMb?: number;
 }
+
+/** Where task functions run. */
+export type PoolKind = 'async' | 'threads' | 'processes';
 
 const UNLIMITED_PREFETCH = 10_000;
 /** A cold shutdown waits at most this long for pending acks and results. */
@@ -64,6 +92,8 @@ export class Worker {
   readonly hostname: string;
   readonly queues: string[];
   readonly concurrency: number;
+  /** Where task functions run. */
+  readonly poolKind: PoolKind;
   readonly prefetchLimit: number;
   readonly log: Logger;
   /** Identifies this consumer in the broker (unacked ownership, heartbeats). */
@@ -74,6 +104,7 @@ export class Worker {
   private consumer: Consumer | undefined;
   private loop: ConsumerLoop | undefined;
   private lifecycle: RequestLifecycle | undefined;
+  private pool: Pool | undefined;
   private running = false;
   private stopping: Promise<void> | undefined;
   private giveUpTimer: NodeJS.Timeout | undefined;
@@ -86,7 +117,12 @@ export class Worker {
     const s = app.settings;
     this.hostname = options.hostname ?? `celeriac@${osHostname()}`;
     this.queues = options.queues?.length ? options.queues : [s.taskDefaultQueue];
-    this.concurrency = options.concurrency ?? s.workerConcurrency;
+    this.poolKind = options.pool ?? s.workerPool;
+    if (!['async', 'threads', 'processes'].includes(this.poolKind)) {
+      throw new ConfigurationError(`Unknown pool ${JSON.stringify(this.poolKind)}: use 'async' (I/O-bound tasks), 'threads' or 'processes' (CPU-bound tasks).`);
+    }
+    if (options.autoscale && this.poolKind === 'async') throw new ConfigurationError('autoscale needs --pool threads or processes (the async pool has no members to start or stop).');
+    this.concurrency = options.autoscale?.[0] ?? options.concurrency ?? s.workerConcurrency;
     const multiplier = options.prefetchMultiplier ?? s.workerPrefetchMultiplier;
     this.prefetchLimit = multiplier === 0 ? UNLIMITED_PREFETCH : Math.max(1, this.concurrency * multiplier);
     this.log = options.logger ?? createLogger(options.logLevel ?? 'info', 'celeriac', { format: s.workerLogFormat });
@@ -99,6 +135,11 @@ export class Worker {
     for (const name of this.app.taskNames) checkHangTimeout(s.workerHangTimeout, this.app.getTask(name).options.timeLimit, `the timeLimit of task ${name}`);
     checkHangTimeout(s.workerHangTimeout, this.options.timeLimit, 'the worker\'s timeLimit (--time-limit)');
     const recordingLimit = Math.max(this.prefetchLimit, this.concurrency * 2);
+    const pool = this.createPool();
+    this.pool = pool;
+    await emitSignal(this.app, 'workerInit', { sender: this });
+    // Threads and children load the app first: a module that fails to load stops the start here.
+    await pool.start?.();
     this.app.logger = this.log;
     // Like Celery: "Cannot connect to ...: Trying again in 2.00 seconds... (1/100)" until the broker answers.
     const wait = { retry: s.brokerConnectionRetry, maxRetries: s.brokerConnectionMaxRetries, timeoutMs: s.brokerConnectionTimeout * 1000, log: this.log };
@@ -131,7 +172,7 @@ export class Worker {
     const lifecycle = new RequestLifecycle({
       app: this.app,
       consumer,
-      pool: new AsyncPool(this.concurrency),
+      pool,
       backend,
       hostname: this.hostname,
       log: this.log,
@@ -145,6 +186,31 @@ export class Worker {
     this.lifecycle = lifecycle;
     this.running = true;
     loop.start();
+    void emitSignal(this.app, 'workerReady', { sender: this });
+  }
+
+  /** The pool `--pool` / `workerPool` names. */
+  private createPool(): Pool {
+    const s = this.app.settings;
+    const kind = this.poolKind;
+    if (kind === 'async') return new AsyncPool(this.concurrency);
+    if (!this.options.appModule) {
+      throw new ConfigurationError(
+        `The ${kind} pool needs appModule: the module that exports this app and registers its tasks (what -A names), so each ${kind === 'threads' ? 'thread' : 'child process'} loads the same tasks. ` +
+          `Pass new Worker(app, { pool: '${kind}', appModule: './tasks.js' }), or run celeriac -A ./tasks.js worker --pool ${kind}.`,
+      );
+    }
+    const [max, min] = this.options.autoscale ?? [this.concurrency, this.concurrency];
+    return new ChildPool({
+      kind,
+      concurrency: max,
+      minConcurrency: min,
+      config: { kind, appSpec: this.options.appModule, cwd: this.options.cwd ?? process.cwd(), overrides: { brokerUrl: s.brokerUrl, resultBackend: s.resultBackend } },
+      log: this.log,
+      maxTasksPerChild: this.options.maxTasksPerChild ?? s.workerMaxTasksPerChild,
+      maxMemoryPerChild: this.options.maxMemoryPerChild ?? s.workerMaxMemoryPerChild,
+      heapLimitMb: this.options.childHeapLimitMb,
+    });
   }
 
   /**
@@ -153,6 +219,7 @@ export class Worker {
    */
   private warnAboutAsyncHardLimits(): void {
     const s = this.app.settings;
+    if (this.poolKind !== 'async') return;
     const limited = [
       ...(this.options.timeLimit ? ['--time-limit'] : []),
       ...(s.taskTimeLimit ? ['taskTimeLimit'] : []),
@@ -209,7 +276,9 @@ export class Worker {
       return this.stopping;
     }
     if (!this.running) return;
-    this.stopping = this.shutdown(options.cold === true);
+    void emitSignal(this.app, 'workerShutdown', { sender: this });
+    // Pool threads/children stop once the tasks are done (warm) or at once (cold): nothing more will run.
+    this.stopping = this.shutdown(options.cold === true).finally(() => this.pool?.close());
     return this.stopping;
   }
 
