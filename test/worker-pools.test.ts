@@ -183,6 +183,30 @@ for (const kind of ['threads', 'processes'] as const) {
   });
 }
 
+test('--autoscale 3,1: one member at start, three while work waits, back to one when idle (AUTOSCALE_KEEPALIVE)', async () => {
+  process.env.AUTOSCALE_KEEPALIVE = '0.3';
+  try {
+    await withWorker({ pool: 'threads', autoscale: [3, 1] }, async (worker) => {
+      assert.equal(worker.poolSize, 1, 'the minimum at start');
+      const work = Promise.all(Array.from({ length: 6 }, () => run<{ start: number; end: number }>('pool.window', [300], ON_RECYCLE)));
+      let most = worker.poolSize;
+      const growDeadline = Date.now() + 15_000;
+      while (most < 3 && Date.now() < growDeadline) {
+        await sleep(10);
+        most = Math.max(most, worker.poolSize);
+      }
+      assert.equal(most, 3, 'grew to the maximum while work waited');
+      await work;
+      const deadline = Date.now() + 10_000;
+      while (worker.poolSize > 1 && Date.now() < deadline) await sleep(20);
+      assert.equal(worker.poolSize, 1, 'idle members above the minimum stopped');
+      assert.equal(await run('pool.add', [1, 1], ON_RECYCLE), 2);
+    });
+  } finally {
+    delete process.env.AUTOSCALE_KEEPALIVE;
+  }
+});
+
 test('threads/processes without appModule, or with a module that fails to load, fail at start with a clear error', async () => {
   const bare = createApp('pool-bare', { brokerUrl: 'memory://pool-bare' });
   await assert.rejects(new Worker(bare, { pool: 'threads', logger: silent }).start(), (err: Error) => err instanceof ConfigurationError && /needs appModule/.test(err.message));

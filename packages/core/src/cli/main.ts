@@ -34,7 +34,7 @@ program
   .command('worker')
   .description('Start a worker')
   .option('-Q, --queues <list>', 'comma-separated queues to consume')
-  .option('-c, --concurrency <n>', 'tasks run at once (async pool)')
+  .option('-c, --concurrency <n>', 'tasks run at once (pool slots, threads or child processes)')
   .option('-l, --loglevel <level>', 'DEBUG, INFO, WARNING, ERROR or CRITICAL (any case)', 'INFO')
   .option('--log-format <format>', 'pretty (Celery form), json (pino lines) or auto: pretty when stderr is a terminal')
   .option('--no-color', 'no colours in the pretty log form')
@@ -42,6 +42,10 @@ program
   .option('-n, --hostname <name>', 'node name, e.g. worker1@%h (%h host, %n host name, %d domain, %i, %I)')
   .option('--time-limit <seconds>', 'hard time limit for tasks that set none (FAILURE TimeLimitExceeded)')
   .option('--soft-time-limit <seconds>', "soft time limit for tasks that set none (the task's signal aborts with SoftTimeLimitExceeded)")
+  .option('-P, --pool <kind>', 'async (default: I/O-bound tasks share the event loop), threads or processes (CPU-bound tasks)')
+  .option('--max-tasks-per-child <n>', 'threads/processes: replace a member after this many tasks')
+  .option('--max-memory-per-child <KiB>', 'threads/processes: replace a member whose memory passed this after a task')
+  .option('--autoscale <max,min>', 'threads/processes: between min and max members, growing while work waits')
   .action((_opts, cmd: Command) => workerCommand(flagsOf<WorkerFlags>(cmd), version));
 
 program

@@ -1,7 +1,7 @@
 import { appFor, type ConnectionFlags } from './load-app.js';
 import { workerBanner } from './banner.js';
 import { expandNodeName } from './nodename.js';
-import { parseList, parseLogFormat, parseLogLevel, parseSeconds, parseWholeNumber, UsageError } from './options.js';
+import { parseAutoscale, parseList, parseLogFormat, parseLogLevel, parsePool, parseSeconds, parseWholeNumber, UsageError } from './options.js';
 import { createLogger } from '../logger.js';
 import { Worker } from '../worker/worker.js';
 
@@ -17,6 +17,10 @@ export interface WorkerFlags extends ConnectionFlags {
   hostname?: string;
   timeLimit?: string;
   softTimeLimit?: string;
+  pool?: string;
+  maxTasksPerChild?: string;
+  maxMemoryPerChild?: string;
+  autoscale?: string;
 }
 
 /** Run a worker until SIGTERM/SIGINT (warm), or a second signal (cold). */
@@ -30,6 +34,10 @@ export async function workerCommand(flags: WorkerFlags, version: string): Promis
   const queues = parseList(flags.queues);
   const timeLimit = parseSeconds(flags.timeLimit, '--time-limit');
   const softTimeLimit = parseSeconds(flags.softTimeLimit, '--soft-time-limit');
+  const pool = parsePool(flags.pool);
+  const maxTasksPerChild = parseWholeNumber(flags.maxTasksPerChild, '--max-tasks-per-child', 1, 'tasks a pool member runs before it is replaced');
+  const maxMemoryPerChild = parseWholeNumber(flags.maxMemoryPerChild, '--max-memory-per-child', 1, 'KiB a pool member may use before it is replaced');
+  const autoscale = parseAutoscale(flags.autoscale);
   if (!flags.app) throw new UsageError('celeriac worker needs -A <module> (the module that exports your app and imports your tasks).');
 
   const app = await appFor(flags);
@@ -37,7 +45,22 @@ export async function workerCommand(flags: WorkerFlags, version: string): Promis
   const logger = createLogger(level, 'celeriac', { format: logFormat ?? app.settings.workerLogFormat, colors: flags.color === false ? false : undefined });
   // The broker stayed away past brokerConnectionMaxRetries: exit non-zero, as Celery does, for the service manager to restart us.
   const onBrokerLost = () => void worker.stop({ cold: true }).catch(() => undefined).then(() => process.exit(1));
-  const worker: Worker = new Worker(app, { queues, prefetchMultiplier, hostname, logger, onBrokerLost, timeLimit, softTimeLimit });
+  const worker: Worker = new Worker(app, {
+    queues,
+    prefetchMultiplier,
+    hostname,
+    logger,
+    onBrokerLost,
+    timeLimit,
+    softTimeLimit,
+    pool,
+    // Each pool thread / child loads the same module (paths resolved from this directory).
+    appModule: flags.app,
+    cwd: process.cwd(),
+    maxTasksPerChild,
+    maxMemoryPerChild,
+    autoscale,
+  });
   process.stdout.write(workerBanner(worker, version) + '\n');
   await worker.start();
   let signals = 0;

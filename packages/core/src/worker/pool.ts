@@ -17,6 +17,8 @@ export interface Pool {
   readonly concurrency: number;
   /** Slots in use now (including code still running past its hard time limit). */
   readonly active: number;
+  /** Members alive (threads / child processes), when the pool has members. */
+  readonly size?: number;
   /** True when `run` would start at once. */
   hasFreeSlot(): boolean;
   /** Run the request's task function in a slot. Never rejects. */

@@ -210,6 +210,8 @@ export class Worker {
       maxTasksPerChild: this.options.maxTasksPerChild ?? s.workerMaxTasksPerChild,
       maxMemoryPerChild: this.options.maxMemoryPerChild ?? s.workerMaxMemoryPerChild,
       heapLimitMb: this.options.childHeapLimitMb,
+      // Celery's autoscaler reads AUTOSCALE_KEEPALIVE (seconds an idle process above the minimum is kept; default 30).
+      idleMs: keepaliveSeconds() * 1000,
     });
   }
 
@@ -344,10 +346,21 @@ export class Worker {
     await this.broker!.close();
   }
 
+  /** Pool members alive now (threads/processes; with autoscale it moves between min and max). The async pool: its concurrency. */
+  get poolSize(): number {
+    return this.pool?.size ?? this.concurrency;
+  }
+
   /** Resolves when no task is running or waiting for a slot (tests, the demo). */
   whenIdle(): Promise<void> {
     return this.lifecycle?.whenIdle() ?? Promise.resolve();
   }
+}
+
+/** AUTOSCALE_KEEPALIVE as Celery reads it: seconds, default 30. */
+function keepaliveSeconds(): number {
+  const value = Number(process.env.AUTOSCALE_KEEPALIVE);
+  return process.env.AUTOSCALE_KEEPALIVE !== undefined && Number.isFinite(value) && value >= 0 ? value : 30;
 }
 
 /** Resolves true when `promise` settles in time, false after `ms` (a late rejection is ignored). */
