@@ -86,6 +86,8 @@ export interface Settings {
   taskTimeLimit: number | null;
   /** `task_soft_time_limit` in seconds. Default none. */
   taskSoftTimeLimit: number | null;
+  /** `task_default_rate_limit`: the rate limit of tasks that set none (`'10/s'`, `'100/m'`, `'1000/h'`). Default none. */
+  taskDefaultRateLimit: string | null;
   /** `task_default_retry_delay` in seconds. Default 180. */
   taskDefaultRetryDelay: number;
   /** `task_max_retries`... per task in Celery (`max_retries`); app-wide default 3. */
@@ -211,6 +213,7 @@ export function defaultSettings(): Settings {
     taskAcksOnFailureOrTimeout: true,
     taskTimeLimit: null,
     taskSoftTimeLimit: null,
+    taskDefaultRateLimit: null,
     taskDefaultRetryDelay: 180,
     taskMaxRetries: 3,
     workerConcurrency: availableParallelism(),
@@ -267,6 +270,7 @@ const CELERY_NAMES: Record<string, [keyof Settings, Kind]> = {
   task_time_limit: ['taskTimeLimit', 'nullable-number'],
   task_soft_time_limit: ['taskSoftTimeLimit', 'nullable-number'],
   task_default_retry_delay: ['taskDefaultRetryDelay', 'number'],
+  task_default_rate_limit: ['taskDefaultRateLimit', 'nullable-string'],
   worker_concurrency: ['workerConcurrency', 'number'],
   worker_prefetch_multiplier: ['workerPrefetchMultiplier', 'number'],
   worker_pool: ['workerPool', 'string'],
@@ -302,6 +306,7 @@ const OLD_NAMES: Record<string, string> = {
   CELERY_ACKS_LATE: 'task_acks_late',
   CELERY_REJECT_ON_WORKER_LOST: 'task_reject_on_worker_lost',
   CELERYD_TASK_TIME_LIMIT: 'task_time_limit',
+  CELERY_DEFAULT_RATE_LIMIT: 'task_default_rate_limit',
   CELERYD_TASK_SOFT_TIME_LIMIT: 'task_soft_time_limit',
   CELERYD_CONCURRENCY: 'worker_concurrency',
   CELERYD_PREFETCH_MULTIPLIER: 'worker_prefetch_multiplier',

@@ -41,6 +41,12 @@ export interface TaskOptions<A extends unknown[] = unknown[], R = unknown> {
   timeLimit?: number;
   /** Soft time limit in seconds (the task's AbortSignal fires). */
   softTimeLimit?: number;
+  /**
+   * Celery's `rate_limit` on each worker: `'10/s'`, `'100/m'`, `'1000/h'` (or a
+   * number per second). Messages over it wait in the worker (never dropped) while
+   * other tasks go on. Default: app `taskDefaultRateLimit` (none).
+   */
+  rateLimit?: string | number | null;
   /** Default queue for this task. */
   queue?: string;
   /** Default priority (0–9). */

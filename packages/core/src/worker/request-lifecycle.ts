@@ -20,6 +20,7 @@ import { ResultWriter } from './result-writer.js';
 import { recordOutcome, type RunDeps, type RunOutcome } from './run-task.js';
 import { TaskRequest } from './task-request.js';
 import type { TimeLimits } from './time-limits.js';
+import { RateLimiter } from './rate-limits.js';
 
 /** Counters for tests, the banner and (later) `inspect stats`. */
 export interface WorkerStats {
@@ -69,6 +70,8 @@ export class RequestLifecycle {
   private readonly runDeps: RunDeps;
   private readonly eta: EtaHolder;
   private idleWaiters: (() => void)[] = [];
+  /** Per-task token buckets (`rateLimit`); `Worker.setRateLimit` changes them. */
+  readonly rateLimits: RateLimiter;
   private recording = 0;
   /** Times everything held was forfeited after a hang (a run awaiting its early ack checks it). */
   private forfeits = 0;
@@ -79,6 +82,7 @@ export class RequestLifecycle {
     this.acks = new Batcher((batch) => consumer.ack(batch));
     this.results = backend ? new ResultWriter(backend, { log, retryWindowMs: app.settings.resultBackendRetryWindow * 1000 }) : undefined;
     const results = this.results;
+    this.rateLimits = new RateLimiter((name) => (app.hasTask(name) ? app.getTask(name).options.rateLimit : undefined) ?? app.settings.taskDefaultRateLimit);
     this.runDeps = { app, log, storeResult: results ? (doc) => results.add(doc) : null, timeLimits: o.timeLimits };
     // A pool slot can free up later than its run's outcome (code past its hard time limit, a replaced child).
     o.pool.onSlotFreed = () => this.pump();
@@ -185,6 +189,12 @@ export class RequestLifecycle {
   }
 
   private enqueue(request: TaskRequest): void {
+    // Over its rate limit: the message waits (reserved) for a token; other tasks go on.
+    if (!this.rateLimits.admit(request.name, () => this.enqueueNow(request))) return;
+    this.enqueueNow(request);
+  }
+
+  private enqueueNow(request: TaskRequest): void {
     this.ready.push(request);
     this.pump();
   }
@@ -309,7 +319,7 @@ export class RequestLifecycle {
 
   /** Resolve `whenIdle` waiters if nothing runs or waits for a slot. */
   maybeIdle(): void {
-    if (this.runs.size === 0 && this.ready.length === 0 && this.idleWaiters.length > 0) {
+    if (this.runs.size === 0 && this.ready.length === 0 && this.rateLimits.waiting === 0 && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
       waiters.forEach((w) => w());
@@ -318,7 +328,7 @@ export class RequestLifecycle {
 
   /** Resolves when no task is running or waiting for a slot. */
   whenIdle(): Promise<void> {
-    if (this.runs.size === 0 && this.ready.length === 0) return Promise.resolve();
+    if (this.runs.size === 0 && this.ready.length === 0 && this.rateLimits.waiting === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -326,6 +336,7 @@ export class RequestLifecycle {
   stopAccepting(): void {
     this.accepting = false;
     this.eta.clear();
+    this.rateLimits.clear();
     this.ready.length = 0;
   }
 
@@ -351,6 +362,7 @@ export class RequestLifecycle {
     const { stats } = this.o;
     this.forfeits++;
     this.eta.clear();
+    this.rateLimits.clear();
     this.ready.length = 0;
     this.unsettled.clear();
     stats.reserved = 0;

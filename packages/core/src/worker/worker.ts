@@ -22,6 +22,7 @@ import { RedisConnectError } from '../redis-probe.js';
 import { startupRetryInterval } from '../wait-for-redis.js';
 import { ConsumerLoop } from './consumer-loop.js';
 import { ChildPool } from './child-pool.js';
+import { parseRate } from './rate-limits.js';
 import { AsyncPool, type Pool } from './pool.js';
 import { emitSignal } from '../signals.js';
 import { ConfigurationError } from '../errors.js';
@@ -134,6 +135,9 @@ export class Worker {
     const s = this.app.settings;
     for (const name of this.app.taskNames) checkHangTimeout(s.workerHangTimeout, this.app.getTask(name).options.timeLimit, `the timeLimit of task ${name}`);
     checkHangTimeout(s.workerHangTimeout, this.options.timeLimit, 'the worker\'s timeLimit (--time-limit)');
+    // A bad rate is a start-up error, not a surprise on the first message.
+    parseRate(s.taskDefaultRateLimit, 'taskDefaultRateLimit');
+    for (const name of this.app.taskNames) parseRate(this.app.getTask(name).options.rateLimit, `The rateLimit of task ${name}`);
     const recordingLimit = Math.max(this.prefetchLimit, this.concurrency * 2);
     const pool = this.createPool();
     this.pool = pool;
@@ -344,6 +348,17 @@ export class Worker {
     // The consumer beats until it is closed: a long warm shutdown never looks like a dead worker.
     await consumer.close();
     await this.broker!.close();
+  }
+
+  /**
+   * Change a task's rate limit on this worker now (`'10/s'`, `'100/m'`, `'1000/h'`;
+   * null = none), over its `rateLimit` option: Celery's `rate_limit` remote control
+   * command. Messages already waiting follow the new rate.
+   */
+  setRateLimit(taskName: string, rate: string | number | null): void {
+    if (!this.lifecycle) throw new ConfigurationError('setRateLimit() needs a started worker.');
+    this.lifecycle.rateLimits.set(taskName, rate);
+    this.log.info({ task: taskName, rateLimit: rate }, `New rate limit for tasks of type ${taskName}: ${rate ?? 'none'}.`);
   }
 
   /** Pool members alive now (threads/processes; with autoscale it moves between min and max). The async pool: its concurrency. */
