@@ -9,6 +9,7 @@ import { Signature } from './canvas/signature.js';
 import { resolveSettings, type Settings } from './config.js';
 import { ConfigurationError, NotRegistered } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
+import { signalsOf, type Signals } from './signals.js';
 import { maskUrl } from './mask-url.js';
 import { publishWithRetry } from './publish-retry.js';
 import { loggedConnectionEvents, SharedConnectionEvents, type ConnectionEvents } from './redis-client.js';
@@ -127,6 +128,15 @@ export class Celeriac {
     return this.registry.has(name);
   }
 
+  /**
+   * Celery's signals for this app, as typed hooks:
+   * `app.signals.connect('taskPrerun', ({ taskId }) => ...)`. A handler that throws
+   * is logged and never breaks the task.
+   */
+  get signals(): Signals {
+    return signalsOf(this);
+  }
+
   /** Names of all registered tasks, sorted. */
   get taskNames(): string[] {
     return [...this.registry.keys()].sort();
@@ -227,7 +237,7 @@ export class Celeriac {
       replyTo: this.oid,
       priority: route.priority,
       serializer: options.serializer ?? taskOptions.serializer ?? s.taskSerializer,
-      compression: options.compression ?? s.taskCompression,
+      compression: options.compression ?? taskOptions.compression ?? s.taskCompression,
     });
     return { message, route, id };
   }
@@ -288,9 +298,15 @@ export class Celeriac {
         new ConfigurationError('No result backend configured: set resultBackend (e.g. "redis://localhost:6379/1") to store and read task results.'),
       );
     }
-    const { resultExpires, resultBackendTransportOptions } = this.settings;
+    const { resultExpires, resultBackendTransportOptions, resultSerializer, resultAcceptContent, acceptContent } = this.settings;
     const connectionEvents = this.connectionEvents('result backend');
-    return (this.backendPromise ??= createBackend(url, { resultExpires, transportOptions: resultBackendTransportOptions, connectionEvents }));
+    return (this.backendPromise ??= createBackend(url, {
+      resultExpires,
+      transportOptions: resultBackendTransportOptions,
+      connectionEvents,
+      serializer: resultSerializer,
+      accept: resultAcceptContent ?? acceptContent,
+    }));
   }
 
   /**

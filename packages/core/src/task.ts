@@ -35,8 +35,10 @@ export interface TaskOptions<A extends unknown[] = unknown[], R = unknown> {
    * Default: app `taskRejectOnWorkerLost`.
    */
   rejectOnWorkerLost?: boolean;
-  /** Serializer for messages of this task. Default: app `taskSerializer`. */
+  /** Serializer for messages of this task (`json`, `msgpack`, `yaml`, or a registered one). Default: app `taskSerializer`. */
   serializer?: string;
+  /** Compression of this task's message bodies (`zlib`, `gzip`, `bzip2`, `xz`, `lzma`, `brotli`). Default: app `taskCompression`. */
+  compression?: string;
   /** Hard time limit in seconds. */
   timeLimit?: number;
   /** Soft time limit in seconds (the task's AbortSignal fires). */

@@ -13,8 +13,8 @@ import { readFileSync } from 'node:fs';
 
 /** The part of an ioredis client (or pipeline) a script needs. */
 export interface ScriptClient {
-  evalsha(sha: string, numKeys: number, ...keysAndArgs: (string | number)[]): Promise<unknown>;
-  eval(script: string, numKeys: number, ...keysAndArgs: (string | number)[]): Promise<unknown>;
+  evalsha(sha: string, numKeys: number, ...keysAndArgs: (string | Buffer | number)[]): Promise<unknown>;
+  eval(script: string, numKeys: number, ...keysAndArgs: (string | Buffer | number)[]): Promise<unknown>;
 }
 
 const LUA_DIR = new URL('./redis-lua/', import.meta.url);
@@ -26,7 +26,7 @@ export function loadLua(file: string, dir: URL = LUA_DIR): string {
 }
 
 /** One Lua script: fixed KEYS tuple `K` (plus `extraKeys` when variadic), ARGV tuple `A`, parsed result `R`. */
-export class RedisScript<K extends readonly string[], A extends readonly (string | number)[], R> {
+export class RedisScript<K extends readonly string[], A extends readonly (string | Buffer | number)[], R> {
   /** Full source, includes expanded. */
   readonly lua: string;
   readonly sha: string;

@@ -23,6 +23,7 @@ import { startupRetryInterval } from '../wait-for-redis.js';
 import { ConsumerLoop } from './consumer-loop.js';
 import { ChildPool } from './child-pool.js';
 import { parseRate } from './rate-limits.js';
+import { checkAcceptContent } from '../protocol/serialization.js';
 import { AsyncPool, type Pool } from './pool.js';
 import { emitSignal } from '../signals.js';
 import { ConfigurationError } from '../errors.js';
@@ -135,6 +136,9 @@ export class Worker {
     const s = this.app.settings;
     for (const name of this.app.taskNames) checkHangTimeout(s.workerHangTimeout, this.app.getTask(name).options.timeLimit, `the timeLimit of task ${name}`);
     checkHangTimeout(s.workerHangTimeout, this.options.timeLimit, 'the worker\'s timeLimit (--time-limit)');
+    // acceptContent naming pickle or a type without a decoder fails here, not on the first message.
+    checkAcceptContent(s.acceptContent, 'acceptContent');
+    if (s.resultAcceptContent) checkAcceptContent(s.resultAcceptContent, 'resultAcceptContent');
     // A bad rate is a start-up error, not a surprise on the first message.
     parseRate(s.taskDefaultRateLimit, 'taskDefaultRateLimit');
     for (const name of this.app.taskNames) parseRate(this.app.getTask(name).options.rateLimit, `The rateLimit of task ${name}`);
