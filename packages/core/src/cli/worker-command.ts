@@ -1,8 +1,10 @@
+import { claimPidfile } from './pidfile.js';
 import { appFor, type ConnectionFlags } from './load-app.js';
 import { workerBanner } from './banner.js';
 import { expandNodeName } from './nodename.js';
 import { parseAutoscale, parseList, parseLogFormat, parseLogLevel, parsePool, parseSeconds, parseWholeNumber, UsageError } from './options.js';
 import { createLogger } from '../logger.js';
+import { Beat } from '../beat/beat.js';
 import { Worker } from '../worker/worker.js';
 
 /** `celeriac worker` flags (with the global ones). */
@@ -21,6 +23,18 @@ export interface WorkerFlags extends ConnectionFlags {
   maxTasksPerChild?: string;
   maxMemoryPerChild?: string;
   autoscale?: string;
+  /** `--pidfile`: refuse to start while a live worker holds it. */
+  pidfile?: string;
+  /** `-E`. */
+  taskEvents?: boolean;
+  /** `--without-heartbeat`. */
+  withoutHeartbeat?: boolean;
+  /** `--without-mingle`. */
+  withoutMingle?: boolean;
+  /** `-B`: run beat in this process too. */
+  beat?: boolean;
+  /** `-s`: beat's last-run file (with -B). */
+  schedule?: string;
 }
 
 /** Run a worker until SIGTERM/SIGINT (warm), or a second signal (cold). */
@@ -40,6 +54,7 @@ export async function workerCommand(flags: WorkerFlags, version: string): Promis
   const autoscale = parseAutoscale(flags.autoscale);
   if (!flags.app) throw new UsageError('celeriac worker needs -A <module> (the module that exports your app and imports your tasks).');
 
+  if (flags.pidfile) claimPidfile(flags.pidfile);
   const app = await appFor(flags);
   if (concurrency !== undefined) app.configure({ workerConcurrency: concurrency });
   const logger = createLogger(level, 'celeriac', { format: logFormat ?? app.settings.workerLogFormat, colors: flags.color === false ? false : undefined });
@@ -60,16 +75,26 @@ export async function workerCommand(flags: WorkerFlags, version: string): Promis
     maxTasksPerChild,
     maxMemoryPerChild,
     autoscale,
+    mingle: flags.withoutMingle !== true,
+    sendEvents: flags.taskEvents ? true : undefined,
+    heartbeat: flags.withoutHeartbeat !== true,
   });
   process.stdout.write(workerBanner(worker, version) + '\n');
+  // -B: beat in this process (checked before the worker starts, so a bad entry is the only thing printed).
+  const beat = flags.beat ? new Beat(app, { logger, scheduleFile: flags.schedule }) : undefined;
+  await beat?.start();
   await worker.start();
+  const stopBeat = () => beat?.stop().catch((err: Error) => worker.log.error({ err }, 'beat: error while stopping'));
+  if (beat) {
+    worker.log.info(`beat: Starting... (embedded, -B; ${beat.entries.length} entries, ${beat.storeDescription})`);
+  }
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
     if (signals === 1) {
       worker.log.warn(`worker: Warm shutdown (${signal}); send it again for a cold shutdown`);
-      worker
-        .stop()
+      Promise.resolve(stopBeat())
+        .then(() => worker.stop())
         .then(() => app.close())
         .then(
           () => process.exit(signals > 1 ? 1 : 0),
@@ -80,7 +105,7 @@ export async function workerCommand(flags: WorkerFlags, version: string): Promis
       // with Redis away: nothing is waited for), never waiting more than 3 s.
       worker.log.warn(`worker: Cold shutdown (${signal})`);
       const giveUp = new Promise((resolve) => setTimeout(resolve, 3000).unref());
-      void Promise.race([worker.stop({ cold: true }).catch(() => undefined), giveUp]).then(() => process.exit(1));
+      void Promise.race([Promise.all([stopBeat(), worker.stop({ cold: true }).catch(() => undefined)]), giveUp]).then(() => process.exit(1));
     }
   };
   process.on('SIGTERM', onSignal);
