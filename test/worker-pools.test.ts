@@ -76,6 +76,9 @@ for (const kind of ['threads', 'processes'] as const) {
         assert.equal(where.pid, process.pid);
         assert.notEqual(where.threadId, 0, 'not the main thread');
       } else assert.notEqual(where.pid, process.pid, 'not this process');
+      const init = await run<{ kind: string; pid: number }>('pool.processInit');
+      assert.deepEqual(init, { kind, pid: kind === 'threads' ? process.pid : init.pid }, 'workerProcessInit ran in the member');
+      if (kind === 'processes') assert.notEqual(init.pid, process.pid);
     });
 
     test('CPU-bound bodies run in parallel, never more than concurrency at once', async () => {

@@ -10,6 +10,11 @@ import { createApp, SoftTimeLimitExceeded } from '../../packages/core/src/index.
 
 export const app = createApp('pool-app', { brokerUrl: 'memory://pool-app' });
 
+/** What workerProcessInit told this thread / child (sent once it loaded this module). */
+let processInit: unknown = null;
+app.signals.connect('workerProcessInit', (payload) => void (processInit = payload));
+app.task('pool.processInit', () => processInit);
+
 /** Where it ran. */
 app.task('pool.where', () => ({ pid: process.pid, threadId }));
 

@@ -11,7 +11,7 @@ import { Events } from './events/events.js';
 import { resolveSettings, type Settings } from './config.js';
 import { ConfigurationError, NotRegistered } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
-import { signalsOf, type Signals } from './signals.js';
+import { emitSignal, hasSignal, signalsOf, type Signals } from './signals.js';
 import { maskUrl } from './mask-url.js';
 import { publishWithRetry } from './publish-retry.js';
 import { loggedConnectionEvents, SharedConnectionEvents, type ConnectionEvents } from './redis-client.js';
@@ -207,12 +207,14 @@ export class Celeriac {
     }
     if (prepared.length === 0) return [];
     const broker = await this.getBroker();
+    for (const p of prepared) await this.beforePublish(p.message, p.route);
     const publish = broker.publishMany
       ? () => broker.publishMany!(prepared)
       : async () => {
           for (const p of prepared) await broker.publish(p.message, p.route);
         };
     await this.publishWithPolicy(publish, items[0]!.options ?? {});
+    for (const p of prepared) await this.afterPublish(p.message, p.route);
     return prepared.map((p) => new AsyncResult<R>(p.id, this));
   }
 
@@ -270,8 +272,31 @@ export class Celeriac {
    */
   async publishMessage(message: TaskMessage, route: Route, options: Pick<ApplyOptions, 'retry' | 'retryPolicy'> = {}): Promise<void> {
     const broker = await this.getBroker();
+    await this.beforePublish(message, route);
     await this.publishWithPolicy(() => broker.publish(message, route), options);
     if (this.settings.taskSendSentEvent) void this.events.taskSent(message, route);
+    await this.afterPublish(message, route);
+  }
+
+  /** Celery's before_task_publish: handlers may still change headers and properties. */
+  private async beforePublish(message: TaskMessage, route: Route): Promise<void> {
+    if (!hasSignal(this, 'beforeTaskPublish')) return;
+    await emitSignal(this, 'beforeTaskPublish', {
+      sender: String(message.headers.task),
+      body: message.body,
+      exchange: route.exchange,
+      routingKey: route.routingKey,
+      headers: message.headers,
+      properties: message.properties,
+      message,
+      route,
+    });
+  }
+
+  /** Celery's after_task_publish. */
+  private async afterPublish(message: TaskMessage, route: Route): Promise<void> {
+    if (!hasSignal(this, 'afterTaskPublish')) return;
+    await emitSignal(this, 'afterTaskPublish', { sender: String(message.headers.task), body: message.body, exchange: route.exchange, routingKey: route.routingKey, headers: message.headers });
   }
 
   /**

@@ -103,6 +103,11 @@ export function signalsOf(app: Celeriac): Signals {
   return signals;
 }
 
+/** Is anyone listening to `name` on `app`? (Hot paths check before building a payload.) */
+export function hasSignal(app: Celeriac, name: SignalName): boolean {
+  return byApp.get(app)?.has(name) ?? false;
+}
+
 /** Send `name` on `app`'s signals when anyone listens. Never throws. */
 export function emitSignal<N extends SignalName>(app: Celeriac, name: N, payload: SignalPayloads[N]): Promise<void> {
   const signals = byApp.get(app);

@@ -22,7 +22,7 @@ import type { ChildConfig } from './pool-child.js';
 import { spawnProcess, spawnThread, type Executor } from './pool-executors.js';
 import { rebuildError, transferError, type FromChild, type JobRequest, type ToChild } from './pool-protocol.js';
 import type { Pool } from './pool.js';
-import { storeStarted, type FunctionOutcome, type RunDeps } from './run-task.js';
+import { storeStarted, taskPrerun, type FunctionOutcome, type RunDeps } from './run-task.js';
 import type { TaskRequest } from './task-request.js';
 import { timeLimitsFor } from './time-limits.js';
 
@@ -223,6 +223,8 @@ export class ChildPool implements Pool {
 
   private runOn(member: Member, request: TaskRequest, deps: RunDeps, startedAt: number): Promise<FunctionOutcome> {
     return storeStarted(request, deps, member.executor.pid).then(
+      () => taskPrerun(request, deps),
+    ).then(
       () =>
         new Promise<FunctionOutcome>((resolve) => {
           const { log } = this.o;

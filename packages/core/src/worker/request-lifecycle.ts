@@ -24,6 +24,7 @@ import { recordOutcome, type RunDeps, type RunOutcome } from './run-task.js';
 import { TaskRequest } from './task-request.js';
 import type { TimeLimits } from './time-limits.js';
 import { RateLimiter } from './rate-limits.js';
+import { emitSignal, hasSignal } from '../signals.js';
 
 /** Counters for tests, the banner and (later) `inspect stats`. */
 export interface WorkerStats {
@@ -133,6 +134,7 @@ export class RequestLifecycle {
     if (name !== null && !app.hasTask(name)) {
       const id = typeof message.headers.id === 'string' ? message.headers.id : null;
       this.discard(delivery, `Received unregistered task of type ${JSON.stringify(name)}; rejected. The message has been ignored and discarded. Did you import the module that defines it in the worker (-A)?`);
+      if (hasSignal(app, 'taskUnknown')) void emitSignal(app, 'taskUnknown', { name, id, message, exc: new NotRegistered(name) });
       if (id) this.store(resultDocument({ id, groupId: null, parentId: null }, States.FAILURE, toExceptionDocument(new NotRegistered(name))));
       return;
     }
@@ -170,6 +172,7 @@ export class RequestLifecycle {
     }
     // Guarded: building the line and its bindings costs on every task even when info is off.
     if (this.o.log.isLevelEnabled('info')) this.o.log.info({ task: request.name, id: request.id }, `Task ${request.name}[${request.id}] received`);
+    if (hasSignal(app, 'taskReceived')) void emitSignal(app, 'taskReceived', { request });
     const delayMs = decoded.eta ? decoded.eta.getTime() - Date.now() : 0;
     this.o.control?.requests.received(request, delayMs > 0);
     this.o.control?.events?.received(request);
@@ -308,6 +311,7 @@ export class RequestLifecycle {
   /** Revoked by id (remote control): discarded as Celery does, state REVOKED. */
   private discardRevoked(request: TaskRequest): void {
     this.o.log.info({ id: request.id }, `Discarding revoked task: ${request.name}[${request.id}]`);
+    if (hasSignal(this.o.app, 'taskRevoked')) void emitSignal(this.o.app, 'taskRevoked', { sender: request.name, request, terminated: false, signum: null, expired: false });
     this.o.control?.requests.done(request);
     this.o.control?.events?.revoked(request, false);
     if (!request.ignoreResult) {
@@ -318,6 +322,7 @@ export class RequestLifecycle {
 
   private revokeExpired(request: TaskRequest): void {
     this.o.log.info({ id: request.id }, `Discarding revoked task: ${request.name}[${request.id}] (expired)`);
+    if (hasSignal(this.o.app, 'taskRevoked')) void emitSignal(this.o.app, 'taskRevoked', { sender: request.name, request, terminated: false, signum: null, expired: true });
     this.o.control?.events?.revoked(request, true);
     if (!request.ignoreResult) {
       this.store(resultDocument(request.decoded, States.REVOKED, toExceptionDocument(new TaskRevokedError('expired'))));
@@ -332,6 +337,7 @@ export class RequestLifecycle {
   /** Log a bad message and reject it without requeue: it is dropped, the worker goes on. */
   private discard(delivery: Delivery, why: string, err?: unknown): void {
     this.o.log.error({ err, queue: delivery.queue, deliveryTag: delivery.deliveryTag }, why);
+    if (hasSignal(this.o.app, 'taskRejected')) void emitSignal(this.o.app, 'taskRejected', { message: delivery.message ?? undefined, exc: err ?? new Error(why) });
     this.o.stats.rejected++;
     this.rejectDelivery(delivery, false);
   }

@@ -6,6 +6,7 @@ import type { WireSignature } from '../protocol/message.js';
 import { toExceptionDocument, tracebackOf } from '../protocol/exceptions.js';
 import { States, type TaskState } from '../states.js';
 import { runInTaskContext } from '../task-context.js';
+import { emitSignal, hasSignal } from '../signals.js';
 import type { Logger } from '../logger.js';
 import { childTuple, resultDocument, type ExtendedFields } from './result-document.js';
 import type { TaskRequest } from './task-request.js';
@@ -96,6 +97,16 @@ async function sendFollowUp(req: TaskRequest, wire: WireSignature, prepend: unkn
  */
 export type FunctionOutcome = ({ ok: true; retval: unknown } | { ok: false; error: unknown }) & { startedAt: number; stillRunning?: Promise<void> };
 
+/** Celery's task_prerun (every pool sends it from the worker, right before the function runs). */
+export async function taskPrerun(req: TaskRequest, deps: RunDeps): Promise<void> {
+  if (hasSignal(deps.app, 'taskPrerun')) await emitSignal(deps.app, 'taskPrerun', { sender: req.name, taskId: req.id, task: req, args: req.args, kwargs: req.kwargs });
+}
+
+/** Celery's task_postrun, after the outcome was recorded. */
+async function taskPostrun(req: TaskRequest, deps: RunDeps, retval: unknown, state: TaskState): Promise<void> {
+  if (hasSignal(deps.app, 'taskPostrun')) await emitSignal(deps.app, 'taskPostrun', { sender: req.name, taskId: req.id, task: req, args: req.args, kwargs: req.kwargs, retval, state });
+}
+
 /** STARTED, when tracked, with the pid and hostname Celery stores. */
 export async function storeStarted(req: TaskRequest, deps: RunDeps, pid: number = process.pid): Promise<void> {
   const store = req.ignoreResult ? null : deps.storeResult;
@@ -121,6 +132,7 @@ export async function runTaskFunction(req: TaskRequest, deps: RunDeps): Promise<
     await storeStarted(req, deps);
     const limits = timeLimitsFor(req, deps.timeLimits);
     const args = callArguments(req.name, req.task.options, req.args, req.kwargs);
+    await taskPrerun(req, deps);
     const body = Promise.resolve().then(() => runInTaskContext(req, () => req.task.fn.apply(req, args as never[])));
     cancelSoft = armSoftLimit(controller, limits.soft, log, `${req.name}[${req.id}]`);
     const hard = limits.hard;
@@ -189,6 +201,8 @@ export async function recordOutcome(req: TaskRequest, deps: RunDeps, ran: Functi
     }
     await hook(log, () => opts.onSuccess?.(retval, req.id, req.args as never[], req.kwargs));
     await hook(log, () => opts.afterReturn?.(States.SUCCESS, retval, req.id, req.args as never[], req.kwargs));
+    await emitSignal(app, 'taskSuccess', { sender: req.name, result: retval, request: req });
+    await taskPostrun(req, deps, retval, States.SUCCESS);
     return { state: States.SUCCESS };
   } catch (caught) {
     let error = caught;
@@ -214,6 +228,8 @@ export async function recordOutcome(req: TaskRequest, deps: RunDeps, ran: Functi
       if (store) await persist(store, req.retryDocument(error));
       log.info({ task: req.name, id: req.id }, `Task ${req.name}[${req.id}] retry: ${error.message}`);
       await hook(log, () => opts.onRetry?.(error instanceof Retry ? (error.exc ?? error) : error, req.id, req.args as never[], req.kwargs));
+      await emitSignal(app, 'taskRetry', { sender: req.name, request: req, reason: error.exc ?? error });
+      await taskPostrun(req, deps, error, States.RETRY);
       return { state: States.RETRY };
     }
     return recordFailure(req, deps, error, extended, store ?? (app.settings.taskStoreErrorsEvenIfIgnored ? deps.storeResult : null));
@@ -236,6 +252,8 @@ async function recordFailure(req: TaskRequest, deps: RunDeps, error: unknown, ex
   const opts = req.task.options;
   await hook(log, () => opts.onFailure?.(error, req.id, req.args as never[], req.kwargs, traceback));
   await hook(log, () => opts.afterReturn?.(States.FAILURE, error, req.id, req.args as never[], req.kwargs));
+  await emitSignal(deps.app, 'taskFailure', { sender: req.name, taskId: req.id, exception: error, args: req.args, kwargs: req.kwargs, traceback, request: req });
+  await taskPostrun(req, deps, error, States.FAILURE);
   return { state: States.FAILURE };
 }
 

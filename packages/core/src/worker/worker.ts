@@ -308,7 +308,9 @@ export class Worker {
     const events = this.events;
     if (!events || !events.enabled('worker')) return;
     void events.send('worker-online', this.heartbeatFields());
-    this.heartbeatTimer = setInterval(() => void events.send('worker-heartbeat', this.heartbeatFields()), HEARTBEAT_FREQ * 1000);
+    this.heartbeatTimer = setInterval(() => {
+      void events.send('worker-heartbeat', this.heartbeatFields()).then(() => emitSignal(this.app, 'heartbeatSent', { sender: this }));
+    }, HEARTBEAT_FREQ * 1000);
     this.heartbeatTimer.unref();
   }
 
