@@ -32,7 +32,7 @@ const member = (w: Where) => `${w.pid}/${w.threadId}`;
 
 async function outcome(id: string): Promise<ResultDocument> {
   const backend = await app.getBackend();
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + 90_000;
   for (;;) {
     const doc = await backend.getResult(id);
     if (doc && [States.SUCCESS, States.FAILURE].includes(doc.status as never)) return doc;
@@ -43,7 +43,7 @@ async function outcome(id: string): Promise<ResultDocument> {
 
 async function run<T>(name: string, args: unknown[] = [], options: Parameters<typeof app.sendTask>[3] = {}): Promise<T> {
   const r = await app.sendTask<T>(name, args, {}, options);
-  return r.get({ timeout: 20_000 });
+  return r.get({ timeout: 90_000 });
 }
 
 /** A second worker on its own queue (the describe's worker keeps running meanwhile). */
@@ -110,7 +110,7 @@ for (const kind of ['threads', 'processes'] as const) {
       assert.equal(exc.exc_type, 'WorkerLostError');
       assert.equal(exc.exc_module, 'billiard.exceptions');
       assert.match(exc.exc_message[0]!, /^Worker exited prematurely: exitcode 3 Job: \d+\.$/);
-      assert.equal(await ok.get({ timeout: 20_000 }), 42);
+      assert.equal(await ok.get({ timeout: 90_000 }), 42);
       assert.equal(await run('pool.add', [1, 2]), 3, 'the pool goes on');
     });
 
@@ -137,14 +137,14 @@ for (const kind of ['threads', 'processes'] as const) {
       const r = await app.sendTask('pool.progress', [400]);
       const backend = await app.getBackend();
       let seen: ResultDocument | null = null;
-      const deadline = Date.now() + 20_000;
+      const deadline = Date.now() + 90_000;
       while (Date.now() < deadline && seen?.status !== 'PROGRESS') {
         seen = await backend.getResult(r.id);
         await sleep(5);
       }
       assert.equal(seen?.status, 'PROGRESS');
       assert.deepEqual(seen?.result, { current: 1, total: 2 });
-      assert.equal(await r.get({ timeout: 20_000 }), 'done');
+      assert.equal(await r.get({ timeout: 90_000 }), 'done');
     });
 
     test('an error class with static excModule is stored under its Python name; an unclonable result is EncodeError', async () => {
@@ -193,14 +193,14 @@ test('--autoscale 3,1: one member at start, three while work waits, back to one 
       assert.equal(worker.poolSize, 1, 'the minimum at start');
       const work = Promise.all(Array.from({ length: 6 }, () => run<{ start: number; end: number }>('pool.window', [300], ON_RECYCLE)));
       let most = worker.poolSize;
-      const growDeadline = Date.now() + 15_000;
+      const growDeadline = Date.now() + 90_000;
       while (most < 3 && Date.now() < growDeadline) {
         await sleep(10);
         most = Math.max(most, worker.poolSize);
       }
       assert.equal(most, 3, 'grew to the maximum while work waited');
       await work;
-      const deadline = Date.now() + 10_000;
+      const deadline = Date.now() + 90_000;
       while (worker.poolSize > 1 && Date.now() < deadline) await sleep(20);
       assert.equal(worker.poolSize, 1, 'idle members above the minimum stopped');
       assert.equal(await run('pool.add', [1, 1], ON_RECYCLE), 2);
