@@ -9,6 +9,7 @@
  * time (sequential round trips, interleaved so drift hits every path alike), `n`
  * times each:
  *   core    `await (await echo.delay(i)).get()` in this process
+ *   producer the same through `createTaskProducer(app).delay` inside `runWithRequestContext`
  *   inject  `fastify.inject(GET /echo/i)`: the route does `request.tasks.delay(echo, i)`
  *           and awaits the result (Fastify routing, hooks, request context, no socket)
  *   http    the same route over a real keep-alive HTTP connection on 127.0.0.1
@@ -20,6 +21,7 @@ import { Agent, request as httpRequest } from 'node:http';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import Fastify from 'fastify';
+import { createTaskProducer, runWithRequestContext } from '@celeriac/core';
 import { celeriacPlugin } from '@celeriac/fastify';
 import { startBuiltWorker } from '../test/helpers/node-process.ts';
 import { REPO_ROOT } from '../test/helpers/python-celery.ts';
@@ -68,12 +70,14 @@ function overHttp(n: number): Promise<unknown> {
   });
 }
 
-const paths: Record<'core' | 'inject' | 'http', (n: number) => Promise<unknown>> = {
+const producer = createTaskProducer(app);
+const paths: Record<'core' | 'producer' | 'inject' | 'http', (n: number) => Promise<unknown>> = {
   core: async (n) => (await echo.delay(n)).get({ timeout: 10_000 }),
+  producer: (n) => runWithRequestContext({ requestId: `bench-${n}` }, async () => (await producer.delay(echo, n)).get({ timeout: 10_000 })),
   inject: async (n) => (await fastify.inject({ method: 'GET', url: `/echo/${n}` })).json<{ result: unknown }>().result,
   http: overHttp,
 };
-const samples: Record<keyof typeof paths, number[]> = { core: [], inject: [], http: [] };
+const samples: Record<keyof typeof paths, number[]> = { core: [], producer: [], inject: [], http: [] };
 
 try {
   for (let i = 0; i < WARMUP + N; i++) {
@@ -94,7 +98,7 @@ try {
 
 const summary = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarize(v)])) as Record<keyof typeof paths, LatencySummary>;
 const f = (x: number) => x.toFixed(3);
-const overhead = (name: 'inject' | 'http') => ({ p50: summary[name].p50 - summary.core.p50, p99: summary[name].p99 - summary.core.p99 });
+const overhead = (name: 'producer' | 'inject' | 'http') => ({ p50: summary[name].p50 - summary.core.p50, p99: summary[name].p99 - summary.core.p99 });
 const machine = `${cpus().length} CPU (${cpus()[0]?.model ?? '?'}), load average ${loadavg()[0]!.toFixed(1)} at the end (other processes share the machine), Node ${process.version}, worker -c ${CONCURRENCY}, sequential round trips, n=${N} each after ${WARMUP} warm-up`;
 const lines = [
   '# Request → result latency through @celeriac/fastify (Redis)',
@@ -103,15 +107,15 @@ const lines = [
   '',
   '| path | p50 ms | p90 ms | p99 ms | mean ms | overhead p50 vs core | overhead p99 vs core |',
   '|---|---|---|---|---|---|---|',
-  ...(['core', 'inject', 'http'] as const).map((name) => {
+  ...(['core', 'producer', 'inject', 'http'] as const).map((name) => {
     const s = summary[name];
     const o = name === 'core' ? null : overhead(name);
     return `| ${name} | ${f(s.p50)} | ${f(s.p90)} | ${f(s.p99)} | ${f(s.mean)} | ${o ? `+${f(o.p50)}` : '—'} | ${o ? `${o.p99 >= 0 ? '+' : ''}${f(o.p99)}` : '—'} |`;
   }),
   '',
-  'core = `echo.delay(i)` + `.get()` in-process; inject = `fastify.inject` of a route doing `request.tasks.delay` + `.get()`; http = the same route over keep-alive HTTP.',
+  'core = `echo.delay(i)` + `.get()` in-process; producer = the same through the core\'s `createTaskProducer` inside `runWithRequestContext` (what any adapter adds: request id header); inject = `fastify.inject` of a route doing `request.tasks.delay` + `.get()`; http = the same route over keep-alive HTTP.',
 ];
 const out = join(REPO_ROOT, 'bench/results');
-writeFileSync(join(out, 'web-fastify.json'), JSON.stringify({ date: new Date().toISOString(), machine, n: N, warmup: WARMUP, concurrency: CONCURRENCY, summary, overhead: { inject: overhead('inject'), http: overhead('http') } }, null, 2) + '\n');
+writeFileSync(join(out, 'web-fastify.json'), JSON.stringify({ date: new Date().toISOString(), machine, n: N, warmup: WARMUP, concurrency: CONCURRENCY, summary, overhead: { producer: overhead('producer'), inject: overhead('inject'), http: overhead('http') } }, null, 2) + '\n');
 writeFileSync(join(out, 'web-fastify.md'), lines.join('\n') + '\n');
 console.log(lines.join('\n'));

@@ -54,7 +54,7 @@ try {
   served = await start(0); // port 3000 is taken: any free port
 }
 const { server, url } = served;
-const accepted = await (await fetch(`${url}/long?steps=3&stepMs=100`, { method: 'POST' })).json();
+const accepted = await (await fetch(`${url}/long?steps=5&stepMs=200`, { method: 'POST' })).json();
 const events = await (await fetch(url + accepted.events)).text();
 const states = [...events.matchAll(/^id: \d+\ndata: (.*)$/gm)].map((m) => JSON.parse(m[1]));
 console.log(`\nExpress: POST ${url}/long -> 202 ${accepted.status}; SSE ${accepted.events}: ${states.map((s) => s.state + (s.progress ? ` ${s.progress.current}/${s.progress.total}` : '')).join(', ')}`);

@@ -10,7 +10,10 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
+import compression from 'compression';
 import express from 'express';
+import { get } from 'node:http';
+import { createGunzip } from 'node:zlib';
 import request from 'supertest';
 // The adapter imports @celeriac/core (the built package): so does this test, so both use one copy's types.
 import { Celeriac, type RequestContext, type TaskStatus } from '@celeriac/core';
@@ -134,6 +137,50 @@ describe('memory:// with the embedded worker', () => {
     await request(guarded).get('/tasks/abc/events').expect(403);
     await request(guarded).get('/tasks/abc').set('Authorization', 'Bearer ok').expect(200);
     assert.deepEqual(seen, ['abc', 'abc', 'abc']);
+  });
+
+  test('SSE through the compression middleware: each event is flushed, not held until the end', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    app.task('t.gated', async function () {
+      await this.updateState('PROGRESS', { step: 1 });
+      await gate;
+      return 'done';
+    });
+    const zipped = express();
+    zipped.use(compression());
+    zipped.use(queuePlugin({ app }));
+    zipped.use(queueRouter());
+    const server = zipped.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    try {
+      const r = await app.getTask('t.gated').delay();
+      let text = '';
+      let encoding: string | undefined;
+      const ended = new Promise<void>((resolve, reject) => {
+        get({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, path: `/tasks/${r.id}/events`, headers: { 'accept-encoding': 'gzip' } }, (res) => {
+          encoding = res.headers['content-encoding'];
+          const body = res.pipe(createGunzip());
+          body.setEncoding('utf8');
+          body.on('data', (c: string) => (text += c));
+          body.on('end', resolve);
+          body.on('error', reject);
+        }).on('error', reject);
+      });
+      const deadline = Date.now() + 10_000;
+      while (!/"PROGRESS"/.test(text)) {
+        if (Date.now() > deadline) throw new Error(`no PROGRESS event before the task ended (compressed stream not flushed): ${JSON.stringify(text)}`);
+        await new Promise((res) => setTimeout(res, 10));
+      }
+      assert.equal(encoding, 'gzip', 'the stream really went through compression');
+      assert.doesNotMatch(text, /SUCCESS/, 'the task is still held');
+      open();
+      await ended;
+      assert.match(text, /"state":"SUCCESS"/);
+    } finally {
+      open();
+      server.close();
+    }
   });
 
   test('config as a function of the Express settings; a second binding to another broker fails naming both', async () => {

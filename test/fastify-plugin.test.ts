@@ -288,6 +288,28 @@ describe('embedded worker', () => {
     assert.equal(await quiet.AsyncResult(id).get({ timeout: 10_000 }), 42);
   });
 
+  test('two instances on one app: closing the first keeps the worker and connections for the second; the last closes them', async () => {
+    const shared = createApp('fastify-shared');
+    const triple = shared.task('fx.shared.triple', (x: number) => x * 3);
+    const build = async () => {
+      const f = Fastify();
+      open.add(f);
+      await f.register(celeriacPlugin, { app: shared, brokerUrl: 'memory://fastify-shared' });
+      f.post('/triple', async (request) => ({ id: (await request.tasks.delay(triple, 14)).id }));
+      await f.ready();
+      return f;
+    };
+    const first = await build();
+    const second = await build();
+    await first.close();
+    open.delete(first);
+    const { id } = (await second.inject({ method: 'POST', url: '/triple' })).json<{ id: string }>();
+    assert.equal(await shared.AsyncResult(id).get({ timeout: 10_000 }), 42, 'the embedded worker still runs for the second instance');
+    await second.close();
+    open.delete(second);
+    assert.equal((shared as unknown as Record<symbol, unknown>)[Symbol.for('celeriac.embedded-worker')], undefined, 'the last close stopped the worker');
+  });
+
   test("a worker option that is not true, false or 'embedded' fails registration", async () => {
     const fastify = Fastify();
     await assert.rejects(async () => {

@@ -150,5 +150,9 @@ describe('examples/fastify-app on Redis, worker in its own process', { skip: ski
     assert.equal(res.json.error, 'Service Unavailable');
     assert.deepEqual(res.json, { statusCode: 503, code: 'CELERIAC_BROKER_UNAVAILABLE', error: 'Service Unavailable', message: 'The task queue is unavailable; try again later.' });
     assert.ok(tookMs < 30_000, `answered after ${tookMs} ms`);
+    // The status route: the result backend (same Redis) is away too.
+    const status = await fastify.inject({ method: 'GET', url: '/tasks/00000000-0000-4000-8000-000000000000' });
+    assert.equal(status.statusCode, 503, status.body);
+    assert.deepEqual(status.json(), { statusCode: 503, code: 'CELERIAC_RESULT_BACKEND_UNAVAILABLE', error: 'Service Unavailable', message: 'Task results are unavailable; try again later.' });
   });
 });

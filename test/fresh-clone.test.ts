@@ -123,6 +123,9 @@ test("the README's demo line runs: npm ci links the celeriac bin, the build and 
   assert.equal(demo.code, 0, `${line} failed:\n${demo.out}`);
   assert.match(demo.out, /add\.delay\(2, 2\)\s+id=\w+ state=SUCCESS -> 4/);
   assert.match(demo.out, /divide\(1, 0\) \(fails\)\s+id=\w+ state=FAILURE -> RangeError: division by zero/);
+  // Then the Express example: one request streamed to SUCCESS, and the URL to open.
+  assert.match(demo.out, /Express: POST http:\/\/127\.0\.0\.1:\d+\/long -> 202 \/tasks\/[0-9a-f-]+; SSE .*SUCCESS$/m);
+  assert.match(demo.out, /Open http:\/\/127\.0\.0\.1:\d+ /);
 
   const version = JSON.parse(readFileSync(join(clone, 'packages/core/package.json'), 'utf8')).version as string;
   const ok = sh(clone, 'npx --no-install celeriac --version', userEnv(), 30_000);
