@@ -4,7 +4,8 @@
  */
 import { TimeoutError } from '../errors.js';
 import { READY_STATES } from '../states.js';
-import type { ChordMember, ChordPart, ResultBackend, ResultDocument, ResultTuple, WaitOptions } from './backend.js';
+import { processWide } from '../process-state.js';
+import type { ChordMember, ChordPart, ResultBackend, ResultDocument, ResultTuple, ResultWatch, WaitOptions } from './backend.js';
 
 class MemoryStore {
   readonly docs = new Map<string, ResultDocument>();
@@ -12,8 +13,11 @@ class MemoryStore {
   readonly chords = new Map<string, { size: number | null; added: number; parts: { index: number; member: ChordMember }[] }>();
   readonly groups = new Map<string, ResultTuple>();
   readonly waiters = new Map<string, Set<(doc: ResultDocument) => void>>();
+  /** `watch` listeners: every stored document, whatever its state. */
+  readonly watchers = new Map<string, Set<(doc: ResultDocument) => void>>();
 }
-const stores = new Map<string, MemoryStore>();
+/** One store per URL per process, shared by every copy of the package (see process-state.ts). */
+const stores = processWide('memory-backend-stores', () => new Map<string, MemoryStore>());
 
 /** The in-process result backend. */
 export class MemoryBackend implements ResultBackend {
@@ -33,6 +37,7 @@ export class MemoryBackend implements ResultBackend {
     // Keep a structured copy so later mutation by the caller cannot leak in.
     const copy = structuredClone(doc);
     this.store.docs.set(doc.task_id, copy);
+    for (const listener of this.store.watchers.get(doc.task_id) ?? []) listener(copy);
     if (READY_STATES.has(copy.status)) for (const wake of this.store.waiters.get(doc.task_id) ?? []) wake(copy);
   }
 
@@ -69,6 +74,21 @@ export class MemoryBackend implements ResultBackend {
 
   async forget(taskId: string): Promise<void> {
     this.store.docs.delete(taskId);
+  }
+
+  /** Every document stored for `taskId` from now on, delivered synchronously. */
+  watch(taskId: string, onDocument: (doc: ResultDocument) => void): ResultWatch {
+    let set = this.store.watchers.get(taskId);
+    if (!set) this.store.watchers.set(taskId, (set = new Set()));
+    const listener = (doc: ResultDocument) => onDocument(doc);
+    set.add(listener);
+    return {
+      ready: Promise.resolve(),
+      close: () => {
+        set!.delete(listener);
+        if (set!.size === 0 && this.store.watchers.get(taskId) === set) this.store.watchers.delete(taskId);
+      },
+    };
   }
 
   private chord(groupId: string) {
