@@ -11,7 +11,7 @@
  * bench/run.ts). Results: bench/results/canvas-latest.{json,md}.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   const backend = `redis://127.0.0.1:${port}/1`;
   const env = { ...process.env, BENCH_BROKER_URL: broker, BENCH_BACKEND_URL: backend };
   Object.assign(process.env, { BENCH_BROKER_URL: broker, BENCH_BACKEND_URL: backend }); // for tasks.mjs imported below
-  const times: Record<string, number[]> = { 'celeriac chord': [], 'celeriac chain': [], 'celery chord': [], 'celery chain': [] };
+  const times: Record<string, number[]> = { 'celeriac chord': [], 'celeriac chain': [], 'celery chord': [], 'celery chain': [], 'bullmq chord': [], 'bullmq chain': [] };
   const expectedChord = chordN * (chordN - 1);
   try {
     // Celeriac: a worker process, the producer here (timed from the call to the body's result).
@@ -98,20 +98,31 @@ async function main(): Promise<void> {
       times['celery chain']!.push(v.seconds);
     }
     await stop(celery);
+
+    // BullMQ FlowProducer (fan-in tree; a chain as a flow nested chainN deep), when installed by `npm run bench`.
+    if (existsSync(join(root, 'bench/systems/bullmq/node_modules/bullmq'))) {
+      const flows = await runClient<{ chord: number[]; chain: number[] }>('bullmq flow', process.execPath, [join(root, 'bench/systems/bullmq/canvas-flow.mjs'), broker, String(chordN), String(chainN), String(runs)], { cwd: join(root, 'bench/systems/bullmq'), env, timeoutMs: 900_000 });
+      times['bullmq chord']!.push(...flows.chord);
+      times['bullmq chain']!.push(...flows.chain);
+    }
   } finally {
     await stop(redis);
   }
-  const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
+  const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, v.length ? median(v) : null])) as Record<string, number | null>;
+  const fmt = (x: number | null) => (x === null ? '—' : x.toFixed(3));
+  const ratio = (other: number | null, ours: number | null) => (other === null || ours === null ? '—' : `${(other / ours).toFixed(2)}x`);
   const rows = [
-    ['chord', chordN, m['celeriac chord']!, m['celery chord']!],
-    ['chain', chainN, m['celeriac chain']!, m['celery chain']!],
+    ['chord', `chord of ${chordN} add → tsum`, chordN + 1],
+    ['chain', `chain of ${chainN} add`, chainN],
   ] as const;
   const md = [
-    `Canvas end to end on one local Redis, median of ${runs} run(s); Celeriac worker c=${celeriacC} (async), Celery prefork c=${celeryC}.`,
+    `Canvas end to end (call → final result) on one local Redis, median of ${runs} run(s) after unmeasured warm-up; Celeriac worker c=${celeriacC} (async), Celery prefork c=${celeryC}, BullMQ FlowProducer + Worker c=50 (a chain is a flow nested ${chainN} deep).`,
     '',
-    '| workflow | tasks | Celeriac (s) | Python Celery 5.2 (s) | Celeriac speed-up |',
-    '|---|---|---|---|---|',
-    ...rows.map(([w, n, a, b]) => `| ${w === 'chord' ? `chord of ${n} add → tsum` : `chain of ${n} add`} | ${w === 'chord' ? n + 1 : n} | ${a.toFixed(3)} | ${b.toFixed(3)} | ${(b / a).toFixed(2)}x |`),
+    '| workflow | tasks | Celeriac (s) | Python Celery 5.2 (s) | BullMQ flow (s) | Celery ÷ Celeriac | BullMQ ÷ Celeriac |',
+    '|---|--:|--:|--:|--:|--:|--:|',
+    ...rows.map(([k, label, n]) => `| ${label} | ${n} | ${fmt(m[`celeriac ${k}`]!)} | ${fmt(m[`celery ${k}`]!)} | ${fmt(m[`bullmq ${k}`]!)} | ${ratio(m[`celery ${k}`]!, m[`celeriac ${k}`]!)} | ${ratio(m[`bullmq ${k}`]!, m[`celeriac ${k}`]!)} |`),
+    '',
+    'Above 1x: Celeriac is faster.',
     '',
   ].join('\n');
   const out = join(root, 'bench/results');

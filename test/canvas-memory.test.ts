@@ -206,6 +206,15 @@ test('a chord on an app with no result backend is refused at call time, nothing 
   await noBackend.close();
 });
 
+test('celery.chord_unlock (Celery\'s polling join, as sent for backends that cannot count): retries until the group is ready, then sends the body', async () => {
+  const g = await group(tasks.slowEcho.s(1, 200), add.s(2, 2)).delay();
+  await app.sendTask('celery.chord_unlock', [g.id, xsum.s().set({ task_id: 'unlock-body-1' }).toJSON()], { interval: 0.05, max_retries: null, result: g.results.map((r) => r.asTuple()) });
+  assert.equal(await app.AsyncResult('unlock-body-1').get(T), 5);
+  const bad = await group(add.s(1, 1), fail.s()).delay();
+  await app.sendTask('celery.chord_unlock', [bad.id, xsum.s().set({ task_id: 'unlock-body-2' }).toJSON()], { interval: 0.05, result: bad.results.map((r) => r.asTuple()) });
+  await assert.rejects(app.AsyncResult('unlock-body-2').get(T), (e: Error) => e.name === 'ChordError' && /^Dependency [0-9a-f-]{36} raised TypeError\('expected failure'\)$/.test(e.message));
+});
+
 for (const example of replaceExamples(tasks)) {
   test(example.name, async () => {
     assert.deepEqual(await example.run(), example.expected);

@@ -52,23 +52,8 @@ export class Chain<R = unknown> extends Signature<R> {
     );
   }
 
-  /** @internal `link` goes to the last step, `link_error` to every step (Celery's `on_error` on a chain). */
-  override appendToListOption(key: 'link' | 'link_error', sig: Signature | WireSignature): void {
-    if (key === 'link') this.tasks[this.tasks.length - 1]?.appendToListOption(key, sig);
-    else for (const t of this.tasks) t.appendToListOption(key, sig);
-  }
-
-  override link(callback: Signature): Chain<R> {
-    const copy = this.clone();
-    copy.appendToListOption('link', callback);
-    return copy;
-  }
-
-  override linkError(errback: Signature): Chain<R> {
-    const copy = this.clone();
-    copy.appendToListOption('link_error', errback);
-    return copy;
-  }
+  // link / link_error stay in the chain's own options, as in Celery: sending puts `link` on the
+  // last step and `link_error` on every step after freezing them (where Celery's wire has it).
 
   /** Celery's `chain.freeze`: every step gets its id, in place; the last step's result (with `parent`s). */
   override freeze(opts: FreezeOptions = {}): CanvasResult<R> {
