@@ -5,6 +5,7 @@ import type { ResultBackend } from './backends/backend.js';
 import { createBackend } from './backends/index.js';
 import type { Broker, Route } from './brokers/broker.js';
 import { createBroker } from './brokers/index.js';
+import { routingFromSettings } from './brokers/queue-topology.js';
 import { Signature } from './canvas/signature.js';
 import { resolveSettings, type Settings } from './config.js';
 import { ConfigurationError, NotRegistered } from './errors.js';
@@ -277,7 +278,7 @@ export class Celeriac {
     const redis = { maxRetriesPerRequest: 1, retryStrategy: (times: number) => Math.min(times * 50, 500), connectTimeout: s.brokerConnectionTimeout * 1000 };
     const transportOptions = { ...s.brokerTransportOptions, redis: { ...redis, ...(s.brokerTransportOptions.redis as object | undefined) } };
     const connectionEvents = this.connectionEvents('broker', { onDown: (_url, reason) => (this.lastBrokerError = reason) });
-    return (this.brokerPromise ??= createBroker(s.brokerUrl, { transportOptions, connectionEvents }));
+    return (this.brokerPromise ??= createBroker(s.brokerUrl, { transportOptions, connectionEvents, routing: routingFromSettings(s) }));
   }
 
   /** The result backend, opened on first use. Throws when results are disabled. */

@@ -13,6 +13,7 @@ import { hostname as osHostname } from 'node:os';
 import type { Celeriac } from '../app.js';
 import type { Broker, Consumer } from '../brokers/broker.js';
 import { createBroker, waitForBroker } from '../brokers/index.js';
+import { routingFromSettings } from '../brokers/queue-topology.js';
 import { waitForBackend } from '../backends/index.js';
 import { checkHangTimeout } from '../config.js';
 import { createLogger, type Logger, type LogLevel } from '../logger.js';
@@ -97,7 +98,7 @@ export class Worker {
     await waitForBroker(s.brokerUrl, s.brokerTransportOptions, wait);
     const backendUrl = this.app.resultBackendUrl;
     if (backendUrl && backendUrl !== s.brokerUrl) await waitForBackend(backendUrl, s.resultBackendTransportOptions, wait);
-    this.broker = await createBroker(s.brokerUrl, { transportOptions: s.brokerTransportOptions, connectionEvents: this.brokerEvents() });
+    this.broker = await createBroker(s.brokerUrl, { transportOptions: s.brokerTransportOptions, connectionEvents: this.brokerEvents(), routing: routingFromSettings(s) });
     this.log.info({ url: maskUrl(s.brokerUrl) }, `Connected to ${maskUrl(s.brokerUrl)}`);
     const backend = this.app.resultBackendUrl ? await this.app.getBackend() : null;
     const consumer = await this.broker.openConsumer(this.queues, {
