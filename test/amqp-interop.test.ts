@@ -35,8 +35,8 @@ after(async () => {
 });
 
 /** Ready and unacknowledged messages of a queue, as RabbitMQ counts them. */
-function queueCounts(queue = 'celery'): { ready: number; unacked: number } {
-  const out = rabbit!.ctl(['list_queues', '-q', '--no-table-headers', 'name', 'messages_ready', 'messages_unacknowledged']);
+async function queueCounts(queue = 'celery'): Promise<{ ready: number; unacked: number }> {
+  const out = await rabbit!.ctl(['list_queues', '-q', '--no-table-headers', 'name', 'messages_ready', 'messages_unacknowledged']);
   for (const line of out.trim().split('\n')) {
     const [name, ready, unacked] = line.trim().split(/\s+/);
     if (name === queue) return { ready: Number(ready), unacked: Number(unacked) };
@@ -46,10 +46,10 @@ function queueCounts(queue = 'celery'): { ready: number; unacked: number } {
 
 async function waitQueueEmpty(queue = 'celery'): Promise<void> {
   const deadline = Date.now() + 10_000;
-  let c = queueCounts(queue);
+  let c = await queueCounts(queue);
   while ((c.ready || c.unacked) && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 200));
-    c = queueCounts(queue);
+    c = await queueCounts(queue);
   }
   assert.deepEqual(c, { ready: 0, unacked: 0 }, `queue ${queue} not drained`);
 }

@@ -6,7 +6,7 @@
  * epmd with `epmd -port <ours> -kill`. Start-up takes a few seconds, so start ONE
  * per test file.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -38,12 +38,16 @@ export interface RabbitServer {
   url: string;
   /** The process group id (= the pid of the server script we started). */
   pid: number;
-  /** Run rabbitmqctl against this node; resolves with stdout. */
-  ctl(args: string[]): string;
+  /** Run rabbitmqctl against this node (asynchronously: an in-process worker keeps running); resolves with stdout. */
+  ctl(args: string[]): Promise<string>;
   /** Stop gracefully and start again on the same ports and data (durable queues survive). */
   restart(): Promise<void>;
-  /** Stop the server (SIGTERM to its group, SIGKILL after a grace period) without removing its data. */
-  kill(): Promise<void>;
+  /**
+   * Stop the server without removing its data: SIGTERM to its group (SIGKILL after
+   * a grace period), or with `hard` SIGKILL at once (a crash: only what RabbitMQ
+   * fsynced — every confirmed persistent message — survives).
+   */
+  kill(options?: { hard?: boolean }): Promise<void>;
   /** Start again after `kill`. */
   start(): Promise<void>;
   /** Stop and remove the data. */
@@ -110,14 +114,14 @@ export async function startRabbitMQ(options: RabbitOptions = {}): Promise<Rabbit
     throw new Error(`rabbitmq-server did not listen on ${port} within 60 s:\n${output}`);
   };
 
-  const kill = async (graceMs = 15_000): Promise<void> => {
+  const kill = async (graceMs = 15_000, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
     const c = child;
     child = undefined;
     if (!c || c.pid === undefined || c.exitCode !== null || c.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
     const group = -c.pid;
     try {
-      process.kill(group, 'SIGTERM');
+      process.kill(group, signal);
     } catch {
       /* already gone */
     }
@@ -147,16 +151,19 @@ export async function startRabbitMQ(options: RabbitOptions = {}): Promise<Rabbit
     get pid() {
       return child?.pid ?? -1;
     },
-    ctl(args: string[]): string {
-      const r = spawnSync(RABBITMQCTL, ['-n', node, ...args], { env, encoding: 'utf8', timeout: 30_000 });
-      if (r.status !== 0) throw new Error(`rabbitmqctl ${args.join(' ')} failed: ${r.stderr || r.stdout}`);
-      return r.stdout;
+    ctl(args: string[]): Promise<string> {
+      return new Promise((resolve, reject) => {
+        execFile(RABBITMQCTL, ['-n', node, ...args], { env, encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => {
+          if (err) reject(new Error(`rabbitmqctl ${args.join(' ')} failed: ${stderr || stdout || err.message}`));
+          else resolve(stdout);
+        });
+      });
     },
     async restart() {
       await kill();
       await launch();
     },
-    kill: () => kill(),
+    kill: (options) => kill(15_000, options?.hard ? 'SIGKILL' : 'SIGTERM'),
     start: () => launch(),
     async stop() {
       await kill();

@@ -55,6 +55,8 @@ export class AmqpConsumer implements Consumer {
   private wantConsume = false;
   private closed = false;
   private qos = 0;
+  /** Deliveries settled so far (acks the worker batched may land just after it freed their slots). */
+  private settled = 0;
   private lastMax = 1;
   private readonly globalQos: boolean;
   private readonly onConnected = () => {
@@ -79,9 +81,10 @@ export class AmqpConsumer implements Consumer {
     return this.held.size - this.buffer.length;
   }
 
-  private setWindow(max: number): void {
-    this.lastMax = Math.max(1, max);
-    const want = Math.max(1, this.handedOut + this.lastMax);
+  /** QoS = what the worker holds (handed out, unsettled) + its free slots (`max` of this reserve). */
+  private setWindow(total: number): void {
+    this.lastMax = Math.max(1, total - this.handedOut);
+    const want = Math.max(1, total);
     if (!this.channel || want === this.qos || !this.globalQos) return;
     this.qos = want;
     this.channel.prefetch(want, true).catch(() => undefined); // a failure closes the channel: handled there
@@ -190,13 +193,18 @@ export class AmqpConsumer implements Consumer {
     if (this.closed || max <= 0) return [];
     this.wantConsume = true;
     this.lastMax = max;
+    // The worker's whole window: what it holds now plus the slots it asks to fill.
+    const window = this.handedOut + max;
     if (this.buffer.length < max) {
       const deadline = Date.now() + timeoutMs;
       if (!this.channel) {
         if (!(await this.broker.connection.whenConnected(timeoutMs))) return [];
         await this.ensureChannel();
       }
-      this.setWindow(max);
+      // The worker frees a slot before its batched ack reaches us: count the window once
+      // the acks of this event-loop turn are in, or it would overshoot by them.
+      const settledBefore = this.settled;
+      setImmediate(() => this.setWindow(window - (this.settled - settledBefore)));
       if (this.buffer.length === 0 && this.channel && !this.closed) {
         await new Promise<void>((resolve) => {
           const done = () => {
@@ -211,9 +219,7 @@ export class AmqpConsumer implements Consumer {
       }
     }
     if (this.closed) return [];
-    const taken = this.buffer.splice(0, max);
-    this.setWindow(max);
-    return taken;
+    return this.buffer.splice(0, max);
   }
 
   /** The amqplib message behind a delivery, if this consumer still holds it on the current channel. */
@@ -224,6 +230,7 @@ export class AmqpConsumer implements Consumer {
       return undefined;
     }
     this.held.delete(d.deliveryTag);
+    this.settled++;
     return msg;
   }
 
