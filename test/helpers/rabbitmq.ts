@@ -96,6 +96,26 @@ export async function startRabbitMQ(options: RabbitOptions = {}): Promise<Rabbit
   };
   let child: ChildProcess | undefined;
   let output = '';
+  // Our private epmd refuses `-kill` while our node is still registered: retry briefly.
+  const killEpmd = async () => {
+    for (let i = 0; i < 10; i++) {
+      const r = spawnSync(EPMD, ['-port', String(epmdPort), '-kill'], { env, timeout: 5000, encoding: 'utf8' });
+      if (!/not allowed/.test(`${r.stdout}${r.stderr}`)) return;
+      await new Promise((res) => setTimeout(res, 300));
+    }
+  };
+  // If the test process ends without stop() (a crash, a closed pipe), take our server down with it.
+  const onExit = () => {
+    if (child?.pid !== undefined) {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    spawnSync(EPMD, ['-port', String(epmdPort), '-kill'], { env, timeout: 2000 });
+  };
+  process.once('exit', onExit);
 
   const launch = async (): Promise<void> => {
     output = '';
@@ -103,7 +123,7 @@ export async function startRabbitMQ(options: RabbitOptions = {}): Promise<Rabbit
     c.stdout!.on('data', (b: Buffer) => (output = (output + b.toString()).slice(-8000)));
     c.stderr!.on('data', (b: Buffer) => (output = (output + b.toString()).slice(-8000)));
     child = c;
-    const deadline = Date.now() + 60_000;
+    const deadline = Date.now() + 120_000;
     while (Date.now() < deadline) {
       if (c.exitCode !== null || c.signalCode !== null) throw new Error(`rabbitmq-server exited (${c.exitCode ?? c.signalCode}) before listening:\n${output}`);
       // The AMQP listener opens last in the boot sequence: once it accepts, the broker is up.
@@ -111,7 +131,8 @@ export async function startRabbitMQ(options: RabbitOptions = {}): Promise<Rabbit
       await new Promise((r) => setTimeout(r, 100));
     }
     await kill();
-    throw new Error(`rabbitmq-server did not listen on ${port} within 60 s:\n${output}`);
+    await killEpmd();
+    throw new Error(`rabbitmq-server did not listen on ${port} within 120 s:\n${output}`);
   };
 
   const kill = async (graceMs = 15_000, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
@@ -144,7 +165,15 @@ export async function startRabbitMQ(options: RabbitOptions = {}): Promise<Rabbit
     }
   };
 
-  await launch();
+  try {
+    await launch();
+  } catch (err) {
+    await kill();
+    await killEpmd();
+    process.off('exit', onExit);
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     port,
     url: `amqp://guest:guest@127.0.0.1:${port}//`,
@@ -168,7 +197,8 @@ export async function startRabbitMQ(options: RabbitOptions = {}): Promise<Rabbit
     async stop() {
       await kill();
       // The server started its own epmd (daemonised, outside our group) on our private port.
-      spawnSync(EPMD, ['-port', String(epmdPort), '-kill'], { env, timeout: 5000 });
+      await killEpmd();
+      process.off('exit', onExit);
       rmSync(dir, { recursive: true, force: true });
     },
   };

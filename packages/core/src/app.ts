@@ -149,6 +149,7 @@ export class Celeriac {
    */
   async sendTask<R = unknown>(name: string, args: readonly unknown[] = [], kwargs: Record<string, unknown> = {}, options: ApplyOptions = {}): Promise<AsyncResult<R>> {
     const { message, route, id } = this.prepareSend(name, args, kwargs, options);
+    await this.beforePublish([id]);
     await this.publishMessage(message, route, options);
     return new AsyncResult<R>(id, this);
   }
@@ -177,6 +178,7 @@ export class Celeriac {
       prepared[i] = this.prepareSend(item.name, item.args ?? [], item.kwargs ?? {}, item.options ?? {});
     }
     if (prepared.length === 0) return [];
+    await this.beforePublish(prepared.map((p) => p.id));
     const broker = await this.getBroker();
     const publish = broker.publishMany
       ? () => broker.publishMany!(prepared)
@@ -185,6 +187,13 @@ export class Celeriac {
         };
     await this.publishWithPolicy(publish, items[0]!.options ?? {});
     return prepared.map((p) => new AsyncResult<R>(p.id, this));
+  }
+
+  /** Results that come back as messages (rpc://): the backend declares the reply queue before the tasks go out. */
+  private async beforePublish(ids: readonly string[]): Promise<void> {
+    if (!this.resultBackendUrl?.toLowerCase().startsWith('rpc:')) return;
+    const backend = await this.getBackend();
+    await backend.prepareSend?.(ids);
   }
 
   /** Build the message and route of one send (validates the options). */
@@ -291,7 +300,13 @@ export class Celeriac {
     }
     const { resultExpires, resultBackendTransportOptions } = this.settings;
     const connectionEvents = this.connectionEvents('result backend');
-    return (this.backendPromise ??= createBackend(url, { resultExpires, transportOptions: resultBackendTransportOptions, connectionEvents }));
+    return (this.backendPromise ??= createBackend(url, {
+      resultExpires,
+      transportOptions: resultBackendTransportOptions,
+      connectionEvents,
+      broker: () => this.getBroker(),
+      replyTo: this.oid,
+    }));
   }
 
   /**

@@ -55,6 +55,12 @@ export interface ResultBackend {
   waitForResult(taskId: string, options: WaitOptions): Promise<ResultDocument>;
   /** Delete the stored result. */
   forget(taskId: string): Promise<void>;
+  /**
+   * Called by the app before it publishes task messages whose results come back to
+   * this process as messages (`rpc://`: declare the reply queue first, remember the
+   * ids). Backends that store results leave it out.
+   */
+  prepareSend?(taskIds: readonly string[]): Promise<void>;
   /** Close connections. */
   close(): Promise<void>;
 }

@@ -28,6 +28,7 @@ import { decodeDelivery } from './amqp-codec.js';
 import { describeAmqpError } from './amqp-connection.js';
 import { explainChannelError } from './amqp-errors.js';
 import type { AmqpBroker } from './amqp.js';
+import { rememberReplyTo } from '../backends/rpc-reply-to.js';
 
 /** A delivery arrives; with a reserve waiting for more, wait this long for the rest of a burst. */
 const COALESCE_MS = 2;
@@ -169,6 +170,9 @@ export class AmqpConsumer implements Consumer {
     const max = this.options.maxMessageBytes;
     const tooLarge = max !== undefined && sizeBytes > max;
     const deliveryCount = msg.properties.headers?.['x-delivery-count'];
+    // rpc:// results go to the sender's reply queue: remember it for this task id.
+    const taskId = msg.properties.headers?.id;
+    if (typeof taskId === 'string' && typeof msg.properties.replyTo === 'string' && msg.properties.replyTo !== '') rememberReplyTo(taskId, msg.properties.replyTo);
     const delivery: Delivery = {
       message: tooLarge ? null : decodeDelivery(msg),
       ...(tooLarge ? { decodeError: new MessageTooLarge(`${sizeBytes} bytes > ${max}: rejected before parsing.`) } : {}),

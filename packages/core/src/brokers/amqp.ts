@@ -25,7 +25,7 @@
  * early at most log2(delay) times and is parked again, or held in memory once due
  * soon. What comes back is the original message, so Python workers run it too.
  */
-import type { Channel, ConfirmChannel, Message, Options } from 'amqplib';
+import type { Channel, ChannelModel, ConfirmChannel, Message, Options } from 'amqplib';
 import { maskUrl } from '../mask-url.js';
 import type { TaskMessage } from '../protocol/message.js';
 import type { ConnectionEvents } from '../redis-client.js';
@@ -95,9 +95,11 @@ export class AmqpBroker implements Broker {
   private declared = new Map<string, Promise<void>>();
   private declaredGeneration = -1;
   private readonly consumers = new Set<AmqpConsumer>();
+  private readonly connectTimeoutMs: number;
 
   constructor(url: string, options: AmqpBrokerOptions = {}) {
     this.displayUrl = maskUrl(url);
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 4000;
     this.topology = new QueueTopology(options.routing ?? DEFAULT_ROUTING);
     const endpoints = parseAmqpUrls(url, { heartbeatSeconds: typeof options.heartbeat === 'number' ? options.heartbeat : undefined });
     this.connection = new AmqpConnection(endpoints, { connectTimeoutMs: options.connectTimeoutMs, events: options.connectionEvents, socketOptions: options.socketOptions });
@@ -111,10 +113,17 @@ export class AmqpBroker implements Broker {
     return this.connection.whenConnected(timeoutMs);
   }
 
+  /** The live connection; waits up to the connect timeout for one being opened, then `AmqpConnectionError`. */
+  private async model(): Promise<ChannelModel> {
+    if (!this.connection.live) await this.connection.whenConnected(this.connectTimeoutMs);
+    return this.connection.require();
+  }
+
   /** The confirm channel of the live connection (opened on first use). */
-  private publishChannel(): Promise<ConfirmChannel> {
+  private async publishChannel(): Promise<ConfirmChannel> {
     if (this.publisher) return this.publisher;
-    const model = this.connection.require();
+    const model = await this.model();
+    if (this.publisher) return this.publisher;
     const opening = model.createConfirmChannel().then((ch) => {
       ch.on('error', (err: Error) => (this.publisherError = err));
       ch.on('close', () => {
@@ -130,9 +139,10 @@ export class AmqpBroker implements Broker {
   }
 
   /** A plain channel for declarations and checks (a channel error closes it; the next call opens another). */
-  private adminChannel(): Promise<Channel> {
+  private async adminChannel(): Promise<Channel> {
     if (this.admin) return this.admin;
-    const model = this.connection.require();
+    const model = await this.model();
+    if (this.admin) return this.admin;
     const opening = model.createChannel().then((ch) => {
       ch.on('error', () => undefined); // reported through the failed operation
       ch.on('close', () => {
@@ -264,8 +274,8 @@ export class AmqpBroker implements Broker {
   }
 
   /** Publish a raw payload (result messages of the rpc backend), confirmed. */
-  publishRaw(exchange: string, routingKey: string, content: Buffer, options: Options.Publish): Promise<void> {
-    this.connection.require();
+  async publishRaw(exchange: string, routingKey: string, content: Buffer, options: Options.Publish): Promise<void> {
+    await this.model();
     return this.send(exchange, routingKey, content, options);
   }
 
