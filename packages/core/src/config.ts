@@ -372,6 +372,8 @@ const OLD_NAMES: Record<string, string> = {
   CELERY_DEFAULT_EXCHANGE: 'task_default_exchange',
   CELERY_DEFAULT_ROUTING_KEY: 'task_default_routing_key',
   CELERY_ROUTES: 'task_routes',
+  CELERY_QUEUES: 'task_queues',
+  CELERY_CREATE_MISSING_QUEUES: 'task_create_missing_queues',
   CELERY_TASK_RESULT_EXPIRES: 'result_expires',
   CELERY_IGNORE_RESULT: 'task_ignore_result',
   CELERY_TRACK_STARTED: 'task_track_started',
@@ -431,6 +433,7 @@ function coerce(key: string, value: unknown, kind: Kind): unknown {
       if (typeof value === 'string') return value.split(',').map((s) => s.trim()).filter(Boolean);
       throw fail('a list');
     case 'queues': {
+      if (value === '' || value === 'None') return null;
       const list = typeof value === 'string' ? (JSON.parse(value) as unknown) : value;
       if (list === null || list === undefined) return null;
       if (!Array.isArray(list)) throw fail('a list of queues ({ name, exchange, exchange_type, routing_key, queue_arguments })');
