@@ -29,6 +29,8 @@ export interface RabbitOptions {
   consumerTimeoutMs?: number;
   /** Extra `rabbitmq.conf` lines. */
   extraConfig?: string[];
+  /** `rabbit` application settings for advanced.config (Erlang terms), e.g. `{channel_tick_interval, 500}`. */
+  advancedRabbit?: string[];
 }
 
 /** A running private RabbitMQ. */
@@ -76,7 +78,8 @@ export async function startRabbitMQ(options: RabbitOptions = {}): Promise<Rabbit
     ...(options.extraConfig ?? []),
   ];
   writeFileSync(join(dir, 'rabbitmq.conf'), conf.join('\n') + '\n');
-  writeFileSync(join(dir, 'advanced.config'), '[].\n');
+  const advanced = options.advancedRabbit?.length ? `[{rabbit, [${options.advancedRabbit.join(', ')}]}].\n` : '[].\n';
+  writeFileSync(join(dir, 'advanced.config'), advanced);
   writeFileSync(join(dir, 'enabled_plugins'), '[].\n');
   const env: NodeJS.ProcessEnv = {
     ...process.env,
