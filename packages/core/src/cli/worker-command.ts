@@ -10,6 +10,7 @@ import { Worker } from '../worker/worker.js';
 /** `celeriac worker` flags (with the global ones). */
 export interface WorkerFlags extends ConnectionFlags {
   queues?: string;
+  excludeQueues?: string;
   concurrency?: string;
   loglevel?: string;
   logFormat?: string;
@@ -40,6 +41,7 @@ export async function workerCommand(flags: WorkerFlags, version: string): Promis
   const prefetchMultiplier = parseWholeNumber(flags.prefetchMultiplier, '--prefetch-multiplier', 0, 'prefetch = concurrency × this; 0 = unlimited');
   const hostname = expandNodeName(flags.hostname);
   const queues = parseList(flags.queues);
+  const excludeQueues = parseList(flags.excludeQueues);
   if (!flags.app) throw new UsageError('celeriac worker needs -A <module> (the module that exports your app and imports your tasks).');
 
   if (flags.pidfile) claimPidfile(flags.pidfile);
@@ -48,7 +50,7 @@ export async function workerCommand(flags: WorkerFlags, version: string): Promis
   const logger = createLogger(level, 'celeriac', { format: logFormat ?? app.settings.workerLogFormat, colors: flags.color === false ? false : undefined });
   // The broker stayed away past brokerConnectionMaxRetries: exit non-zero, as Celery does, for the service manager to restart us.
   const onBrokerLost = () => void worker.stop({ cold: true }).catch(() => undefined).then(() => process.exit(1));
-  const worker: Worker = new Worker(app, { queues, prefetchMultiplier, hostname, logger, onBrokerLost, mingle: flags.withoutMingle !== true, sendEvents: flags.taskEvents ? true : undefined, heartbeat: flags.withoutHeartbeat !== true });
+  const worker: Worker = new Worker(app, { queues, excludeQueues, prefetchMultiplier, hostname, logger, onBrokerLost, mingle: flags.withoutMingle !== true, sendEvents: flags.taskEvents ? true : undefined, heartbeat: flags.withoutHeartbeat !== true });
   process.stdout.write(workerBanner(worker, version) + '\n');
   // -B: beat in this process (checked before the worker starts, so a bad entry is the only thing printed).
   const beat = flags.beat ? new Beat(app, { logger, scheduleFile: flags.schedule }) : undefined;

@@ -17,6 +17,7 @@ import { createBroker, waitForBroker } from '../brokers/index.js';
 import { routingFromSettings } from '../brokers/queue-topology.js';
 import { waitForBackend } from '../backends/index.js';
 import { checkHangTimeout } from '../config.js';
+import { ConfigurationError } from '../errors.js';
 import { createLogger, type Logger, type LogLevel } from '../logger.js';
 import { maskUrl } from '../mask-url.js';
 import type { ConnectionEvents } from '../redis-client.js';
@@ -37,8 +38,10 @@ export type { WorkerStats } from './request-lifecycle.js';
 
 /** Options of a worker (the `celeriac worker` flags). */
 export interface WorkerOptions {
-  /** Queues to consume, in priority order. Default: the app's `taskDefaultQueue`. */
+  /** Queues to consume, in priority order. Default: every queue of `taskQueues`, else `taskDefaultQueue`. */
   queues?: string[];
+  /** Queues not to consume (`-X`), taken out of `queues` or the default list. */
+  excludeQueues?: string[];
   /** Tasks run at once. Default: app `workerConcurrency`. */
   concurrency?: number;
   /** Prefetch = concurrency × this (0 = unlimited). Default: app `workerPrefetchMultiplier` (4). */
@@ -119,7 +122,11 @@ export class Worker {
   ) {
     const s = app.settings;
     this.hostname = options.hostname ?? `celeriac@${osHostname()}`;
-    this.queues = options.queues?.length ? options.queues : [s.taskDefaultQueue];
+    // Like Celery: -Q, else every queue of taskQueues, else the default queue; minus -X.
+    const excluded = new Set(options.excludeQueues ?? []);
+    const all = options.queues?.length ? options.queues : s.taskQueues?.length ? s.taskQueues.map((q) => q.name) : [s.taskDefaultQueue];
+    this.queues = all.filter((q) => !excluded.has(q));
+    if (this.queues.length === 0) throw new ConfigurationError(`No queue left to consume: -X/excludeQueues (${[...excluded].join(', ')}) excludes every queue of ${all.join(', ')}.`);
     this.concurrency = options.concurrency ?? s.workerConcurrency;
     const multiplier = options.prefetchMultiplier ?? s.workerPrefetchMultiplier;
     this.prefetchLimit = multiplier === 0 ? UNLIMITED_PREFETCH : Math.max(1, this.concurrency * multiplier);
