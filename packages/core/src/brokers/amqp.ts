@@ -242,13 +242,13 @@ export class AmqpBroker implements Broker {
   }
 
   async publish(message: TaskMessage, route: Route): Promise<void> {
-    this.connection.require();
+    await this.model();
     await this.prepare(route);
     await this.send(route.exchange, route.routingKey, message.body, publishOptions(message, route));
   }
 
   async publishMany(batch: readonly PublishItem[]): Promise<void> {
-    this.connection.require();
+    await this.model();
     const seen = new Set<string>();
     for (const { route } of batch) {
       const key = `${route.queue ?? ''}\0${route.exchange}\0${route.routingKey}`;
