@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install, from Debian, the real servers the test suite talks to, when missing:
-# redis-server and Python Celery 5.2 (with its Redis client, msgpack and yaml) for the
+# redis-server, rabbitmq-server (the AMQP transport and rpc:// tests start their own
+# node), redis-sentinel, and Python Celery 5.2 (with its Redis and AMQP clients, msgpack and yaml) for the
 # interop tests, openssl (TLS test certificates), script (a pseudo-terminal for the log
 # test) and tzdata (the zone files Python's zoneinfo and Celery read in the beat interop tests).
 # Idempotent and quiet when everything is there. Tests start their own servers.
@@ -8,6 +9,9 @@ set -euo pipefail
 
 need=()
 [ -x /usr/bin/redis-server ] || need+=(redis-server)
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need+=(rabbitmq-server)
+[ -x /usr/bin/redis-sentinel ] || need+=(redis-sentinel)
+/usr/bin/python3 -c 'import amqp' 2>/dev/null || need+=(python3-amqp)
 /usr/bin/python3 -c 'import celery' 2>/dev/null || need+=(python3-celery)
 /usr/bin/python3 -c 'import redis' 2>/dev/null || need+=(python3-redis)
 /usr/bin/python3 -c 'import msgpack' 2>/dev/null || need+=(python3-msgpack)  # kombu's msgpack serializer (interop-serializers test)
@@ -17,7 +21,7 @@ need=()
 [ -f /usr/share/zoneinfo/Europe/Berlin ] || need+=(tzdata)    # zones for Python in the beat interop tests
 
 if [ ${#need[@]} -eq 0 ]; then
-  echo "test-services: redis-server, python3-celery (+ redis, msgpack, yaml), openssl, script and tzdata present"
+  echo "test-services: redis-server, rabbitmq-server, redis-sentinel, python3-celery (+ redis, amqp, msgpack, yaml), openssl, script and tzdata present"
   exit 0
 fi
 
@@ -28,3 +32,7 @@ $SUDO apt-get update -q
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need[@]}"
 # The Debian package starts a system redis on 6379; tests use their own ports, so stop it.
 if [ -x /usr/bin/systemctl ] && systemctl is-active --quiet redis-server 2>/dev/null; then $SUDO systemctl stop redis-server || true; fi
+# Same for the system rabbitmq-server and redis-sentinel (tests run private nodes on free ports).
+for svc in rabbitmq-server redis-sentinel; do
+  if [ -x /usr/bin/systemctl ] && systemctl is-active --quiet "$svc" 2>/dev/null; then $SUDO systemctl stop "$svc" || true; fi
+done

@@ -18,6 +18,7 @@ import { createApp, type TaskContext } from '../../packages/core/src/index.ts';
 export const app = createApp('interop-ts', {
   brokerUrl: process.env.INTEROP_BROKER_URL ?? 'redis://127.0.0.1:6379/0',
   resultBackend: process.env.INTEROP_BACKEND_URL ?? 'redis://127.0.0.1:6379/1',
+  taskTrackStarted: process.env.INTEROP_TRACK_STARTED === '1',
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -68,6 +69,12 @@ export const collect = app.task('ts.collect', (...args: unknown[]) => args);
 export const flaky = app.task('ts.flaky', async function (this: TaskContext, value: string) {
   if (this.retries < 1) await this.retry({ countdown: 1 });
   return { value, retries: this.retries, ranAt: Date.now() / 1000 };
+});
+
+/** Sleeps `seconds`, returns them (watching STARTED go by). */
+export const sleepFor = app.task('ts.sleep', async (seconds: number) => {
+  await sleep(seconds * 1000);
+  return seconds;
 });
 
 /** Unix time (seconds) at which the task ran. */

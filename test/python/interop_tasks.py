@@ -39,6 +39,10 @@ if os.environ.get('INTEROP_VISIBILITY_TIMEOUT'):
         'visibility_timeout': float(os.environ['INTEROP_VISIBILITY_TIMEOUT']),
     }
 
+# INTEROP_TRACK_STARTED=1: store STARTED (the rpc:// tests watch the states go by).
+if os.environ.get('INTEROP_TRACK_STARTED') == '1':
+    app.conf.task_track_started = True
+
 _record = None
 
 
@@ -97,6 +101,12 @@ def flaky(self, value):
     if self.request.retries < 1:
         raise self.retry(countdown=1)
     return {'value': value, 'retries': self.request.retries, 'ran_at': time.time()}
+
+
+@app.task(name='tasks.sleep')
+def sleep(seconds):
+    time.sleep(seconds)
+    return seconds
 
 
 @app.task(name='mixed.who')

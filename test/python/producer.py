@@ -39,6 +39,7 @@ ts_fail_custom = _stub('ts.fail_custom')
 ts_collect = _stub('ts.collect')
 ts_flaky = _stub('ts.flaky')
 ts_now = _stub('ts.now')
+ts_sleep = _stub('ts.sleep')
 
 
 def jsonable(value):
@@ -190,6 +191,15 @@ def case_retry():
     out['elapsed'] = time.time() - started
     out['states'] = states
     out['retry_result'] = retry_result
+    return out
+
+
+def case_started():
+    # ts.sleep(1) on a worker with track started: STARTED is seen before SUCCESS.
+    result = ts_sleep.delay(1)
+    states, _ = states_until_ready(result)
+    out = outcome(result)
+    out['states'] = states
     return out
 
 

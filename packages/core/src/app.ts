@@ -5,6 +5,7 @@ import type { ResultBackend } from './backends/backend.js';
 import { createBackend } from './backends/index.js';
 import type { Broker, Route } from './brokers/broker.js';
 import { createBroker } from './brokers/index.js';
+import { routingFromSettings } from './brokers/queue-topology.js';
 import { Signature } from './canvas/signature.js';
 import { GroupResult } from './canvas/index.js';
 import { Control } from './control/control-client.js';
@@ -201,6 +202,7 @@ export class Celeriac {
    */
   async sendTask<R = unknown>(name: string, args: readonly unknown[] = [], kwargs: Record<string, unknown> = {}, options: ApplyOptions = {}): Promise<AsyncResult<R>> {
     const { message, route, id } = this.prepareSend(name, args, kwargs, options);
+    await this.prepareReplyQueue([id]);
     await this.publishMessage(message, route, options);
     return new AsyncResult<R>(id, this);
   }
@@ -229,6 +231,7 @@ export class Celeriac {
       prepared[i] = this.prepareSend(item.name, item.args ?? [], item.kwargs ?? {}, item.options ?? {});
     }
     if (prepared.length === 0) return [];
+    await this.prepareReplyQueue(prepared.map((p) => p.id));
     const broker = await this.getBroker();
     for (const p of prepared) await this.beforePublish(p.message, p.route);
     const publish = broker.publishMany
@@ -239,6 +242,13 @@ export class Celeriac {
     await this.publishWithPolicy(publish, items[0]!.options ?? {});
     for (const p of prepared) await this.afterPublish(p.message, p.route);
     return prepared.map((p) => new AsyncResult<R>(p.id, this));
+  }
+
+  /** Results that come back as messages (rpc://): the backend declares the reply queue before the tasks go out. */
+  private async prepareReplyQueue(ids: readonly string[]): Promise<void> {
+    if (!this.resultBackendUrl?.toLowerCase().startsWith('rpc:')) return;
+    const backend = await this.getBackend();
+    await backend.prepareSend?.(ids);
   }
 
   /** Build the message and route of one send (validates the options). */
@@ -358,7 +368,7 @@ export class Celeriac {
     const redis = { maxRetriesPerRequest: 1, retryStrategy: (times: number) => Math.min(times * 50, 500), connectTimeout: s.brokerConnectionTimeout * 1000 };
     const transportOptions = { ...s.brokerTransportOptions, redis: { ...redis, ...(s.brokerTransportOptions.redis as object | undefined) } };
     const connectionEvents = this.connectionEvents('broker', { onDown: (_url, reason) => (this.lastBrokerError = reason) });
-    return (this.brokerPromise ??= createBroker(s.brokerUrl, { transportOptions, connectionEvents }));
+    return (this.brokerPromise ??= createBroker(s.brokerUrl, { transportOptions, connectionEvents, routing: routingFromSettings(s) }));
   }
 
   /** The result backend, opened on first use. Throws when results are disabled. */
@@ -377,6 +387,8 @@ export class Celeriac {
       connectionEvents,
       serializer: resultSerializer,
       accept: resultAcceptContent ?? acceptContent,
+      broker: () => this.getBroker(),
+      replyTo: this.oid,
     }));
   }
 

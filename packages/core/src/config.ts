@@ -16,6 +16,43 @@ export interface TaskRoute {
   priority?: number;
 }
 
+/** An exchange type Celery routes with (`kombu.Exchange(type=...)`). */
+export type ExchangeType = 'direct' | 'topic' | 'fanout';
+
+/** One extra binding of a queue (kombu's `binding(exchange, routing_key)`). */
+export interface QueueBinding {
+  exchange: string;
+  /** Exchange type; default `direct`. */
+  exchangeType?: ExchangeType;
+  /** Binding key (`usa.#` on a topic exchange). Default: the queue name. */
+  routingKey?: string;
+}
+
+/**
+ * One entry of `taskQueues` (Celery's `task_queues`, a `kombu.Queue`): a queue, the
+ * exchange it is bound to and the binding key, declared by workers and producers.
+ * Snake-case keys (`exchange_type`, `routing_key`, `queue_arguments`) are accepted.
+ */
+export interface QueueSpec {
+  name: string;
+  /** Exchange the queue is bound to. Default: the queue name (kombu's `Queue(name)`). */
+  exchange?: string;
+  /** Default `direct`. */
+  exchangeType?: ExchangeType;
+  /** Binding key. Default: the queue name. */
+  routingKey?: string;
+  /** More bindings (several exchanges or keys). */
+  bindings?: QueueBinding[];
+  /** AMQP queue arguments: `x-max-priority`, `x-message-ttl`, `x-expires`, `x-dead-letter-exchange`, `x-queue-type`... */
+  queueArguments?: Record<string, unknown>;
+  /** Shortcut for `x-max-priority`. */
+  maxPriority?: number;
+  /** Default true. */
+  durable?: boolean;
+  /** Default false. */
+  autoDelete?: boolean;
+}
+
 /** Redis transport options (`broker_transport_options`). */
 export interface BrokerTransportOptions {
   /** Seconds before an unacked message of a dead consumer is redelivered by kombu peers. Default 3600. */
@@ -62,6 +99,18 @@ export interface Settings {
   taskDefaultPriority: number | null;
   /** `task_routes`: task name (or `prefix.*` glob) → route. */
   taskRoutes: Record<string, TaskRoute>;
+  /** `task_default_exchange_type`. Default `direct`. */
+  taskDefaultExchangeType: ExchangeType;
+  /**
+   * `task_queues`: the queues workers consume and producers declare, with their
+   * exchanges, binding keys and arguments. Default: one queue `taskDefaultQueue`
+   * bound to `taskDefaultExchange` with `taskDefaultRoutingKey`.
+   */
+  taskQueues: QueueSpec[] | null;
+  /** `task_create_missing_queues`: a queue named in a send or `-Q` but not in `taskQueues` is created. Default true. */
+  taskCreateMissingQueues: boolean;
+  /** `task_queue_max_priority`: `x-max-priority` of queues without their own (RabbitMQ). Default none. */
+  taskQueueMaxPriority: number | null;
   /** `result_expires` in seconds; 0 = never. Default 86400 (1 day). */
   resultExpires: number;
   /** `result_extended`: store name, args, kwargs, worker, retries, queue. Default false. */
@@ -228,6 +277,10 @@ export function defaultSettings(): Settings {
     taskDefaultRoutingKey: 'celery',
     taskDefaultPriority: null,
     taskRoutes: {},
+    taskDefaultExchangeType: 'direct',
+    taskQueues: null,
+    taskCreateMissingQueues: true,
+    taskQueueMaxPriority: null,
     resultExpires: 86_400,
     resultExtended: false,
     taskIgnoreResult: false,
@@ -274,7 +327,7 @@ export function defaultSettings(): Settings {
   };
 }
 
-type Kind = 'string' | 'nullable-string' | 'number' | 'nullable-number' | 'boolean' | 'list' | 'object' | 'beat-schedule';
+type Kind = 'string' | 'nullable-string' | 'number' | 'nullable-number' | 'boolean' | 'list' | 'object' | 'beat-schedule' | 'queues';
 
 /** Celery 4+ lowercase name → [camelCase key, kind]. */
 const CELERY_NAMES: Record<string, [keyof Settings, Kind]> = {
@@ -291,6 +344,10 @@ const CELERY_NAMES: Record<string, [keyof Settings, Kind]> = {
   task_default_routing_key: ['taskDefaultRoutingKey', 'string'],
   task_default_priority: ['taskDefaultPriority', 'nullable-number'],
   task_routes: ['taskRoutes', 'object'],
+  task_default_exchange_type: ['taskDefaultExchangeType', 'string'],
+  task_queues: ['taskQueues', 'queues'],
+  task_create_missing_queues: ['taskCreateMissingQueues', 'boolean'],
+  task_queue_max_priority: ['taskQueueMaxPriority', 'nullable-number'],
   result_expires: ['resultExpires', 'number'],
   result_extended: ['resultExtended', 'boolean'],
   task_ignore_result: ['taskIgnoreResult', 'boolean'],
@@ -338,6 +395,8 @@ const OLD_NAMES: Record<string, string> = {
   CELERY_DEFAULT_EXCHANGE: 'task_default_exchange',
   CELERY_DEFAULT_ROUTING_KEY: 'task_default_routing_key',
   CELERY_ROUTES: 'task_routes',
+  CELERY_QUEUES: 'task_queues',
+  CELERY_CREATE_MISSING_QUEUES: 'task_create_missing_queues',
   CELERY_TASK_RESULT_EXPIRES: 'result_expires',
   CELERY_IGNORE_RESULT: 'task_ignore_result',
   CELERY_TRACK_STARTED: 'task_track_started',
@@ -400,6 +459,13 @@ function coerce(key: string, value: unknown, kind: Kind): unknown {
       if (Array.isArray(value)) return value.map(String);
       if (typeof value === 'string') return value.split(',').map((s) => s.trim()).filter(Boolean);
       throw fail('a list');
+    case 'queues': {
+      if (value === '' || value === 'None') return null;
+      const list = typeof value === 'string' ? (JSON.parse(value) as unknown) : value;
+      if (list === null || list === undefined) return null;
+      if (!Array.isArray(list)) throw fail('a list of queues ({ name, exchange, exchange_type, routing_key, queue_arguments })');
+      return list.map((q) => normalizeQueueSpec(key, q));
+    }
     case 'beat-schedule':
       return fromCeleryBeatSchedule(value, key);
     case 'object':
@@ -407,6 +473,25 @@ function coerce(key: string, value: unknown, kind: Kind): unknown {
       if (value && typeof value === 'object') return normalizeObject(key, value as Record<string, unknown>);
       throw fail('an object');
   }
+}
+
+const camelCase = (s: string) => s.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** One `task_queues` entry with camelCase keys (`queue_arguments` → `queueArguments`; argument names kept). */
+export function normalizeQueueSpec(setting: string, q: unknown): QueueSpec {
+  if (!q || typeof q !== 'object' || Array.isArray(q) || typeof (q as { name?: unknown }).name !== 'string') {
+    throw new ConfigurationError(`Every ${setting} entry must be an object with a queue name ({ name: 'celery', exchange: 'celery', routingKey: 'celery' }), got ${JSON.stringify(q)}.`);
+  }
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(q as Record<string, unknown>)) {
+    const ck = camelCase(k);
+    out[ck] = ck === 'bindings' && Array.isArray(v) ? v.map((b) => Object.fromEntries(Object.entries(b as object).map(([bk, bv]) => [camelCase(bk), bv]))) : v;
+  }
+  const type = out.exchangeType;
+  if (type !== undefined && type !== 'direct' && type !== 'topic' && type !== 'fanout') {
+    throw new ConfigurationError(`${setting} queue ${JSON.stringify(out.name)}: exchangeType must be direct, topic or fanout, got ${JSON.stringify(type)}.`);
+  }
+  return out as unknown as QueueSpec;
 }
 
 /** snake_case keys inside object settings (`task_routes` values, transport options) become camelCase. */
@@ -480,6 +565,13 @@ export function resolveSettings(partial: Partial<Settings>): Settings {
   for (const key of ['workerMaxTasksPerChild', 'workerMaxMemoryPerChild'] as const) {
     const v = s[key];
     if (v !== null && (!Number.isSafeInteger(v) || v < 1)) throw new ConfigurationError(`${key} must be a positive whole number or null (no limit), got ${JSON.stringify(v)}.`);
+  }
+  if (s.taskQueues) s.taskQueues = s.taskQueues.map((q) => normalizeQueueSpec('taskQueues', q));
+  if (!['direct', 'topic', 'fanout'].includes(s.taskDefaultExchangeType)) {
+    throw new ConfigurationError(`taskDefaultExchangeType must be direct, topic or fanout, got ${JSON.stringify(s.taskDefaultExchangeType)}.`);
+  }
+  if (s.taskQueueMaxPriority !== null && (!Number.isInteger(s.taskQueueMaxPriority) || s.taskQueueMaxPriority < 1 || s.taskQueueMaxPriority > 255)) {
+    throw new ConfigurationError(`taskQueueMaxPriority must be an integer 1–255 (RabbitMQ's x-max-priority; 10 covers Celery's 0–9), got ${JSON.stringify(s.taskQueueMaxPriority)}.`);
   }
   if (!['auto', 'pretty', 'json'].includes(s.workerLogFormat)) {
     throw new ConfigurationError(`workerLogFormat must be 'auto', 'pretty' or 'json', got ${JSON.stringify(s.workerLogFormat)}.`);

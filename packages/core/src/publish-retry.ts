@@ -71,7 +71,7 @@ export async function publishWithRetry<T>(publish: () => Promise<T>, options: Pu
   const seconds = ((Date.now() - started) / 1000).toFixed(2);
   throw new BrokerUnavailable(
     `Cannot ${options.action ?? 'publish to'} ${options.displayUrl}: the broker is unreachable (${reason}); gave up after ${retries + 1} attempt(s) in ${seconds} s ` +
-      `(retryPolicy ${JSON.stringify(policy)}). Check that Redis is running, or raise retryPolicy/taskPublishRetryPolicy.maxRetries.`,
+      `(retryPolicy ${JSON.stringify(policy)}). Check that the broker is running, or raise retryPolicy/taskPublishRetryPolicy.maxRetries.`,
     options.displayUrl,
     retries + 1,
   );

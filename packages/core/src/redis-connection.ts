@@ -141,7 +141,7 @@ export function describeRedisError(err: unknown): string {
   return err.message.split('\n', 1)[0]!.replace(/\.+$/, '');
 }
 
-const CONNECTION_ERROR_NAMES = new Set(['MaxRetriesPerRequestError', 'AbortError', 'ClusterAllFailedError']);
+const CONNECTION_ERROR_NAMES = new Set(['MaxRetriesPerRequestError', 'AbortError', 'ClusterAllFailedError', 'AmqpConnectionError']);
 const CONNECTION_ERROR_MESSAGES = ['Connection is closed', "Stream isn't writeable", 'Connection in subscriber mode'];
 /** Replies that mean the connection cannot be used (ioredis fails every queued command with them). */
 const UNUSABLE_CONNECTION_REPLIES = /^(WRONGPASS|NOAUTH|LOADING|MASTERDOWN)\b|^ERR invalid password/;

@@ -83,6 +83,12 @@ export interface ResultBackend {
   /** Delete the stored result. */
   forget(taskId: string): Promise<void>;
   /**
+   * Called by the app before it publishes task messages whose results come back to
+   * this process as messages (`rpc://`: declare the reply queue first, remember the
+   * ids). Backends that store results leave it out.
+   */
+  prepareSend?(taskIds: readonly string[]): Promise<void>;
+  /**
    * Deliver every document stored for `taskId` from now on (every state:
    * STARTED, PROGRESS and other custom states, the final one), pushed by the
    * backend (Redis pub/sub; memory: directly), never polled. Read the current

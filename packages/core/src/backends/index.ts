@@ -2,14 +2,30 @@ import { ConfigurationError } from '../errors.js';
 import { maskUrl } from '../mask-url.js';
 import type { ConnectionEvents } from '../redis-client.js';
 import type { WaitForRedisOptions } from '../wait-for-redis.js';
+import type { Broker } from '../brokers/broker.js';
 import type { ResultBackend } from './backend.js';
 import { MemoryBackend } from './memory.js';
 
-/** Pick a result backend by URL scheme: `memory://`, `redis://`, `rediss://`. */
-export async function createBackend(
-  url: string,
-  options: { resultExpires: number; transportOptions?: Record<string, unknown>; connectionEvents?: ConnectionEvents; serializer?: string; accept?: readonly string[] },
-): Promise<ResultBackend> {
+/** What `createBackend` needs besides the URL. */
+export interface BackendFactoryOptions {
+  /** `result_expires`, seconds. */
+  resultExpires: number;
+  transportOptions?: Record<string, unknown>;
+  connectionEvents?: ConnectionEvents;
+  /** rpc://: the app's producer broker (results travel over it). */
+  broker?: () => Promise<Broker>;
+  /** rpc://: this process's reply queue (`app.oid`). */
+  replyTo?: string;
+  /** rpc://: `result_persistent`. */
+  persistent?: boolean;
+  /** `result_serializer`. */
+  serializer?: string;
+  /** `result_accept_content`. */
+  accept?: readonly string[];
+}
+
+/** Pick a result backend by URL scheme: `memory://`, `redis://`, `rediss://`, `rpc://`. */
+export async function createBackend(url: string, options: BackendFactoryOptions): Promise<ResultBackend> {
   const scheme = url.split(':', 1)[0]!.toLowerCase();
   switch (scheme) {
     case 'memory':
@@ -25,10 +41,15 @@ export async function createBackend(
         accept: options.accept,
       });
     }
-    case 'rpc':
-      throw new ConfigurationError('The rpc:// result backend arrives with the RabbitMQ transport (roadmap step 2); use redis:// for now.');
+    case 'rpc': {
+      if (!options.broker || !options.replyTo) {
+        throw new ConfigurationError('The rpc:// result backend travels over the app\'s broker connection: set resultBackend: "rpc://" on an app (createApp) with an amqp:// broker.');
+      }
+      const { RpcBackend } = await import('./rpc.js');
+      return new RpcBackend({ broker: options.broker, replyTo: options.replyTo, resultExpires: options.resultExpires, persistent: options.persistent });
+    }
     default:
-      throw new ConfigurationError(`Unknown result backend scheme "${scheme}" in ${JSON.stringify(maskUrl(url))}: use memory://, redis:// or rediss://.`);
+      throw new ConfigurationError(`Unknown result backend scheme "${scheme}" in ${JSON.stringify(maskUrl(url))}: use memory://, redis://, rediss:// or rpc://.`);
   }
 }
 

@@ -9,8 +9,13 @@ export interface Route {
   /** Exchange name; `""` means "the routing key is the queue". */
   exchange: string;
   routingKey: string;
-  /** 0–9; on Redis 0 is consumed first (kombu buckets 0/3/6/9). */
+  /** 0–9; on Redis 0 is consumed first (kombu buckets 0/3/6/9), on RabbitMQ 9. */
   priority?: number;
+  /**
+   * The queue the route was resolved for, when known: the transport declares it
+   * (with its exchange and binding) before publishing, as Celery's `declare=[queue]`.
+   */
+  queue?: string;
 }
 
 /** One message of a `publishMany` batch. */

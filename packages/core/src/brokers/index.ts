@@ -4,6 +4,7 @@ import type { ConnectionEvents } from '../redis-client.js';
 import type { WaitForRedisOptions } from '../wait-for-redis.js';
 import type { Broker } from './broker.js';
 import { MemoryBroker } from './memory.js';
+import type { BrokerRouting } from './queue-topology.js';
 
 /** Options passed from settings to whichever transport the URL selects. */
 export interface BrokerFactoryOptions {
@@ -11,9 +12,11 @@ export interface BrokerFactoryOptions {
   transportOptions?: Record<string, unknown>;
   /** Where connection outages are reported (one line down, one on recovery). */
   connectionEvents?: ConnectionEvents;
+  /** Queues, exchanges and bindings from the settings (`routingFromSettings`), for transports that declare them. */
+  routing?: BrokerRouting;
 }
 
-/** Pick a transport by URL scheme: `memory://`, `redis://`, `rediss://`. */
+/** Pick a transport by URL scheme: `memory://`, `redis://`, `rediss://`, `amqp://`, `amqps://`, `pyamqp://` (a `;` list for failover). */
 export async function createBroker(url: string, options: BrokerFactoryOptions = {}): Promise<Broker> {
   const scheme = url.split(':', 1)[0]!.toLowerCase();
   switch (scheme) {
@@ -26,9 +29,12 @@ export async function createBroker(url: string, options: BrokerFactoryOptions = 
     }
     case 'amqp':
     case 'amqps':
-      throw new ConfigurationError(`The RabbitMQ transport (${scheme}://) arrives with roadmap step 2; use redis:// or memory:// for now.`);
+    case 'pyamqp': {
+      const { AmqpBroker } = await import('./amqp.js');
+      return new AmqpBroker(url, { ...options.transportOptions, routing: options.routing, connectionEvents: options.connectionEvents });
+    }
     default:
-      throw new ConfigurationError(`Unknown broker URL scheme "${scheme}" in ${JSON.stringify(maskUrl(url))}: use memory://, redis:// or rediss://.`);
+      throw new ConfigurationError(`Unknown broker URL scheme "${scheme}" in ${JSON.stringify(maskUrl(url))}: use memory://, redis://, rediss://, amqp://, amqps:// or pyamqp://.`);
   }
 }
 

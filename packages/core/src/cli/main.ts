@@ -39,6 +39,7 @@ program
   .command('worker')
   .description('Start a worker')
   .option('-Q, --queues <list>', 'comma-separated queues to consume')
+  .option('-X, --exclude-queues <list>', 'comma-separated queues not to consume')
   .option('-c, --concurrency <n>', 'tasks run at once (pool slots, threads or child processes)')
   .option('-l, --loglevel <level>', 'DEBUG, INFO, WARNING, ERROR or CRITICAL (any case)', 'INFO')
   .option('--log-format <format>', 'pretty (Celery form), json (pino lines) or auto: pretty when stderr is a terminal')

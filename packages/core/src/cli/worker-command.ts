@@ -10,6 +10,7 @@ import { Worker } from '../worker/worker.js';
 /** `celeriac worker` flags (with the global ones). */
 export interface WorkerFlags extends ConnectionFlags {
   queues?: string;
+  excludeQueues?: string;
   concurrency?: string;
   loglevel?: string;
   logFormat?: string;
@@ -52,6 +53,7 @@ export async function workerCommand(flags: WorkerFlags, version: string): Promis
   const maxTasksPerChild = parseWholeNumber(flags.maxTasksPerChild, '--max-tasks-per-child', 1, 'tasks a pool member runs before it is replaced');
   const maxMemoryPerChild = parseWholeNumber(flags.maxMemoryPerChild, '--max-memory-per-child', 1, 'KiB a pool member may use before it is replaced');
   const autoscale = parseAutoscale(flags.autoscale);
+  const excludeQueues = parseList(flags.excludeQueues);
   if (!flags.app) throw new UsageError('celeriac worker needs -A <module> (the module that exports your app and imports your tasks).');
 
   if (flags.pidfile) claimPidfile(flags.pidfile);
@@ -62,6 +64,7 @@ export async function workerCommand(flags: WorkerFlags, version: string): Promis
   const onBrokerLost = () => void worker.stop({ cold: true }).catch(() => undefined).then(() => process.exit(1));
   const worker: Worker = new Worker(app, {
     queues,
+    excludeQueues,
     prefetchMultiplier,
     hostname,
     logger,

@@ -17,7 +17,6 @@ import { kMaxLength } from 'node:buffer';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { brotliCompressSync, brotliDecompressSync, deflateSync, inflateSync } from 'node:zlib';
-import { unxzSync, xzSync } from 'node-liblzma';
 import { ContentDisallowed, MessageDecodeError, MessageTooLarge } from '../errors.js';
 import { moduleRoot } from '../module-root.cjs';
 
@@ -26,7 +25,17 @@ interface Bzip2Codec {
   compressFile(input: Uint8Array): Uint8Array | number[];
   decompressFile(input: Uint8Array, output: { writeByte(byte: number): void }, multistream?: boolean): unknown;
 }
-const { Bzip2 } = createRequire(join(moduleRoot, 'index.js'))('compressjs') as { Bzip2: Bzip2Codec };
+const requireHere = createRequire(join(moduleRoot, 'index.js'));
+const { Bzip2 } = requireHere('compressjs') as { Bzip2: Bzip2Codec };
+
+/**
+ * node-liblzma (xz / lzma) is ESM-only: loaded on first use, so a CommonJS host that
+ * cannot require() ES modules (Jest) still loads the core when it never uses xz.
+ */
+let lzma: { xzSync(input: Buffer): Buffer; unxzSync(input: Buffer): Buffer } | undefined;
+function liblzma(): NonNullable<typeof lzma> {
+  return (lzma ??= requireHere('node-liblzma') as NonNullable<typeof lzma>);
+}
 
 const ZLIB = 'application/x-gzip';
 const BZ2 = 'application/x-bz2';
@@ -51,7 +60,7 @@ export function compress(body: Buffer, method: string): { body: Buffer; header: 
     case BZ2:
       return { body: Buffer.from(Bzip2.compressFile(body)), header };
     case LZMA:
-      return { body: xzSync(body), header };
+      return { body: liblzma().xzSync(body), header };
     default:
       return { body: deflateSync(body), header };
   }
@@ -81,7 +90,7 @@ export function decompress(body: Buffer, header: string, maxBytes: number = kMax
       case LZMA: {
         const declared = xzDeclaredSize(body);
         if (declared > max) throw tooLarge(header, max);
-        return unxzSync(body);
+        return liblzma().unxzSync(body);
       }
     }
   } catch (err) {

@@ -14,8 +14,10 @@ import { hostname as osHostname, loadavg, type as osType } from 'node:os';
 import type { Celeriac } from '../app.js';
 import type { Broker, Consumer, ControlChannel } from '../brokers/broker.js';
 import { createBroker, waitForBroker } from '../brokers/index.js';
+import { routingFromSettings } from '../brokers/queue-topology.js';
 import { waitForBackend } from '../backends/index.js';
 import { checkHangTimeout } from '../config.js';
+import { ConfigurationError } from '../errors.js';
 import { createLogger, type Logger, type LogLevel } from '../logger.js';
 import { maskUrl } from '../mask-url.js';
 import type { ConnectionEvents } from '../redis-client.js';
@@ -35,15 +37,16 @@ import { parseRate } from './rate-limits.js';
 import { checkAcceptContent } from '../protocol/serialization.js';
 import { AsyncPool, type Pool } from './pool.js';
 import { emitSignal } from '../signals.js';
-import { ConfigurationError } from '../errors.js';
 import { RequestLifecycle, type WorkerStats } from './request-lifecycle.js';
 
 export type { WorkerStats } from './request-lifecycle.js';
 
 /** Options of a worker (the `celeriac worker` flags). */
 export interface WorkerOptions {
-  /** Queues to consume, in priority order. Default: the app's `taskDefaultQueue`. */
+  /** Queues to consume, in priority order. Default: every queue of `taskQueues`, else `taskDefaultQueue`. */
   queues?: string[];
+  /** Queues not to consume (`-X`), taken out of `queues` or the default list. */
+  excludeQueues?: string[];
   /** Tasks run at once. Default: app `workerConcurrency`. */
   concurrency?: number;
   /** Prefetch = concurrency × this (0 = unlimited). Default: app `workerPrefetchMultiplier` (4). */
@@ -159,7 +162,11 @@ export class Worker {
   ) {
     const s = app.settings;
     this.hostname = options.hostname ?? `celeriac@${osHostname()}`;
-    this.queues = options.queues?.length ? options.queues : [s.taskDefaultQueue];
+    // Like Celery: -Q, else every queue of taskQueues, else the default queue; minus -X.
+    const excluded = new Set(options.excludeQueues ?? []);
+    const all = options.queues?.length ? options.queues : s.taskQueues?.length ? s.taskQueues.map((q) => q.name) : [s.taskDefaultQueue];
+    this.queues = all.filter((q) => !excluded.has(q));
+    if (this.queues.length === 0) throw new ConfigurationError(`No queue left to consume: -X/excludeQueues (${[...excluded].join(', ')}) excludes every queue of ${all.join(', ')}.`);
     this.poolKind = options.pool ?? s.workerPool;
     if (!['async', 'threads', 'processes'].includes(this.poolKind)) {
       throw new ConfigurationError(`Unknown pool ${JSON.stringify(this.poolKind)}: use 'async' (I/O-bound tasks), 'threads' or 'processes' (CPU-bound tasks).`);
@@ -197,7 +204,7 @@ export class Worker {
     await waitForBroker(s.brokerUrl, s.brokerTransportOptions, wait);
     const backendUrl = this.app.resultBackendUrl;
     if (backendUrl && backendUrl !== s.brokerUrl) await waitForBackend(backendUrl, s.resultBackendTransportOptions, wait);
-    this.broker = await createBroker(s.brokerUrl, { transportOptions: s.brokerTransportOptions, connectionEvents: this.brokerEvents() });
+    this.broker = await createBroker(s.brokerUrl, { transportOptions: s.brokerTransportOptions, connectionEvents: this.brokerEvents(), routing: routingFromSettings(s) });
     this.log.info({ url: maskUrl(s.brokerUrl) }, `Connected to ${maskUrl(s.brokerUrl)}`);
     const backend = this.app.resultBackendUrl ? await this.app.getBackend() : null;
     if (this.broker.openControlChannel && (s.workerEnableRemoteControl || this.options.heartbeat !== false || this.options.sendEvents || s.workerSendTaskEvents)) {

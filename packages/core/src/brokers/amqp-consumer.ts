@@ -1,0 +1,285 @@
+/**
+ * The RabbitMQ `Consumer`: amqplib pushes deliveries (`basic.consume`, manual
+ * acks) into a local buffer and `reserve` hands them out, waiting up to its timeout
+ * when the buffer is empty. Consuming starts at the first `reserve`.
+ *
+ * Prefetch: the channel's QoS (`basic.qos`, channel-wide) is kept at "messages
+ * handed out and not settled + the `max` of the latest reserve" — the worker's free
+ * slots — so it equals concurrency × multiplier plus every message the worker holds
+ * for a near ETA, Celery's rule of raising the prefetch count while holding ETA
+ * messages. Quorum queues do not take a channel-wide QoS: there the prefetch is
+ * set per consumer when consuming starts.
+ *
+ * Settling: `ack` → basic.ack, `reject` → basic.nack(requeue), `restore` →
+ * basic.nack(requeue: true) (RabbitMQ marks it redelivered), `defer` → a confirmed
+ * copy in a delay queue (see amqp.ts), then basic.ack. Each delivery's `lease` is
+ * the channel it came on: when the channel or connection is lost RabbitMQ requeues
+ * what it held, and settling a delivery of a lost channel is a logged no-op (the
+ * message is delivered again: at least once). After a loss the consumer reopens a
+ * channel and consumes again as soon as the connection is back. Liveness is the
+ * AMQP heartbeat; there is no upkeep (the broker expires delay queues itself).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Channel, ConsumeMessage } from 'amqplib';
+import { MessageTooLarge } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Consumer, ConsumerOptions, Delivery, ReserveOptions } from './broker.js';
+import { decodeDelivery } from './amqp-codec.js';
+import { describeAmqpError } from './amqp-connection.js';
+import { explainChannelError } from './amqp-errors.js';
+import type { AmqpBroker } from './amqp.js';
+import { rememberReplyTo } from '../backends/rpc-reply-to.js';
+
+/** A delivery arrives; with a reserve waiting for more, wait this long for the rest of a burst. */
+const COALESCE_MS = 2;
+
+interface Waiter {
+  max: number;
+  resolve: () => void;
+  timer: NodeJS.Timeout;
+  coalesce?: NodeJS.Timeout;
+}
+
+export class AmqpConsumer implements Consumer {
+  readonly id: string;
+  readonly queues: readonly string[];
+  private readonly log: Logger | undefined;
+  private channel: Channel | undefined;
+  private opening: Promise<Channel | undefined> | undefined;
+  /** Increases with every channel opened; a delivery's lease. */
+  private channelGen = 0;
+  private readonly buffer: Delivery[] = [];
+  /** Deliveries of the current channel not settled yet (buffered or handed out), by tag. */
+  private readonly held = new Map<string, ConsumeMessage>();
+  private readonly queueByTag = new Map<string, string>();
+  private waiter: Waiter | undefined;
+  private wantConsume = false;
+  private closed = false;
+  private qos = 0;
+  /** Deliveries settled so far (acks the worker batched may land just after it freed their slots). */
+  private settled = 0;
+  private lastMax = 1;
+  private readonly globalQos: boolean;
+  private readonly onConnected = () => {
+    if (this.wantConsume && !this.closed) void this.ensureChannel();
+  };
+
+  constructor(
+    private readonly broker: AmqpBroker,
+    queues: readonly string[],
+    private readonly options: ConsumerOptions,
+    private readonly onClosed: () => void,
+  ) {
+    this.id = options.consumerId ?? randomUUID();
+    this.queues = [...queues];
+    this.log = options.log;
+    this.globalQos = !queues.some((q) => broker.topology.declaration(q)?.arguments['x-queue-type'] === 'quorum');
+    broker.connection.on('connected', this.onConnected);
+  }
+
+  /** Deliveries handed out by `reserve` and not settled. */
+  private get handedOut(): number {
+    return this.held.size - this.buffer.length;
+  }
+
+  /** QoS = what the worker holds (handed out, unsettled) + its free slots (`max` of this reserve). */
+  private setWindow(total: number): void {
+    this.lastMax = Math.max(1, total - this.handedOut);
+    const want = Math.max(1, total);
+    if (!this.channel || want === this.qos || !this.globalQos) return;
+    this.qos = want;
+    this.channel.prefetch(want, true).catch(() => undefined); // a failure closes the channel: handled there
+  }
+
+  private ensureChannel(): Promise<Channel | undefined> {
+    if (this.channel) return Promise.resolve(this.channel);
+    if (this.opening) return this.opening;
+    const model = this.broker.connection.live;
+    if (!model || this.closed) return Promise.resolve(undefined);
+    const gen = ++this.channelGen;
+    const opening = (async (): Promise<Channel | undefined> => {
+      const ch = await model.createChannel();
+      let closeError: Error | undefined;
+      ch.on('error', (err: Error) => (closeError = err));
+      ch.on('close', () => this.channelClosed(gen, closeError));
+      this.qos = Math.max(1, this.handedOut + this.lastMax);
+      await ch.prefetch(this.qos, this.globalQos);
+      for (const queue of this.queues) {
+        try {
+          const { consumerTag } = await ch.consume(queue, (msg) => this.arrived(gen, queue, msg), { noAck: false });
+          this.queueByTag.set(consumerTag, queue);
+        } catch (err) {
+          throw explainChannelError(closeError ?? err, { queue, what: `consume from queue ${JSON.stringify(queue)}` });
+        }
+      }
+      if (this.closed || gen !== this.channelGen) {
+        await ch.close().catch(() => undefined);
+        return undefined;
+      }
+      this.channel = ch;
+      return ch;
+    })();
+    this.opening = opening;
+    opening
+      .catch((err: unknown) => {
+        this.log?.error({ err }, `Cannot consume from ${this.queues.join(', ')} on ${this.broker.displayUrl}: ${(err as Error).message}`);
+      })
+      .finally(() => {
+        if (this.opening === opening) this.opening = undefined;
+      });
+    return opening.catch(() => undefined);
+  }
+
+  private channelClosed(gen: number, err: Error | undefined): void {
+    if (gen !== this.channelGen) return;
+    const lost = this.held.size;
+    this.channel = undefined;
+    this.buffer.length = 0;
+    this.held.clear();
+    this.queueByTag.clear();
+    this.channelGen++;
+    if (this.closed) return;
+    if (err) {
+      const reason = describeAmqpError(err);
+      const timedOut = /acknowledg(e)?ment timed out|consumer_timeout|delivery acknowledgement/i.test(reason);
+      this.log?.warn(
+        { reason, unsettled: lost },
+        timedOut
+          ? `RabbitMQ closed the consumer channel: a delivery stayed unacknowledged past its consumer_timeout (${reason}); ${lost} message(s) go back to the queue. Raise consumer_timeout or lower workerEtaHoldSeconds.`
+          : `RabbitMQ closed the consumer channel (${reason}); ${lost} unsettled message(s) go back to the queue; consuming again`,
+      );
+      // A channel error on a live connection: reopen after a pause (the connection's own loss reopens on reconnect).
+      setTimeout(() => {
+        if (this.wantConsume && !this.closed) void this.ensureChannel();
+      }, 1000).unref();
+    }
+  }
+
+  private arrived(gen: number, queue: string, msg: ConsumeMessage | null): void {
+    if (gen !== this.channelGen || this.closed) return;
+    if (msg === null) {
+      // Cancelled by the server (queue deleted): consume again after a pause, which says why if it fails.
+      this.log?.warn({ queue }, `RabbitMQ cancelled the consumer of queue ${JSON.stringify(queue)} (deleted?); consuming again`);
+      const ch = this.channel;
+      this.channel = undefined;
+      void ch?.close().catch(() => undefined);
+      return;
+    }
+    const tag = `${gen}:${msg.fields.deliveryTag}`;
+    const sizeBytes = msg.content.length;
+    const max = this.options.maxMessageBytes;
+    const tooLarge = max !== undefined && sizeBytes > max;
+    const deliveryCount = msg.properties.headers?.['x-delivery-count'];
+    // rpc:// results go to the sender's reply queue: remember it for this task id.
+    const taskId = msg.properties.headers?.id;
+    if (typeof taskId === 'string' && typeof msg.properties.replyTo === 'string' && msg.properties.replyTo !== '') rememberReplyTo(taskId, msg.properties.replyTo);
+    const delivery: Delivery = {
+      message: tooLarge ? null : decodeDelivery(msg),
+      ...(tooLarge ? { decodeError: new MessageTooLarge(`${sizeBytes} bytes > ${max}: rejected before parsing.`) } : {}),
+      sizeBytes,
+      queue,
+      exchange: msg.fields.exchange,
+      routingKey: msg.fields.routingKey,
+      deliveryTag: tag,
+      lease: String(gen),
+      redelivered: msg.fields.redelivered,
+      ...(typeof deliveryCount === 'number' ? { redeliveries: deliveryCount } : {}),
+    };
+    this.held.set(tag, msg);
+    this.buffer.push(delivery);
+    const w = this.waiter;
+    if (!w) return;
+    if (this.buffer.length >= w.max) w.resolve();
+    else w.coalesce ??= setTimeout(w.resolve, COALESCE_MS);
+  }
+
+  async reserve({ max, timeoutMs }: ReserveOptions): Promise<Delivery[]> {
+    if (this.closed || max <= 0) return [];
+    this.wantConsume = true;
+    this.lastMax = max;
+    // The worker's whole window: what it holds now plus the slots it asks to fill.
+    const window = this.handedOut + max;
+    if (this.buffer.length < max) {
+      const deadline = Date.now() + timeoutMs;
+      if (!this.channel) {
+        if (!(await this.broker.connection.whenConnected(timeoutMs))) return [];
+        await this.ensureChannel();
+      }
+      // The worker frees a slot before its batched ack reaches us: count the window once
+      // the acks of this event-loop turn are in, or it would overshoot by them.
+      const settledBefore = this.settled;
+      setImmediate(() => this.setWindow(window - (this.settled - settledBefore)));
+      if (this.buffer.length === 0 && this.channel && !this.closed) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(w.timer);
+            clearTimeout(w.coalesce);
+            if (this.waiter === w) this.waiter = undefined;
+            resolve();
+          };
+          const w: Waiter = { max, resolve: done, timer: setTimeout(done, Math.max(0, deadline - Date.now())) };
+          this.waiter = w;
+        });
+      }
+    }
+    if (this.closed) return [];
+    return this.buffer.splice(0, max);
+  }
+
+  /** The amqplib message behind a delivery, if this consumer still holds it on the current channel. */
+  private holding(d: Delivery, action: string): ConsumeMessage | undefined {
+    const msg = d.lease === String(this.channelGen) && this.channel ? this.held.get(d.deliveryTag) : undefined;
+    if (!msg) {
+      this.log?.debug({ deliveryTag: d.deliveryTag, id: d.message?.headers.id }, `Not ${action}ing message: its channel was lost, RabbitMQ delivers it again`);
+      return undefined;
+    }
+    this.held.delete(d.deliveryTag);
+    this.settled++;
+    return msg;
+  }
+
+  async ack(deliveries: readonly Delivery[]): Promise<void> {
+    for (const d of deliveries) {
+      const msg = this.holding(d, 'ack');
+      if (msg) this.channel!.ack(msg);
+    }
+  }
+
+  async reject(delivery: Delivery, requeue: boolean): Promise<void> {
+    const msg = this.holding(delivery, 'reject');
+    if (msg) this.channel!.nack(msg, false, requeue);
+  }
+
+  async restore(deliveries: readonly Delivery[]): Promise<void> {
+    for (const d of deliveries) {
+      const msg = this.holding(d, 'restor');
+      if (msg) this.channel!.nack(msg, false, true);
+    }
+  }
+
+  async defer(delivery: Delivery, eta: Date): Promise<void> {
+    const msg = delivery.lease === String(this.channelGen) ? this.held.get(delivery.deliveryTag) : undefined;
+    if (!msg) return;
+    await this.broker.publishDelayed(delivery.queue, msg, eta.getTime() - Date.now());
+    // Confirmed in the delay queue: now let go of the original.
+    if (this.held.get(delivery.deliveryTag) === msg && delivery.lease === String(this.channelGen)) {
+      this.held.delete(delivery.deliveryTag);
+      this.channel?.ack(msg);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.waiter?.resolve();
+    this.broker.connection.off('connected', this.onConnected);
+    await this.opening?.catch(() => undefined);
+    const ch = this.channel;
+    this.channel = undefined;
+    this.buffer.length = 0;
+    this.held.clear();
+    // Closing the channel hands back every unacknowledged delivery (marked redelivered).
+    if (ch) await ch.close().catch(() => undefined);
+    this.onClosed();
+  }
+}
