@@ -44,7 +44,9 @@ export function startChild(command: string, args: string[], options: { cwd?: str
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<Exit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  // 'close', not 'exit': the output pipes close once every process holding them ended (npx, the
+  // Nest CLI and the app it spawned), so the output is complete and the group is gone.
+  const exited = new Promise<Exit>((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
   const target = () => (options.detached ? -child.pid! : child.pid!);
   return {
     child,

@@ -48,7 +48,10 @@ export class CeleriacWorker implements OnApplicationBootstrap, OnModuleDestroy, 
   async stop(): Promise<void> {
     const running = this.embedded;
     this.embedded = null;
-    await running?.stop();
+    if (!running) return;
+    this.log.log(`Warm shutdown: stop consuming, let ${running.worker.stats.active} running task(s) finish`);
+    await running.stop();
+    this.log.log('Stopped consuming');
   }
 
   async onModuleDestroy(): Promise<void> {
@@ -57,5 +60,7 @@ export class CeleriacWorker implements OnApplicationBootstrap, OnModuleDestroy, 
 
   async onApplicationShutdown(): Promise<void> {
     await this.app.close();
+    if (this.consumes) this.log.log('Closed the broker and result backend connections');
   }
 }
+

@@ -1,0 +1,36 @@
+import { InjectTasks, TaskProducer, type TaskHandles } from '@celeriac/nest';
+import { Body, Controller, Get, Param, Post } from '@nestjs/common';
+import { MathService } from '@app/tasks';
+
+@Controller()
+export class TasksController {
+  constructor(
+    @InjectTasks(MathService) private readonly math: TaskHandles<MathService>,
+    private readonly tasks: TaskProducer,
+  ) {}
+
+  /** Send a task; answer at once with its id. */
+  @Post('mul')
+  async mul(@Body() body: { x: number; y: number }): Promise<{ id: string }> {
+    return { id: (await this.math.mul.delay(body.x, body.y)).id };
+  }
+
+  /** A long task with progress. */
+  @Post('count')
+  async count(@Body() body: { to: number }): Promise<{ id: string }> {
+    return { id: (await this.math.count.delay(body.to)).id };
+  }
+
+  /** A task only a Python worker defines, sent by name. */
+  @Post('resize')
+  async resize(@Body() body: { image: string }): Promise<{ id: string }> {
+    return { id: (await this.tasks.send('py.tasks.resize', [body.image])).id };
+  }
+
+  /** Poll a task: state and result (or progress). */
+  @Get('tasks/:id')
+  async status(@Param('id') id: string): Promise<{ id: string; state: string; result: unknown }> {
+    const snapshot = await this.tasks.result(id).refresh();
+    return { id, state: snapshot.state, result: snapshot.result ?? null };
+  }
+}
