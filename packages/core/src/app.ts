@@ -21,8 +21,10 @@ import { resolveRoute } from './routing.js';
 import { createTask, type Task, type TaskFunction, type TaskOptions } from './task.js';
 import { currentTask } from './task-context.js';
 import { taskMethodsOf, type TaskMethods } from './task-decorator.js';
+import { APP_BRAND, isCeleriacApp, processWide } from './process-state.js';
 
-let processApp: Celeriac | undefined;
+/** The process's app, shared by every copy of the package (see process-state.ts). */
+const processApp = processWide('process-app', () => ({ app: undefined as Celeriac | undefined }));
 
 /** One task of `Celeriac.sendMany`: what `sendTask(name, args, kwargs, options)` takes. */
 export interface SendItem {
@@ -48,6 +50,12 @@ export type ConnectionRole = 'broker' | 'result backend';
  * with `configure()`, and tasks may be declared before that.
  */
 export class Celeriac {
+  /** Brand recognised by `isCeleriacApp` in every copy of the package. */
+  readonly [APP_BRAND] = true as const;
+  /** `x instanceof Celeriac` holds for apps of any copy of the package (ESM and CommonJS builds). */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return isCeleriacApp(value);
+  }
   private partial: Partial<Settings>;
   private resolved: Settings | undefined;
   private readonly registry = new Map<string, Task<never[], unknown>>();
@@ -345,11 +353,11 @@ function toDate(value: Date | string, field: string): Date {
  */
 export function createApp(name: string, config: Partial<Settings> = {}): Celeriac {
   const app = new Celeriac(name, config);
-  processApp ??= app;
+  processApp.app ??= app;
   return app;
 }
 
 /** The first app created in this process, if any. */
 export function currentApp(): Celeriac | undefined {
-  return processApp;
+  return processApp.app;
 }

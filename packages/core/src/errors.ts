@@ -113,6 +113,10 @@ export class RemoteTaskError extends Error {
  */
 export class BrokerUnavailable extends CeleriacError {
   override name = 'BrokerUnavailable';
+  /** The HTTP status web adapters answer with (Fastify reads it as is). */
+  readonly statusCode = 503;
+  /** A stable code for clients and logs. */
+  readonly code = 'CELERIAC_BROKER_UNAVAILABLE';
   constructor(
     message: string,
     /** The broker URL with secrets masked. */
@@ -122,6 +126,11 @@ export class BrokerUnavailable extends CeleriacError {
   ) {
     super(message);
   }
+
+  /** The JSON body a web response carries (no broker address: that stays in `message`, for logs). */
+  toJSON(): { statusCode: 503; code: string; error: string; message: string } {
+    return { statusCode: 503, code: this.code, error: 'Service Unavailable', message: 'The task queue is unavailable; try again later.' };
+  }
 }
 
 /**
@@ -130,6 +139,10 @@ export class BrokerUnavailable extends CeleriacError {
  */
 export class ResultBackendUnavailable extends CeleriacError {
   override name = 'ResultBackendUnavailable';
+  /** The HTTP status web adapters answer with. */
+  readonly statusCode = 503;
+  /** A stable code for clients and logs. */
+  readonly code = 'CELERIAC_RESULT_BACKEND_UNAVAILABLE';
   constructor(
     message: string,
     /** The result backend URL with secrets masked. */

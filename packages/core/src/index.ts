@@ -40,6 +40,27 @@ export { dumpsPython, loadsPython } from './protocol/python-json.js';
 export { createLogger } from './logger.js';
 export type { LogFormat, LoggerOptions, LogLevel, Logger } from './logger.js';
 
+// Web adapters' shared behaviour (docs/web-adapters.md): one app per process, bound lazily;
+// request context into task headers; 503 on broker outages; embedded worker; status and SSE.
+export { isCeleriacApp } from './process-state.js';
+export { bindApp, boundBrokerUrl, settingsFromConfig } from './web/bind-app.js';
+export type { BindConfig } from './web/bind-app.js';
+export { runWithRequestContext, currentRequestContext, requestContextFromHeaders, requestContextFromMessage, isTraceparent, REQUEST_CONTEXT_HEADERS } from './web/request-context.js';
+export type { RequestContext } from './web/request-context.js';
+export { createTaskProducer } from './web/task-producer.js';
+export type { TaskProducer, TaskProducerOptions } from './web/task-producer.js';
+export { activeTraceHeaders } from './web/trace-context.js';
+export type { TraceHeaders } from './web/trace-context.js';
+export { httpErrorOf } from './web/http-errors.js';
+export type { HttpError, HttpErrorBody } from './web/http-errors.js';
+export { startEmbeddedWorker, wantsEmbeddedWorker } from './web/embedded-worker.js';
+export type { EmbeddedWorker, EmbeddedWorkerMode, EmbeddedWorkerOptions } from './web/embedded-worker.js';
+export { getTaskStatus, watchTaskStatus, taskStatusOf, isTaskId } from './web/task-status.js';
+export type { TaskStatus, TaskStatusOptions, WatchTaskOptions } from './web/task-status.js';
+export { SseStream, SseStreams, streamTaskEvents } from './web/sse.js';
+export type { SseOptions, SseResponse, TaskEventsOptions } from './web/sse.js';
+export type { ResultWatch } from './backends/backend.js';
+
 /**
  * `@Task()` marks a class method as a task (see `Celeriac.registerTasks`);
  * `Task<Args, Result>` is the type of a registered task.

@@ -1,5 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { processWide } from './process-state.js';
 import type { TaskState } from './states.js';
+import type { RequestContext } from './web/request-context.js';
 
 /** How the message reached the worker. */
 export interface DeliveryInfo {
@@ -50,6 +52,13 @@ export interface TaskContext {
   /** True when the task was called directly (in-process), not by a worker. */
   readonly calledDirectly: boolean;
   /**
+   * The web request that sent this task, from the message headers a request-scoped
+   * producer (`createTaskProducer`, `req.tasks`) adds: `request_id`, W3C
+   * `traceparent` / `tracestate`. Undefined when the message carries none.
+   * Python producers that set these headers fill it too.
+   */
+  readonly requestContext?: RequestContext;
+  /**
    * Re-send this task (same id, retries + 1) and end the current run. Always
    * rejects: `await this.retry(...)` (or `throw await ...`) never continues.
    * Past `maxRetries` it rejects with `exc` (or `MaxRetriesExceededError`).
@@ -59,7 +68,8 @@ export interface TaskContext {
   updateState(state: TaskState, meta?: unknown): Promise<void>;
 }
 
-const storage = new AsyncLocalStorage<TaskContext>();
+/** One per process, shared by every copy of the package (ESM and CommonJS builds). */
+const storage = processWide('task-context', () => new AsyncLocalStorage<TaskContext>());
 
 /** The context of the task running in this async call chain, or undefined. */
 export function currentTask(): TaskContext | undefined {

@@ -5,6 +5,7 @@ import { Retry } from './errors.js';
 import type { AsyncResult } from './result.js';
 import type { TaskState } from './states.js';
 import { runInTaskContext, type TaskContext } from './task-context.js';
+import { currentRequestContext } from './web/request-context.js';
 
 /** An Error class, for `autoretryFor`. */
 export type ErrorClass = abstract new (...args: never[]) => Error;
@@ -202,6 +203,7 @@ function directContext(name: string, args: unknown[], kwargs: Record<string, unk
     groupId: null,
     groupIndex: null,
     calledDirectly: true,
+    requestContext: currentRequestContext(),
     async retry(opts) {
       if (opts?.exc !== undefined) throw opts.exc;
       throw new Retry(`Task ${name} called directly cannot be retried`, undefined, new Date());

@@ -18,6 +18,14 @@ export interface WaitOptions {
   intervalMs?: number;
 }
 
+/** A subscription to every document stored for one task (`ResultBackend.watch`). */
+export interface ResultWatch {
+  /** Resolves once the subscription is live: documents stored after it are delivered. */
+  readonly ready: Promise<void>;
+  /** Stop delivering; idempotent. */
+  close(): void;
+}
+
 /**
  * A result backend. Celery's key-value backends need only get / set / delete and a
  * way to wait; everything else is shared in `result.ts` and the worker.
@@ -55,6 +63,13 @@ export interface ResultBackend {
   waitForResult(taskId: string, options: WaitOptions): Promise<ResultDocument>;
   /** Delete the stored result. */
   forget(taskId: string): Promise<void>;
+  /**
+   * Deliver every document stored for `taskId` from now on (every state:
+   * STARTED, PROGRESS and other custom states, the final one), pushed by the
+   * backend (Redis pub/sub; memory: directly), never polled. Read the current
+   * document after `ready` to close the race with a write just before.
+   */
+  watch?(taskId: string, onDocument: (doc: ResultDocument) => void): ResultWatch;
   /** Close connections. */
   close(): Promise<void>;
 }

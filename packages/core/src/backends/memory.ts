@@ -4,13 +4,17 @@
  */
 import { TimeoutError } from '../errors.js';
 import { READY_STATES } from '../states.js';
-import type { ResultBackend, ResultDocument, WaitOptions } from './backend.js';
+import { processWide } from '../process-state.js';
+import type { ResultBackend, ResultDocument, ResultWatch, WaitOptions } from './backend.js';
 
 class MemoryStore {
   readonly docs = new Map<string, ResultDocument>();
   readonly waiters = new Map<string, Set<(doc: ResultDocument) => void>>();
+  /** `watch` listeners: every stored document, whatever its state. */
+  readonly watchers = new Map<string, Set<(doc: ResultDocument) => void>>();
 }
-const stores = new Map<string, MemoryStore>();
+/** One store per URL per process, shared by every copy of the package (see process-state.ts). */
+const stores = processWide('memory-backend-stores', () => new Map<string, MemoryStore>());
 
 /** The in-process result backend. */
 export class MemoryBackend implements ResultBackend {
@@ -30,6 +34,7 @@ export class MemoryBackend implements ResultBackend {
     // Keep a structured copy so later mutation by the caller cannot leak in.
     const copy = structuredClone(doc);
     this.store.docs.set(doc.task_id, copy);
+    for (const listener of this.store.watchers.get(doc.task_id) ?? []) listener(copy);
     if (READY_STATES.has(copy.status)) for (const wake of this.store.waiters.get(doc.task_id) ?? []) wake(copy);
   }
 
@@ -66,6 +71,21 @@ export class MemoryBackend implements ResultBackend {
 
   async forget(taskId: string): Promise<void> {
     this.store.docs.delete(taskId);
+  }
+
+  /** Every document stored for `taskId` from now on, delivered synchronously. */
+  watch(taskId: string, onDocument: (doc: ResultDocument) => void): ResultWatch {
+    let set = this.store.watchers.get(taskId);
+    if (!set) this.store.watchers.set(taskId, (set = new Set()));
+    const listener = (doc: ResultDocument) => onDocument(doc);
+    set.add(listener);
+    return {
+      ready: Promise.resolve(),
+      close: () => {
+        set!.delete(listener);
+        if (set!.size === 0 && this.store.watchers.get(taskId) === set) this.store.watchers.delete(taskId);
+      },
+    };
   }
 
   async close(): Promise<void> {}

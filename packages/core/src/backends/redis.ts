@@ -24,7 +24,7 @@ const BACKEND_LUA_DIR = new URL('./redis-lua/', import.meta.url);
 import { CeleriacError, MessageDecodeError, TimeoutError } from '../errors.js';
 import { dumpsPython, loadsPython } from '../protocol/python-json.js';
 import { READY_STATES } from '../states.js';
-import type { EncodedResult, ResultBackend, ResultDocument, WaitOptions } from './backend.js';
+import type { EncodedResult, ResultBackend, ResultDocument, ResultWatch, WaitOptions } from './backend.js';
 
 /** Options of the Redis result backend. */
 export interface RedisBackendOptions {
@@ -56,6 +56,8 @@ interface Waiter {
 
 interface Channel {
   waiters: Set<Waiter>;
+  /** `watch` listeners: every document published on the channel. */
+  watchers: Set<(doc: ResultDocument) => void>;
   subscribed: Promise<unknown>;
 }
 
@@ -139,7 +141,7 @@ export class RedisBackend implements ResultBackend {
       const finish = (err: Error | null, doc?: ResultDocument) => {
         if (!channel.waiters.delete(waiter)) return;
         clearTimeout(timer);
-        if (channel.waiters.size === 0) this.unsubscribe(key, channel);
+        if (channel.waiters.size === 0 && channel.watchers.size === 0) this.unsubscribe(key, channel);
         if (err) reject(err);
         else resolve(doc!);
       };
@@ -156,6 +158,25 @@ export class RedisBackend implements ResultBackend {
         .then(() => this.checkStored(key, taskId, waiter))
         .catch((err: unknown) => waiter.reject(err instanceof Error ? err : new Error(String(err))));
     });
+  }
+
+  /**
+   * Every document published for `taskId` from now on (all states: Celery and
+   * Celeriac workers PUBLISH each write), on the shared subscriber connection.
+   */
+  watch(taskId: string, onDocument: (doc: ResultDocument) => void): ResultWatch {
+    if (this.closed) return { ready: Promise.reject(new CeleriacError(`Result backend ${this.displayUrl} is closed.`)), close: () => undefined };
+    const key = resultKey(taskId);
+    const channel = this.subscribe(key);
+    const listener = (doc: ResultDocument) => onDocument(doc);
+    channel.watchers.add(listener);
+    return {
+      ready: channel.subscribed.then(() => undefined),
+      close: () => {
+        if (!channel.watchers.delete(listener)) return;
+        if (channel.waiters.size === 0 && channel.watchers.size === 0) this.unsubscribe(key, channel);
+      },
+    };
   }
 
   /** Delete the stored result. */
@@ -193,6 +214,15 @@ export class RedisBackend implements ResultBackend {
       for (const [key, channel] of this.channels) {
         const taskId = key.slice('celery-task-meta-'.length);
         for (const waiter of channel.waiters) void this.checkStored(key, taskId, waiter).catch(() => undefined);
+        if (channel.watchers.size > 0) {
+          void this.redis
+            .get(key)
+            .then((text) => {
+              const doc = parseDocument(text, taskId);
+              if (doc) for (const listener of [...channel.watchers]) listener(doc);
+            })
+            .catch(() => undefined);
+        }
       }
     });
     return (this.subscriber = sub);
@@ -207,14 +237,16 @@ export class RedisBackend implements ResultBackend {
     } catch {
       return; // not a result document: ignore, like Celery's consumer
     }
-    if (!doc || !READY_STATES.has(doc.status)) return;
+    if (!doc) return;
+    for (const listener of [...channel.watchers]) listener(doc);
+    if (!READY_STATES.has(doc.status)) return;
     for (const waiter of [...channel.waiters]) waiter.resolve(doc);
   }
 
   private subscribe(key: string): Channel {
     let channel = this.channels.get(key);
     if (!channel) {
-      channel = { waiters: new Set(), subscribed: this.subscriberConnection().subscribe(key) };
+      channel = { waiters: new Set(), watchers: new Set(), subscribed: this.subscriberConnection().subscribe(key) };
       this.channels.set(key, channel);
     }
     return channel;

@@ -6,6 +6,7 @@
  * `memory://name` gives separate ones). No options. Messages live in this process
  * only: a producer and a worker must share the process (the demo, tests).
  */
+import { processWide } from '../process-state.js';
 import { randomUUID } from 'node:crypto';
 import type { TaskMessage } from '../protocol/message.js';
 import type { Broker, Consumer, ConsumerOptions, Delivery, PublishItem, ReserveOptions, Route } from './broker.js';
@@ -90,7 +91,8 @@ class MemoryHub {
   }
 }
 
-const hubs = new Map<string, MemoryHub>();
+/** One hub per URL per process, shared by every copy of the package (see process-state.ts). */
+const hubs = processWide('memory-broker-hubs', () => new Map<string, MemoryHub>());
 
 /** The in-process broker. */
 export class MemoryBroker implements Broker {

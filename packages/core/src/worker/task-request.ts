@@ -9,6 +9,7 @@ import { States, type TaskState } from '../states.js';
 import type { Task } from '../task.js';
 import type { DeliveryInfo, RetryOptions, TaskContext } from '../task-context.js';
 import { childTuple, resultDocument } from './result-document.js';
+import { requestContextFromMessage, type RequestContext } from '../web/request-context.js';
 
 /**
  * The worker's `TaskContext`: one per run of a received message. `retry`
@@ -60,6 +61,10 @@ export class TaskRequest implements TaskContext {
   }
   get headers() {
     return this.decoded.headers;
+  }
+  /** The sending web request's id and trace context, from the message headers. */
+  get requestContext(): RequestContext | undefined {
+    return requestContextFromMessage(this.decoded.headers);
   }
   get parentId() {
     return this.decoded.parentId;
