@@ -26,3 +26,6 @@ export { CeleriacWorker } from './celeriac-worker.js';
 export { RequestContextInterceptor } from './request-context.interceptor.js';
 export { BrokerUnavailableFilter } from './broker-unavailable.filter.js';
 export { CELERIAC_APP, TASK_REF } from './tokens.js';
+export { CeleriacStatusModule } from './status/celeriac-status.module.js';
+export { TaskStatusController } from './status/task-status.controller.js';
+export type { CeleriacStatusOptions } from './status/status.options.js';
