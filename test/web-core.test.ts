@@ -74,7 +74,7 @@ describe('one app, one task context per process across copies of the package', (
     // A real second copy: the compiled package in another folder (so every module is a new instance).
     rmSync(copyDir, { recursive: true, force: true });
     mkdirSync(copyDir, { recursive: true });
-    cpSync(join(REPO, 'packages/core/dist'), join(copyDir, 'dist'), { recursive: true });
+    cpSync(join(REPO, 'packages/core/dist/esm'), join(copyDir, 'dist'), { recursive: true });
     writeFileSync(join(copyDir, 'package.json'), JSON.stringify({ name: 'celeriac-copy', type: 'module' }));
     const other = (await import(pathToFileURL(join(copyDir, 'dist/index.js')).href)) as typeof import('../packages/core/src/index.ts');
     assert.notEqual(other.createApp, createApp, 'the copy is a separate module instance');

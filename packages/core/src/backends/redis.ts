@@ -14,13 +14,16 @@
  * waiters (SUBSCRIBE per task id, refcounted), with one GET after subscribing to
  * close the race, and one GET per waiter after a reconnect.
  */
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { maskUrl } from '../mask-url.js';
+import { moduleRoot } from '../module-root.cjs';
 import type { Redis, RedisOptions } from 'ioredis';
 import { closeRedisClient, createRedisClient, dropRedisClient, duplicateRedisClient, type ConnectionEvents } from '../redis-client.js';
 import { resolveRedisConnection } from '../redis-connection.js';
 import { RedisScript, replies } from '../brokers/redis-scripts.js';
 
-const BACKEND_LUA_DIR = new URL('./redis-lua/', import.meta.url);
+const BACKEND_LUA_DIR = pathToFileURL(join(moduleRoot, 'backends', 'redis-lua') + '/');
 import { CeleriacError, MessageDecodeError, TimeoutError } from '../errors.js';
 import { dumpsPython, loadsPython } from '../protocol/python-json.js';
 import { READY_STATES } from '../states.js';

@@ -4,7 +4,9 @@
  * options (-A, -b, --result-backend) go before the command, as Celery users type
  * them (`celeriac -A proj worker -l INFO`), or after it.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { callCommand, purgeCommand, resultCommand } from './commands.js';
 import { UsageError } from './options.js';
@@ -12,7 +14,18 @@ import { reportCommand } from './report.js';
 import { workerCommand, type WorkerFlags } from './worker-command.js';
 import { CeleriacError, ConfigurationError } from '../errors.js';
 
-const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+/** This package's version: the first package.json named @celeriac/core above this file (src/ or dist/esm/). */
+function ownVersion(): string {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file)) {
+      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === '@celeriac/core' && pkg.version) return pkg.version;
+    }
+    if (dirname(dir) === dir) return '?';
+  }
+}
+const version = ownVersion();
 
 const program = new Command('celeriac')
   .version(version, '-V, --version', 'print the version')
