@@ -104,6 +104,30 @@ describe('CeleriacModule on memory://', () => {
   });
 });
 
+describe('forRootAsync', () => {
+  test('options come from an injected config provider (ConfigService-style), and TaskProducer is global', async () => {
+    const SETTINGS = Symbol('settings');
+    @Module({ providers: [{ provide: SETTINGS, useValue: { celeriac: { broker_url: 'memory://async-test' } } }], exports: [SETTINGS] })
+    class SettingsModule {}
+    @Module({ providers: [MathService, AuditService] })
+    class FeatureModule {}
+    @Module({
+      imports: [
+        CeleriacModule.forRootAsync({ imports: [SettingsModule], inject: [SETTINGS], useFactory: (settings: Record<string, unknown>) => ({ name: 'nest-async', config: settings }) }),
+        FeatureModule,
+      ],
+    })
+    class AsyncRoot {}
+    const moduleRef = await Test.createTestingModule({ imports: [AsyncRoot] }).compile();
+    app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+    const producer = app.get(TaskProducer);
+    expect(producer.app.settings.brokerUrl).toBe('memory://async-test');
+    const r = await producer.tasksOf(MathService).mul.delay(9, 9);
+    expect(await r.get({ timeout: 10_000 })).toMatchObject({ product: 81 });
+  });
+});
+
 describe('lifecycle', () => {
   test('worker: false registers tasks but does not consume', async () => {
     const server = await start({ worker: false });
