@@ -7,7 +7,11 @@
  * - `nest`: POST /mul/wait — the route sends `math.mul` through TaskProducer (request
  *   context in the headers) and answers with the result;
  * - `core`: `app.sendTask('nest.math.mul')` + `get()` from this process, no HTTP;
+ * - `producer`: the adapter without HTTP: TaskProducer's typed handle inside a request
+ *   context (request id and traceparent into the headers), then `get()`;
  * - `http`: GET /ping on the same Nest app, no task (the HTTP share of `nest`).
+ *
+ * The four run interleaved, so noise from other processes hits them alike.
  *
  * Run: `npm run build && node --import tsx bench/nest-latency.ts` (N=1000; BENCH_RT=… to change).
  * Writes bench/results/nest-latency.json.
@@ -16,7 +20,7 @@ import 'reflect-metadata';
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { createApp } from '@celeriac/core';
+import { createApp, runWithRequestContext } from '@celeriac/core';
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { startRedis } from '../test/helpers/services.ts';
@@ -26,17 +30,25 @@ import { summarize, type LatencySummary } from './lib/stats.ts';
 const N = Number(process.env.BENCH_RT ?? 1000);
 const WARMUP = 50;
 
-async function measure(label: string, once: () => Promise<void>): Promise<LatencySummary> {
-  for (let i = 0; i < WARMUP; i++) await once();
-  const times: number[] = [];
+/** Run the variants interleaved (round i runs each once, in a rotating order), so machine noise hits all alike. */
+async function measureInterleaved(variants: Record<string, () => Promise<void>>): Promise<Record<string, LatencySummary>> {
+  const names = Object.keys(variants);
+  for (let i = 0; i < WARMUP; i++) for (const name of names) await variants[name]!();
+  const times: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
   for (let i = 0; i < N; i++) {
-    const t0 = performance.now();
-    await once();
-    times.push(performance.now() - t0);
+    for (let k = 0; k < names.length; k++) {
+      const name = names[(i + k) % names.length]!;
+      const t0 = performance.now();
+      await variants[name]!();
+      times[name]!.push(performance.now() - t0);
+    }
   }
-  const s = summarize(times);
-  console.log(`${label.padEnd(6)} p50 ${s.p50.toFixed(2)} ms  p90 ${s.p90.toFixed(2)} ms  p99 ${s.p99.toFixed(2)} ms  (n=${s.count})`);
-  return s;
+  const out: Record<string, LatencySummary> = {};
+  for (const name of names) {
+    const s = (out[name] = summarize(times[name]!));
+    console.log(`${name.padEnd(9)} p50 ${s.p50.toFixed(2)} ms  p90 ${s.p90.toFixed(2)} ms  p99 ${s.p99.toFixed(2)} ms  (n=${s.count})`);
+  }
+  return out;
 }
 
 const redis = await startRedis();
@@ -54,22 +66,35 @@ try {
   const body = JSON.stringify({ x: 6, y: 7 });
   const headers = { 'content-type': 'application/json' };
 
-  const results = {
-    nest: await measure('nest', async () => {
+  const { MathService } = (await import(join(out, 'math.service.js'))) as typeof import('../test/nest/fixtures/math.service.ts');
+  const { TaskProducer } = await import('@celeriac/nest');
+  const mul = api.get(TaskProducer).tasksOf(MathService).mul;
+  const ctx = { requestId: 'bench', traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' };
+  const results = await measureInterleaved({
+    nest: async () => {
       const res = await fetch(`${base}/mul/wait`, { method: 'POST', headers, body });
       if ((await res.json()).product !== 42) throw new Error('wrong result');
-    }),
-    core: await measure('core', async () => {
+    },
+    producer: async () => {
+      const r = await runWithRequestContext(ctx, () => mul.delay(6, 7));
+      if ((await r.get({ timeout: 10_000 })).product !== 42) throw new Error('wrong result');
+    },
+    core: async () => {
       const r = await core.sendTask<{ product: number }>('nest.math.mul', [6, 7]);
       if ((await r.get({ timeout: 10_000 })).product !== 42) throw new Error('wrong result');
-    }),
-    http: await measure('http', async () => {
+    },
+    http: async () => {
       await (await fetch(`${base}/ping`)).json();
-    }),
-  };
+    },
+  });
   await core.close();
-  const overhead = { p50: results.nest.p50 - results.core.p50 - results.http.p50, p99: results.nest.p99 - results.core.p99 - results.http.p99 };
-  console.log(`adapter overhead (nest − core − http): p50 ${overhead.p50.toFixed(2)} ms, p99 ${overhead.p99.toFixed(2)} ms`);
+  const r = results as Record<'nest' | 'producer' | 'core' | 'http', LatencySummary>;
+  const overhead = {
+    producerVsCore: { p50: r.producer.p50 - r.core.p50, p99: r.producer.p99 - r.core.p99 },
+    nestVsCorePlusHttp: { p50: r.nest.p50 - r.core.p50 - r.http.p50, p99: r.nest.p99 - r.core.p99 - r.http.p99 },
+  };
+  console.log(`TaskProducer (request context → headers) vs core sendTask: p50 ${overhead.producerVsCore.p50.toFixed(2)} ms, p99 ${overhead.producerVsCore.p99.toFixed(2)} ms`);
+  console.log(`nest route − core − http ping: p50 ${overhead.nestVsCorePlusHttp.p50.toFixed(2)} ms, p99 ${overhead.nestVsCorePlusHttp.p99.toFixed(2)} ms`);
   const file = join(REPO, 'bench/results/nest-latency.json');
   writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: cpus().length, n: N, warmup: WARMUP, results, overhead }, null, 2) + '\n');
   console.log(`wrote ${file}`);
