@@ -9,7 +9,8 @@
 import { processWide } from '../process-state.js';
 import { randomUUID } from 'node:crypto';
 import type { TaskMessage } from '../protocol/message.js';
-import type { Broker, Consumer, ConsumerOptions, Delivery, PublishItem, ReserveOptions, Route } from './broker.js';
+import type { Broker, Consumer, ConsumerOptions, ControlChannel, Delivery, PublishItem, ReserveOptions, Route } from './broker.js';
+import { MemoryControlChannel, MemoryFanoutHub } from './memory-fanout.js';
 
 interface Stored {
   message: TaskMessage;
@@ -93,6 +94,8 @@ class MemoryHub {
 
 /** One hub per URL per process, shared by every copy of the package (see process-state.ts). */
 const hubs = processWide('memory-broker-hubs', () => new Map<string, MemoryHub>());
+/** Fanout state (remote control, events) of each hub, shared the same way. */
+const fanoutHubs = processWide('memory-broker-fanout-hubs', () => new WeakMap<MemoryHub, MemoryFanoutHub>());
 
 /** The in-process broker. */
 export class MemoryBroker implements Broker {
@@ -104,6 +107,13 @@ export class MemoryBroker implements Broker {
     let hub = hubs.get(url);
     if (!hub) hubs.set(url, (hub = new MemoryHub()));
     this.hub = hub;
+  }
+
+  /** Remote control and events between the apps and workers of this process. */
+  async openControlChannel(): Promise<ControlChannel> {
+    let fanout = fanoutHubs.get(this.hub);
+    if (!fanout) fanoutHubs.set(this.hub, (fanout = new MemoryFanoutHub()));
+    return new MemoryControlChannel(fanout);
   }
 
   async publish(message: TaskMessage, route: Route): Promise<void> {
