@@ -39,7 +39,7 @@ describe.skipIf(skip !== null)('examples/nest-app: nest start worker + nest star
     const sent = await fetch(`${base}/mul`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': 'example-req-1' }, body: JSON.stringify({ x: 6, y: 9 }) });
     expect(sent.status).toBe(201);
     const { id } = (await sent.json()) as { id: string };
-    let body: { state: string; result: { product: number; requestId: string; pid: number } | null } = { state: 'PENDING', result: null };
+    let body: { state: string; result?: { product: number; requestId: string; pid: number } } = { state: 'PENDING' };
     for (let i = 0; i < 200 && body.state !== 'SUCCESS'; i++) {
       body = (await (await fetch(`${base}/tasks/${id}`)).json()) as typeof body;
       if (body.state !== 'SUCCESS') await new Promise((r) => setTimeout(r, 50));
@@ -48,12 +48,16 @@ describe.skipIf(skip !== null)('examples/nest-app: nest start worker + nest star
     const workerPid = Number(/worker ready \(pid (\d+)\)/.exec(worker.output())![1]);
     expect(body.result).toEqual({ product: 54, requestId: 'example-req-1', pid: workerPid });
     expect(worker.output()).toMatch(/mul\(6, 9\) for request example-req-1/);
+    // The SSE route of CeleriacStatusModule: a finished task streams its final state, then `end`.
+    const stream = await (await fetch(`${base}/tasks/${id}/events`)).text();
+    expect(stream).toMatch(/"state":"SUCCESS"/);
+    expect(stream).toMatch(/event: end\n/);
   });
 
   test('SIGTERM to the process group while a task runs: the worker finishes it, then closes (no SIGKILL)', async () => {
     const sent = await fetch(`${base}/count`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ to: 10 }) });
     const { id } = (await sent.json()) as { id: string };
-    const poll = async () => (await (await fetch(`${base}/tasks/${id}`)).json()) as { state: string; result: unknown };
+    const poll = async () => (await (await fetch(`${base}/tasks/${id}`)).json()) as { state: string; result?: unknown };
     let status = await poll();
     for (let i = 0; i < 200 && status.state !== 'PROGRESS'; i++) {
       await new Promise((r) => setTimeout(r, 25));
@@ -67,6 +71,6 @@ describe.skipIf(skip !== null)('examples/nest-app: nest start worker + nest star
     expect(out).toMatch(/Warm shutdown: stop consuming, let 1 running task\(s\) finish/);
     expect(out).toMatch(/Stopped consuming/);
     expect(out).toMatch(/Closed the broker and result backend connections/);
-    expect(await poll()).toEqual({ id, state: 'SUCCESS', result: 10 });
+    expect(await poll()).toMatchObject({ taskId: id, state: 'SUCCESS', result: 10 });
   });
 });

@@ -1,5 +1,5 @@
 import { InjectTasks, TaskProducer, type TaskHandles } from '@celeriac/nest';
-import { Body, Controller, Get, Param, Post } from '@nestjs/common';
+import { Body, Controller, Post } from '@nestjs/common';
 import { MathService } from '@app/tasks';
 
 @Controller()
@@ -25,12 +25,5 @@ export class TasksController {
   @Post('resize')
   async resize(@Body() body: { image: string }): Promise<{ id: string }> {
     return { id: (await this.tasks.send('py.tasks.resize', [body.image])).id };
-  }
-
-  /** Poll a task: state and result (or progress). */
-  @Get('tasks/:id')
-  async status(@Param('id') id: string): Promise<{ id: string; state: string; result: unknown }> {
-    const snapshot = await this.tasks.result(id).refresh();
-    return { id, state: snapshot.state, result: snapshot.result ?? null };
   }
 }
