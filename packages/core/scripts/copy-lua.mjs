@@ -1,6 +1,6 @@
-// Copies the Lua scripts of the Redis transport (src/brokers/redis-lua/), of the Redis
-// result backend (src/backends/redis-lua/) and of beat (src/beat/redis-lua/) next to the
-// compiled JavaScript of both builds (dist/esm/... and dist/cjs/...), where redis-scripts.js loads them.
+// Copies the Lua scripts of the Redis transport (src/brokers/redis-lua/) and of the Redis
+// result backend (src/backends/redis-lua/) and of beat (src/beat/redis-lua/) next to the compiled JavaScript of both builds
+// (dist/esm/... and dist/cjs/...), where redis-scripts.js loads them.
 import { cpSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 

@@ -1,13 +1,10 @@
 #!/usr/bin/env node
 /**
  * The `celeriac` command line: worker, call, result, purge, inspect, control,
- * status, report. Global
- * options (-A, -b, --result-backend) go before the command, as Celery users type
- * them (`celeriac -A proj worker -l INFO`), or after it.
+ * status, events, multi, beat, report. Global options (-A, -b, --result-backend)
+ * go before the command, as Celery users type them (`celeriac -A proj worker -l
+ * INFO`), or after it.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { beatAddCommand, beatCommand, beatListCommand, beatRemoveCommand, beatToggleCommand, type BeatFlags } from './beat-command.js';
 import { callCommand, purgeCommand, resultCommand } from './commands.js';
@@ -18,19 +15,9 @@ import { multiCommand } from './multi.js';
 import { reportCommand } from './report.js';
 import { workerCommand, type WorkerFlags } from './worker-command.js';
 import { CeleriacError, ConfigurationError } from '../errors.js';
+import { VERSION } from '../version.js';
 
-/** This package's version: the first package.json named @celeriac/core above this file (src/ or dist/esm/). */
-function ownVersion(): string {
-  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
-    const file = join(dir, 'package.json');
-    if (existsSync(file)) {
-      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === '@celeriac/core' && pkg.version) return pkg.version;
-    }
-    if (dirname(dir) === dir) return '?';
-  }
-}
-const version = ownVersion();
+const version = VERSION;
 
 const program = new Command('celeriac')
   .version(version, '-V, --version', 'print the version')

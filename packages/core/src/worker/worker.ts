@@ -9,8 +9,6 @@
  * their ETA do not count (Celery raises the prefetch count for them too).
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { hostname as osHostname, loadavg, type as osType } from 'node:os';
 import type { Celeriac } from '../app.js';
 import type { Broker, Consumer, ControlChannel } from '../brokers/broker.js';
@@ -22,12 +20,12 @@ import { maskUrl } from '../mask-url.js';
 import type { ConnectionEvents } from '../redis-client.js';
 import { RedisConnectError } from '../redis-probe.js';
 import { startupRetryInterval } from '../wait-for-redis.js';
-import { moduleRoot } from '../module-root.cjs';
 import type { ControlTarget } from '../control/control-commands.js';
 import { REVOKE_EXPIRES_SECONDS, RevokedSet } from '../control/revoked-set.js';
 import { WorkerMailbox } from '../control/worker-mailbox.js';
 import { WorkerRequests } from '../control/worker-requests.js';
 import { clockOf } from '../control/lamport-clock.js';
+import { VERSION } from '../version.js';
 import { EventDispatcher } from '../events/event-dispatcher.js';
 import { TaskEvents } from '../events/task-events.js';
 import { ConsumerLoop } from './consumer-loop.js';
@@ -69,19 +67,6 @@ export interface WorkerOptions {
 
 /** Seconds between worker-heartbeat events (Celery's default 2.0). */
 const HEARTBEAT_FREQ = 2.0;
-const VERSION = corePackageVersion();
-
-/** @celeriac/core's version, from its package.json above this build (src, dist/esm or dist/cjs; dist/cjs has a package.json of its own without a name). */
-function corePackageVersion(): string {
-  for (let dir = moduleRoot; ; dir = dirname(dir)) {
-    const file = join(dir, 'package.json');
-    if (existsSync(file)) {
-      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === '@celeriac/core' && pkg.version) return pkg.version;
-    }
-    if (dirname(dir) === dir) throw new Error(`@celeriac/core's package.json not found above ${moduleRoot}`);
-  }
-}
 
 const UNLIMITED_PREFETCH = 10_000;
 /** A cold shutdown waits at most this long for pending acks and results. */
