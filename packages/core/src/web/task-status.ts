@@ -6,7 +6,8 @@
  */
 import type { Celeriac } from '../app.js';
 import type { ResultDocument } from '../backends/backend.js';
-import { ConfigurationError } from '../errors.js';
+import { ConfigurationError, ResultBackendUnavailable } from '../errors.js';
+import { describeRedisError, isConnectionError } from '../redis-connection.js';
 import { EXCEPTION_STATES, READY_STATES, States, type TaskState } from '../states.js';
 
 /** A task's status as JSON, for an HTTP response or an SSE event. */
@@ -62,10 +63,40 @@ function errorOf(doc: ResultDocument, withTraceback: boolean): NonNullable<TaskS
   return withTraceback && doc.traceback ? { type, message, traceback: doc.traceback } : { type, message };
 }
 
-/** The task's current status from the app's result backend. */
-export async function getTaskStatus(app: Celeriac, taskId: string, options: TaskStatusOptions = {}): Promise<TaskStatus> {
+/**
+ * Read the stored document, or fail with `ResultBackendUnavailable` (HTTP 503) when
+ * the backend is unreachable: at once on a connection error, or after
+ * `brokerConnectionTimeout` seconds while the client is still retrying.
+ */
+async function readDocument(app: Celeriac, taskId: string): Promise<ResultDocument | null> {
   const backend = await app.getBackend();
-  return taskStatusOf(taskId, await backend.getResult(taskId), options);
+  const limitMs = app.settings.brokerConnectionTimeout * 1000;
+  let timer: NodeJS.Timeout | undefined;
+  const unavailable = (reason: string) =>
+    new ResultBackendUnavailable(`Cannot read the result of task ${taskId} from ${backend.displayUrl}: the result backend is unreachable (${reason}).`, backend.displayUrl);
+  try {
+    return await Promise.race([
+      backend.getResult(taskId),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(unavailable(`no answer within ${limitMs / 1000} s`)), limitMs);
+        timer.unref();
+      }),
+    ]);
+  } catch (err) {
+    if (err instanceof ResultBackendUnavailable) throw err;
+    if (isConnectionError(err)) throw unavailable(describeRedisError(err));
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The task's current status from the app's result backend; rejects with
+ * `ResultBackendUnavailable` (`statusCode` 503) when the backend is unreachable.
+ */
+export async function getTaskStatus(app: Celeriac, taskId: string, options: TaskStatusOptions = {}): Promise<TaskStatus> {
+  return taskStatusOf(taskId, await readDocument(app, taskId), options);
 }
 
 /**
@@ -98,7 +129,7 @@ export async function* watchTaskStatus(app: Celeriac, taskId: string, options: W
   signal?.addEventListener('abort', nudge);
   try {
     await watch.ready;
-    queue.unshift(await backend.getResult(taskId)); // what was stored before the subscription was live
+    queue.unshift(await readDocument(app, taskId)); // what was stored before the subscription was live
     let last: string | undefined;
     while (!signal?.aborted) {
       while (queue.length > 0) {
