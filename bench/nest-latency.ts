@@ -18,7 +18,7 @@
  */
 import 'reflect-metadata';
 import { writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createApp, runWithRequestContext } from '@celeriac/core';
 import type { INestApplication } from '@nestjs/common';
@@ -96,7 +96,7 @@ try {
   console.log(`TaskProducer (request context → headers) vs core sendTask: p50 ${overhead.producerVsCore.p50.toFixed(2)} ms, p99 ${overhead.producerVsCore.p99.toFixed(2)} ms`);
   console.log(`nest route − core − http ping: p50 ${overhead.nestVsCorePlusHttp.p50.toFixed(2)} ms, p99 ${overhead.nestVsCorePlusHttp.p99.toFixed(2)} ms`);
   const file = join(REPO, 'bench/results/nest-latency.json');
-  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: cpus().length, n: N, warmup: WARMUP, results, overhead }, null, 2) + '\n');
+  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: cpus().length, loadavg: loadavg(), n: N, warmup: WARMUP, results, overhead }, null, 2) + '\n');
   console.log(`wrote ${file}`);
 } finally {
   await api?.close();
