@@ -48,8 +48,9 @@ test('one command on memory://: the server enqueues a report and its SSE URL str
   try {
     const [, url] = await server.waitFor(/open (http:\/\/\S+\/events) \(SSE\)/);
     const data = statuses(await new SseReader(await fetch(url!)).end(20_000));
-    assert.deepEqual(data.at(-1)?.result, { pages: 3, requestId: 'req-1' });
-    assert.ok(data.some((d) => d.state === 'PROGRESS'), JSON.stringify(data));
+    // Only the end is certain: the task may have finished before the test connected
+    // (progress over SSE is checked where the test controls the timing).
+    assert.deepEqual(data.at(-1), { taskId: data.at(-1)?.taskId, state: 'SUCCESS', ready: true, result: { pages: 3, requestId: 'req-1' } });
   } finally {
     await server.stop();
   }
@@ -58,7 +59,7 @@ test('one command on memory://: the server enqueues a report and its SSE URL str
 test('through fastify.inject: POST /reports, poll /tasks/:id through PROGRESS to SUCCESS, then the SSE body', async () => {
   delete process.env.CELERY_BROKER_URL;
   fastify = await buildServer({ env: { CELERY_BROKER_URL: 'memory://' } });
-  const sent = await fastify.inject({ method: 'POST', url: '/reports', payload: { pages: 4, msPerPage: 100 }, headers: { 'x-request-id': 'inject-1' } });
+  const sent = await fastify.inject({ method: 'POST', url: '/reports', payload: { pages: 4, msPerPage: 250 }, headers: { 'x-request-id': 'inject-1' } });
   assert.equal(sent.statusCode, 202);
   const { id, poll } = sent.json<{ id: string; poll: string }>();
   const seen = new Set<string>();

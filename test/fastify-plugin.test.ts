@@ -338,3 +338,21 @@ describe('broker outage', () => {
     assert.ok(tookMs < 30_000, `answered after ${tookMs} ms`);
   });
 });
+
+/** Compile-time only (never called): the module augmentation types `fastify.celeriac` and `request.tasks`. */
+export function typeChecks(fastify: FastifyInstance): void {
+  const app: Celeriac = fastify.celeriac;
+  void app;
+  fastify.get('/types', async (request) => {
+    const sum = await request.tasks.delay(add, 1, 2);
+    const n: number = await sum.get();
+    // @ts-expect-error the result of tasks.add is a number
+    const s: string = await sum.get();
+    void s;
+    // @ts-expect-error add takes numbers
+    await request.tasks.delay(add, 'one', 2);
+    // @ts-expect-error request.tasks is read-only
+    request.tasks = undefined;
+    return n;
+  });
+}

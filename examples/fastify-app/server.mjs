@@ -2,9 +2,9 @@
 //   node examples/fastify-app/server.mjs                     memory://, worker in-process
 //   CELERY_BROKER_URL=redis://127.0.0.1:6379/0 \
 //     node examples/fastify-app/server.mjs --spawn-worker    Redis + a `celeriac worker` process
-// In production run the two processes yourself:
-//   CELERY_BROKER_URL=redis://... node examples/fastify-app/server.mjs
-//   CELERY_BROKER_URL=redis://... npx celeriac worker -A examples/fastify-app/tasks.mjs
+// In production run the two processes yourself, with the same URLs:
+//   CELERY_BROKER_URL=redis://.../0 CELERY_RESULT_BACKEND=redis://.../1 node examples/fastify-app/server.mjs
+//   CELERY_BROKER_URL=redis://.../0 CELERY_RESULT_BACKEND=redis://.../1 npx celeriac worker -A examples/fastify-app/tasks.mjs
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';

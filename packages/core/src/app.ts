@@ -6,6 +6,7 @@ import { createBackend } from './backends/index.js';
 import type { Broker, Route } from './brokers/broker.js';
 import { createBroker } from './brokers/index.js';
 import { Signature } from './canvas/signature.js';
+import { GroupResult } from './canvas/index.js';
 import { Control } from './control/control-client.js';
 import { Events } from './events/events.js';
 import { resolveSettings, type Settings } from './config.js';
@@ -15,7 +16,7 @@ import { maskUrl } from './mask-url.js';
 import { publishWithRetry } from './publish-retry.js';
 import { loggedConnectionEvents, SharedConnectionEvents, type ConnectionEvents } from './redis-client.js';
 import { resolveRetryPolicy } from './config.js';
-import type { TaskMessage } from './protocol/message.js';
+import type { TaskMessage, WireSignature } from './protocol/message.js';
 import { buildTaskMessage } from './protocol/task-message.js';
 import { parseWireDate } from './protocol/time.js';
 import { AsyncResult } from './result.js';
@@ -165,6 +166,20 @@ export class Celeriac {
     return new Signature<R>(name, args, kwargs, options, false, null, this);
   }
 
+  /**
+   * A signature from Celery's dict form (`{task, args, kwargs, options,
+   * subtask_type, immutable}`), e.g. one a Python caller passed as an argument:
+   * chains, groups and chords come back as those primitives, bound to this app.
+   */
+  signatureFromWire<R = unknown>(wire: WireSignature): Signature<R> {
+    return Signature.fromWire(wire, this) as Signature<R>;
+  }
+
+  /** The group result saved under `id` (`GroupResult.save()` here or in Python), or null. */
+  restoreGroupResult<T = unknown>(id: string): Promise<GroupResult<T> | null> {
+    return GroupResult.restore<T>(id, this);
+  }
+
   /** A handle on a task id (for results sent elsewhere). */
   AsyncResult<R = unknown>(id: string): AsyncResult<R> {
     return new AsyncResult<R>(id, this);
@@ -244,6 +259,8 @@ export class Celeriac {
       rootId: options.rootId ?? parent?.rootId ?? id,
       parentId: options.parentId ?? parent?.id ?? null,
       shadow: options.shadow,
+      argsrepr: options.argsrepr,
+      kwargsrepr: options.kwargsrepr,
       timeLimit: [hard, soft],
       ignoreResult: options.ignoreResult ?? taskOptions.ignoreResult ?? s.taskIgnoreResult,
       callbacks: links(options.link),

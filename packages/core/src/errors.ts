@@ -44,6 +44,11 @@ export class TaskRevokedError extends CeleriacError {
   override name = 'TaskRevokedError';
 }
 
+/** A chord could not run its body: a header member failed, or sending the body failed. Mirrors `celery.exceptions.ChordError`. */
+export class ChordError extends CeleriacError {
+  override name = 'ChordError';
+}
+
 /** `retry()` was called past `maxRetries` without an `exc`. */
 export class MaxRetriesExceededError extends CeleriacError {
   override name = 'MaxRetriesExceededError';

@@ -23,7 +23,12 @@ export { currentTask } from './task-context.js';
 export type { TaskContext, RetryOptions, DeliveryInfo } from './task-context.js';
 export { AsyncResult } from './result.js';
 export type { GetOptions, ResultSnapshot } from './result.js';
-export { Signature } from './canvas/signature.js';
+// Canvas: signatures, chain / group / chord, map / starmap / chunks, group results.
+export { Signature, Chain, chain, Group, group, Chord, chord, GroupResult, resultFromTuple, Chunks, xmap, xstarmap } from './canvas/index.js';
+export type { CanvasResult, FreezeOptions, LastResult, ResultOf } from './canvas/index.js';
+export { registerCanvasBuiltins } from './canvas/builtins.js';
+export type { ResultNode } from './result.js';
+export type { ChordPart, ChordMember } from './backends/backend.js';
 export { States, READY_STATES, EXCEPTION_STATES, PROPAGATE_STATES } from './states.js';
 export type { TaskState } from './states.js';
 export * from './errors.js';

@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { processWide } from './process-state.js';
 import type { TaskState } from './states.js';
 import type { RequestContext } from './web/request-context.js';
+import type { Signature } from './canvas/signature.js';
 
 /** How the message reached the worker. */
 export interface DeliveryInfo {
@@ -66,6 +67,18 @@ export interface TaskContext {
   retry(options?: RetryOptions): Promise<never>;
   /** Store a custom state (e.g. `PROGRESS` with `{ current, total }`). */
   updateState(state: TaskState, meta?: unknown): Promise<void>;
+  /**
+   * Celery's `Task.replace`: send `sig` (a task, chain, group or chord) in place of
+   * this task — same id, callbacks, errbacks, group / chord membership and the rest
+   * of the chain — and end this run. Always rejects: `return this.replace(...)`.
+   */
+  replace(sig: Signature): Promise<never>;
+  /**
+   * Celery's `Task.add_to_chord`: the chord this task is a header member of also
+   * waits for `sig`, whose result joins the body's list. Sends it (returns its
+   * result) unless `lazy`, which returns the prepared signature.
+   */
+  addToChord(sig: Signature, lazy?: boolean): Promise<unknown>;
 }
 
 /** One per process, shared by every copy of the package (ESM and CommonJS builds). */

@@ -5,10 +5,13 @@
 import { TimeoutError } from '../errors.js';
 import { READY_STATES } from '../states.js';
 import { processWide } from '../process-state.js';
-import type { ResultBackend, ResultDocument, ResultWatch, WaitOptions } from './backend.js';
+import type { ChordMember, ChordPart, ResultBackend, ResultDocument, ResultTuple, ResultWatch, WaitOptions } from './backend.js';
 
 class MemoryStore {
   readonly docs = new Map<string, ResultDocument>();
+  /** Chord counting: group id → size, added members, and outcomes by index. */
+  readonly chords = new Map<string, { size: number | null; added: number; parts: { index: number; member: ChordMember }[] }>();
+  readonly groups = new Map<string, ResultTuple>();
   readonly waiters = new Map<string, Set<(doc: ResultDocument) => void>>();
   /** `watch` listeners: every stored document, whatever its state. */
   readonly watchers = new Map<string, Set<(doc: ResultDocument) => void>>();
@@ -86,6 +89,41 @@ export class MemoryBackend implements ResultBackend {
         if (set!.size === 0 && this.store.watchers.get(taskId) === set) this.store.watchers.delete(taskId);
       },
     };
+  }
+
+  private chord(groupId: string) {
+    let c = this.store.chords.get(groupId);
+    if (!c) this.store.chords.set(groupId, (c = { size: null, added: 0, parts: [] }));
+    return c;
+  }
+
+  async setChordSize(groupId: string, size: number): Promise<void> {
+    this.chord(groupId).size = size;
+  }
+
+  /** Counting as the Redis backend does; synchronous, so exactly one call completes a chord. */
+  async onChordPartReturn(part: ChordPart): Promise<ChordMember[] | null> {
+    const c = this.chord(part.groupId);
+    c.parts.push({ index: part.groupIndex ?? Infinity, member: { taskId: part.taskId, state: part.state, result: structuredClone(part.result) } });
+    if (c.size === null || c.parts.length !== c.size + c.added) return null;
+    this.store.chords.delete(part.groupId);
+    return c.parts.sort((a, b) => a.index - b.index).map((p) => p.member);
+  }
+
+  async addToChord(groupId: string): Promise<void> {
+    this.chord(groupId).added++;
+  }
+
+  async saveGroup(groupId: string, tuple: ResultTuple): Promise<void> {
+    this.store.groups.set(groupId, structuredClone(tuple));
+  }
+
+  async restoreGroup(groupId: string): Promise<ResultTuple | null> {
+    return this.store.groups.get(groupId) ?? null;
+  }
+
+  async deleteGroup(groupId: string): Promise<void> {
+    this.store.groups.delete(groupId);
   }
 
   async close(): Promise<void> {}

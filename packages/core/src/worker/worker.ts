@@ -8,6 +8,7 @@
  * Prefetch = concurrency × multiplier messages reserved at once; messages held for
  * their ETA do not count (Celery raises the prefetch count for them too).
  */
+import { registerCanvasBuiltins } from '../canvas/builtins.js';
 import { randomUUID } from 'node:crypto';
 import { hostname as osHostname, loadavg, type as osType } from 'node:os';
 import type { Celeriac } from '../app.js';
@@ -129,6 +130,7 @@ export class Worker {
     if (this.running) return;
     const s = this.app.settings;
     this.startedAt = Date.now();
+    registerCanvasBuiltins(this.app); // celery.map, celery.chord_unlock, ... (canvas/builtins.ts)
     for (const name of this.app.taskNames) checkHangTimeout(s.workerHangTimeout, this.app.getTask(name).options.timeLimit, `the timeLimit of task ${name}`);
     const recordingLimit = Math.max(this.prefetchLimit, this.concurrency * 2);
     this.app.logger = this.log;
