@@ -109,8 +109,12 @@ test('require() of each package: the CommonJS build without require(esm), the ES
     const name = JSON.stringify(`@celeriac/${pkg}`);
     const resolved = (flags: string[]) => execFileSync(process.execPath, [...flags, '-p', `require.resolve(${name})`], { cwd: REPO, encoding: 'utf8' }).trim();
     assert.equal(resolved(['--no-experimental-require-module']), join(REPO, 'packages', pkg, 'dist/cjs/index.js'), `${name} without require(esm)`);
-    const exportsCount = execFileSync(process.execPath, ['--no-experimental-require-module', '-p', `Object.keys(require(${name})).length`], { cwd: REPO, encoding: 'utf8' }).trim();
-    assert.ok(Number(exportsCount) > 0, `${name} loads as CommonJS with its exports`);
+    // @celeriac/nest's CommonJS build requires @nestjs/common, which is ESM-only in Nest 12 (what the
+    // repository installs): it is loaded on Nest 11 by test/nest-frameworks.test.ts (Jest, no require(esm)).
+    if (pkg !== 'nest') {
+      const exportsCount = execFileSync(process.execPath, ['--no-experimental-require-module', '-p', `Object.keys(require(${name})).length`], { cwd: REPO, encoding: 'utf8' }).trim();
+      assert.ok(Number(exportsCount) > 0, `${name} loads as CommonJS with its exports`);
+    }
     if (process.features.require_module) assert.equal(resolved([]), join(REPO, 'packages', pkg, 'dist/esm/index.js'), `${name} with require(esm): one copy for import and require`);
   }
 });

@@ -121,3 +121,13 @@ def hold(tag):
     """Celeriac holds these for a long time; here it only records that it ran."""
     record('py', tag)
     return ['py', tag]
+
+
+@app.task(name='web.request_context', bind=True)
+def request_context(self):
+    """What a Python worker sees of the web request that sent the task (headers a
+    Celeriac web adapter adds: request_id, traceparent)."""
+    return {
+        'request_id': getattr(self.request, 'request_id', None),
+        'traceparent': getattr(self.request, 'traceparent', None),
+    }

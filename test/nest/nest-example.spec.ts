@@ -1,0 +1,76 @@
+/**
+ * examples/nest-app for real: `npx nest start worker` and `npx nest start api`
+ * (the Nest CLI builds each app with tsc and runs it), on a real Redis. The api
+ * enqueues, the worker process consumes. Both are started detached and stopped
+ * through their process group, as a terminal or a process manager does.
+ */
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { freePort, missing, REDIS_SERVER, startRedis, type RedisServer } from '../helpers/services.js';
+import { REPO, startChild, type Child, type Exit } from './helpers.js';
+
+const EXAMPLE = join(REPO, 'examples/nest-app');
+const skip = missing(REDIS_SERVER, 'apt-get install redis-server');
+
+describe.skipIf(skip !== null)('examples/nest-app: nest start worker + nest start api on Redis', () => {
+  let redis: RedisServer;
+  let worker: Child;
+  let api: Child;
+  let base: string;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    const env = { CELERY_BROKER_URL: redis.url(0), CELERY_RESULT_BACKEND: redis.url(1), PORT: String(port), FORCE_COLOR: '0', NO_COLOR: '1' };
+    worker = startChild('npx', ['nest', 'start', 'worker'], { cwd: EXAMPLE, env, detached: true });
+    api = startChild('npx', ['nest', 'start', 'api'], { cwd: EXAMPLE, env, detached: true });
+    await Promise.all([worker.waitFor(/worker ready \(pid \d+\)/, 120_000), api.waitFor(/api listening on/, 120_000)]);
+  });
+
+  let workerExit: Exit | undefined;
+  afterAll(async () => {
+    await api?.stop();
+    workerExit ??= await worker?.stop();
+    await redis?.stop();
+  });
+
+  test('a task the api enqueued is consumed by the worker process, with the request id', async () => {
+    const sent = await fetch(`${base}/mul`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': 'example-req-1' }, body: JSON.stringify({ x: 6, y: 9 }) });
+    expect(sent.status).toBe(201);
+    const { id } = (await sent.json()) as { id: string };
+    let body: { state: string; result?: { product: number; requestId: string; pid: number } } = { state: 'PENDING' };
+    for (let i = 0; i < 200 && body.state !== 'SUCCESS'; i++) {
+      body = (await (await fetch(`${base}/tasks/${id}`)).json()) as typeof body;
+      if (body.state !== 'SUCCESS') await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(body.state).toBe('SUCCESS');
+    const workerPid = Number(/worker ready \(pid (\d+)\)/.exec(worker.output())![1]);
+    expect(body.result).toEqual({ product: 54, requestId: 'example-req-1', pid: workerPid });
+    expect(worker.output()).toMatch(/mul\(6, 9\) for request example-req-1/);
+    // The SSE route of CeleriacStatusModule: a finished task streams its final state, then `end`.
+    const stream = await (await fetch(`${base}/tasks/${id}/events`)).text();
+    expect(stream).toMatch(/"state":"SUCCESS"/);
+    expect(stream).toMatch(/event: end\n/);
+  });
+
+  test('SIGTERM to the process group while a task runs: the worker finishes it, then closes (no SIGKILL)', async () => {
+    const sent = await fetch(`${base}/count`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ to: 10 }) });
+    const { id } = (await sent.json()) as { id: string };
+    const poll = async () => (await (await fetch(`${base}/tasks/${id}`)).json()) as { state: string; result?: unknown };
+    let status = await poll();
+    for (let i = 0; i < 200 && status.state !== 'PROGRESS'; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      status = await poll();
+    }
+    expect(status.state).toBe('PROGRESS');
+    workerExit = await worker.stop(15_000);
+    const out = worker.output();
+    // The CLI forwards SIGTERM; Nest runs the shutdown hooks, then re-raises SIGTERM.
+    expect(workerExit, out).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(out).toMatch(/Warm shutdown: stop consuming, let 1 running task\(s\) finish/);
+    expect(out).toMatch(/Stopped consuming/);
+    expect(out).toMatch(/Closed the broker and result backend connections/);
+    expect(await poll()).toMatchObject({ taskId: id, state: 'SUCCESS', result: 10 });
+  });
+});
