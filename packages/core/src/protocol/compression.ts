@@ -15,16 +15,18 @@
  */
 import { kMaxLength } from 'node:buffer';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { brotliCompressSync, brotliDecompressSync, deflateSync, inflateSync } from 'node:zlib';
 import { unxzSync, xzSync } from 'node-liblzma';
 import { ContentDisallowed, MessageDecodeError, MessageTooLarge } from '../errors.js';
+import { moduleRoot } from '../module-root.cjs';
 
 /** compressjs is CommonJS without types: the two calls used here. */
 interface Bzip2Codec {
   compressFile(input: Uint8Array): Uint8Array | number[];
   decompressFile(input: Uint8Array, output: { writeByte(byte: number): void }, multistream?: boolean): unknown;
 }
-const { Bzip2 } = createRequire(import.meta.url)('compressjs') as { Bzip2: Bzip2Codec };
+const { Bzip2 } = createRequire(join(moduleRoot, 'index.js'))('compressjs') as { Bzip2: Bzip2Codec };
 
 const ZLIB = 'application/x-gzip';
 const BZ2 = 'application/x-bz2';

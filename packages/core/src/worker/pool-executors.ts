@@ -4,10 +4,12 @@
  * Both run `pool-child` and load the worker's app module.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { existsSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { moduleRoot } from '../module-root.cjs';
 import { Worker as Thread } from 'node:worker_threads';
-import type { ChildConfig } from './pool-child.js';
-import type { FromChild, ToChild } from './pool-protocol.js';
+import type { ChildConfig, FromChild, ToChild } from './pool-protocol.js';
 
 /** A running pool thread or child process. */
 export interface Executor {
@@ -30,9 +32,16 @@ export interface ExecutorOptions {
   heapLimitMb?: number;
 }
 
-// The entry sits beside this file: .js when compiled, .ts when run from source through tsx.
-const here = fileURLToPath(import.meta.url);
-const entry = here.replace(/pool-executors\.([cm]?[jt]s)$/, 'pool-child.$1');
+/**
+ * The members' entry: the ESM build's `pool-child.js` (it imports the app module, so a
+ * CommonJS build points at its ESM sibling), or `pool-child.ts` when run from source.
+ */
+function entryFile(): string {
+  const root = basename(moduleRoot) === 'cjs' ? join(dirname(moduleRoot), 'esm') : moduleRoot;
+  const compiled = join(root, 'worker', 'pool-child.js');
+  return existsSync(compiled) ? compiled : join(root, 'worker', 'pool-child.ts');
+}
+const entry = entryFile();
 
 /** Node flags worth passing on (loaders such as tsx), not the test runner's or the inspector's. */
 function inheritedExecArgv(): string[] {
