@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install, from Debian, the real servers the test suite talks to, when missing:
-# redis-server and Python Celery 5.2 (with its Redis client, msgpack and yaml) for the interop tests,
-# openssl (TLS test certificates), script (a pseudo-terminal for the log test) and
-# tzdata (the zone files Python's zoneinfo and Celery read in the beat interop tests).
+# redis-server and Python Celery 5.2 (with its Redis client, msgpack and yaml) for the
+# interop tests, openssl (TLS test certificates), script (a pseudo-terminal for the log
+# test) and tzdata (the zone files Python's zoneinfo and Celery read in the beat interop tests).
 # Idempotent and quiet when everything is there. Tests start their own servers.
 set -euo pipefail
 

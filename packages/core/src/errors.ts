@@ -44,6 +44,11 @@ export class TaskRevokedError extends CeleriacError {
   override name = 'TaskRevokedError';
 }
 
+/** A chord could not run its body: a header member failed, or sending the body failed. Mirrors `celery.exceptions.ChordError`. */
+export class ChordError extends CeleriacError {
+  override name = 'ChordError';
+}
+
 /**
  * A task ran past its hard time limit. Mirrors billiard's `TimeLimitExceeded`
  * (stored as `billiard.exceptions.TimeLimitExceeded` with the limit as its argument).
@@ -78,11 +83,6 @@ export class SoftTimeLimitExceeded extends Error {
  */
 export class WorkerLostError extends Error {
   override name = 'WorkerLostError';
-}
-
-/** A chord could not run its body: a header member failed, or sending the body failed. Mirrors `celery.exceptions.ChordError`. */
-export class ChordError extends CeleriacError {
-  override name = 'ChordError';
 }
 
 /** `retry()` was called past `maxRetries` without an `exc`. */

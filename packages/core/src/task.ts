@@ -227,9 +227,9 @@ function directContext(name: string, args: unknown[], kwargs: Record<string, unk
     groupId: null,
     groupIndex: null,
     calledDirectly: true,
+    requestContext: currentRequestContext(),
     signal: new AbortController().signal,
     properties: {},
-    requestContext: currentRequestContext(),
     async retry(opts) {
       if (opts?.exc !== undefined) throw opts.exc;
       throw new Retry(`Task ${name} called directly cannot be retried`, undefined, new Date());

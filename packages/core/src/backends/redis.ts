@@ -131,9 +131,9 @@ export class RedisBackend implements ResultBackend {
   constructor(url: string, options: RedisBackendOptions = {}) {
     this.displayUrl = maskUrl(url);
     this.ttl = Math.max(0, Math.trunc(options.resultExpires ?? 86400));
+    this.chordOrdered = options.result_chord_ordered !== false;
     const serializer = options.serializer ?? 'json';
     this.codec = resultCodec(serializer, options.accept ?? [serializer]);
-    this.chordOrdered = options.result_chord_ordered !== false;
     const connection = resolveRedisConnection(url, options.redis);
     this.redis = createRedisClient(connection, { redis: { enableAutoPipelining: true, ...options.redis }, events: options.connectionEvents });
   }

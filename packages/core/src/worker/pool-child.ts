@@ -18,7 +18,6 @@ import { callArguments } from './call-arguments.js';
 import { longTimeout } from './long-timeout.js';
 import { rebuildError, transferError, type ChildConfig, type FromChild, type JobRequest, type ToChild } from './pool-protocol.js';
 import { requestContextFromMessage } from '../web/request-context.js';
-import type { Signature } from '../canvas/signature.js';
 import { shouldAutoretry } from './run-task.js';
 import { emitSignal } from '../signals.js';
 import { failureAfterAbort } from './time-limits.js';
@@ -99,6 +98,13 @@ class ChildContext implements TaskContext {
   get groupId() {
     return this.request.groupId;
   }
+  /** Canvas changes from inside a task need the parent's producer: not available in a pool thread or child yet. */
+  replace(): Promise<never> {
+    return Promise.reject(new Error(`this.replace() is not supported in the ${config.kind} pool yet (task ${this.request.name}); run this task on the async pool (a worker started without -P ${config.kind}).`));
+  }
+  addToChord(): Promise<unknown> {
+    return Promise.reject(new Error(`this.addToChord() is not supported in the ${config.kind} pool yet (task ${this.request.name}); run this task on the async pool.`));
+  }
   get groupIndex() {
     return this.request.groupIndex;
   }
@@ -112,14 +118,6 @@ class ChildContext implements TaskContext {
   }
   get requestContext() {
     return requestContextFromMessage(this.request.headers);
-  }
-  /** Not available in a pool thread / child yet: the replacement is sent from the worker's connection. */
-  async replace(_sig: Signature): Promise<never> {
-    throw new Error(`this.replace() is not supported in the ${config.kind} pool yet (task ${this.request.name}): run this task on the async pool.`);
-  }
-  /** Not available in a pool thread / child yet. */
-  async addToChord(_sig: Signature): Promise<unknown> {
-    throw new Error(`this.addToChord() is not supported in the ${config.kind} pool yet (task ${this.request.name}): run this task on the async pool.`);
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { moduleRoot } from '../module-root.cjs';
 import { Worker as Thread } from 'node:worker_threads';
@@ -32,16 +32,10 @@ export interface ExecutorOptions {
   heapLimitMb?: number;
 }
 
-/**
- * The members' entry: the ESM build's `pool-child.js` (it imports the app module, so a
- * CommonJS build points at its ESM sibling), or `pool-child.ts` when run from source.
- */
-function entryFile(): string {
-  const root = basename(moduleRoot) === 'cjs' ? join(dirname(moduleRoot), 'esm') : moduleRoot;
-  const compiled = join(root, 'worker', 'pool-child.js');
-  return existsSync(compiled) ? compiled : join(root, 'worker', 'pool-child.ts');
-}
-const entry = entryFile();
+// The entry sits beside this file: .js when compiled, .ts when run from source through tsx.
+// Both builds run the ESM one (a thread or child process loads the app module with import()).
+const entryRoot = basename(moduleRoot) === 'cjs' ? join(moduleRoot, '..', 'esm') : moduleRoot;
+const entry = ['pool-child.js', 'pool-child.ts'].map((f) => join(entryRoot, 'worker', f)).find((f) => existsSync(f)) ?? join(entryRoot, 'worker', 'pool-child.js');
 
 /** Node flags worth passing on (loaders such as tsx), not the test runner's or the inspector's. */
 function inheritedExecArgv(): string[] {
