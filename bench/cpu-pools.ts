@@ -18,7 +18,7 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { createApp } from '../packages/core/dist/index.js';
+import { createApp } from '../packages/core/dist/esm/index.js';
 import { startRedis, stopChild, SYSTEM_PYTHON } from '../test/helpers/services.ts';
 import { hashLoop } from './systems/celeriac/cpu-tasks.mjs';
 

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { createApp, Worker } from '../packages/core/src/index.ts';
 import { PY_DIR, pythonCeleryMissing } from './helpers/python-celery.ts';
@@ -54,7 +55,11 @@ type Seen = { case: [string, string]; value?: { args: unknown[]; kwargs: Record<
 
 /** One Python process sends every case in turn (a Python start-up per case would cost seconds each). */
 async function pythonProduce(cases: [string, string][]): Promise<Seen[]> {
-  const child = spawn(SYSTEM_PYTHON, [join(PY_DIR, 'serializer_peer.py'), 'produce', JSON.stringify(cases)], { cwd: PY_DIR, env: pythonEnv('msgpack'), stdio: ['ignore', 'pipe', 'pipe'] });
+  return (await runPeer(['produce', JSON.stringify(cases)])).map((line) => JSON.parse(line) as Seen);
+}
+
+async function runPeer(args: string[]): Promise<string[]> {
+  const child = spawn(SYSTEM_PYTHON, [join(PY_DIR, 'serializer_peer.py'), ...args], { cwd: PY_DIR, env: pythonEnv('msgpack'), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (c: Buffer) => (out += c));
@@ -62,8 +67,8 @@ async function pythonProduce(cases: [string, string][]): Promise<Seen[]> {
   const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   clearTimeout(timer);
-  if (code !== 0) throw new Error(`serializer_peer.py produce exited ${code}:\n${err.slice(-3000)}`);
-  return out.trim().split('\n').map((line) => JSON.parse(line) as Seen);
+  if (code !== 0) throw new Error(`serializer_peer.py ${args[0]} exited ${code}:\n${err.slice(-3000)}`);
+  return out.trim().split('\n');
 }
 
 describe('Python producer → Celeriac worker (results written as msgpack, read by Python)', { skip: skip ?? false }, () => {
@@ -71,6 +76,10 @@ describe('Python producer → Celeriac worker (results written as msgpack, read 
   app.task('ts.echo', function (...args: unknown[]) {
     return { args, kwargs: { ...this.kwargs }, types: args.map((a) => (Array.isArray(a) ? 'array' : typeof a)) };
   }, { acceptKwargs: true });
+  app.task('ts.wait', async function (ms: number) {
+    await sleep(ms, undefined, { signal: this.signal });
+    return ms;
+  });
   let worker: Worker;
   before(async () => {
     app.configure({ brokerUrl: redis.url(0), resultBackend: redis.url(1) });
@@ -91,6 +100,12 @@ describe('Python producer → Celeriac worker (results written as msgpack, read 
       assert.deepEqual(s.value!.kwargs, { tag: `${serializer}+${compression}` });
       assert.deepEqual(s.value!.types, ['string', 'number', 'number', 'array', 'object'], 'typed as JavaScript values in the task');
     }
+  });
+
+  test("Python's soft_time_limit / time_limit options are honoured (the timelimit header)", async () => {
+    const seen = JSON.parse((await runPeer(['limits'])).pop()!) as Record<string, { raised?: string; module?: string; args?: unknown[] }>;
+    assert.deepEqual(seen.soft, { raised: 'SoftTimeLimitExceeded', module: 'billiard.exceptions', args: [] });
+    assert.deepEqual(seen.hard, { raised: 'TimeLimitExceeded', module: 'billiard.exceptions', args: [0.3] });
   });
 });
 

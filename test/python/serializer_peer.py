@@ -7,6 +7,10 @@ Producer: /usr/bin/python3 serializer_peer.py produce '[["msgpack", "none"], ["j
           worker) with them, waits with ``AsyncResult.get()`` (results read with
           SER_RESULT_SERIALIZER) and prints one JSON line per case: what Python got back.
 
+Limits:   /usr/bin/python3 serializer_peer.py limits
+          sends ``ts.wait`` with soft_time_limit=0.3, then with time_limit=0.3, and
+          prints what ``get()`` raised for each.
+
 Environment: INTEROP_BROKER_URL, INTEROP_BACKEND_URL, SER_RESULT_SERIALIZER.
 """
 import json
@@ -52,7 +56,21 @@ def produce(serializer, compression):
         print(json.dumps({'case': [serializer, compression], 'raised': {'type': type(exc).__name__, 'str': str(exc)}}), flush=True)
 
 
+def limits():
+    """ts.wait under Python's soft_time_limit / time_limit options (the message's timelimit header)."""
+    out = {}
+    for name, options in (('soft', {'soft_time_limit': 0.3}), ('hard', {'time_limit': 0.3})):
+        result = app.send_task('ts.wait', args=[5000], **options)
+        try:
+            out[name] = {'value': result.get(timeout=20)}
+        except Exception as exc:
+            out[name] = {'raised': type(exc).__name__, 'module': type(exc).__module__, 'args': list(exc.args)}
+    print(json.dumps(out), flush=True)
+
+
 if __name__ == '__main__':
+    if sys.argv[1] == 'limits':
+        limits()
     if sys.argv[1] == 'produce':
         for serializer, compression in json.loads(sys.argv[2]):
             produce(serializer, compression)

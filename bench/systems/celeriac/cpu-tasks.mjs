@@ -1,7 +1,7 @@
 // The Celeriac side of the CPU pool benchmark (bench/cpu-pools.ts): loaded by the
 // worker and, with --pool threads/processes, by each thread / child process.
 import { createHash } from 'node:crypto';
-import { createApp } from '../../../packages/core/dist/index.js';
+import { createApp } from '../../../packages/core/dist/esm/index.js';
 
 export const app = createApp('bench-cpu', {
   brokerUrl: process.env.BENCH_BROKER_URL,

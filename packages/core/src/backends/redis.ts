@@ -52,6 +52,8 @@ export interface RedisBackendOptions {
 
 /** How result documents become bytes and back (Celery keeps no content type with them: both sides use result_serializer). */
 interface ResultCodec {
+  /** The serializer's name (errors name it). */
+  name: string;
   /** Binary (msgpack): read with GETBUFFER and `messageBuffer`. */
   binary: boolean;
   encode(doc: ResultDocument): string | Buffer;
@@ -66,9 +68,10 @@ function resultCodec(name: string, accept: readonly string[]): ResultCodec {
       `resultSerializer ${serializer.name} is not in resultAcceptContent (${accept.join(', ')}): results could be written but never read back. Add "${serializer.name}" to resultAcceptContent (or acceptContent).`,
     );
   }
-  if (serializer.name === 'json') return { binary: false, encode: (doc) => dumpsPython(doc), decode: (raw) => loadsPython(String(raw)) };
+  if (serializer.name === 'json') return { name: 'json', binary: false, encode: (doc) => dumpsPython(doc), decode: (raw) => loadsPython(String(raw)) };
   const binary = serializer.contentEncoding === 'binary';
   return {
+    name: serializer.name,
     binary,
     encode: (doc) => (binary ? serializer.encode(doc) : serializer.encode(doc).toString('utf8')),
     decode: (raw) => serializer.decode(typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw),
@@ -315,8 +318,7 @@ export class RedisBackend implements ResultBackend {
         const taskId = key.slice('celery-task-meta-'.length);
         for (const waiter of channel.waiters) void this.checkStored(key, taskId, waiter).catch(() => undefined);
         if (channel.watchers.size > 0) {
-          void this.redis
-            .get(key)
+          void this.read(key)
             .then((text) => {
               const doc = parseDocument(text, taskId, this.codec);
               if (doc) for (const listener of [...channel.watchers]) listener(doc);
@@ -370,7 +372,8 @@ function parseDocument(raw: string | Buffer | null, taskId: string, codec: Resul
   try {
     doc = codec.decode(raw);
   } catch (err) {
-    throw new MessageDecodeError(`Stored result of task ${taskId} cannot be decoded with the resultSerializer (${(err as Error).message}); is every worker writing results with the same result_serializer?`);
+    const what = codec.name === 'json' ? 'is not valid JSON' : `cannot be decoded as ${codec.name} (resultSerializer)`;
+    throw new MessageDecodeError(`Stored result of task ${taskId} ${what} (${(err as Error).message}); every worker and client of this backend must use the same resultSerializer.`);
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc) || typeof (doc as { status?: unknown }).status !== 'string') {
     throw new MessageDecodeError(`Stored result of task ${taskId} is not a Celery result document (no "status").`);

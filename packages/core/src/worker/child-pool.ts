@@ -18,9 +18,8 @@
 import { ConfigurationError, Retry, TimeLimitExceeded, WorkerLostError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { longTimeout } from './long-timeout.js';
-import type { ChildConfig } from './pool-child.js';
 import { spawnProcess, spawnThread, type Executor } from './pool-executors.js';
-import { rebuildError, transferError, type FromChild, type JobRequest, type ToChild } from './pool-protocol.js';
+import { rebuildError, transferError, type ChildConfig, type FromChild, type JobRequest, type ToChild } from './pool-protocol.js';
 import type { Pool } from './pool.js';
 import { storeStarted, taskPrerun, type FunctionOutcome, type RunDeps } from './run-task.js';
 import type { TaskRequest } from './task-request.js';

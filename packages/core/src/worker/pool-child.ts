@@ -11,26 +11,16 @@ import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Celeriac } from '../app.js';
 import { loadApp } from '../cli/load-app.js';
-import type { Settings } from '../config.js';
 import { SoftTimeLimitExceeded } from '../errors.js';
 import type { TaskState } from '../states.js';
 import { runInTaskContext, type DeliveryInfo, type RetryOptions, type TaskContext } from '../task-context.js';
 import { callArguments } from './call-arguments.js';
 import { longTimeout } from './long-timeout.js';
-import { rebuildError, transferError, type FromChild, type JobRequest, type ToChild } from './pool-protocol.js';
+import { rebuildError, transferError, type ChildConfig, type FromChild, type JobRequest, type ToChild } from './pool-protocol.js';
+import { requestContextFromMessage } from '../web/request-context.js';
 import { shouldAutoretry } from './run-task.js';
 import { emitSignal } from '../signals.js';
 import { failureAfterAbort } from './time-limits.js';
-
-/** What the parent passes at start (workerData for a thread, argv[2] as JSON for a process). */
-export interface ChildConfig {
-  kind: 'threads' | 'processes';
-  /** The `-A` spec: `path/to/module[:export]`. */
-  appSpec: string;
-  cwd: string;
-  /** Settings the worker's app was given on top of the module's (broker and backend URLs from -b). */
-  overrides: Partial<Settings>;
-}
 
 const config: ChildConfig = parentPort ? (workerData as ChildConfig) : (JSON.parse(process.argv[2] ?? '{}') as ChildConfig);
 
@@ -125,6 +115,9 @@ class ChildContext implements TaskContext {
   }
   async updateState(state: TaskState, meta: unknown = null): Promise<void> {
     await callParent(this.job, { type: 'call', method: 'updateState', state, meta });
+  }
+  get requestContext() {
+    return requestContextFromMessage(this.request.headers);
   }
 }
 

@@ -9,8 +9,7 @@ import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { moduleRoot } from '../module-root.cjs';
 import { Worker as Thread } from 'node:worker_threads';
-import type { ChildConfig } from './pool-child.js';
-import type { FromChild, ToChild } from './pool-protocol.js';
+import type { ChildConfig, FromChild, ToChild } from './pool-protocol.js';
 
 /** A running pool thread or child process. */
 export interface Executor {

@@ -9,6 +9,17 @@ import { Ignore, Reject, RemoteTaskError, Retry } from '../errors.js';
 import { toExceptionDocument, tracebackOf } from '../protocol/exceptions.js';
 import type { DeliveryInfo, RetryOptions } from '../task-context.js';
 import type { TaskState } from '../states.js';
+import type { Settings } from '../config.js';
+
+/** What the parent passes at start (workerData for a thread, argv[2] as JSON for a process). */
+export interface ChildConfig {
+  kind: 'threads' | 'processes';
+  /** The `-A` spec: `path/to/module[:export]`. */
+  appSpec: string;
+  cwd: string;
+  /** Settings the worker's app was given on top of the module's (broker and backend URLs from -b). */
+  overrides: Partial<Settings>;
+}
 
 /** What the child needs to run one task and give it its context. */
 export interface JobRequest {
