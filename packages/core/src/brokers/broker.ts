@@ -55,6 +55,19 @@ export interface Delivery {
 /** What to do with a running task's message if its worker is lost (see `Consumer.taskStarting`). */
 export type IfWorkerLost = 'ack' | 'requeue' | 'none';
 
+/** What `Consumer.ackBeforeRun` did with an early ack. */
+export interface EarlyAck {
+  /**
+   * The ack has left this process (it is in the kernel's socket buffer, which the
+   * kernel still delivers if the process dies next): the tasks may start now.
+   * False: it could not be written at once (no connection, a busy socket); start
+   * them once `landed` settles.
+   */
+  sent: boolean;
+  /** Settles when the ack has landed (rejects only when it was given up, as `ack` does). */
+  landed: Promise<void>;
+}
+
 /** Options for one `reserve` call. */
 export interface ReserveOptions {
   /** Reserve at most this many messages (the free prefetch slots). */
@@ -139,6 +152,13 @@ export interface Consumer {
    * longer owns (it was restored to another consumer meanwhile) is a logged no-op.
    */
   ack(deliveries: readonly Delivery[]): Promise<void>;
+  /**
+   * Early ack of messages about to run (Celery acks before running): like `ack`,
+   * but written to the broker before this returns, so the caller starts the tasks
+   * without waiting a round trip for the reply, and a task that then kills the
+   * process still cannot come back. Optional: without it the worker awaits `ack`.
+   */
+  ackBeforeRun?(deliveries: readonly Delivery[]): EarlyAck;
   /** Reject one message; `requeue` puts it back at the end of its queue. */
   reject(delivery: Delivery, requeue: boolean): Promise<void>;
   /**

@@ -12,7 +12,7 @@ import type { Logger } from '../logger.js';
 import { dropRedisClient, duplicateRedisClient, whenRedisLost } from '../redis-client.js';
 import { isConnectionError } from '../redis-connection.js';
 import { ConsumerHeartbeats } from '../worker/consumer-heartbeats.js';
-import type { Consumer, ConsumerOptions, Delivery, IfWorkerLost, ReserveOptions } from './broker.js';
+import type { Consumer, ConsumerOptions, Delivery, EarlyAck, IfWorkerLost, ReserveOptions } from './broker.js';
 import { decodeEnvelope } from './redis-envelope.js';
 import { CONSUMERS, DEFERRED, ownedKey, UNACKED, UNACKED_INDEX, UNACKED_MUTEX } from './redis-keys.js';
 import { scripts } from './redis-scripts.js';
@@ -69,6 +69,8 @@ export class RedisConsumer implements Consumer {
   private closing = false;
   private closed: Promise<void> | undefined;
   private lastVisibleRestore = 0;
+  /** The socket the ack script last ran on: EVALSHA is safe there (a new socket may reach a restarted server). */
+  private ackScriptSocket: object | undefined;
   private readonly heartbeats: ConsumerHeartbeats;
   private readonly log: Logger;
 
@@ -229,16 +231,52 @@ export class RedisConsumer implements Consumer {
    */
   ack(deliveries: readonly Delivery[]): Promise<void> {
     if (deliveries.length === 0) return Promise.resolve();
-    const pending = this.ackUntilLanded(deliveries);
-    this.pendingAcks.add(pending);
-    return pending.finally(() => {
-      this.pendingAcks.delete(pending);
+    return this.tracked(this.ackUntilLanded(deliveries), deliveries);
+  }
+
+  /**
+   * See `Consumer.ackBeforeRun`. The ack script is written with `sendCommand` (past
+   * ioredis's auto-pipelining, which waits for `setImmediate`) and counts as sent only
+   * if the socket took all of it synchronously (`writableLength` 0 after the write):
+   * then its bytes are in the kernel, which delivers them even if a task kills the
+   * process right after. The first run on a socket sends EVAL with the source (the
+   * server may not know the script); a failed write or reply (NOSCRIPT after a SCRIPT
+   * FLUSH, an outage) goes on as `ack`: retried until it lands. Until it lands the
+   * hang watch holds the message as started-to-drop, so a loop that hangs first still
+   * has it acknowledged (by the heartbeat thread), never given back.
+   */
+  ackBeforeRun(deliveries: readonly Delivery[]): EarlyAck {
+    if (deliveries.length === 0) return { sent: true, landed: Promise.resolve() };
+    const args = ackArgs(deliveries);
+    const redis = this.ctx.redis;
+    const socket = redis.stream as typeof redis.stream | undefined;
+    let sent = false;
+    let landing: Promise<void>;
+    if (!this.closing && redis.status === 'ready' && socket?.writable && socket.writableLength === 0) {
+      const { command, reply } = scripts.ackMessages.command(this.settleKeys, args, this.ackScriptSocket === socket);
+      redis.sendCommand(command);
+      sent = socket.writableLength === 0;
+      landing = reply.then(
+        (stale) => {
+          this.ackScriptSocket = socket;
+          this.skipped(stale, 'ack');
+        },
+        () => this.ackUntilLanded(deliveries, args),
+      );
+    } else landing = this.ackUntilLanded(deliveries, args);
+    return { sent, landed: this.tracked(landing, deliveries) };
+  }
+
+  /** Keep `landing` among the acks shutdown waits for; the messages stop counting as started once it settles. */
+  private tracked(landing: Promise<void>, deliveries: readonly Delivery[]): Promise<void> {
+    this.pendingAcks.add(landing);
+    return landing.finally(() => {
+      this.pendingAcks.delete(landing);
       for (const d of deliveries) this.heartbeats.settled(d);
     });
   }
 
-  private async ackUntilLanded(deliveries: readonly Delivery[]): Promise<void> {
-    const args = deliveries.flatMap((d) => [d.deliveryTag, d.lease ?? '', d.redeliveries ? '1' : '0']);
+  private async ackUntilLanded(deliveries: readonly Delivery[], args = ackArgs(deliveries)): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
         this.skipped(await scripts.ackMessages.run(this.ctx.redis, this.settleKeys, args), 'ack');
@@ -362,6 +400,13 @@ export class RedisConsumer implements Consumer {
     await this.heartbeats.stop();
     if (this.ctx.redis.status === 'ready') await scripts.retireConsumer.run(this.ctx.redis, [UNACKED, UNACKED_INDEX, CONSUMERS], [this.id]);
   }
+}
+
+/** ackMessages' ARGV: tag, lease, "1" when the message has a redelivery count to forget. */
+function ackArgs(deliveries: readonly Delivery[]): string[] {
+  const args: string[] = [];
+  for (const d of deliveries) args.push(d.deliveryTag, d.lease ?? '', d.redeliveries ? '1' : '0');
+  return args;
 }
 
 function toDelivery(raw: string, deliveryTag: string, queue: string, lease: string, redeliveries: number, maxBytes: number): Delivery {

@@ -10,6 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { Command } from 'ioredis';
 
 /** The part of an ioredis client (or pipeline) a script needs. */
 export interface ScriptClient {
@@ -51,6 +52,18 @@ export class RedisScript<K extends readonly string[], A extends readonly (string
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
       return this.parse(await client.eval(this.lua, allKeys.length, ...allKeys, ...args));
     }
+  }
+
+  /**
+   * The script as one ioredis `Command` for a caller that writes it itself with
+   * `client.sendCommand` (no auto-pipelining: written to the socket before that
+   * returns). `bySha`: EVALSHA (the caller knows the server has the script);
+   * otherwise EVAL with the source, which works on any server and caches it.
+   */
+  command(keys: K, args: A, bySha: boolean): { command: Command; reply: Promise<R> } {
+    const head = bySha ? this.sha : this.lua;
+    const command = new Command(bySha ? 'evalsha' : 'eval', [head, keys.length, ...keys, ...args], { replyEncoding: 'utf8' });
+    return { command, reply: command.promise.then((reply) => this.parse(reply)) };
   }
 }
 

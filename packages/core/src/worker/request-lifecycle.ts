@@ -13,6 +13,7 @@ import { toExceptionDocument } from '../protocol/exceptions.js';
 import { decodeTaskMessage, peekTaskName, type DecodedTask } from '../protocol/task-message.js';
 import { States } from '../states.js';
 import { Batcher } from './batcher.js';
+import { EarlyAckGate } from './early-ack-gate.js';
 import { EtaHolder } from './eta-holder.js';
 import type { Pool } from './pool.js';
 import { resultDocument } from './result-document.js';
@@ -62,6 +63,7 @@ export class RequestLifecycle {
   private readonly unsettled = new Map<string, Delivery>();
   private readonly runs = new Set<Promise<void>>();
   private readonly acks: Batcher<Delivery>;
+  private readonly earlyAcks: EarlyAckGate;
   private readonly results: ResultWriter | undefined;
   private readonly runDeps: RunDeps;
   private readonly eta: EtaHolder;
@@ -74,6 +76,7 @@ export class RequestLifecycle {
   constructor(private readonly o: LifecycleOptions) {
     const { consumer, backend, app, log } = o;
     this.acks = new Batcher((batch) => consumer.ack(batch));
+    this.earlyAcks = new EarlyAckGate(consumer, (err) => log.error({ err }, 'Ack failed; the message will be redelivered'));
     this.results = backend ? new ResultWriter(backend, { log, retryWindowMs: app.settings.resultBackendRetryWindow * 1000 }) : undefined;
     const results = this.results;
     this.runDeps = { app, log, storeResult: results ? (doc) => results.add(doc) : null };
@@ -191,7 +194,7 @@ export class RequestLifecycle {
    */
   private pump(): void {
     const { pool, stats } = this.o;
-    // stats.active counts from here (an early ack is awaited before the pool runs the function).
+    // stats.active counts from here (an early ack is written before the pool runs the function).
     while (this.accepting && stats.active < pool.concurrency && pool.hasFreeSlot() && this.recording < this.o.recordingLimit && this.ready.length > 0) {
       const request = this.ready.shift()!;
       stats.active++;
@@ -220,13 +223,19 @@ export class RequestLifecycle {
         return;
       }
       const lateAck = request.acksLate;
-      // Early ack lands before the function runs (as Celery's): a task that crashes
-      // the process must not come back.
       const forfeits = this.forfeits;
-      if (!lateAck) await this.ackDelivery(request.delivery);
-      // Refused (or forfeited) when the consumer settled a hung event loop meanwhile: it may have given the message back.
-      const ifLost = !lateAck ? 'none' : request.rejectOnWorkerLost ? 'requeue' : 'ack';
-      if (this.o.consumer.taskStarting?.(request.delivery, ifLost) === false || this.forfeits !== forfeits) return;
+      // Refused when the consumer is settling a hung event loop: it may have given the message back.
+      // An early-ack message counts as started-to-drop until its ack lands (a hang before that acks it).
+      const ifLost = lateAck && request.rejectOnWorkerLost ? 'requeue' : 'ack';
+      if (this.o.consumer.taskStarting?.(request.delivery, ifLost) === false) return;
+      if (!lateAck) {
+        // Early ack, written before the function runs (as Celery's): a task that crashes
+        // the process must not come back. Batched per turn; the reply is not awaited.
+        this.settle(request.delivery);
+        await this.earlyAcks.pass(request.delivery);
+      }
+      // Forfeited when the consumer released a hung event loop meanwhile.
+      if (this.forfeits !== forfeits) return;
       const ran = await pool.run(request, this.runDeps);
       this.recording++;
       freeSlot();
@@ -335,6 +344,7 @@ export class RequestLifecycle {
    */
   async flush(cold = false): Promise<void> {
     await this.acks.flush();
+    await this.earlyAcks.landed();
     await (cold ? this.results?.abandon() : this.results?.flush());
   }
 
