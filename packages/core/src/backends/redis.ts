@@ -17,14 +17,14 @@
 import { maskUrl } from '../mask-url.js';
 import type { Redis, RedisOptions } from 'ioredis';
 import { closeRedisClient, createRedisClient, dropRedisClient, duplicateRedisClient, type ConnectionEvents } from '../redis-client.js';
-import { resolveRedisConnection } from '../redis-connection.js';
+import { resolveRedisConnection, type RedisConnectionSettings } from '../redis-connection.js';
 import { RedisScript, replies } from '../brokers/redis-scripts.js';
 
 const BACKEND_LUA_DIR = new URL('./redis-lua/', import.meta.url);
 import { CeleriacError, MessageDecodeError, TimeoutError } from '../errors.js';
 import { dumpsPython, loadsPython } from '../protocol/python-json.js';
 import { READY_STATES } from '../states.js';
-import type { EncodedResult, ResultBackend, ResultDocument, WaitOptions } from './backend.js';
+import type { EncodedResult, ResultBackend, ResultDocument, ThreadResultTarget, WaitOptions } from './backend.js';
 
 /** Options of the Redis result backend. */
 export interface RedisBackendOptions {
@@ -70,11 +70,13 @@ export class RedisBackend implements ResultBackend {
   /** false once the server turned out not to support the batch write (Redis < 6.2). */
   private batchScript: boolean | undefined;
   private closing: Promise<void> | undefined;
+  private readonly connection: RedisConnectionSettings;
 
   constructor(url: string, options: RedisBackendOptions = {}) {
     this.displayUrl = maskUrl(url);
     this.ttl = Math.max(0, Math.trunc(options.resultExpires ?? 86400));
     const connection = resolveRedisConnection(url, options.redis);
+    this.connection = connection;
     this.redis = createRedisClient(connection, { redis: { enableAutoPipelining: true, ...options.redis }, events: options.connectionEvents });
   }
 
@@ -120,6 +122,11 @@ export class RedisBackend implements ResultBackend {
     const reply = await backendScripts.storeResults.run(this.redis, [], args, keys);
     if (reply.length !== results.length) throw new CeleriacError(`Result backend ${this.displayUrl}: unexpected reply to the batch write.`);
     return reply.map((r) => (typeof r === 'string' ? new Error(r) : null));
+  }
+
+  /** See `ResultBackend.threadTarget`. */
+  threadTarget(): ThreadResultTarget {
+    return { connection: this.connection, expiresSeconds: this.ttl };
   }
 
   /** The stored document, or null (PENDING). */

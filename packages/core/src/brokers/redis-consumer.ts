@@ -5,14 +5,14 @@
  * Key layout: the top of `redis.ts`.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis, RedisOptions } from 'ioredis';
+import { Command, type Redis, type RedisOptions } from 'ioredis';
 import { pino } from 'pino';
 import { MessageDecodeError, MessageTooLarge } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { dropRedisClient, duplicateRedisClient, whenRedisLost } from '../redis-client.js';
 import { isConnectionError } from '../redis-connection.js';
 import { ConsumerHeartbeats } from '../worker/consumer-heartbeats.js';
-import type { Consumer, ConsumerOptions, Delivery, EarlyAck, IfWorkerLost, ReserveOptions } from './broker.js';
+import type { Consumer, ConsumerOptions, Delivery, EarlyAck, IfWorkerLost, ReserveOptions, RunningTask } from './broker.js';
 import { decodeEnvelope } from './redis-envelope.js';
 import { CONSUMERS, DEFERRED, ownedKey, UNACKED, UNACKED_INDEX, UNACKED_MUTEX } from './redis-keys.js';
 import { scripts } from './redis-scripts.js';
@@ -87,7 +87,12 @@ export class RedisConsumer implements Consumer {
       upkeep: () => this.upkeep(),
       thread: options.heartbeatThread === false ? null : { brokerUrl: ctx.url, consumerId: this.id, transportOptions: { redis: ctx.redisOptions } },
       hang: options.hangTimeoutSeconds
-        ? { timeoutSeconds: options.hangTimeoutSeconds, startedCapacity: options.startedCapacity ?? 1024, onReleased: options.onHangReleased ?? (() => undefined) }
+        ? {
+            timeoutSeconds: options.hangTimeoutSeconds,
+            startedCapacity: options.startedCapacity ?? 1024,
+            onReleased: options.onHangReleased ?? (() => undefined),
+            lostResults: options.lostResults ?? null,
+          }
         : null,
       intervalSeconds: options.heartbeatIntervalSeconds ?? 2,
       log: this.log,
@@ -243,7 +248,8 @@ export class RedisConsumer implements Consumer {
    * server may not know the script); a failed write or reply (NOSCRIPT after a SCRIPT
    * FLUSH, an outage) goes on as `ack`: retried until it lands. Until it lands the
    * hang watch holds the message as started-to-drop, so a loop that hangs first still
-   * has it acknowledged (by the heartbeat thread), never given back.
+   * has it acknowledged (by the heartbeat thread), never given back; it stays
+   * started until `taskFinished` (a hang during the run stores FAILURE for it).
    */
   ackBeforeRun(deliveries: readonly Delivery[]): EarlyAck {
     if (deliveries.length === 0) return { sent: true, landed: Promise.resolve() };
@@ -253,10 +259,11 @@ export class RedisConsumer implements Consumer {
     let sent = false;
     let landing: Promise<void>;
     if (!this.closing && redis.status === 'ready' && socket?.writable && socket.writableLength === 0) {
-      const { command, reply } = scripts.ackMessages.command(this.settleKeys, args, this.ackScriptSocket === socket);
+      const [name, commandArgs] = scripts.ackMessages.commandArgs(this.settleKeys, args, this.ackScriptSocket === socket);
+      const command = new Command(name, commandArgs, { replyEncoding: 'utf8' });
       redis.sendCommand(command);
       sent = socket.writableLength === 0;
-      landing = reply.then(
+      landing = command.promise.then((reply) => scripts.ackMessages.parseReply(reply)).then(
         (stale) => {
           this.ackScriptSocket = socket;
           this.skipped(stale, 'ack');
@@ -264,15 +271,15 @@ export class RedisConsumer implements Consumer {
         () => this.ackUntilLanded(deliveries, args),
       );
     } else landing = this.ackUntilLanded(deliveries, args);
-    return { sent, landed: this.tracked(landing, deliveries) };
+    return { sent, landed: this.tracked(landing, null) };
   }
 
-  /** Keep `landing` among the acks shutdown waits for; the messages stop counting as started once it settles. */
-  private tracked(landing: Promise<void>, deliveries: readonly Delivery[]): Promise<void> {
+  /** Keep `landing` among the acks shutdown waits for; `settles` stop counting as started once it settles. */
+  private tracked(landing: Promise<void>, settles: readonly Delivery[] | null): Promise<void> {
     this.pendingAcks.add(landing);
     return landing.finally(() => {
       this.pendingAcks.delete(landing);
-      for (const d of deliveries) this.heartbeats.settled(d);
+      if (settles) for (const d of settles) this.heartbeats.settled(d);
     });
   }
 
@@ -322,8 +329,13 @@ export class RedisConsumer implements Consumer {
   }
 
   /** See `Consumer.taskStarting`: recorded for the heartbeat thread's hang watch. */
-  taskStarting(delivery: Delivery, ifLost: IfWorkerLost): boolean {
-    return this.heartbeats.taskStarting(delivery, delivery.deliveryTag, ifLost);
+  taskStarting(delivery: Delivery, ifLost: IfWorkerLost, task?: RunningTask): boolean {
+    return this.heartbeats.taskStarting(delivery, delivery.deliveryTag, ifLost, task);
+  }
+
+  /** See `Consumer.taskFinished`. */
+  taskFinished(delivery: Delivery): void {
+    this.heartbeats.settled(delivery);
   }
 
   /** Give messages back untouched: front of their queue (RPUSH), marked redelivered. */

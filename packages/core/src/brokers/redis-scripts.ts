@@ -10,7 +10,6 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Command } from 'ioredis';
 
 /** The part of an ioredis client (or pipeline) a script needs. */
 export interface ScriptClient {
@@ -55,15 +54,17 @@ export class RedisScript<K extends readonly string[], A extends readonly (string
   }
 
   /**
-   * The script as one ioredis `Command` for a caller that writes it itself with
-   * `client.sendCommand` (no auto-pipelining: written to the socket before that
-   * returns). `bySha`: EVALSHA (the caller knows the server has the script);
-   * otherwise EVAL with the source, which works on any server and caches it.
+   * EVALSHA (`bySha`: the caller knows the server has the script) or EVAL with the
+   * source: the command name and arguments, for a caller that writes the command
+   * itself (this module stays free of ioredis: the heartbeat thread loads it).
    */
-  command(keys: K, args: A, bySha: boolean): { command: Command; reply: Promise<R> } {
-    const head = bySha ? this.sha : this.lua;
-    const command = new Command(bySha ? 'evalsha' : 'eval', [head, keys.length, ...keys, ...args], { replyEncoding: 'utf8' });
-    return { command, reply: command.promise.then((reply) => this.parse(reply)) };
+  commandArgs(keys: K, args: A, bySha: boolean): ['evalsha' | 'eval', (string | number)[]] {
+    return [bySha ? 'evalsha' : 'eval', [bySha ? this.sha : this.lua, keys.length, ...keys, ...args]];
+  }
+
+  /** Parse a reply of this script (see `commandArgs`). */
+  parseReply(reply: unknown): R {
+    return this.parse(reply);
   }
 }
 

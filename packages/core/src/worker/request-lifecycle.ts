@@ -208,7 +208,7 @@ export class RequestLifecycle {
   }
 
   private async execute(request: TaskRequest): Promise<void> {
-    const { stats, pool, log } = this.o;
+    const { stats } = this.o;
     let holdsSlot = true;
     const freeSlot = () => {
       if (!holdsSlot) return;
@@ -225,43 +225,57 @@ export class RequestLifecycle {
       const lateAck = request.acksLate;
       const forfeits = this.forfeits;
       // Refused when the consumer is settling a hung event loop: it may have given the message back.
-      // An early-ack message counts as started-to-drop until its ack lands (a hang before that acks it).
+      // An early-ack message counts as started-to-drop from before its ack is written until
+      // the run has finished (a hang before the ack landed acks it; during the run, FAILURE is stored).
       const ifLost = lateAck && request.rejectOnWorkerLost ? 'requeue' : 'ack';
-      if (this.o.consumer.taskStarting?.(request.delivery, ifLost) === false) return;
-      if (!lateAck) {
-        // Early ack, written before the function runs (as Celery's): a task that crashes
-        // the process must not come back. Batched per turn; the reply is not awaited.
-        this.settle(request.delivery);
-        await this.earlyAcks.pass(request.delivery);
-      }
-      // Forfeited when the consumer released a hung event loop meanwhile.
-      if (this.forfeits !== forfeits) return;
-      const ran = await pool.run(request, this.runDeps);
-      this.recording++;
-      freeSlot();
+      const storesFailure = ifLost !== 'requeue' && this.o.backend !== null && (!request.ignoreResult || this.o.app.settings.taskStoreErrorsEvenIfIgnored);
+      const task = storesFailure ? { id: request.id, groupId: request.groupId ?? null, parentId: request.parentId ?? null } : undefined;
+      if (this.o.consumer.taskStarting?.(request.delivery, ifLost, task) === false) return;
       try {
-        const outcome = await recordOutcome(request, this.runDeps, ran);
-        this.count(outcome);
-        if (lateAck) {
-          if (outcome.state === States.REJECTED) this.rejectDelivery(request.delivery, outcome.requeue === true);
-          else this.ackDelivery(request.delivery);
-        }
-      } catch (err) {
-        // The result backend failed: a late-ack message is run again later (parked
-        // broker-side, so a backend outage is not a hot requeue loop).
-        log.error({ err, id: request.id }, `${(err as Error).message}${lateAck ? `; message redelivered in ${REDELIVER_AFTER_BACKEND_ERROR_MS / 1000} s` : ''}`);
-        stats.failed++;
-        if (lateAck) {
+        if (!lateAck) {
+          // Early ack, written before the function runs (as Celery's): a task that crashes
+          // the process must not come back. Batched per turn; the reply is not awaited.
           this.settle(request.delivery);
-          this.o.consumer.defer(request.delivery, new Date(Date.now() + REDELIVER_AFTER_BACKEND_ERROR_MS)).catch((e) =>
-            log.error({ err: e, id: request.id }, 'Could not park the message; it stays unacked and is restored when this worker stops'),
-          );
+          await this.earlyAcks.pass(request.delivery);
         }
+        // Forfeited when the consumer released a hung event loop meanwhile.
+        if (this.forfeits !== forfeits) return;
+        await this.runAndRecord(request, freeSlot);
       } finally {
-        this.recording--;
+        if (!lateAck) this.o.consumer.taskFinished?.(request.delivery);
       }
     } finally {
       freeSlot();
+    }
+  }
+
+  /** Run the function in a pool slot, then record the outcome (and ack late / reject). */
+  private async runAndRecord(request: TaskRequest, freeSlot: () => void): Promise<void> {
+    const { stats, pool, log } = this.o;
+    const lateAck = request.acksLate;
+    const ran = await pool.run(request, this.runDeps);
+    this.recording++;
+    freeSlot();
+    try {
+      const outcome = await recordOutcome(request, this.runDeps, ran);
+      this.count(outcome);
+      if (lateAck) {
+        if (outcome.state === States.REJECTED) this.rejectDelivery(request.delivery, outcome.requeue === true);
+        else this.ackDelivery(request.delivery);
+      }
+    } catch (err) {
+      // The result backend failed: a late-ack message is run again later (parked
+      // broker-side, so a backend outage is not a hot requeue loop).
+      log.error({ err, id: request.id }, `${(err as Error).message}${lateAck ? `; message redelivered in ${REDELIVER_AFTER_BACKEND_ERROR_MS / 1000} s` : ''}`);
+      stats.failed++;
+      if (lateAck) {
+        this.settle(request.delivery);
+        this.o.consumer.defer(request.delivery, new Date(Date.now() + REDELIVER_AFTER_BACKEND_ERROR_MS)).catch((e) =>
+          log.error({ err: e, id: request.id }, 'Could not park the message; it stays unacked and is restored when this worker stops'),
+        );
+      }
+    } finally {
+      this.recording--;
     }
   }
 
