@@ -31,6 +31,8 @@ export interface Delivery {
   decodeError?: Error;
   /** Size of the message as received, in bytes. */
   sizeBytes: number;
+  /** The task id, when the transport knows it without decoding (a message too large to be read). */
+  taskId?: string;
   /** The queue it was taken from. */
   queue: string;
   exchange: string;

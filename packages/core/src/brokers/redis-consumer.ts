@@ -14,7 +14,7 @@ import { isConnectionError } from '../redis-connection.js';
 import { ConsumerHeartbeats } from '../worker/consumer-heartbeats.js';
 import type { Consumer, ConsumerOptions, Delivery, EarlyAck, IfWorkerLost, ReserveOptions, RunningTask } from './broker.js';
 import { decodeEnvelope } from './redis-envelope.js';
-import { CONSUMERS, DEFERRED, ownedKey, UNACKED, UNACKED_INDEX, UNACKED_MUTEX } from './redis-keys.js';
+import { CONSUMERS, DEFERRED, ownedKey, REDELIVERIES, REDELIVERIES_AT, UNACKED, UNACKED_INDEX, UNACKED_MUTEX } from './redis-keys.js';
 import { scripts } from './redis-scripts.js';
 
 const SEP = '\x06\x16';
@@ -22,6 +22,10 @@ const PROMOTE_BATCH = 500;
 const DEAD_BATCH = 1000;
 /** A dead consumer stays listed (and re-checked) this long after its last heartbeat. */
 const DEAD_RETENTION_MS = 3_600_000;
+/** A redelivery count unchanged this long whose message nobody holds is deleted (see sweepRedeliveries). */
+const REDELIVERY_COUNT_TTL_MS = 86_400_000;
+/** Redelivery counts looked at per sweep. */
+const SWEEP_BATCH = 500;
 /** Longest single wake-up BLMOVE (s); a watcher re-arms after it. */
 const WATCH_BLOCK_SECONDS = 5;
 /** After a watcher connection fails, wait this long before reserving again. */
@@ -199,16 +203,18 @@ export class RedisConsumer implements Consumer {
   }
 
   private async takeReady(keys: string[], keyQueues: string[], max: number): Promise<Delivery[]> {
+    const maxBytes = this.options.maxMessageBytes ?? Infinity;
+    // Over maxBytes, the script sends the message's size and task id, not the message.
     const reply = await scripts.reserveMessages.run(
       this.ctx.redis,
       [UNACKED, UNACKED_INDEX, this.ownedKey],
-      [max, `${randomUUID()}-`, `${randomUUID()}:`, ...keyQueues],
+      [max, `${randomUUID()}-`, `${randomUUID()}:`, Number.isFinite(maxBytes) ? Math.max(1, Math.floor(maxBytes)) : 0, ...keyQueues],
       keys,
     );
     const deliveries: Delivery[] = [];
-    for (let i = 0; i < reply.length; i += 5) {
+    for (let i = 0; i < reply.length; i += 6) {
       const queue = keyQueues[Number(reply[i + 2]) - 1]!;
-      deliveries.push(toDelivery(reply[i]!, reply[i + 1]!, queue, reply[i + 3]!, Number(reply[i + 4]), this.options.maxMessageBytes ?? Infinity));
+      deliveries.push(toDelivery(reply[i]!, reply[i + 1]!, queue, reply[i + 3]!, Number(reply[i + 4]), Number(reply[i + 5]), maxBytes));
     }
     return deliveries;
   }
@@ -352,6 +358,15 @@ export class RedisConsumer implements Consumer {
   }
 
   /**
+   * Delete redelivery counts unchanged for `ageMs` whose message nobody holds (a Python
+   * worker acked it: kombu's ack does not know them). Runs with the visibility restore;
+   * public for tests. Resolves with how many were deleted.
+   */
+  sweepRedeliveries(ageMs = REDELIVERY_COUNT_TTL_MS): Promise<number> {
+    return scripts.sweepRedeliveries.run(this.ctx.redis, [UNACKED, REDELIVERIES, REDELIVERIES_AT], [ageMs, SWEEP_BATCH]);
+  }
+
+  /**
    * Prove this consumer alive for `ttlMs` (default: 5 heartbeat intervals), then
    * run `upkeep`. Runs on its own timer; public for tests that drive it by hand.
    */
@@ -376,6 +391,8 @@ export class RedisConsumer implements Consumer {
     if (now - this.lastVisibleRestore >= this.ctx.restoreVisibleIntervalMs) {
       this.lastVisibleRestore = now;
       visible = scripts.restoreVisible.run(redis, [UNACKED, UNACKED_INDEX, UNACKED_MUTEX], [randomUUID(), this.ctx.visibilityTimeout, DEAD_BATCH]);
+      // At the same (rare) cadence: counts a Python worker's ack left behind.
+      void this.sweepRedeliveries().catch((err) => this.log.debug({ err }, 'Sweeping redelivery counts failed; will retry'));
     }
     const [promotedFirst] = await Promise.all([promoting, restoring, visible]);
     let promoted = promotedFirst;
@@ -421,12 +438,16 @@ function ackArgs(deliveries: readonly Delivery[]): string[] {
   return args;
 }
 
-function toDelivery(raw: string, deliveryTag: string, queue: string, lease: string, redeliveries: number, maxBytes: number): Delivery {
-  // UTF-8 needs at least one byte per UTF-16 unit: a long string is too large without counting.
-  const sizeBytes = raw.length > maxBytes ? raw.length : Buffer.byteLength(raw);
+/**
+ * A reserved message as a `Delivery`. `sizeBytes` is the envelope's size on Redis; over
+ * `maxBytes` the script sent its task id (or "") in place of the envelope.
+ */
+function toDelivery(raw: string, deliveryTag: string, queue: string, lease: string, redeliveries: number, sizeBytes: number, maxBytes: number): Delivery {
   if (sizeBytes > maxBytes) {
-    const decodeError = new MessageTooLarge(`${raw.length > maxBytes ? 'at least ' : ''}${sizeBytes} bytes > ${maxBytes}: rejected before parsing.`);
-    return { message: null, decodeError, sizeBytes, queue, exchange: '', routingKey: queue, deliveryTag, lease, redelivered: false, redeliveries };
+    const decodeError = new MessageTooLarge(`${sizeBytes} bytes > ${maxBytes}: rejected before it was read from Redis.`);
+    const tooLarge: Delivery = { message: null, decodeError, sizeBytes, queue, exchange: '', routingKey: queue, deliveryTag, lease, redelivered: false, redeliveries };
+    if (raw) tooLarge.taskId = raw;
+    return tooLarge;
   }
   try {
     const decoded = decodeEnvelope(raw);

@@ -100,6 +100,8 @@ export const scripts = {
   promoteDeferred: new RedisScript<Keys3, readonly number[], number>('promoteDeferred-3', replies.integer),
   restoreDeadConsumers: new RedisScript<Keys3, readonly [consumerId: string, retentionMs: number, batch: number], number>('restoreDeadConsumers-3', replies.integer),
   retireConsumer: new RedisScript<Keys3, readonly [consumerId: string], number>('retireConsumer-3', replies.integer),
+  /** Returns how many redelivery counts were deleted. */
+  sweepRedeliveries: new RedisScript<Keys3, readonly [ageMs: number, batch: number], number>('sweepRedeliveries-3', replies.integer),
   restoreVisible: new RedisScript<Keys3, readonly [lockToken: string, visibilitySeconds: number, batch: number], number>('restoreVisible-3', replies.integer),
   /** Run by the heartbeat thread over its own socket (raw EVAL of `.lua`); returns a status "<restored> <dropped> <requeued>". */
   releaseHungConsumer: new RedisScript<Keys3, readonly string[], string>('releaseHungConsumer-3', (reply) => String(reply)),
