@@ -255,6 +255,29 @@ describe('RedisBroker', { skip: skip ?? false }, () => {
     assert.equal(back.find((x) => x !== held)!.message!.headers.id, '00000000-0000-4000-8000-000000000001');
   });
 
+  test('an oversized message is reserved without its bytes: the reply has its size and task id, and it can be acked away', async () => {
+    const c = await broker().openConsumer(['celery'], { consumerId: 'size-check', autoUpkeep: false, maxMessageBytes: 32_768 });
+    await pub.publish(message('small'), celery);
+    const big = { ...message('big-one') };
+    big.body = Buffer.from('x'.repeat(3_000_000));
+    await pub.publish(big, celery);
+    const sentByRedis = async () => Number(/total_net_output_bytes:(\d+)/.exec(await raw.info('stats'))![1]);
+    const before = await sentByRedis();
+    const got = await c.reserve({ max: 10, timeoutMs: 0 });
+    const sent = (await sentByRedis()) - before;
+    assert.ok(sent < 64 * 1024, `Redis sent ${sent} bytes to reserve a 4 MB message over maxMessageBytes`);
+    const tooBig = got.find((d) => d.message === null)!;
+    const stored = (await raw.hget('unacked', tooBig.deliveryTag))!;
+    // kombu's unacked entry is `[<envelope>, "<exchange>", "<routing key>"]`: the size is the envelope's bytes on Redis.
+    assert.equal(tooBig.sizeBytes, Buffer.byteLength(stored) - Buffer.byteLength('[, "", "celery"]'));
+    assert.ok(tooBig.sizeBytes > 4_000_000, `size ${tooBig.sizeBytes}`);
+    assert.equal(tooBig.taskId, 'big-one');
+    assert.equal(tooBig.decodeError?.name, 'MessageTooLarge');
+    assert.equal(got.find((d) => d.message !== null)!.message!.headers.id, 'small', 'a small one in the same batch is delivered whole');
+    await c.ack(got);
+    assert.deepEqual([await raw.hlen('unacked'), await raw.llen('celery')], [0, 0]);
+  });
+
   test('a redelivery count left behind by a Python worker\'s ack is swept once old, not while the message is held', async () => {
     const a = await consumer('crashed-A');
     const b = await consumer('live-B');

@@ -105,9 +105,12 @@ export class RequestLifecycle {
     const message = delivery.message;
     // Size first, from the raw bytes: a transport delivers an oversized message unparsed.
     if (delivery.sizeBytes > s.maxMessageSize || delivery.decodeError instanceof MessageTooLarge) {
-      const err = new MessageTooLarge(`${delivery.sizeBytes} bytes > maxMessageSize ${s.maxMessageSize}`);
-      const id = typeof message?.headers?.id === 'string' ? `Message ${message.headers.id}` : 'A message';
-      this.discard(delivery, `${id} of ${delivery.sizeBytes} bytes from queue ${delivery.queue} exceeds maxMessageSize (${s.maxMessageSize}); rejected. Raise maxMessageSize or send smaller payloads (e.g. a URL to the data).`, err);
+      const taskId = typeof message?.headers?.id === 'string' ? message.headers.id : delivery.taskId;
+      const why = `${taskId ? `Message ${taskId}` : 'A message'} of ${delivery.sizeBytes} bytes from queue ${delivery.queue} exceeds maxMessageSize (${s.maxMessageSize}); rejected. Raise maxMessageSize or send smaller payloads (e.g. a URL to the data).`;
+      const err = new MessageTooLarge(why);
+      this.discard(delivery, why, err);
+      // A waiter gets the reason instead of PENDING forever (as for an unregistered task).
+      if (taskId) this.store(resultDocument({ id: taskId, groupId: null, parentId: null }, States.FAILURE, toExceptionDocument(err)));
       return;
     }
     if (!message) {
