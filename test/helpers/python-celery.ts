@@ -149,6 +149,8 @@ export interface CeleriacWorkerOptions {
   queues?: string[];
   concurrency?: number;
   loglevel?: string;
+  /** Extra CLI arguments (e.g. `-E`). */
+  extraArgs?: string[];
 }
 
 /**
@@ -167,6 +169,7 @@ export async function startCeleriacWorker(options: CeleriacWorkerOptions): Promi
     '-l', options.loglevel ?? 'info',
     ...(options.queues ? ['-Q', options.queues.join(',')] : []),
     ...(options.concurrency !== undefined ? ['-c', String(options.concurrency)] : []),
+    ...(options.extraArgs ?? []),
   ];
   const child = spawn(process.execPath, args, { cwd: REPO_ROOT, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const tracked = track(child, hostname);

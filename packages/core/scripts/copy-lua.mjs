@@ -1,10 +1,10 @@
 // Copies the Lua scripts of the Redis transport (src/brokers/redis-lua/) and of the Redis
-// result backend (src/backends/redis-lua/) next to the compiled JavaScript (dist/...),
+// result backend (src/backends/redis-lua/) and of beat (src/beat/redis-lua/) next to the compiled JavaScript (dist/...),
 // where redis-scripts.js loads them.
 import { cpSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-for (const dir of ['brokers/redis-lua', 'backends/redis-lua']) {
+for (const dir of ['brokers/redis-lua', 'backends/redis-lua', 'beat/redis-lua']) {
   cpSync(`${root}src/${dir}`, `${root}dist/${dir}`, { recursive: true });
 }

@@ -6,6 +6,8 @@ import { createBackend } from './backends/index.js';
 import type { Broker, Route } from './brokers/broker.js';
 import { createBroker } from './brokers/index.js';
 import { Signature } from './canvas/signature.js';
+import { Control } from './control/control-client.js';
+import { Events } from './events/events.js';
 import { resolveSettings, type Settings } from './config.js';
 import { ConfigurationError, NotRegistered } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
@@ -18,6 +20,7 @@ import { buildTaskMessage } from './protocol/task-message.js';
 import { parseWireDate } from './protocol/time.js';
 import { AsyncResult } from './result.js';
 import { resolveRoute } from './routing.js';
+import { BeatRegistry } from './beat/registry.js';
 import { createTask, type Task, type TaskFunction, type TaskOptions } from './task.js';
 import { currentTask } from './task-context.js';
 import { taskMethodsOf, type TaskMethods } from './task-decorator.js';
@@ -61,6 +64,8 @@ export class Celeriac {
   readonly oid = randomUUID();
   /** `gen<pid>@<host>`, the `origin` header of messages sent from this process. */
   readonly origin = `gen${process.pid}@${hostname()}`;
+  /** Periodic tasks: `app.beat.add(name, entry)`, and the dynamic schedule in Redis (`app.beat.dynamic`). */
+  readonly beat: BeatRegistry = new BeatRegistry(this);
 
   constructor(
     /** The app name (Celery's `main`). */
@@ -85,6 +90,21 @@ export class Celeriac {
     this.resolved = undefined;
     return this;
   }
+
+  /**
+   * Remote control of the workers, Python and Celeriac alike (Celery's
+   * `app.control`): `ping`, `inspect().active()`, `revoke(id)`, `broadcast(...)`.
+   */
+  get control(): Control {
+    return (this.controlClient ??= new Control(this));
+  }
+  private controlClient: Control | undefined;
+
+  /** Monitoring events (Celery's `app.events`): `receiver()` with a live cluster model. */
+  get events(): Events {
+    return (this.eventsClient ??= new Events(this));
+  }
+  private eventsClient: Events | undefined;
 
   /** The effective settings (defaults + everything configured). */
   get settings(): Settings {
@@ -241,6 +261,7 @@ export class Celeriac {
   async publishMessage(message: TaskMessage, route: Route, options: Pick<ApplyOptions, 'retry' | 'retryPolicy'> = {}): Promise<void> {
     const broker = await this.getBroker();
     await this.publishWithPolicy(() => broker.publish(message, route), options);
+    if (this.settings.taskSendSentEvent) void this.events.taskSent(message, route);
   }
 
   /**
@@ -322,9 +343,12 @@ export class Celeriac {
    * (a connection that never opened, or a broker that is away, is just dropped).
    */
   async close(): Promise<void> {
+    await this.controlClient?.close().catch(() => undefined);
+    await this.eventsClient?.close().catch(() => undefined);
     const [broker, backend] = [this.brokerPromise, this.backendPromise];
     this.brokerPromise = this.backendPromise = undefined;
     const closing = [broker, backend].map((opened) => opened?.then((c) => c.close()));
+    closing.push(this.beat.close());
     for (const outcome of await Promise.allSettled(closing)) {
       if (outcome.status === 'rejected') this.logger.debug({ err: outcome.reason }, 'Error while closing a connection (ignored)');
     }

@@ -4,6 +4,7 @@
  * to Celeriac's camelCase ones.
  */
 import { availableParallelism } from 'node:os';
+import { fromCeleryBeatSchedule, type BeatScheduleConfig } from './beat/entry.js';
 import { ConfigurationError } from './errors.js';
 import type { LogFormat } from './logger.js';
 
@@ -119,6 +120,15 @@ export interface Settings {
    */
   workerHangTimeout: number;
   /**
+   * Answer remote control (`app.control`, `celery inspect` / `control`, revokes) on
+   * the broker's pidbox. Celery's `worker_enable_remote_control`. Default true.
+   */
+  workerEnableRemoteControl: boolean;
+  /** Send task events (task-received, -started, -succeeded, ...) for monitors; `-E`. Celery's `worker_send_task_events`. Default false. */
+  workerSendTaskEvents: boolean;
+  /** Producers send a task-sent event for every task. Celery's `task_send_sent_event`. Default false. */
+  taskSendSentEvent: boolean;
+  /**
    * Celeriac: a message restored this many times after its worker died or stalled
    * while holding it (a task that crashes the process, BullMQ's `maxStalledCount`) is
    * given up on the next delivery: FAILURE (`WorkerLostError`) is stored and the
@@ -167,10 +177,25 @@ export interface Settings {
    * task id. Default 60. A late-ack message whose result was dropped is run again.
    */
   resultBackendRetryWindow: number;
-  /** `timezone`. Default `UTC`. */
-  timezone: string;
+  /**
+   * `timezone`: the IANA zone beat evaluates crontabs in (`Europe/Berlin`).
+   * Default none: UTC, or the machine's zone when `enableUtc` is false (Celery's rule).
+   */
+  timezone: string | null;
   /** `enable_utc`. Default true. */
   enableUtc: boolean;
+  /** `beat_schedule`: periodic tasks by name (see `BeatEntry`). Default `{}`. */
+  beatSchedule: BeatScheduleConfig;
+  /** `beat_max_loop_interval`: the longest beat sleeps between checks, in seconds. Default 300. */
+  beatMaxLoopInterval: number;
+  /** `beat_schedule_filename`: where beat keeps last-run times when the broker is not Redis. Default `celeriac-beat-schedule.json`. */
+  beatScheduleFilename: string;
+  /**
+   * Celeriac: seconds the beat leader's lock lives in Redis without renewal (renewed
+   * every third of it); a standby beat takes over at most this long after the
+   * leader dies. Default 30.
+   */
+  beatLockTtl: number;
 }
 
 /** Celery's defaults (plus Celeriac's own settings). */
@@ -206,6 +231,9 @@ export function defaultSettings(): Settings {
     workerHeartbeatInterval: 2,
     workerHeartbeatThread: true,
     workerHangTimeout: 300,
+    workerEnableRemoteControl: true,
+    workerSendTaskEvents: false,
+    taskSendSentEvent: false,
     workerMaxRedeliveries: 3,
     workerAcceptProtocolV1: false,
     workerLogFormat: 'auto',
@@ -218,12 +246,16 @@ export function defaultSettings(): Settings {
     taskPublishRetryPolicy: { maxRetries: 3, intervalStart: 0, intervalStep: 0.2, intervalMax: 0.2 },
     resultBackendTransportOptions: {},
     resultBackendRetryWindow: 60,
-    timezone: 'UTC',
+    timezone: null,
     enableUtc: true,
+    beatSchedule: {},
+    beatMaxLoopInterval: 300,
+    beatScheduleFilename: 'celeriac-beat-schedule.json',
+    beatLockTtl: 30,
   };
 }
 
-type Kind = 'string' | 'nullable-string' | 'number' | 'nullable-number' | 'boolean' | 'list' | 'object';
+type Kind = 'string' | 'nullable-string' | 'number' | 'nullable-number' | 'boolean' | 'list' | 'object' | 'beat-schedule';
 
 /** Celery 4+ lowercase name → [camelCase key, kind]. */
 const CELERY_NAMES: Record<string, [keyof Settings, Kind]> = {
@@ -254,6 +286,9 @@ const CELERY_NAMES: Record<string, [keyof Settings, Kind]> = {
   worker_concurrency: ['workerConcurrency', 'number'],
   worker_prefetch_multiplier: ['workerPrefetchMultiplier', 'number'],
   worker_hang_timeout: ['workerHangTimeout', 'number'],
+  worker_enable_remote_control: ['workerEnableRemoteControl', 'boolean'],
+  worker_send_task_events: ['workerSendTaskEvents', 'boolean'],
+  task_send_sent_event: ['taskSendSentEvent', 'boolean'],
   broker_transport_options: ['brokerTransportOptions', 'object'],
   broker_connection_retry: ['brokerConnectionRetry', 'boolean'],
   broker_connection_max_retries: ['brokerConnectionMaxRetries', 'nullable-number'],
@@ -261,8 +296,11 @@ const CELERY_NAMES: Record<string, [keyof Settings, Kind]> = {
   task_publish_retry: ['taskPublishRetry', 'boolean'],
   task_publish_retry_policy: ['taskPublishRetryPolicy', 'object'],
   result_backend_transport_options: ['resultBackendTransportOptions', 'object'],
-  timezone: ['timezone', 'string'],
+  timezone: ['timezone', 'nullable-string'],
   enable_utc: ['enableUtc', 'boolean'],
+  beat_schedule: ['beatSchedule', 'beat-schedule'],
+  beat_max_loop_interval: ['beatMaxLoopInterval', 'number'],
+  beat_schedule_filename: ['beatScheduleFilename', 'string'],
 };
 
 /** Pre-4.0 uppercase names (Celery's "old settings") → the new lowercase name. */
@@ -286,6 +324,8 @@ const OLD_NAMES: Record<string, string> = {
   CELERYD_TASK_SOFT_TIME_LIMIT: 'task_soft_time_limit',
   CELERYD_CONCURRENCY: 'worker_concurrency',
   CELERYD_PREFETCH_MULTIPLIER: 'worker_prefetch_multiplier',
+  CELERY_SEND_EVENTS: 'worker_send_task_events',
+  CELERY_SEND_TASK_SENT_EVENT: 'task_send_sent_event',
   BROKER_TRANSPORT_OPTIONS: 'broker_transport_options',
   BROKER_CONNECTION_RETRY: 'broker_connection_retry',
   BROKER_CONNECTION_MAX_RETRIES: 'broker_connection_max_retries',
@@ -294,6 +334,9 @@ const OLD_NAMES: Record<string, string> = {
   CELERY_TASK_PUBLISH_RETRY_POLICY: 'task_publish_retry_policy',
   CELERY_TIMEZONE: 'timezone',
   CELERY_ENABLE_UTC: 'enable_utc',
+  CELERYBEAT_SCHEDULE: 'beat_schedule',
+  CELERYBEAT_MAX_LOOP_INTERVAL: 'beat_max_loop_interval',
+  CELERYBEAT_SCHEDULE_FILENAME: 'beat_schedule_filename',
 };
 
 /** Options for `fromObject`. */
@@ -330,6 +373,8 @@ function coerce(key: string, value: unknown, kind: Kind): unknown {
       if (Array.isArray(value)) return value.map(String);
       if (typeof value === 'string') return value.split(',').map((s) => s.trim()).filter(Boolean);
       throw fail('a list');
+    case 'beat-schedule':
+      return fromCeleryBeatSchedule(value, key);
     case 'object':
       if (typeof value === 'string') return JSON.parse(value);
       if (value && typeof value === 'object') return normalizeObject(key, value as Record<string, unknown>);

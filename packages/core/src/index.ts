@@ -38,7 +38,35 @@ export { buildTaskMessage, decodeTaskMessage } from './protocol/task-message.js'
 export type { TaskMessageSpec, DecodedTask } from './protocol/task-message.js';
 export { dumpsPython, loadsPython } from './protocol/python-json.js';
 export { createLogger } from './logger.js';
+export { Control, Inspect } from './control/control-client.js';
+export type { ControlOptions, ControlReplies } from './control/control-client.js';
+export type { ControlChannel, ReplyQueue } from './brokers/broker.js';
+export type { RequestInfo } from './control/request-info.js';
+export { Events } from './events/events.js';
+export { EventReceiver } from './events/event-receiver.js';
+export type { EventHandler } from './events/event-receiver.js';
+export { EventState } from './events/event-state.js';
+export type { WorkerInfo, TaskInfo } from './events/event-state.js';
+export type { CeleryEvent } from './events/event-message.js';
 export type { LogFormat, LoggerOptions, LogLevel, Logger } from './logger.js';
+// Beat: periodic tasks.
+export { crontab, Crontab } from './beat/crontab.js';
+export type { CrontabFields } from './beat/crontab.js';
+export { CrontabFieldError } from './beat/crontab-field.js';
+export type { CrontabFieldName, CrontabFieldValue } from './beat/crontab-field.js';
+export { every, IntervalSchedule } from './beat/interval.js';
+export type { IntervalParts } from './beat/interval.js';
+export { isDue, ScheduleError } from './beat/schedule.js';
+export type { Schedule, ScheduleJSON, DueCheck } from './beat/schedule.js';
+export type { BeatEntry, BeatScheduleConfig, BeatSendOptions, ResolvedEntry, StoredEntry } from './beat/entry.js';
+export { Beat } from './beat/beat.js';
+export type { BeatOptions } from './beat/beat.js';
+export { ManualClock, systemClock } from './beat/clock.js';
+export type { BeatClock } from './beat/clock.js';
+export { BeatRegistry } from './beat/registry.js';
+export { DynamicSchedule } from './beat/dynamic-schedule.js';
+export type { DynamicEntryInfo, BeatEntryPatch } from './beat/dynamic-schedule.js';
+export type { BeatStateStore, LastRun, ClaimOutcome, LeaderFence } from './beat/state-store.js';
 
 /**
  * `@Task()` marks a class method as a task (see `Celeriac.registerTasks`);

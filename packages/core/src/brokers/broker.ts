@@ -214,6 +214,46 @@ export interface Consumer {
 }
 
 /**
+ * Broadcast and reply messaging for remote control (Celery's pidbox) and events
+ * (`celeryev`), opened with `Broker.openControlChannel`. Fanout exchanges deliver a
+ * copy to every subscriber (Redis: kombu's PUBLISH/PSUBSCRIBE emulation); replies go
+ * to a direct exchange whose bound queue the requester reads (Redis: kombu's
+ * `_kombu.binding.<exchange>` set and a list per reply queue).
+ */
+export interface ControlChannel {
+  /**
+   * Receive every message published to the fanout `exchange` from now on (with the
+   * routing key it was published under). Resolves once subscribed, with a function
+   * that stops the subscription.
+   */
+  subscribe(exchange: string, onMessage: (message: TaskMessage, routingKey: string) => void): Promise<() => Promise<void>>;
+  /** Publish `message` to every subscriber of the fanout `exchange`. */
+  publishFanout(exchange: string, message: TaskMessage, routingKey?: string): Promise<void>;
+  /** Publish to the queue bound to the direct `exchange` under `routingKey`; dropped when nothing is bound (as AMQP does). */
+  publishDirect(exchange: string, routingKey: string, message: TaskMessage): Promise<void>;
+  /** Declare a queue bound to the direct `exchange` under `routingKey`, to read replies from. */
+  openReplyQueue(exchange: string, routingKey: string): Promise<ReplyQueue>;
+  /**
+   * Keep revoked task ids in the broker until `expiresAtMs` (unix ms), so a worker
+   * that was offline when the revoke was broadcast learns about it when it starts.
+   * Transports without storage omit it.
+   */
+  persistRevoked?(ids: readonly string[], expiresAtMs: number): Promise<void>;
+  /** Revoked ids kept in the broker and not expired: id → unix seconds revoked. */
+  loadRevoked?(): Promise<Map<string, number>>;
+  /** Close the channel's connections (subscriptions end). */
+  close(): Promise<void>;
+}
+
+/** A requester's reply queue (see `ControlChannel.openReplyQueue`). */
+export interface ReplyQueue {
+  /** The next message, or null after `timeoutMs` without one. */
+  next(timeoutMs: number): Promise<TaskMessage | null>;
+  /** Unbind and delete the queue. */
+  close(): Promise<void>;
+}
+
+/**
  * One broker connection. Each transport lives in its own file behind this
  * interface and is chosen by URL scheme (see `createBroker`).
  */
@@ -241,6 +281,11 @@ export interface Broker {
    * `timeoutMs` (publish retries wait on it). Brokers without a connection omit it.
    */
   whenConnected?(timeoutMs: number): Promise<boolean>;
+  /**
+   * Open the broadcast/reply channel that remote control and events use. Transports
+   * without fanout omit it (their workers then answer no remote control).
+   */
+  openControlChannel?(): Promise<ControlChannel>;
   /** Close connections. Pending publishes are flushed first. */
   close(): Promise<void>;
 }

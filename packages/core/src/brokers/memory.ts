@@ -8,7 +8,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { TaskMessage } from '../protocol/message.js';
-import type { Broker, Consumer, ConsumerOptions, Delivery, PublishItem, ReserveOptions, Route } from './broker.js';
+import type { Broker, Consumer, ConsumerOptions, ControlChannel, Delivery, PublishItem, ReserveOptions, Route } from './broker.js';
+import { MemoryControlChannel, MemoryFanoutHub } from './memory-fanout.js';
 
 interface Stored {
   message: TaskMessage;
@@ -91,6 +92,8 @@ class MemoryHub {
 }
 
 const hubs = new Map<string, MemoryHub>();
+/** Fanout state (remote control, events) of each hub. */
+const fanoutHubs = new WeakMap<MemoryHub, MemoryFanoutHub>();
 
 /** The in-process broker. */
 export class MemoryBroker implements Broker {
@@ -102,6 +105,13 @@ export class MemoryBroker implements Broker {
     let hub = hubs.get(url);
     if (!hub) hubs.set(url, (hub = new MemoryHub()));
     this.hub = hub;
+  }
+
+  /** Remote control and events between the apps and workers of this process. */
+  async openControlChannel(): Promise<ControlChannel> {
+    let fanout = fanoutHubs.get(this.hub);
+    if (!fanout) fanoutHubs.set(this.hub, (fanout = new MemoryFanoutHub()));
+    return new MemoryControlChannel(fanout);
   }
 
   async publish(message: TaskMessage, route: Route): Promise<void> {

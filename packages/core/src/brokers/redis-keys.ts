@@ -30,3 +30,6 @@ export function ownedKey(consumerId: string): string {
   return `_celeriac.owned.${consumerId}`;
 }
 
+
+/** Celeriac: zset revoked task id → unix ms until which the revoke holds (remote control `revoke`). */
+export const REVOKED = '_celeriac.revoked';

@@ -57,7 +57,8 @@ import { resolveRedisConnection } from '../redis-connection.js';
 import { ConfigurationError } from '../errors.js';
 import { maskUrl } from '../mask-url.js';
 import type { TaskMessage } from '../protocol/message.js';
-import type { Broker, ConsumerOptions, PublishItem, Route } from './broker.js';
+import type { Broker, ConsumerOptions, ControlChannel, PublishItem, Route } from './broker.js';
+import { RedisControlChannel } from './redis-fanout.js';
 import { RedisConsumer, type RedisConsumerContext } from './redis-consumer.js';
 import { encodeEnvelope, messagePriority } from './redis-envelope.js';
 
@@ -100,6 +101,8 @@ export class RedisBroker implements Broker {
   private readonly declared = new Set<string>();
   private readonly bindings = new Map<string, { at: number; members: string[] }>();
   private readonly consumers = new Set<RedisConsumer>();
+  private readonly controlChannels = new Set<RedisControlChannel>();
+  private readonly db: number;
   private closed: Promise<void> | undefined;
 
   constructor(
@@ -112,6 +115,7 @@ export class RedisBroker implements Broker {
     if (steps[0] !== 0) throw new ConfigurationError(`prioritySteps must start with 0 (kombu's bare queue list), got ${JSON.stringify(options.prioritySteps)}.`);
     this.bindingCacheMs = options.bindingCacheMs ?? 5_000;
     const connection = resolveRedisConnection(url, options.redis);
+    this.db = connection.db;
     this.redis = createRedisClient(connection, { redis: { enableAutoPipelining: true, ...options.redis }, events: options.connectionEvents });
     this.ctx = {
       redis: this.redis,
@@ -134,6 +138,14 @@ export class RedisBroker implements Broker {
     this.consumers.add(consumer);
     await consumer.start();
     return consumer;
+  }
+
+  /** kombu's fanout and reply emulation (remote control, events): see redis-fanout.ts. */
+  async openControlChannel(): Promise<ControlChannel> {
+    if (this.closed) throw new Error('The Redis broker is closed.');
+    const channel = new RedisControlChannel(this.redis, this.db);
+    this.controlChannels.add(channel);
+    return channel;
   }
 
   /** LPUSH the kombu envelope to the queue list of the message's priority (declaring the queue once). */
@@ -252,6 +264,7 @@ export class RedisBroker implements Broker {
   private async shutdown(): Promise<void> {
     try {
       await Promise.all([...this.consumers].map((c) => c.close()));
+      await Promise.all([...this.controlChannels].map((c) => c.close()));
     } finally {
       await closeRedisClient(this.redis);
     }

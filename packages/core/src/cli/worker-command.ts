@@ -1,8 +1,10 @@
+import { claimPidfile } from './pidfile.js';
 import { appFor, type ConnectionFlags } from './load-app.js';
 import { workerBanner } from './banner.js';
 import { expandNodeName } from './nodename.js';
 import { parseList, parseLogFormat, parseLogLevel, parseWholeNumber, UsageError } from './options.js';
 import { createLogger } from '../logger.js';
+import { Beat } from '../beat/beat.js';
 import { Worker } from '../worker/worker.js';
 
 /** `celeriac worker` flags (with the global ones). */
@@ -15,6 +17,18 @@ export interface WorkerFlags extends ConnectionFlags {
   color?: boolean;
   prefetchMultiplier?: string;
   hostname?: string;
+  /** `--pidfile`: refuse to start while a live worker holds it. */
+  pidfile?: string;
+  /** `-E`. */
+  taskEvents?: boolean;
+  /** `--without-heartbeat`. */
+  withoutHeartbeat?: boolean;
+  /** `--without-mingle`. */
+  withoutMingle?: boolean;
+  /** `-B`: run beat in this process too. */
+  beat?: boolean;
+  /** `-s`: beat's last-run file (with -B). */
+  schedule?: string;
 }
 
 /** Run a worker until SIGTERM/SIGINT (warm), or a second signal (cold). */
@@ -28,21 +42,29 @@ export async function workerCommand(flags: WorkerFlags, version: string): Promis
   const queues = parseList(flags.queues);
   if (!flags.app) throw new UsageError('celeriac worker needs -A <module> (the module that exports your app and imports your tasks).');
 
+  if (flags.pidfile) claimPidfile(flags.pidfile);
   const app = await appFor(flags);
   if (concurrency !== undefined) app.configure({ workerConcurrency: concurrency });
   const logger = createLogger(level, 'celeriac', { format: logFormat ?? app.settings.workerLogFormat, colors: flags.color === false ? false : undefined });
   // The broker stayed away past brokerConnectionMaxRetries: exit non-zero, as Celery does, for the service manager to restart us.
   const onBrokerLost = () => void worker.stop({ cold: true }).catch(() => undefined).then(() => process.exit(1));
-  const worker: Worker = new Worker(app, { queues, prefetchMultiplier, hostname, logger, onBrokerLost });
+  const worker: Worker = new Worker(app, { queues, prefetchMultiplier, hostname, logger, onBrokerLost, mingle: flags.withoutMingle !== true, sendEvents: flags.taskEvents ? true : undefined, heartbeat: flags.withoutHeartbeat !== true });
   process.stdout.write(workerBanner(worker, version) + '\n');
+  // -B: beat in this process (checked before the worker starts, so a bad entry is the only thing printed).
+  const beat = flags.beat ? new Beat(app, { logger, scheduleFile: flags.schedule }) : undefined;
+  await beat?.start();
   await worker.start();
+  const stopBeat = () => beat?.stop().catch((err: Error) => worker.log.error({ err }, 'beat: error while stopping'));
+  if (beat) {
+    worker.log.info(`beat: Starting... (embedded, -B; ${beat.entries.length} entries, ${beat.storeDescription})`);
+  }
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
     if (signals === 1) {
       worker.log.warn(`worker: Warm shutdown (${signal}); send it again for a cold shutdown`);
-      worker
-        .stop()
+      Promise.resolve(stopBeat())
+        .then(() => worker.stop())
         .then(() => app.close())
         .then(
           () => process.exit(signals > 1 ? 1 : 0),
@@ -53,7 +75,7 @@ export async function workerCommand(flags: WorkerFlags, version: string): Promis
       // with Redis away: nothing is waited for), never waiting more than 3 s.
       worker.log.warn(`worker: Cold shutdown (${signal})`);
       const giveUp = new Promise((resolve) => setTimeout(resolve, 3000).unref());
-      void Promise.race([worker.stop({ cold: true }).catch(() => undefined), giveUp]).then(() => process.exit(1));
+      void Promise.race([Promise.all([stopBeat(), worker.stop({ cold: true }).catch(() => undefined)]), giveUp]).then(() => process.exit(1));
     }
   };
   process.on('SIGTERM', onSignal);

@@ -5,6 +5,9 @@
  * given back with `Consumer.restore`.
  */
 import type { Celeriac } from '../app.js';
+import type { RevokedSet } from '../control/revoked-set.js';
+import type { WorkerRequests } from '../control/worker-requests.js';
+import type { TaskEvents } from '../events/task-events.js';
 import type { ResultBackend, ResultDocument } from '../backends/backend.js';
 import type { Consumer, Delivery } from '../brokers/broker.js';
 import { MessageTooLarge, NotRegistered, TaskRevokedError } from '../errors.js';
@@ -46,6 +49,8 @@ export interface LifecycleOptions {
   recordingLimit: number;
   /** A prefetch slot was freed. */
   onSlotFreed: () => void;
+  /** What remote control reads (held requests, totals per task) and the revoked ids to discard. */
+  control?: { requests: WorkerRequests; revoked: RevokedSet; totals: Map<string, number>; events?: TaskEvents };
 }
 
 /** A late-ack message whose outcome could not be stored is delivered again after this long. */
@@ -91,6 +96,7 @@ export class RequestLifecycle {
       due: (request) => {
         o.stats.held--;
         o.stats.reserved++;
+        o.control?.requests.due(request);
         this.enqueue(request);
       },
     });
@@ -155,9 +161,15 @@ export class RequestLifecycle {
       this.revokeExpired(request);
       return;
     }
+    if (this.o.control?.revoked.has(request.id)) {
+      this.discardRevoked(request);
+      return;
+    }
     // Guarded: building the line and its bindings costs on every task even when info is off.
     if (this.o.log.isLevelEnabled('info')) this.o.log.info({ task: request.name, id: request.id }, `Task ${request.name}[${request.id}] received`);
     const delayMs = decoded.eta ? decoded.eta.getTime() - Date.now() : 0;
+    this.o.control?.requests.received(request, delayMs > 0);
+    this.o.control?.events?.received(request);
     if (delayMs > 0) this.eta.hold(request, delayMs);
     else this.enqueue(request);
   }
@@ -181,6 +193,7 @@ export class RequestLifecycle {
   /** Far future: give it back to the broker instead of holding it past the visibility timeout. */
   private park(request: TaskRequest): void {
     this.settle(request.delivery);
+    this.o.control?.requests.done(request);
     this.o.consumer.defer(request.delivery, request.eta!).catch((err) => this.o.log.error({ err, id: request.id }, 'Could not park ETA message; it stays unacked and will be restored'));
     this.o.log.info({ id: request.id, eta: request.eta }, `Task ${request.name}[${request.id}] parked broker-side until ${request.eta!.toISOString()}`);
   }
@@ -225,6 +238,10 @@ export class RequestLifecycle {
         this.revokeExpired(request);
         return;
       }
+      if (this.o.control?.revoked.has(request.id)) {
+        this.discardRevoked(request);
+        return;
+      }
       const lateAck = request.acksLate;
       const forfeits = this.forfeits;
       // Refused when the consumer is settling a hung event loop: it may have given the message back.
@@ -248,6 +265,7 @@ export class RequestLifecycle {
         if (!lateAck) this.o.consumer.taskFinished?.(request.delivery);
       }
     } finally {
+      this.o.control?.requests.done(request);
       freeSlot();
     }
   }
@@ -256,12 +274,19 @@ export class RequestLifecycle {
   private async runAndRecord(request: TaskRequest, freeSlot: () => void): Promise<void> {
     const { stats, pool, log } = this.o;
     const lateAck = request.acksLate;
+    const control = this.o.control;
+    control?.requests.started(request);
+    if (control) {
+      control.totals.set(request.name, (control.totals.get(request.name) ?? 0) + 1);
+      control.events?.started(request);
+    }
     const ran = await pool.run(request, this.runDeps);
     this.recording++;
     freeSlot();
     try {
       const outcome = await recordOutcome(request, this.runDeps, ran);
       this.count(outcome);
+      control?.events?.finished(request, outcome.state, ran, (performance.now() - ran.startedAt) / 1000, outcome.requeue);
       if (lateAck) {
         if (outcome.state === States.REJECTED) this.rejectDelivery(request.delivery, outcome.requeue === true);
         else this.ackDelivery(request.delivery);
@@ -291,8 +316,20 @@ export class RequestLifecycle {
     else if (outcome.state === States.REJECTED) stats.rejected++;
   }
 
+  /** Revoked by id (remote control): discarded as Celery does, state REVOKED. */
+  private discardRevoked(request: TaskRequest): void {
+    this.o.log.info({ id: request.id }, `Discarding revoked task: ${request.name}[${request.id}]`);
+    this.o.control?.requests.done(request);
+    this.o.control?.events?.revoked(request, false);
+    if (!request.ignoreResult) {
+      this.store(resultDocument(request.decoded, States.REVOKED, toExceptionDocument(new TaskRevokedError('revoked'))));
+    }
+    this.ackDelivery(request.delivery);
+  }
+
   private revokeExpired(request: TaskRequest): void {
     this.o.log.info({ id: request.id }, `Discarding revoked task: ${request.name}[${request.id}] (expired)`);
+    this.o.control?.events?.revoked(request, true);
     if (!request.ignoreResult) {
       this.store(resultDocument(request.decoded, States.REVOKED, toExceptionDocument(new TaskRevokedError('expired'))));
     }

@@ -9,9 +9,10 @@
  * their ETA do not count (Celery raises the prefetch count for them too).
  */
 import { randomUUID } from 'node:crypto';
-import { hostname as osHostname } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { hostname as osHostname, loadavg, type as osType } from 'node:os';
 import type { Celeriac } from '../app.js';
-import type { Broker, Consumer } from '../brokers/broker.js';
+import type { Broker, Consumer, ControlChannel } from '../brokers/broker.js';
 import { createBroker, waitForBroker } from '../brokers/index.js';
 import { waitForBackend } from '../backends/index.js';
 import { checkHangTimeout } from '../config.js';
@@ -20,6 +21,13 @@ import { maskUrl } from '../mask-url.js';
 import type { ConnectionEvents } from '../redis-client.js';
 import { RedisConnectError } from '../redis-probe.js';
 import { startupRetryInterval } from '../wait-for-redis.js';
+import type { ControlTarget } from '../control/control-commands.js';
+import { REVOKE_EXPIRES_SECONDS, RevokedSet } from '../control/revoked-set.js';
+import { WorkerMailbox } from '../control/worker-mailbox.js';
+import { WorkerRequests } from '../control/worker-requests.js';
+import { clockOf } from '../control/lamport-clock.js';
+import { EventDispatcher } from '../events/event-dispatcher.js';
+import { TaskEvents } from '../events/task-events.js';
 import { ConsumerLoop } from './consumer-loop.js';
 import { AsyncPool } from './pool.js';
 import { RequestLifecycle, type WorkerStats } from './request-lifecycle.js';
@@ -46,7 +54,20 @@ export interface WorkerOptions {
    * cold stop. The CLI exits non-zero.
    */
   onBrokerLost?: (err: Error) => void;
+  /**
+   * Ask the other workers for the ids they know are revoked at start-up (Celery's
+   * mingle; `--without-mingle` turns it off). Default true.
+   */
+  mingle?: boolean;
+  /** Send task events (`-E`; Celery's `worker_send_task_events`). Default: the app setting. */
+  sendEvents?: boolean;
+  /** Send worker-online / worker-heartbeat / worker-offline events (`--without-heartbeat` turns them off). Default true. */
+  heartbeat?: boolean;
 }
+
+/** Seconds between worker-heartbeat events (Celery's default 2.0). */
+const HEARTBEAT_FREQ = 2.0;
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 const UNLIMITED_PREFETCH = 10_000;
 /** A cold shutdown waits at most this long for pending acks and results. */
@@ -63,7 +84,26 @@ export class Worker {
   readonly consumerId = randomUUID();
   readonly stats: WorkerStats = { processed: 0, succeeded: 0, failed: 0, retried: 0, rejected: 0, active: 0, reserved: 0, held: 0 };
 
+  /** Revoked task ids this worker discards on arrival (remote control `revoke`). */
+  readonly revoked = new RevokedSet();
+  /** The requests it holds, for `inspect active / reserved / scheduled`. */
+  readonly requests = new WorkerRequests();
+  /** Tasks started per name (`inspect stats` → `total`). */
+  readonly totals = new Map<string, number>();
+  /** Unix ms when `start()` was called. */
+  startedAt = 0;
+
   private broker: Broker | undefined;
+  private mailbox: WorkerMailbox | undefined;
+  private controlChannel: ControlChannel | undefined;
+  private events: EventDispatcher | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  /** What the request lifecycle reports to remote control and events. */
+  private readonly controlHooks: { requests: WorkerRequests; revoked: RevokedSet; totals: Map<string, number>; events?: TaskEvents } = {
+    requests: this.requests,
+    revoked: this.revoked,
+    totals: this.totals,
+  };
   private consumer: Consumer | undefined;
   private loop: ConsumerLoop | undefined;
   private lifecycle: RequestLifecycle | undefined;
@@ -89,6 +129,7 @@ export class Worker {
   async start(): Promise<void> {
     if (this.running) return;
     const s = this.app.settings;
+    this.startedAt = Date.now();
     for (const name of this.app.taskNames) checkHangTimeout(s.workerHangTimeout, this.app.getTask(name).options.timeLimit, `the timeLimit of task ${name}`);
     const recordingLimit = Math.max(this.prefetchLimit, this.concurrency * 2);
     this.app.logger = this.log;
@@ -100,6 +141,17 @@ export class Worker {
     this.broker = await createBroker(s.brokerUrl, { transportOptions: s.brokerTransportOptions, connectionEvents: this.brokerEvents() });
     this.log.info({ url: maskUrl(s.brokerUrl) }, `Connected to ${maskUrl(s.brokerUrl)}`);
     const backend = this.app.resultBackendUrl ? await this.app.getBackend() : null;
+    if (this.broker.openControlChannel && (s.workerEnableRemoteControl || this.options.heartbeat !== false || this.options.sendEvents || s.workerSendTaskEvents)) {
+      const channel = await this.broker.openControlChannel();
+      this.controlChannel = channel;
+      // Revokes kept in the broker (sent while this worker was offline), then the live ones.
+      for (const [id, at] of (await channel.loadRevoked?.()) ?? []) this.revoked.add(id, at);
+      const groups = new Set<string>();
+      if (this.options.heartbeat !== false) groups.add('worker');
+      if (this.options.sendEvents ?? s.workerSendTaskEvents) groups.add('task');
+      this.events = new EventDispatcher(channel, { hostname: this.hostname, clock: clockOf(this.app), log: this.log, groups });
+      this.controlHooks.events = new TaskEvents(this.events);
+    }
     const consumer = await this.broker.openConsumer(this.queues, {
       consumerId: this.consumerId,
       heartbeatIntervalSeconds: s.workerHeartbeatInterval,
@@ -131,11 +183,81 @@ export class Worker {
       stats: this.stats,
       recordingLimit,
       onSlotFreed: () => loop.wake(),
+      control: this.controlHooks,
     });
     this.loop = loop;
     this.lifecycle = lifecycle;
     this.running = true;
     loop.start();
+    if (this.controlChannel && s.workerEnableRemoteControl) {
+      this.mailbox = new WorkerMailbox(this.controlChannel, this.controlTarget(), this.log);
+      await this.mailbox.start();
+      if (this.options.mingle !== false) void this.mingle();
+    }
+    this.startEvents();
+  }
+
+  /** worker-online now, worker-heartbeat every `HEARTBEAT_FREQ` s (Celery's Heart), unless `heartbeat: false`. */
+  private startEvents(): void {
+    const events = this.events;
+    if (!events || !events.enabled('worker')) return;
+    void events.send('worker-online', this.heartbeatFields());
+    this.heartbeatTimer = setInterval(() => void events.send('worker-heartbeat', this.heartbeatFields()), HEARTBEAT_FREQ * 1000);
+    this.heartbeatTimer.unref();
+  }
+
+  /** Celery's worker-heartbeat fields (`freq`, `active`, `processed`, `loadavg`, `sw_*`). */
+  private heartbeatFields(): Record<string, unknown> {
+    const load = loadavg().map((n) => Math.round(n * 100) / 100);
+    return { freq: HEARTBEAT_FREQ, active: this.stats.active, processed: this.stats.processed, loadavg: load, sw_ident: 'celeriac', sw_ver: VERSION, sw_sys: osType() };
+  }
+
+  /**
+   * Celery's mingle: ask the other workers (`hello`) for the ids they know are
+   * revoked. In the background: consuming has begun, a reply arriving within the
+   * second is merged (Celery blocks start-up for it).
+   */
+  private async mingle(): Promise<void> {
+    try {
+      const replies = await this.app.control.broadcast('hello', { arguments: { from_node: this.hostname, revoked: this.revoked.toHelloData() }, reply: true, timeout: 1_000 });
+      for (const reply of replies) {
+        for (const [node, body] of Object.entries(reply)) {
+          if (node === this.hostname || typeof body !== 'object' || body === null) continue;
+          this.revoked.update((body as { revoked?: unknown }).revoked);
+          this.log.info(`sync with ${node}`);
+        }
+      }
+    } catch (err) {
+      this.log.warn({ err }, `mingle: could not sync revoked ids with other workers: ${(err as Error).message}`);
+    }
+  }
+
+  /** This worker as remote-control commands see it. */
+  private controlTarget(): ControlTarget {
+    return {
+      app: this.app,
+      hostname: this.hostname,
+      queues: this.queues,
+      concurrency: this.concurrency,
+      prefetchLimit: this.prefetchLimit,
+      stats: this.stats,
+      startedAt: this.startedAt,
+      requests: this.requests,
+      revoked: this.revoked,
+      totals: this.totals,
+      revoke: (ids) => {
+        for (const id of ids) this.revoked.add(id);
+        // Kept in the broker as well, so workers that start later discard them too.
+        this.controlChannel?.persistRevoked?.(ids, Date.now() + REVOKE_EXPIRES_SECONDS * 1000).catch((err: unknown) => this.log.warn({ err }, 'Could not keep the revoked ids in the broker'));
+        if (ids.length) this.log.info({ ids }, `Tasks flagged as revoked: ${ids.join(', ')}`);
+        // The async pool cannot stop running JavaScript: nothing is terminated.
+        return [];
+      },
+      shutdown: () => {
+        this.log.warn('Got shutdown from remote');
+        setImmediate(() => void this.stop());
+      },
+    };
   }
 
   /**
@@ -192,6 +314,8 @@ export class Worker {
     const lifecycle = this.lifecycle!;
     this.running = false;
     clearTimeout(this.giveUpTimer);
+    await this.mailbox?.stop().catch(() => undefined);
+    clearInterval(this.heartbeatTimer);
     lifecycle.stopAccepting();
     // A broker that is away must not hold the process: waiting on it gets
     // brokerConnectionTimeout in all (running tasks still finish in a warm shutdown).
@@ -242,6 +366,10 @@ export class Worker {
     // (restoring first would let that reserve take the restored messages straight back).
     const giveBack = lifecycle.takeUnsettled();
     if (giveBack.length > 0) this.log.info({ count: giveBack.length }, `Restoring ${giveBack.length} unacknowledged message(s)`);
+    if (this.events) {
+      await this.events.flush();
+      await this.events.send('worker-offline', this.heartbeatFields());
+    }
     // The consumer beats until it is closed: a long warm shutdown never looks like a dead worker.
     await consumer.close();
     await this.broker!.close();

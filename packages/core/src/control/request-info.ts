@@ -1,0 +1,39 @@
+/** Celery's `Request.info()`: how `inspect active / reserved / scheduled` describe a task. */
+import { argsRepr, kwargsRepr } from '../protocol/python-repr.js';
+import type { HeldRequest } from './worker-requests.js';
+
+/** One task as Celery 5.2's `Request.info(safe)` reports it. */
+export interface RequestInfo {
+  id: string;
+  name: string;
+  args: unknown;
+  kwargs: unknown;
+  type: string;
+  hostname: string;
+  time_start: number | null;
+  acknowledged: boolean;
+  delivery_info: { exchange: string; routing_key: string; priority: number | null; redelivered: boolean };
+  worker_pid: number | null;
+}
+
+/** `safe`: args and kwargs as their reprs (Celery's `argsrepr` / `kwargsrepr`). */
+export function requestInfo(held: HeldRequest, safe = false): RequestInfo {
+  const r = held.request;
+  return {
+    id: r.id,
+    name: r.name,
+    args: safe ? argsRepr(r.args) : r.args,
+    kwargs: safe ? kwargsRepr(r.kwargs) : r.kwargs,
+    type: r.name,
+    hostname: r.hostname,
+    time_start: held.timeStart,
+    acknowledged: held.state === 'active' && !r.acksLate,
+    delivery_info: {
+      exchange: r.deliveryInfo.exchange,
+      routing_key: r.deliveryInfo.routingKey,
+      priority: r.deliveryInfo.priority,
+      redelivered: r.deliveryInfo.redelivered,
+    },
+    worker_pid: held.state === 'active' ? process.pid : null,
+  };
+}
