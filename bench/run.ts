@@ -66,8 +66,8 @@ function brief(r: RunRecord): string {
 
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2), process.env, join(ROOT, 'bench/results'));
-  if (opts.systems.includes('celeriac') && !existsSync(join(ROOT, 'packages/core/dist/brokers/redis.js'))) {
-    throw new Error('packages/core/dist/brokers/redis.js is missing: run `npm run build` (or `npm run bench`, which builds) first.');
+  if (opts.systems.includes('celeriac') && !existsSync(join(ROOT, 'packages/core/dist/esm/brokers/redis.js'))) {
+    throw new Error('packages/core/dist/esm/brokers/redis.js is missing: run `npm run build` (or `npm run bench`, which builds) first.');
   }
   if (opts.systems.includes('celery') && !existsSync(SYSTEM_PYTHON)) throw new Error(`${SYSTEM_PYTHON} not found (Debian python3-celery is needed for the Celery rows).`);
 

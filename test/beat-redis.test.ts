@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { Beat, Celeriac, crontab, ManualClock } from '../packages/core/src/index.ts';
+import { Beat, Celeriac, crontab, fromObject, ManualClock } from '../packages/core/src/index.ts';
+import { fixture } from './helpers/fixtures.ts';
 import { RedisStateStore } from '../packages/core/src/beat/redis-state-store.ts';
 import { BEAT_KEYS } from '../packages/core/src/beat/redis-beat-keys.ts';
 import { idle, memoryLogger, simulateUntil, waitFor } from './helpers/beat.ts';
@@ -103,6 +104,45 @@ describe('beat on Redis', { skip: skip ?? false }, () => {
     await Promise.all(beats.map((b) => b.stop()));
     await appA.close();
     await appB.close();
+  });
+
+  test("Celery's captured beat_schedule, read with fromObject, sends what Celery 5.2's beat LPUSHed (beat_sent_messages, argsrepr '[1, 2]' included)", async () => {
+    await raw.flushall();
+    interface Envelope {
+      headers: Record<string, unknown>;
+      properties: Record<string, unknown> & { delivery_info: unknown; priority: number; expiration?: string };
+      body: string;
+    }
+    const captured = fixture<{ beat_schedule: Record<string, Record<string, unknown>>; redis_commands: { cmd: string[] }[] }>('beat/beat_sent_messages.json');
+    // The capture records the crontab as its repr, "crontab()": give it as Celery's fields.
+    const celerySchedule = Object.fromEntries(Object.entries(captured.beat_schedule).map(([name, e]) => [name, e.schedule === 'crontab()' ? { ...e, schedule: { minute: '*' } } : e]));
+    const clock = new ManualClock(T0);
+    const app = new Celeriac('beat-wire', { brokerUrl: server.url(0), ...fromObject({ beat_schedule: celerySchedule }) });
+    const beat = new Beat(app, { clock, logger: memoryLogger().logger, lockTtl: 2 });
+    const startedAt = Date.now();
+    await beat.start();
+    await simulateUntil([beat], clock, T0 + min);
+    await beat.stop();
+    await app.close();
+    const theirs = new Map<string, Envelope>(captured.redis_commands.map((c) => [c.cmd[1]!, JSON.parse(c.cmd[2]!) as Envelope]));
+    for (const [list, celery] of theirs) {
+      const ours = (await raw.lrange(list, 0, -1)).map((e) => JSON.parse(e) as Envelope);
+      assert.equal(ours.length, list === 'celery' ? 30 : 1, `${JSON.stringify(list)}: every 2 s for a minute, or once at 00:01`);
+      const mine = ours[0]!;
+      assert.deepEqual(Object.keys(mine.headers).sort(), Object.keys(celery.headers).sort(), 'the same headers');
+      assert.deepEqual(Object.keys(mine.properties).sort(), Object.keys(celery.properties).sort(), 'the same properties (expiration too)');
+      for (const key of ['lang', 'task', 'shadow', 'eta', 'group', 'group_index', 'retries', 'timelimit', 'parent_id', 'argsrepr', 'kwargsrepr', 'ignore_result']) {
+        assert.deepEqual(mine.headers[key], celery.headers[key], `header ${key}`);
+      }
+      assert.deepEqual([mine.properties.delivery_info, mine.properties.priority], [celery.properties.delivery_info, celery.properties.priority]);
+      if (celery.properties.expiration !== undefined) {
+        // Milliseconds left until `expires` at publish time: "30000" in the capture, less when the clock ticks in between.
+        assert.match(mine.properties.expiration!, /^\d+$/);
+        assert.ok(Number(mine.properties.expiration) <= 30_000 && Number(mine.properties.expiration) > 0, `expiration ${mine.properties.expiration}`);
+      }
+      assert.deepEqual(JSON.parse(Buffer.from(mine.body, 'base64').toString()), JSON.parse(Buffer.from(celery.body, 'base64').toString()), 'the same body');
+      if (celery.headers.expires) assert.ok(Date.parse(String(mine.headers.expires)) >= startedAt + 30_000, 'expires 30 s after the send');
+    }
   });
 
   test('runs are claimed by compare-and-set fenced by the leader lock', async () => {

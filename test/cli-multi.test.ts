@@ -13,6 +13,7 @@ import { isAlive, readPidfile } from '../packages/core/src/cli/pidfile.ts';
 import { createApp, type Celeriac } from '../packages/core/src/index.ts';
 import { runCli } from './helpers/cli.ts';
 import { missing, REDIS_SERVER, startRedis, type RedisServer } from './helpers/services.ts';
+import { waitFor } from './helpers/worker-process.ts';
 
 describe('multi: node names and options, as celery multi expands them', () => {
   test('a count names nodes celery1..N@host; %n/%h/%I expand; -c:1-2 8 applies to nodes 1 and 2 only', () => {
@@ -69,6 +70,8 @@ describe('multi with real workers on Redis', { skip: skip ?? false }, () => {
     const pids = ['celery1', 'celery2'].map((n) => readPidfile(join(dir, `${n}.pid`))!);
     assert.ok(pids.every((p) => p && isAlive(p)), `pids ${pids}`);
 
+    // The pidfile is written as the process starts; the node answers once it is consuming.
+    await waitFor(async () => ((await app.control.ping({ timeout: 500 })).length === 2), 30_000, 'both nodes to answer ping');
     const stats = (await app.control.inspect({ timeout: 2_000 }).stats()) as Record<string, { pool: { 'max-concurrency': number }; pid: number }>;
     assert.equal(stats[`celery1@${host}`]!.pool['max-concurrency'], 3);
     assert.equal(stats[`celery2@${host}`]!.pool['max-concurrency'], 2);

@@ -90,7 +90,7 @@ test('the defaults in docs/configuration.md are the code defaults', () => {
 test('docs/architecture.md names every source file of packages/core/src', () => {
   const architecture = readFileSync(join(REPO, 'docs/architecture.md'), 'utf8');
   const src = join(REPO, 'packages/core/src');
-  const files = (readdirSync(src, { recursive: true }) as string[]).filter((f) => f.endsWith('.ts'));
+  const files = (readdirSync(src, { recursive: true }) as string[]).filter((f) => /\.[cm]?ts$/.test(f));
   const unnamed = files.filter((f) => !architecture.includes(`\`${f}\``) && !architecture.includes(`\`${f.split('/').pop()}\``));
   assert.deepEqual(unnamed, [], 'add each file, with the job it does, to the packages/core/src table of docs/architecture.md');
 });

@@ -27,7 +27,7 @@ interface PackageJson {
   types?: string;
   bin?: Record<string, string>;
   license?: string;
-  exports?: Record<string, Record<string, string>>;
+  exports?: Record<string, string | Record<string, string | Record<string, string>>>;
   dependencies?: Record<string, string>;
   peerDependencies?: Record<string, string>;
   peerDependenciesMeta?: Record<string, { optional?: boolean }>;
@@ -45,7 +45,9 @@ const packs = new Map<string, { dir: string; manifest: PackageJson; files: Set<s
 
 before(() => {
   for (const pkg of PACKAGES) {
-    assert.ok(existsSync(join(REPO, 'packages', pkg, 'dist', 'index.js')), `packages/${pkg}/dist is missing: run npm run build`);
+    for (const format of ['esm', 'cjs']) {
+      assert.ok(existsSync(join(REPO, 'packages', pkg, 'dist', format, 'index.js')), `packages/${pkg}/dist/${format} is missing: run npm run build`);
+    }
   }
   const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--workspaces'], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   const results = JSON.parse(out) as PackResult[];
@@ -88,9 +90,24 @@ for (const pkg of PACKAGES) {
       assert.deepEqual(dangling, [], `${manifest.name}: source maps reference files not in the tarball`);
     });
 
+    test('ESM and CommonJS builds: exports conditions with types for each (module-sync before require), dist/cjs marked CommonJS', () => {
+      const { files, manifest } = packs.get(pkg)!;
+      const root = manifest.exports?.['.'] as Record<string, Record<string, string>>;
+      assert.deepEqual(Object.keys(root), ['module-sync', 'import', 'require'], 'condition order: module-sync, import, require');
+      for (const [condition, format] of [['module-sync', 'esm'], ['import', 'esm'], ['require', 'cjs']] as const) {
+        assert.deepEqual(root[condition], { types: `./dist/${format}/index.d.ts`, default: `./dist/${format}/index.js` }, condition);
+      }
+      assert.ok(files.has('dist/cjs/package.json'), 'dist/cjs/package.json is packed');
+      const dir = packs.get(pkg)!.dir;
+      assert.deepEqual(JSON.parse(readFileSync(join(dir, 'dist/cjs/package.json'), 'utf8')), { type: 'commonjs' });
+      assert.match(readFileSync(join(dir, 'dist/cjs/index.js'), 'utf8'), /^"use strict";/, 'dist/cjs holds CommonJS');
+      assert.equal(manifest.main, 'dist/cjs/index.js');
+    });
+
     test('main, types, exports and bin targets are in the tarball', () => {
       const { files, manifest } = packs.get(pkg)!;
-      const targets = [manifest.main, manifest.types, ...Object.values(manifest.exports ?? {}).flatMap((c) => Object.values(c)), ...Object.values(manifest.bin ?? {})];
+      const leaves = (v: unknown): string[] => (typeof v === 'string' ? [v] : v && typeof v === 'object' ? Object.values(v).flatMap(leaves) : []);
+      const targets = [manifest.main, manifest.types, ...leaves(manifest.exports), ...Object.values(manifest.bin ?? {})];
       for (const t of targets.filter((x): x is string => !!x)) {
         assert.ok(files.has(relative('.', normalize(t))), `${manifest.name}: ${t} is declared but not packed`);
       }
@@ -102,17 +119,17 @@ test('@celeriac/core ships the celeriac bin, committed rather than built', () =>
   const { files, manifest } = packs.get('core')!;
   assert.equal(manifest.bin?.celeriac, 'bin/celeriac.js');
   assert.ok(files.has('bin/celeriac.js'));
-  assert.ok(files.has('dist/cli/main.js'), 'the bin imports dist/cli/main.js');
+  assert.ok(files.has('dist/esm/cli/main.js'), 'the bin imports dist/esm/cli/main.js');
   const tracked = execFileSync('git', ['ls-files', 'packages/core/bin/celeriac.js'], { cwd: REPO, encoding: 'utf8' }).trim();
   assert.equal(tracked, 'packages/core/bin/celeriac.js', 'the bin is committed, so npm ci links it before any build');
 });
 
 test('@celeriac/core ships every non-TypeScript file of src/ next to the compiled code (the Lua scripts)', () => {
   const { files, dir } = packs.get('core')!;
-  const assets = (readdirSync(join(dir, 'src'), { recursive: true }) as string[]).filter((f) => !f.endsWith('.ts') && statSync(join(dir, 'src', f)).isFile());
+  const assets = (readdirSync(join(dir, 'src'), { recursive: true }) as string[]).filter((f) => !/\.[cm]?ts$/.test(f) && statSync(join(dir, 'src', f)).isFile());
   assert.ok(assets.some((f) => f.endsWith('.lua')), 'the Redis transport keeps its Lua scripts in src/');
-  const missingFromDist = assets.filter((f) => !files.has(`dist/${f}`));
-  assert.deepEqual(missingFromDist, [], 'assets loaded at run time from dist/ but not packed there');
+  const missingFromDist = assets.flatMap((f) => ['esm', 'cjs'].map((format) => `dist/${format}/${f}`)).filter((f) => !files.has(f));
+  assert.deepEqual(missingFromDist, [], 'assets loaded at run time from dist/esm/ and dist/cjs/ but not packed there');
 });
 
 test('adapters depend on a caret range of @celeriac/core and peer on their framework', () => {

@@ -18,23 +18,27 @@ function luaFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? luaFiles(join(dir, e.name)) : e.name.endsWith('.lua') ? [join(dir, e.name)] : []));
 }
 
-test('every Lua script ships in the @celeriac/core tarball, under dist/', () => {
+test('every Lua script ships in the @celeriac/core tarball, under dist/esm/ and dist/cjs/', () => {
   const out = execFileSync('npm', ['pack', '--dry-run', '--json'], { cwd: CORE, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   const shipped = new Set((JSON.parse(out) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path));
   const expected = LUA_DIRS.flatMap((dir) => {
     const src = join(CORE, 'src', dir);
-    return luaFiles(src).map((f) => `dist/${dir}/${relative(src, f).split('\\').join('/')}`);
+    return luaFiles(src).flatMap((f) => ['esm', 'cjs'].map((format) => `dist/${format}/${dir}/${relative(src, f).split('\\').join('/')}`));
   });
-  assert.ok(expected.length >= 11, `found ${expected.length} .lua files`);
-  assert.ok(expected.includes('dist/backends/redis-lua/storeResults-0.lua'), 'the result backend scripts are counted');
+  assert.ok(expected.length >= 22, `found ${expected.length / 2} .lua files`);
+  assert.ok(expected.includes('dist/cjs/backends/redis-lua/storeResults-0.lua'), 'the result backend scripts are counted');
   assert.deepEqual(expected.filter((f) => !shipped.has(f)), [], 'Lua files missing from the tarball');
 });
 
-test('the compiled scripts load their Lua from dist, identical to the sources', async () => {
-  const dist = (await import(pathToFileURL(join(CORE, 'dist', 'brokers', 'redis-scripts.js')).href)) as { scripts: Record<string, { lua: string; sha: string }> };
+test('the compiled scripts of both builds load their Lua from dist, identical to the sources', async () => {
+  for (const format of ['esm', 'cjs']) await sameScripts(format);
+});
+
+async function sameScripts(format: string): Promise<void> {
+  const dist = (await import(pathToFileURL(join(CORE, 'dist', format, 'brokers', 'redis-scripts.js')).href)) as { scripts: Record<string, { lua: string; sha: string }> };
   assert.deepEqual(Object.keys(dist.scripts).sort(), Object.keys(sourceScripts).sort());
   for (const [name, script] of Object.entries(sourceScripts)) {
     assert.equal(dist.scripts[name]!.sha, script.sha, `${name}: dist and src differ (rebuild)`);
     assert.doesNotMatch(script.lua, /--- @include/, `${name}: includes expanded`);
   }
-});
+}

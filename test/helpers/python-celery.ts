@@ -110,6 +110,8 @@ export interface PythonWorkerOptions {
   loglevel?: string;
   /** Extra CLI arguments. */
   extraArgs?: string[];
+  /** The `-A` module in test/python. Default `interop_tasks`. */
+  module?: string;
 }
 
 /**
@@ -119,7 +121,7 @@ export interface PythonWorkerOptions {
 export async function startPythonWorker(options: PythonWorkerOptions): Promise<PeerProcess> {
   const hostname = options.hostname ?? 'py@interop';
   const args = [
-    '-m', 'celery', '-A', 'interop_tasks', 'worker',
+    '-m', 'celery', '-A', options.module ?? 'interop_tasks', 'worker',
     '-P', options.pool ?? 'solo',
     '-c', String(options.concurrency ?? 1),
     '-l', options.loglevel ?? 'info',
@@ -188,8 +190,8 @@ export async function startCeleriacWorker(options: CeleriacWorkerOptions): Promi
  * line it prints. Rejects with its stderr when it fails or runs too long (the
  * process is killed by PID).
  */
-export async function runPythonProducer<T = Record<string, unknown>>(caseName: string, env: InteropEnv, args: string[] = [], timeoutMs = 30_000): Promise<T> {
-  const script = join(PY_DIR, 'producer.py');
+export async function runPythonProducer<T = Record<string, unknown>>(caseName: string, env: InteropEnv, args: string[] = [], timeoutMs = 30_000, scriptName = 'producer.py'): Promise<T> {
+  const script = join(PY_DIR, scriptName);
   if (!existsSync(script)) throw new Error(`${script} is missing`);
   const child = spawn(SYSTEM_PYTHON, [script, caseName, ...args], { cwd: PY_DIR, env: pythonEnv({ ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';

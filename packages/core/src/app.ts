@@ -6,6 +6,7 @@ import { createBackend } from './backends/index.js';
 import type { Broker, Route } from './brokers/broker.js';
 import { createBroker } from './brokers/index.js';
 import { Signature } from './canvas/signature.js';
+import { GroupResult } from './canvas/index.js';
 import { Control } from './control/control-client.js';
 import { Events } from './events/events.js';
 import { resolveSettings, type Settings } from './config.js';
@@ -15,7 +16,7 @@ import { maskUrl } from './mask-url.js';
 import { publishWithRetry } from './publish-retry.js';
 import { loggedConnectionEvents, SharedConnectionEvents, type ConnectionEvents } from './redis-client.js';
 import { resolveRetryPolicy } from './config.js';
-import type { TaskMessage } from './protocol/message.js';
+import type { TaskMessage, WireSignature } from './protocol/message.js';
 import { buildTaskMessage } from './protocol/task-message.js';
 import { parseWireDate } from './protocol/time.js';
 import { AsyncResult } from './result.js';
@@ -24,8 +25,10 @@ import { BeatRegistry } from './beat/registry.js';
 import { createTask, type Task, type TaskFunction, type TaskOptions } from './task.js';
 import { currentTask } from './task-context.js';
 import { taskMethodsOf, type TaskMethods } from './task-decorator.js';
+import { APP_BRAND, isCeleriacApp, processWide } from './process-state.js';
 
-let processApp: Celeriac | undefined;
+/** The process's app, shared by every copy of the package (see process-state.ts). */
+const processApp = processWide('process-app', () => ({ app: undefined as Celeriac | undefined }));
 
 /** One task of `Celeriac.sendMany`: what `sendTask(name, args, kwargs, options)` takes. */
 export interface SendItem {
@@ -51,6 +54,12 @@ export type ConnectionRole = 'broker' | 'result backend';
  * with `configure()`, and tasks may be declared before that.
  */
 export class Celeriac {
+  /** Brand recognised by `isCeleriacApp` in every copy of the package. */
+  readonly [APP_BRAND] = true as const;
+  /** `x instanceof Celeriac` holds for apps of any copy of the package (ESM and CommonJS builds). */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return isCeleriacApp(value);
+  }
   private partial: Partial<Settings>;
   private resolved: Settings | undefined;
   private readonly registry = new Map<string, Task<never[], unknown>>();
@@ -157,6 +166,20 @@ export class Celeriac {
     return new Signature<R>(name, args, kwargs, options, false, null, this);
   }
 
+  /**
+   * A signature from Celery's dict form (`{task, args, kwargs, options,
+   * subtask_type, immutable}`), e.g. one a Python caller passed as an argument:
+   * chains, groups and chords come back as those primitives, bound to this app.
+   */
+  signatureFromWire<R = unknown>(wire: WireSignature): Signature<R> {
+    return Signature.fromWire(wire, this) as Signature<R>;
+  }
+
+  /** The group result saved under `id` (`GroupResult.save()` here or in Python), or null. */
+  restoreGroupResult<T = unknown>(id: string): Promise<GroupResult<T> | null> {
+    return GroupResult.restore<T>(id, this);
+  }
+
   /** A handle on a task id (for results sent elsewhere). */
   AsyncResult<R = unknown>(id: string): AsyncResult<R> {
     return new AsyncResult<R>(id, this);
@@ -236,6 +259,8 @@ export class Celeriac {
       rootId: options.rootId ?? parent?.rootId ?? id,
       parentId: options.parentId ?? parent?.id ?? null,
       shadow: options.shadow,
+      argsrepr: options.argsrepr,
+      kwargsrepr: options.kwargsrepr,
       timeLimit: [hard, soft],
       ignoreResult: options.ignoreResult ?? taskOptions.ignoreResult ?? s.taskIgnoreResult,
       callbacks: links(options.link),
@@ -369,11 +394,11 @@ function toDate(value: Date | string, field: string): Date {
  */
 export function createApp(name: string, config: Partial<Settings> = {}): Celeriac {
   const app = new Celeriac(name, config);
-  processApp ??= app;
+  processApp.app ??= app;
   return app;
 }
 
 /** The first app created in this process, if any. */
 export function currentApp(): Celeriac | undefined {
-  return processApp;
+  return processApp.app;
 }

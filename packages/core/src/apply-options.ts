@@ -22,6 +22,9 @@ export interface ApplyOptions {
   headers?: Record<string, unknown>;
   /** Name shown in logs and events instead of the task name. */
   shadow?: string;
+  /** Celery's `argsrepr` / `kwargsrepr`: the display form of the arguments in the message headers (default: their Python repr). */
+  argsrepr?: string;
+  kwargsrepr?: string;
   /** Serializer for this message (`json`). */
   serializer?: string;
   /** Compression for this message (`zlib`, `gzip`, `brotli`). */

@@ -44,6 +44,11 @@ export class TaskRevokedError extends CeleriacError {
   override name = 'TaskRevokedError';
 }
 
+/** A chord could not run its body: a header member failed, or sending the body failed. Mirrors `celery.exceptions.ChordError`. */
+export class ChordError extends CeleriacError {
+  override name = 'ChordError';
+}
+
 /** `retry()` was called past `maxRetries` without an `exc`. */
 export class MaxRetriesExceededError extends CeleriacError {
   override name = 'MaxRetriesExceededError';
@@ -113,6 +118,10 @@ export class RemoteTaskError extends Error {
  */
 export class BrokerUnavailable extends CeleriacError {
   override name = 'BrokerUnavailable';
+  /** The HTTP status web adapters answer with (Fastify reads it as is). */
+  readonly statusCode = 503;
+  /** A stable code for clients and logs. */
+  readonly code = 'CELERIAC_BROKER_UNAVAILABLE';
   constructor(
     message: string,
     /** The broker URL with secrets masked. */
@@ -122,6 +131,11 @@ export class BrokerUnavailable extends CeleriacError {
   ) {
     super(message);
   }
+
+  /** The JSON body a web response carries (no broker address: that stays in `message`, for logs). */
+  toJSON(): { statusCode: 503; code: string; error: string; message: string } {
+    return { statusCode: 503, code: this.code, error: 'Service Unavailable', message: 'The task queue is unavailable; try again later.' };
+  }
 }
 
 /**
@@ -130,6 +144,10 @@ export class BrokerUnavailable extends CeleriacError {
  */
 export class ResultBackendUnavailable extends CeleriacError {
   override name = 'ResultBackendUnavailable';
+  /** The HTTP status web adapters answer with. */
+  readonly statusCode = 503;
+  /** A stable code for clients and logs. */
+  readonly code = 'CELERIAC_RESULT_BACKEND_UNAVAILABLE';
   constructor(
     message: string,
     /** The result backend URL with secrets masked. */

@@ -23,7 +23,12 @@ export { currentTask } from './task-context.js';
 export type { TaskContext, RetryOptions, DeliveryInfo } from './task-context.js';
 export { AsyncResult } from './result.js';
 export type { GetOptions, ResultSnapshot } from './result.js';
-export { Signature } from './canvas/signature.js';
+// Canvas: signatures, chain / group / chord, map / starmap / chunks, group results.
+export { Signature, Chain, chain, Group, group, Chord, chord, GroupResult, resultFromTuple, Chunks, xmap, xstarmap } from './canvas/index.js';
+export type { CanvasResult, FreezeOptions, LastResult, ResultOf } from './canvas/index.js';
+export { registerCanvasBuiltins } from './canvas/builtins.js';
+export type { ResultNode } from './result.js';
+export type { ChordPart, ChordMember } from './backends/backend.js';
 export { States, READY_STATES, EXCEPTION_STATES, PROPAGATE_STATES } from './states.js';
 export type { TaskState } from './states.js';
 export * from './errors.js';
@@ -67,6 +72,27 @@ export { BeatRegistry } from './beat/registry.js';
 export { DynamicSchedule } from './beat/dynamic-schedule.js';
 export type { DynamicEntryInfo, BeatEntryPatch } from './beat/dynamic-schedule.js';
 export type { BeatStateStore, LastRun, ClaimOutcome, LeaderFence } from './beat/state-store.js';
+
+// Web adapters' shared behaviour (docs/web-adapters.md): one app per process, bound lazily;
+// request context into task headers; 503 on broker outages; embedded worker; status and SSE.
+export { isCeleriacApp } from './process-state.js';
+export { bindApp, boundBrokerUrl, settingsFromConfig } from './web/bind-app.js';
+export type { BindConfig } from './web/bind-app.js';
+export { runWithRequestContext, currentRequestContext, requestContextFromHeaders, requestContextFromMessage, isTraceparent, REQUEST_CONTEXT_HEADERS } from './web/request-context.js';
+export type { RequestContext } from './web/request-context.js';
+export { createTaskProducer } from './web/task-producer.js';
+export type { TaskProducer, TaskProducerOptions } from './web/task-producer.js';
+export { activeTraceHeaders } from './web/trace-context.js';
+export type { TraceHeaders } from './web/trace-context.js';
+export { httpErrorOf } from './web/http-errors.js';
+export type { HttpError, HttpErrorBody } from './web/http-errors.js';
+export { startEmbeddedWorker, wantsEmbeddedWorker } from './web/embedded-worker.js';
+export type { EmbeddedWorker, EmbeddedWorkerMode, EmbeddedWorkerOptions } from './web/embedded-worker.js';
+export { getTaskStatus, watchTaskStatus, taskStatusOf, isTaskId } from './web/task-status.js';
+export type { TaskStatus, TaskStatusOptions, WatchTaskOptions } from './web/task-status.js';
+export { SseStream, SseStreams, streamTaskEvents } from './web/sse.js';
+export type { SseOptions, SseResponse, TaskEventsOptions } from './web/sse.js';
+export type { ResultWatch } from './backends/backend.js';
 
 /**
  * `@Task()` marks a class method as a task (see `Celeriac.registerTasks`);

@@ -1,4 +1,12 @@
-import type { ResultBackend, ResultDocument } from './backends/backend.js';
+import type { ResultBackend, ResultDocument, ResultTuple } from './backends/backend.js';
+
+/** Anything in a result tree: a task's result or a group's (`GroupResult`). */
+export interface ResultNode {
+  readonly id: string;
+  parent: ResultNode | null;
+  asTuple(): ResultTuple;
+  ready(): Promise<boolean>;
+}
 import type { RemoteTaskError } from './errors.js';
 import { fromExceptionDocument } from './protocol/exceptions.js';
 import { parseWireDate } from './protocol/time.js';
@@ -51,9 +59,19 @@ export class AsyncResult<T = unknown> {
     /** The task id. */
     readonly id: string,
     private readonly source: ResultSource,
-    /** The previous task in a chain, when known. */
-    readonly parent: AsyncResult | null = null,
+    /** The previous step of a chain (or a chord body's header group), when known. */
+    public parent: ResultNode | null = null,
   ) {}
+
+  /** Celery's `as_tuple()`: `[[id, parent tuple or null], null]`, as saved in group results and `children`. */
+  asTuple(): ResultTuple {
+    return [[this.id, this.parent ? this.parent.asTuple() : null], null];
+  }
+
+  /** @internal Where this result reads from (shared with the results built from it). */
+  get resultSource(): ResultSource {
+    return this.source;
+  }
 
   /** Fetch the stored document (cached once ready). */
   async refresh(): Promise<ResultSnapshot<T>> {

@@ -1,5 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { processWide } from './process-state.js';
 import type { TaskState } from './states.js';
+import type { RequestContext } from './web/request-context.js';
+import type { Signature } from './canvas/signature.js';
 
 /** How the message reached the worker. */
 export interface DeliveryInfo {
@@ -50,6 +53,13 @@ export interface TaskContext {
   /** True when the task was called directly (in-process), not by a worker. */
   readonly calledDirectly: boolean;
   /**
+   * The web request that sent this task, from the message headers a request-scoped
+   * producer (`createTaskProducer`, `req.tasks`) adds: `request_id`, W3C
+   * `traceparent` / `tracestate`. Undefined when the message carries none.
+   * Python producers that set these headers fill it too.
+   */
+  readonly requestContext?: RequestContext;
+  /**
    * Re-send this task (same id, retries + 1) and end the current run. Always
    * rejects: `await this.retry(...)` (or `throw await ...`) never continues.
    * Past `maxRetries` it rejects with `exc` (or `MaxRetriesExceededError`).
@@ -57,9 +67,22 @@ export interface TaskContext {
   retry(options?: RetryOptions): Promise<never>;
   /** Store a custom state (e.g. `PROGRESS` with `{ current, total }`). */
   updateState(state: TaskState, meta?: unknown): Promise<void>;
+  /**
+   * Celery's `Task.replace`: send `sig` (a task, chain, group or chord) in place of
+   * this task — same id, callbacks, errbacks, group / chord membership and the rest
+   * of the chain — and end this run. Always rejects: `return this.replace(...)`.
+   */
+  replace(sig: Signature): Promise<never>;
+  /**
+   * Celery's `Task.add_to_chord`: the chord this task is a header member of also
+   * waits for `sig`, whose result joins the body's list. Sends it (returns its
+   * result) unless `lazy`, which returns the prepared signature.
+   */
+  addToChord(sig: Signature, lazy?: boolean): Promise<unknown>;
 }
 
-const storage = new AsyncLocalStorage<TaskContext>();
+/** One per process, shared by every copy of the package (ESM and CommonJS builds). */
+const storage = processWide('task-context', () => new AsyncLocalStorage<TaskContext>());
 
 /** The context of the task running in this async call chain, or undefined. */
 export function currentTask(): TaskContext | undefined {

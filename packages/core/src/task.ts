@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { ApplyOptions } from './apply-options.js';
-import { Signature } from './canvas/signature.js';
+import { Signature, type SignatureSender } from './canvas/signature.js';
+import { Chunks, xmap, xstarmap } from './canvas/map.js';
 import { Retry } from './errors.js';
 import type { AsyncResult } from './result.js';
 import type { TaskState } from './states.js';
 import { runInTaskContext, type TaskContext } from './task-context.js';
+import { currentRequestContext } from './web/request-context.js';
 
 /** An Error class, for `autoretryFor`. */
 export type ErrorClass = abstract new (...args: never[]) => Error;
@@ -78,7 +80,7 @@ export interface TaskOptions<A extends unknown[] = unknown[], R = unknown> {
 export type TaskFunction<A extends unknown[], R> = (this: TaskContext, ...args: A) => R;
 
 /** What a task needs from its app. */
-export interface TaskHost {
+export interface TaskHost extends SignatureSender {
   sendTask<R>(name: string, args?: readonly unknown[], kwargs?: Record<string, unknown>, options?: ApplyOptions): Promise<AsyncResult<R>>;
   sendMany<R>(items: readonly { name: string; args?: readonly unknown[]; kwargs?: Record<string, unknown>; options?: ApplyOptions }[]): Promise<AsyncResult<R>[]>;
 }
@@ -125,6 +127,18 @@ export interface Task<A extends unknown[] = unknown[], R = unknown> {
   s(...args: unknown[]): Signature<Awaited<R>>;
   /** An immutable signature: the parent's result is not prepended. */
   si(...args: Partial<A>): Signature<Awaited<R>>;
+  /**
+   * One `celery.map` message: a worker calls this task once per item and returns
+   * the list. `xsum.map([[1, 2], [3, 4]])` → `[3, 7]`.
+   */
+  map(items: readonly A[0][]): Signature<Awaited<R>[]>;
+  /** One `celery.starmap` message: each item spread as the arguments. `add.starmap([[1, 2], [3, 4]])` → `[3, 7]`. */
+  starmap(argLists: readonly A[]): Signature<Awaited<R>[]>;
+  /**
+   * The argument lists in parts of `n`, each part one `celery.starmap` message,
+   * sent as a group: `get()` gives one result list per part. `.group()` gives the group.
+   */
+  chunks(argLists: readonly A[], n: number): Chunks<Awaited<R>>;
 }
 
 /** Build the callable task object. */
@@ -179,6 +193,9 @@ export function createTask<A extends unknown[], R>(host: TaskHost, name: string,
       const [positional, kwargs] = splitKwargs(args);
       return new Signature<Awaited<R>>(name, positional, kwargs, {}, true, null, host);
     },
+    map: (items: readonly unknown[]) => xmap<Awaited<R>>(new Signature(name, [], {}, {}, false, null, host), items, host),
+    starmap: (argLists: readonly (readonly unknown[])[]) => xstarmap<Awaited<R>>(new Signature(name, [], {}, {}, false, null, host), argLists, host),
+    chunks: (argLists: readonly (readonly unknown[])[], n: number) => new Chunks<Awaited<R>>(new Signature(name, [], {}, {}, false, null, host), argLists, n, {}, host),
   };
   return Object.assign(callDirectly, methods) as unknown as Task<A, R>;
 }
@@ -202,10 +219,17 @@ function directContext(name: string, args: unknown[], kwargs: Record<string, unk
     groupId: null,
     groupIndex: null,
     calledDirectly: true,
+    requestContext: currentRequestContext(),
     async retry(opts) {
       if (opts?.exc !== undefined) throw opts.exc;
       throw new Retry(`Task ${name} called directly cannot be retried`, undefined, new Date());
     },
     async updateState() {},
+    async replace() {
+      throw new TypeError(`Task ${name} called directly cannot be replaced: replace() works in a worker.`);
+    },
+    async addToChord() {
+      throw new TypeError('Current task is not member of any chord');
+    },
   };
 }

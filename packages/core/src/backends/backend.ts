@@ -1,5 +1,5 @@
 export type { ExceptionDocument, ResultDocument, ResultTuple } from '../protocol/result-document.js';
-import type { ResultDocument } from '../protocol/result-document.js';
+import type { ResultDocument, ResultTuple } from '../protocol/result-document.js';
 import type { RedisConnectionSettings } from '../redis-connection.js';
 import type { TaskState } from '../states.js';
 
@@ -11,12 +11,39 @@ export interface EncodedResult {
   readonly payload: string;
 }
 
+/** One chord header member's outcome, as `onChordPartReturn` records it. */
+export interface ChordPart {
+  taskId: string;
+  /** The chord's group id (the header message's `group`). */
+  groupId: string;
+  /** Position in the header (`group_index`); null sorts last, as Celery's `+inf`. */
+  groupIndex: number | null;
+  state: TaskState;
+  /** The return value, or the exception document for FAILURE/REVOKED. */
+  result: unknown;
+}
+
+/** A member of a completed chord: `[1, task id, state, result]` decoded. */
+export interface ChordMember {
+  taskId: string;
+  state: TaskState;
+  result: unknown;
+}
+
 /** Options for waiting on a result. */
 export interface WaitOptions {
   /** Give up after this many milliseconds (undefined = wait forever). */
   timeoutMs?: number;
   /** Polling interval for backends without push notifications. */
   intervalMs?: number;
+}
+
+/** A subscription to every document stored for one task (`ResultBackend.watch`). */
+export interface ResultWatch {
+  /** Resolves once the subscription is live: documents stored after it are delivered. */
+  readonly ready: Promise<void>;
+  /** Stop delivering; idempotent. */
+  close(): void;
 }
 
 /**
@@ -69,6 +96,33 @@ export interface ResultBackend {
   waitForResult(taskId: string, options: WaitOptions): Promise<ResultDocument>;
   /** Delete the stored result. */
   forget(taskId: string): Promise<void>;
+  /**
+   * Deliver every document stored for `taskId` from now on (every state:
+   * STARTED, PROGRESS and other custom states, the final one), pushed by the
+   * backend (Redis pub/sub; memory: directly), never polled. Read the current
+   * document after `ready` to close the race with a write just before.
+   */
+  watch?(taskId: string, onDocument: (doc: ResultDocument) => void): ResultWatch;
+  /**
+   * Chord counting. A backend without these cannot run chords, and sending one
+   * through it fails at call time. `setChordSize` stores the header size
+   * (Celery's `.s` key) before the header is published.
+   */
+  setChordSize?(groupId: string, size: number): Promise<void>;
+  /**
+   * Record one header member's outcome; resolves with every member's outcome
+   * (ordered by group index) for exactly one call — the one that completed the
+   * chord — and null for all others.
+   */
+  onChordPartReturn?(part: ChordPart): Promise<ChordMember[] | null>;
+  /** One more member expected (Celery's `add_to_chord`: the `.t` counter). */
+  addToChord?(groupId: string): Promise<void>;
+  /** Save a group result (`celery-taskset-meta-<id>`, Celery's `{"result": tuple}`). */
+  saveGroup?(groupId: string, tuple: ResultTuple): Promise<void>;
+  /** The saved tuple of a group, or null. */
+  restoreGroup?(groupId: string): Promise<ResultTuple | null>;
+  /** Delete a saved group. */
+  deleteGroup?(groupId: string): Promise<void>;
   /** Close connections. */
   close(): Promise<void>;
 }

@@ -14,17 +14,21 @@
  * waiters (SUBSCRIBE per task id, refcounted), with one GET after subscribing to
  * close the race, and one GET per waiter after a reconnect.
  */
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { maskUrl } from '../mask-url.js';
+import { moduleRoot } from '../module-root.cjs';
 import type { Redis, RedisOptions } from 'ioredis';
 import { closeRedisClient, createRedisClient, dropRedisClient, duplicateRedisClient, type ConnectionEvents } from '../redis-client.js';
 import { resolveRedisConnection, type RedisConnectionSettings } from '../redis-connection.js';
 import { RedisScript, replies } from '../brokers/redis-scripts.js';
 
-const BACKEND_LUA_DIR = new URL('./redis-lua/', import.meta.url);
+const BACKEND_LUA_DIR = pathToFileURL(join(moduleRoot, 'backends', 'redis-lua') + '/');
 import { CeleriacError, MessageDecodeError, TimeoutError } from '../errors.js';
 import { dumpsPython, loadsPython } from '../protocol/python-json.js';
 import { READY_STATES } from '../states.js';
-import type { EncodedResult, ResultBackend, ResultDocument, ThreadResultTarget, WaitOptions } from './backend.js';
+import type { ChordMember, ChordPart, EncodedResult, ResultBackend, ResultDocument, ResultTuple, ResultWatch, ThreadResultTarget, WaitOptions } from './backend.js';
+import type { TaskState } from '../states.js';
 
 /** Options of the Redis result backend. */
 export interface RedisBackendOptions {
@@ -34,6 +38,11 @@ export interface RedisBackendOptions {
   redis?: RedisOptions;
   /** Where connection outages are reported (one line down, one on recovery). */
   connectionEvents?: ConnectionEvents;
+  /**
+   * Celery's `result_backend_transport_options.result_chord_ordered`: chord results
+   * in a sorted set by group index (true, the default) or a list in finishing order.
+   */
+  result_chord_ordered?: boolean;
 }
 
 /** The backend's Lua scripts (see each file's header in `redis-lua/` for KEYS and ARGV). */
@@ -42,7 +51,18 @@ const backendScripts = {
   storeResult: new RedisScript<readonly [key: string], readonly [json: string, ttlSeconds: number], number>('storeResult-1', replies.integer, BACKEND_LUA_DIR),
   /** Per document: 1 written, 0 earlier SUCCESS kept, or Redis's error message. */
   storeResults: new RedisScript<readonly [], readonly (string | number)[], unknown[]>('storeResults-0', replies.array, BACKEND_LUA_DIR),
+  /** {0, count} while the chord waits, {1, count, member...} to the one call that completed it. */
+  chordPartReturn: new RedisScript<
+    readonly [j: string, t: string, s: string],
+    readonly [member: string, score: string, ttl: number, ordered: string],
+    unknown[]
+  >('chordPartReturn-3', replies.array, BACKEND_LUA_DIR),
 };
+
+/** Celery's key for a saved group result and, with a suffix (`.j`, `.t`, `.s`), its chord counters. */
+export function groupKey(groupId: string, suffix = ''): string {
+  return `celery-taskset-meta-${groupId}${suffix}`;
+}
 
 /** Celery's key (and pub/sub channel) for a task's result. */
 export function resultKey(taskId: string): string {
@@ -56,6 +76,8 @@ interface Waiter {
 
 interface Channel {
   waiters: Set<Waiter>;
+  /** `watch` listeners: every document published on the channel. */
+  watchers: Set<(doc: ResultDocument) => void>;
   subscribed: Promise<unknown>;
 }
 
@@ -65,6 +87,7 @@ export class RedisBackend implements ResultBackend {
   private readonly redis: Redis;
   private subscriber: Redis | undefined;
   private readonly ttl: number;
+  private readonly chordOrdered: boolean;
   private readonly channels = new Map<string, Channel>();
   private closed = false;
   /** false once the server turned out not to support the batch write (Redis < 6.2). */
@@ -75,6 +98,7 @@ export class RedisBackend implements ResultBackend {
   constructor(url: string, options: RedisBackendOptions = {}) {
     this.displayUrl = maskUrl(url);
     this.ttl = Math.max(0, Math.trunc(options.resultExpires ?? 86400));
+    this.chordOrdered = options.result_chord_ordered !== false;
     const connection = resolveRedisConnection(url, options.redis);
     this.connection = connection;
     this.redis = createRedisClient(connection, { redis: { enableAutoPipelining: true, ...options.redis }, events: options.connectionEvents });
@@ -146,7 +170,7 @@ export class RedisBackend implements ResultBackend {
       const finish = (err: Error | null, doc?: ResultDocument) => {
         if (!channel.waiters.delete(waiter)) return;
         clearTimeout(timer);
-        if (channel.waiters.size === 0) this.unsubscribe(key, channel);
+        if (channel.waiters.size === 0 && channel.watchers.size === 0) this.unsubscribe(key, channel);
         if (err) reject(err);
         else resolve(doc!);
       };
@@ -165,9 +189,72 @@ export class RedisBackend implements ResultBackend {
     });
   }
 
+  /**
+   * Every document published for `taskId` from now on (all states: Celery and
+   * Celeriac workers PUBLISH each write), on the shared subscriber connection.
+   */
+  watch(taskId: string, onDocument: (doc: ResultDocument) => void): ResultWatch {
+    if (this.closed) return { ready: Promise.reject(new CeleriacError(`Result backend ${this.displayUrl} is closed.`)), close: () => undefined };
+    const key = resultKey(taskId);
+    const channel = this.subscribe(key);
+    const listener = (doc: ResultDocument) => onDocument(doc);
+    channel.watchers.add(listener);
+    return {
+      ready: channel.subscribed.then(() => undefined),
+      close: () => {
+        if (!channel.watchers.delete(listener)) return;
+        if (channel.waiters.size === 0 && channel.watchers.size === 0) this.unsubscribe(key, channel);
+      },
+    };
+  }
+
   /** Delete the stored result. */
   async forget(taskId: string): Promise<void> {
     await this.redis.del(resultKey(taskId));
+  }
+
+  /** Celery's `set_chord_size`: the header size under `.s` (a decimal string), with the results' expiry. */
+  async setChordSize(groupId: string, size: number): Promise<void> {
+    const key = groupKey(groupId, '.s');
+    if (this.ttl > 0) await this.redis.setex(key, this.ttl, String(size));
+    else await this.redis.set(key, String(size));
+  }
+
+  /** One header result counted by one script (see `redis-lua/chordPartReturn-3.lua`). */
+  async onChordPartReturn(part: ChordPart): Promise<ChordMember[] | null> {
+    const member = dumpsPython([1, part.taskId, part.state, part.result]);
+    const score = part.groupIndex === null ? '+inf' : String(part.groupIndex);
+    const keys = [groupKey(part.groupId, '.j'), groupKey(part.groupId, '.t'), groupKey(part.groupId, '.s')] as const;
+    const reply = await backendScripts.chordPartReturn.run(this.redis, keys, [member, score, this.ttl, this.chordOrdered ? '1' : '0']);
+    if (reply[0] !== 1) return null;
+    return reply.slice(2).map((raw) => {
+      const [, taskId, state, result] = loadsPython(String(raw)) as [number, string, TaskState, unknown];
+      return { taskId, state, result };
+    });
+  }
+
+  /** Celery's `add_to_chord`: INCR `.t`. */
+  async addToChord(groupId: string): Promise<void> {
+    await this.redis.incr(groupKey(groupId, '.t'));
+  }
+
+  /** `GroupResult.save()`: `celery-taskset-meta-<id>` = `{"result": tuple}`, with the results' expiry. */
+  async saveGroup(groupId: string, tuple: ResultTuple): Promise<void> {
+    const json = dumpsPython({ result: tuple });
+    if (this.ttl > 0) await this.redis.setex(groupKey(groupId), this.ttl, json);
+    else await this.redis.set(groupKey(groupId), json);
+  }
+
+  async restoreGroup(groupId: string): Promise<ResultTuple | null> {
+    const raw = await this.redis.get(groupKey(groupId));
+    if (raw === null) return null;
+    const doc = loadsPython(raw) as { result?: ResultTuple } | null;
+    if (!doc || !Array.isArray(doc.result)) throw new MessageDecodeError(`Saved group ${groupId} is not a Celery group result ({"result": [...]}).`);
+    return doc.result;
+  }
+
+  async deleteGroup(groupId: string): Promise<void> {
+    await this.redis.del(groupKey(groupId));
   }
 
   /** Close both connections; pending waits reject. */
@@ -200,6 +287,15 @@ export class RedisBackend implements ResultBackend {
       for (const [key, channel] of this.channels) {
         const taskId = key.slice('celery-task-meta-'.length);
         for (const waiter of channel.waiters) void this.checkStored(key, taskId, waiter).catch(() => undefined);
+        if (channel.watchers.size > 0) {
+          void this.redis
+            .get(key)
+            .then((text) => {
+              const doc = parseDocument(text, taskId);
+              if (doc) for (const listener of [...channel.watchers]) listener(doc);
+            })
+            .catch(() => undefined);
+        }
       }
     });
     return (this.subscriber = sub);
@@ -214,14 +310,16 @@ export class RedisBackend implements ResultBackend {
     } catch {
       return; // not a result document: ignore, like Celery's consumer
     }
-    if (!doc || !READY_STATES.has(doc.status)) return;
+    if (!doc) return;
+    for (const listener of [...channel.watchers]) listener(doc);
+    if (!READY_STATES.has(doc.status)) return;
     for (const waiter of [...channel.waiters]) waiter.resolve(doc);
   }
 
   private subscribe(key: string): Channel {
     let channel = this.channels.get(key);
     if (!channel) {
-      channel = { waiters: new Set(), subscribed: this.subscriberConnection().subscribe(key) };
+      channel = { waiters: new Set(), watchers: new Set(), subscribed: this.subscriberConnection().subscribe(key) };
       this.channels.set(key, channel);
     }
     return channel;

@@ -18,6 +18,7 @@ import { ConfigurationError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { closeRedisClient, createRedisClient, duplicateRedisClient, whenRedisReady } from '../redis-client.js';
 import { waitForRedis } from '../wait-for-redis.js';
+import { pyRepr } from '../protocol/python-repr.js';
 import { beatRedis } from './beat-redis.js';
 import { systemClock, type BeatClock } from './clock.js';
 import { loadDynamicEntries } from './dynamic-schedule.js';
@@ -179,7 +180,9 @@ export class Beat {
       maxIntervalMs: maxInterval * 1000,
       fence: () => this.lock?.fence,
       send: async (entry) => {
-        await this.app.sendTask(entry.task, entry.args, entry.kwargs, entry.options);
+        // As Celery's beat: an entry's args are its list ("[1, 2]"); without args, the empty tuple ("()").
+        const argsrepr = entry.args.length > 0 ? pyRepr(entry.args) : '()';
+        await this.app.sendTask(entry.task, entry.args, entry.kwargs, { argsrepr, ...entry.options });
       },
     });
     this.current = await this.currentEntries();

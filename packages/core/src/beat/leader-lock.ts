@@ -106,8 +106,9 @@ export class LeaderLock {
         return this.schedule(renewEvery);
       }
       // Someone else leads: ask again right after their lock would expire.
+      // (-2: gone already, try again at once; -1: a lock without expiry, set by hand — keep asking at the renewal pace.)
       const pttl = await this.client.pttl(this.key);
-      this.schedule(pttl > 0 ? Math.min(pttl + 5, renewEvery) : 5);
+      this.schedule(pttl === -2 ? 5 : pttl > 0 ? Math.min(pttl + 5, renewEvery) : renewEvery);
     } catch (err) {
       // Redis away: a leader that cannot renew within its TTL must assume another took over.
       if (this.held && Date.now() - this.lastRenewal >= this.ttlMs) {

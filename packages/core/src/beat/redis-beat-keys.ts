@@ -9,7 +9,10 @@
  * - `_celeriac.beat.entries` — hash: entry name → the dynamic entry's JSON (`StoredEntry`).
  * - `_celeriac.beat.changed` — pub/sub channel: a dynamic entry changed; beats reload at once.
  */
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { RedisScript, replies } from '../brokers/redis-scripts.js';
+import { moduleRoot } from '../module-root.cjs';
 
 /** Key names. */
 export const BEAT_KEYS = {
@@ -19,7 +22,7 @@ export const BEAT_KEYS = {
   changed: '_celeriac.beat.changed',
 } as const;
 
-const LUA_DIR = new URL('./redis-lua/', import.meta.url);
+const LUA_DIR = pathToFileURL(join(moduleRoot, 'beat', 'redis-lua') + '/');
 
 /** Beat's scripts (see each file's header for KEYS and ARGV). */
 export const beatScripts = {

@@ -6,6 +6,7 @@
  * `memory://name` gives separate ones). No options. Messages live in this process
  * only: a producer and a worker must share the process (the demo, tests).
  */
+import { processWide } from '../process-state.js';
 import { randomUUID } from 'node:crypto';
 import type { TaskMessage } from '../protocol/message.js';
 import type { Broker, Consumer, ConsumerOptions, ControlChannel, Delivery, PublishItem, ReserveOptions, Route } from './broker.js';
@@ -91,9 +92,10 @@ class MemoryHub {
   }
 }
 
-const hubs = new Map<string, MemoryHub>();
-/** Fanout state (remote control, events) of each hub. */
-const fanoutHubs = new WeakMap<MemoryHub, MemoryFanoutHub>();
+/** One hub per URL per process, shared by every copy of the package (see process-state.ts). */
+const hubs = processWide('memory-broker-hubs', () => new Map<string, MemoryHub>());
+/** Fanout state (remote control, events) of each hub, shared the same way. */
+const fanoutHubs = processWide('memory-broker-fanout-hubs', () => new WeakMap<MemoryHub, MemoryFanoutHub>());
 
 /** The in-process broker. */
 export class MemoryBroker implements Broker {

@@ -10,6 +10,9 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { moduleRoot } from '../module-root.cjs';
 
 /** The part of an ioredis client (or pipeline) a script needs. */
 export interface ScriptClient {
@@ -17,7 +20,7 @@ export interface ScriptClient {
   eval(script: string, numKeys: number, ...keysAndArgs: (string | number)[]): Promise<unknown>;
 }
 
-const LUA_DIR = new URL('./redis-lua/', import.meta.url);
+const LUA_DIR = pathToFileURL(join(moduleRoot, 'brokers', 'redis-lua') + '/');
 
 /** Source of a script file in `dir` (default: the transport's `redis-lua/`) with its `--- @include "x"` lines expanded. */
 export function loadLua(file: string, dir: URL = LUA_DIR): string {

@@ -23,7 +23,7 @@ export function workerBanner(worker: Worker, version: string): string {
     ...worker.queues.map((q) => `                .> ${q.padEnd(16)} exchange=${q}(direct) key=${q}`),
     '',
     '[tasks]',
-    ...app.taskNames.map((t) => `  . ${t}`),
+    ...app.taskNames.filter((t) => !t.startsWith('celery.')).map((t) => `  . ${t}`),
     '',
   ];
   return lines.join('\n');

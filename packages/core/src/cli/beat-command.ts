@@ -8,7 +8,7 @@ import type { Celeriac } from '../app.js';
 import { Beat } from '../beat/beat.js';
 import { beatRedis } from '../beat/beat-redis.js';
 import { crontab } from '../beat/crontab.js';
-import type { BeatEntry, BeatSendOptions } from '../beat/entry.js';
+import { scheduleFromJSON, type BeatEntry, type BeatSendOptions } from '../beat/entry.js';
 import type { Schedule } from '../beat/schedule.js';
 import { every } from '../beat/interval.js';
 import { createLogger, type Logger } from '../logger.js';
@@ -49,7 +49,7 @@ export function beatBanner(beat: Beat, version: string, maxInterval: number): st
   ].join('\n');
 }
 
-/** Stop `stoppable` on SIGTERM/SIGINT, then exit (0, or 1 on a second signal or an error). */
+/** Run `stop` on SIGTERM/SIGINT, then exit (0, or 1 on a second signal or an error). */
 export function exitOnSignals(log: Logger, name: string, stop: () => Promise<void>): void {
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -104,7 +104,6 @@ export async function beatListCommand(flags: ConnectionFlags & { json?: boolean 
     for (const e of flags.app ? app.beat.staticEntries() : []) {
       if (!dynamicNames.has(e.name)) rows.push({ name: e.name, source: e.source, task: e.task, schedule: e.schedule.describe(), enabled: e.enabled });
     }
-    const { scheduleFromJSON } = await import('../beat/entry.js');
     for (const d of dynamic) {
       rows.push({
         name: d.name,

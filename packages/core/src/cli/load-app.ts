@@ -3,7 +3,9 @@ import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Celeriac, createApp } from '../app.js';
+import { createApp, type Celeriac } from '../app.js';
+import { isCeleriacApp } from '../process-state.js';
+import { bindApp } from '../web/bind-app.js';
 import type { Settings } from '../config.js';
 import { ConfigurationError } from '../errors.js';
 
@@ -74,8 +76,8 @@ function loadFailure(spec: string, located: Located, err: unknown): Configuratio
   return new ConfigurationError(`-A ${spec}: ${located.path} threw while loading${at}:\n${syntax ? syntax + '\n\n' : ''}${stack}`);
 }
 
-/** Whether a value is an app from another copy of @celeriac/core (instanceof fails across copies). */
-const isForeignApp = (v: unknown) => !!v && typeof v === 'object' && !(v instanceof Celeriac) && v.constructor?.name === 'Celeriac';
+/** Whether a value looks like an app of a copy of @celeriac/core too old to carry the brand. */
+const isForeignApp = (v: unknown) => !!v && typeof v === 'object' && !isCeleriacApp(v) && v.constructor?.name === 'Celeriac';
 
 function pickApp(mod: Record<string, unknown>, spec: string, modulePart: string, attribute: string | undefined, path: string): Celeriac {
   const names = Object.keys(mod);
@@ -83,12 +85,12 @@ function pickApp(mod: Record<string, unknown>, spec: string, modulePart: string,
   if (attribute) {
     if (!(attribute in mod)) throw new ConfigurationError(`-A ${spec}: ${path} has no export ${JSON.stringify(attribute)} (its exports: ${listed}).`);
     const found = mod[attribute];
-    if (found instanceof Celeriac) return found;
+    if (isCeleriacApp(found)) return found;
     if (isForeignApp(found)) throw foreignCopy(spec);
     throw new ConfigurationError(`-A ${spec}: export ${JSON.stringify(attribute)} is not a Celeriac app (createApp(...)).`);
   }
-  for (const name of CANDIDATE_EXPORTS) if (mod[name] instanceof Celeriac) return mod[name] as Celeriac;
-  const apps = names.filter((n) => mod[n] instanceof Celeriac);
+  for (const name of CANDIDATE_EXPORTS) if (isCeleriacApp(mod[name])) return mod[name];
+  const apps = names.filter((n) => isCeleriacApp(mod[n]));
   if (apps.length === 1) return mod[apps[0]!] as Celeriac;
   if (apps.length > 1) {
     throw new ConfigurationError(`-A ${spec}: ${path} exports ${apps.length} Celeriac apps (${apps.join(', ')}); name one: -A ${modulePart}:${apps[0]}.`);
@@ -158,5 +160,8 @@ export function overridesFrom(flags: ConnectionFlags): Partial<Settings> {
 /** The app from `-A`, or a bare one for commands that only need connections. */
 export async function appFor(flags: ConnectionFlags): Promise<Celeriac> {
   const app = flags.app ? await loadApp(flags.app) : createApp('celeriac');
-  return app.configure(overridesFrom(flags));
+  const overrides = overridesFrom(flags);
+  // The worker binds the app the web process binds too (bindApp): a module that
+  // already bound it to another broker fails here with both URLs named.
+  return Object.keys(overrides).length > 0 ? bindApp(app, overrides, 'the celeriac command (-b / CELERY_BROKER_URL)') : app;
 }

@@ -1,11 +1,10 @@
 #!/usr/bin/env node
 /**
  * The `celeriac` command line: worker, call, result, purge, inspect, control,
- * status, report. Global
- * options (-A, -b, --result-backend) go before the command, as Celery users type
- * them (`celeriac -A proj worker -l INFO`), or after it.
+ * status, events, multi, beat, report. Global options (-A, -b, --result-backend)
+ * go before the command, as Celery users type them (`celeriac -A proj worker -l
+ * INFO`), or after it.
  */
-import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { beatAddCommand, beatCommand, beatListCommand, beatRemoveCommand, beatToggleCommand, type BeatFlags } from './beat-command.js';
 import { callCommand, purgeCommand, resultCommand } from './commands.js';
@@ -16,8 +15,9 @@ import { multiCommand } from './multi.js';
 import { reportCommand } from './report.js';
 import { workerCommand, type WorkerFlags } from './worker-command.js';
 import { CeleriacError, ConfigurationError } from '../errors.js';
+import { VERSION } from '../version.js';
 
-const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+const version = VERSION;
 
 const program = new Command('celeriac')
   .version(version, '-V, --version', 'print the version')

@@ -22,6 +22,7 @@ import { hostname as osHostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { UsageError } from './options.js';
 import { isAlive, readPidfile } from './pidfile.js';
+import { VERSION } from '../version.js';
 
 /** One worker node of a `multi` command line. */
 export interface MultiNode {
@@ -231,7 +232,7 @@ export async function multiCommand(argv: string[]): Promise<number> {
       for (const n of nodes) say(workerCommandLine(n).join(' ') + ` >> ${n.logfile}`);
       return 0;
     case 'start': {
-      say(`celeriac multi v${process.env.npm_package_version ?? ''}`.trim());
+      say(`celeriac multi v${VERSION}`);
       say(`> Starting nodes...`);
       const started = await Promise.all(nodes.map(startNode));
       return started.every(Boolean) ? 0 : 1;

@@ -9,7 +9,7 @@ export interface ExceptionDocument {
 }
 
 /** A child reference as Celery stores it: `[[id, null], null]` or a group tuple. */
-export type ResultTuple = [[string, string | null], unknown];
+export type ResultTuple = [[string, ResultTuple | string | null], unknown];
 
 /**
  * The result document stored under `celery-task-meta-<id>`, field for field as

@@ -19,6 +19,9 @@ export interface TaskMessageSpec {
   rootId?: string | null;
   parentId?: string | null;
   shadow?: string | null;
+  /** The `argsrepr` / `kwargsrepr` headers as given (Celery's options of the same name); default: the Python repr of args / kwargs. */
+  argsrepr?: string;
+  kwargsrepr?: string;
   /** `[hard, soft]` seconds. */
   timeLimit?: [number | null, number | null];
   ignoreResult?: boolean;
@@ -53,8 +56,8 @@ export function buildTaskMessage(spec: TaskMessageSpec): TaskMessage {
     timelimit: spec.timeLimit ?? [null, null],
     root_id: spec.rootId ?? spec.taskId,
     parent_id: spec.parentId ?? null,
-    argsrepr: argsRepr(spec.args),
-    kwargsrepr: kwargsRepr(spec.kwargs),
+    argsrepr: spec.argsrepr ?? argsRepr(spec.args),
+    kwargsrepr: spec.kwargsrepr ?? kwargsRepr(spec.kwargs),
     origin: spec.origin,
     ignore_result: spec.ignoreResult ?? false,
   };

@@ -17,7 +17,11 @@
  * Start-up is timed inside the thread, not on the loop: a task blocking the loop
  * right at start-up must not make the worker kill a healthy thread.
  */
-import { writeSync } from 'node:fs';
+import { existsSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { moduleRoot } from '../module-root.cjs';
 import { isatty } from 'node:tty';
 import { performance } from 'node:perf_hooks';
 import { parentPort, receiveMessageOnPort, Worker as Thread } from 'node:worker_threads';
@@ -83,10 +87,24 @@ const fail = (message) => {
 };
 globalThis.__celeriacStartTimer = setTimeout(() => fail('heartbeat thread did not start within ' + workerData.startTimeoutMs / 1000 + ' s'), workerData.startTimeoutMs);
 (async () => {
-  if (workerData.tsxApiUrl) (await import(workerData.tsxApiUrl)).register();
+  if (workerData.tsxApiUrl) {
+    const api = await import(workerData.tsxApiUrl);
+    (api.register ?? api.default.register)();
+  }
   await (await import(workerData.moduleUrl)).runHeartbeatThread(workerData);
 })().catch((err) => fail(String((err && err.stack) || err)));
 `;
+
+/**
+ * The URL of this module as built (ESM or CommonJS), for the thread to load, and
+ * tsx's loader when running from the TypeScript sources.
+ */
+function threadModule(): { moduleUrl: string; tsxApiUrl: string | null } {
+  const compiled = join(moduleRoot, 'worker', 'heartbeat-thread.js');
+  if (existsSync(compiled)) return { moduleUrl: pathToFileURL(compiled).href, tsxApiUrl: null };
+  const source = join(moduleRoot, 'worker', 'heartbeat-thread.ts');
+  return { moduleUrl: pathToFileURL(source).href, tsxApiUrl: pathToFileURL(createRequire(source).resolve('tsx/esm/api')).href };
+}
 
 /**
  * Start beating from a thread. Resolves once the thread reports it is beating, rejects
@@ -94,8 +112,7 @@ globalThis.__celeriacStartTimer = setTimeout(() => fail('heartbeat thread did no
  * reason if it dies later.
  */
 export function startHeartbeatThread(options: HeartbeatThreadOptions, log: Logger, onDied: (why: string) => void): Promise<HeartbeatThread> {
-  const moduleUrl = import.meta.url;
-  const tsxApiUrl = moduleUrl.endsWith('.ts') ? import.meta.resolve('tsx/esm/api') : null;
+  const { moduleUrl, tsxApiUrl } = threadModule();
   const redisOptions = options.transportOptions?.redis as Parameters<typeof resolveRedisConnection>[1];
   const connection = resolveRedisConnection(options.brokerUrl, redisOptions);
   const { transportOptions: _, ...rest } = options;

@@ -5,8 +5,11 @@
  * thread writes over one raw socket of its own, with the backend's `storeResult`
  * script (a SUCCESS already stored is kept).
  */
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { ThreadResultTarget } from '../backends/backend.js';
 import { RedisScript, replies } from '../brokers/redis-scripts.js';
+import { moduleRoot } from '../module-root.cjs';
 import { dumpsPython } from '../protocol/python-json.js';
 import { encodeCommand, handshakeCommands, openRedisSocket } from '../redis-probe.js';
 import { States } from '../states.js';
@@ -16,7 +19,7 @@ import { resultDocument } from './result-document.js';
 const storeResult = new RedisScript<readonly [key: string], readonly [json: string, ttlSeconds: number], number>(
   'storeResult-1',
   replies.integer,
-  new URL('../backends/redis-lua/', import.meta.url),
+  pathToFileURL(join(moduleRoot, 'backends', 'redis-lua') + '/'),
 );
 
 /**

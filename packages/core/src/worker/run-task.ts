@@ -1,13 +1,12 @@
 import type { Celeriac } from '../app.js';
 import type { ResultDocument, ResultTuple } from '../backends/backend.js';
-import { Signature } from '../canvas/signature.js';
+import { callErrbacks, chordPartReturn, failRestOfChain, sendCallbacks, sendNextStep, type CanvasRequest } from '../canvas/worker-steps.js';
 import { Ignore, Reject, Retry } from '../errors.js';
-import type { WireSignature } from '../protocol/message.js';
 import { toExceptionDocument, tracebackOf } from '../protocol/exceptions.js';
 import { States, type TaskState } from '../states.js';
 import { runInTaskContext } from '../task-context.js';
 import type { Logger } from '../logger.js';
-import { childTuple, resultDocument, type ExtendedFields } from './result-document.js';
+import { resultDocument, type ExtendedFields } from './result-document.js';
 import type { TaskRequest } from './task-request.js';
 import { callArguments } from './call-arguments.js';
 import { longTimeout } from './long-timeout.js';
@@ -91,11 +90,14 @@ function backoffSeconds(req: TaskRequest): number | undefined {
   return retryJitter ? Math.random() * countdown : countdown;
 }
 
-/** Send a follow-up signature (callback, chain step, errback) as a child of `req`. */
-async function sendFollowUp(req: TaskRequest, wire: WireSignature, prepend: unknown[], chain?: WireSignature[]): Promise<string> {
-  const sig = Signature.fromWire(wire, req.app);
-  const result = await sig.applyAsync(prepend, {}, { parentId: req.id, rootId: req.rootId, ...(chain ? { chain } : {}) });
-  return result.id;
+/** The request as the canvas steps read it. */
+function canvasRequest(req: TaskRequest): CanvasRequest & TaskRequest {
+  return Object.assign(Object.create(req) as TaskRequest, { embed: req.decoded.embed }) as CanvasRequest & TaskRequest;
+}
+
+/** This run as a chord header member (no-op in `chordPartReturn` when it is none). */
+function chordPart(req: TaskRequest) {
+  return { id: req.id, rootId: req.rootId, groupId: req.groupId, groupIndex: req.groupIndex, chord: req.decoded.embed.chord };
 }
 
 /** What the task function did: returned a value or threw (`startedAt` is a `performance.now()` time). */
@@ -142,21 +144,13 @@ export async function recordOutcome(req: TaskRequest, deps: RunDeps, ran: Functi
   try {
     if (!ran.ok) throw ran.error;
     const retval = ran.retval;
-    const children: ResultTuple[] = [];
-    for (const cb of req.decoded.embed.callbacks ?? []) {
-      children.push(childTuple(await sendFollowUp(req, cb, [retval])));
-    }
-    const chain = req.decoded.embed.chain;
-    if (chain && chain.length > 0) {
-      const next = chain[chain.length - 1]!;
-      children.push(childTuple(await sendFollowUp(req, next, [retval], chain.slice(0, -1))));
-    }
+    // Celery's order: callbacks and the next chain step are sent before SUCCESS is stored (canvas/worker-steps.ts).
+    const canvasReq = canvasRequest(req);
+    const children: ResultTuple[] = [...(await sendCallbacks(app, canvasReq, retval)), ...(await sendNextStep(app, canvasReq, retval))];
     const storedInstead = store ? await persist(store, resultDocument(req.decoded, States.SUCCESS, retval ?? null, null, children, extended)) : undefined;
     // Celery's tracer: a return value the serializer refuses is the task's failure (EncodeError, already stored).
     if (storedInstead) return recordFailure(req, deps, storedInstead, extended, null);
-    if (req.decoded.embed.chord) {
-      log.warn({ task: req.name, id: req.id, group: req.groupId }, `Task ${req.name}[${req.id}] is a chord member: chord counting arrives with roadmap step 3, so the chord body ${req.decoded.embed.chord.task} will not be sent by this worker`);
-    }
+    await chordPartReturn(app, log, chordPart(req), States.SUCCESS, retval ?? null);
     if (log.isLevelEnabled('info')) {
       const runtime = (performance.now() - ran.startedAt) / 1000;
       log.info({ task: req.name, id: req.id, runtime }, `Task ${req.name}[${req.id}] succeeded in ${seconds(runtime)}s: ${pyRepr(retval)}`);
@@ -192,15 +186,16 @@ export async function recordOutcome(req: TaskRequest, deps: RunDeps, ran: Functi
 async function recordFailure(req: TaskRequest, deps: RunDeps, error: unknown, extended: ExtendedFields | undefined, store: RunDeps['storeResult']): Promise<RunOutcome> {
   const { log } = deps;
   const traceback = error instanceof TimeLimitExceeded ? null : tracebackOf(error);
-  const children: ResultTuple[] = [];
-  for (const eb of req.decoded.embed.errbacks ?? []) {
-    try {
-      children.push(childTuple(await sendFollowUp(req, eb, [req.id])));
-    } catch (err) {
-      log.error({ err, task: req.name, id: req.id }, `Could not send errback ${eb.task}`);
-    }
-  }
   if (store) await persist(store, resultDocument(req.decoded, States.FAILURE, toExceptionDocument(error), traceback, [], extended));
+  // Celery's mark_as_failure: count for the chord, fail the rest of the chain, then errbacks (canvas/worker-steps.ts).
+  try {
+    const exc = toExceptionDocument(error);
+    await chordPartReturn(deps.app, log, chordPart(req), States.FAILURE, exc);
+    await failRestOfChain(deps.app, log, canvasRequest(req), error, traceback, store !== null);
+    await callErrbacks(deps.app, log, canvasRequest(req), error, traceback);
+  } catch (err) {
+    log.error({ err, task: req.name, id: req.id }, `Could not run the chord, chain or errbacks of failed task ${req.name}[${req.id}]`);
+  }
   log.error({ task: req.name, id: req.id, err: error }, `Task ${req.name}[${req.id}] raised unexpected: ${exceptionRepr(error)}`);
   const opts = req.task.options;
   await hook(log, () => opts.onFailure?.(error, req.id, req.args as never[], req.kwargs, traceback));

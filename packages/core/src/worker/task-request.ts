@@ -1,6 +1,8 @@
 import type { Celeriac } from '../app.js';
 import type { ResultBackend } from '../backends/backend.js';
 import type { Delivery } from '../brokers/broker.js';
+import { addToChord, replaceTask } from '../canvas/replace.js';
+import type { Signature } from '../canvas/signature.js';
 import { MaxRetriesExceededError, Retry } from '../errors.js';
 import { toExceptionDocument, tracebackOf } from '../protocol/exceptions.js';
 import { argsRepr, kwargsRepr } from '../protocol/python-repr.js';
@@ -9,6 +11,7 @@ import { States, type TaskState } from '../states.js';
 import type { Task } from '../task.js';
 import type { DeliveryInfo, RetryOptions, TaskContext } from '../task-context.js';
 import { childTuple, resultDocument } from './result-document.js';
+import { requestContextFromMessage, type RequestContext } from '../web/request-context.js';
 
 /**
  * The worker's `TaskContext`: one per run of a received message. `retry`
@@ -60,6 +63,10 @@ export class TaskRequest implements TaskContext {
   }
   get headers() {
     return this.decoded.headers;
+  }
+  /** The sending web request's id and trace context, from the message headers. */
+  get requestContext(): RequestContext | undefined {
+    return requestContextFromMessage(this.decoded.headers);
   }
   get parentId() {
     return this.decoded.parentId;
@@ -137,6 +144,20 @@ export class TaskRequest implements TaskContext {
     await this.app.publishMessage(message, { exchange: this.delivery.exchange, routingKey: this.delivery.routingKey, priority: this.deliveryInfo.priority ?? undefined });
     const seconds = Math.max(0, Math.round((when.getTime() - Date.now()) / 1000));
     throw new Retry(`Retry in ${seconds}s${options.exc !== undefined ? `: ${String((options.exc as Error)?.message ?? options.exc)}` : ''}`, options.exc, when);
+  }
+
+  /** Celery's `Task.replace` (canvas/replace.ts). */
+  replace(sig: Signature): Promise<never> {
+    return replaceTask(this.app, this.canvasView(), sig);
+  }
+
+  /** Celery's `Task.add_to_chord` (canvas/replace.ts). */
+  addToChord(sig: Signature, lazy = false): Promise<unknown> {
+    return addToChord(this.app, this.canvasView(), sig, lazy);
+  }
+
+  private canvasView() {
+    return { id: this.id, rootId: this.rootId, groupId: this.groupId, groupIndex: this.groupIndex, embed: this.decoded.embed, replacedTaskNesting: this.replacedTaskNesting };
   }
 
   async updateState(state: TaskState, meta: unknown = null): Promise<void> {

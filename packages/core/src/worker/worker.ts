@@ -8,8 +8,8 @@
  * Prefetch = concurrency × multiplier messages reserved at once; messages held for
  * their ETA do not count (Celery raises the prefetch count for them too).
  */
+import { registerCanvasBuiltins } from '../canvas/builtins.js';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { hostname as osHostname, loadavg, type as osType } from 'node:os';
 import type { Celeriac } from '../app.js';
 import type { Broker, Consumer, ControlChannel } from '../brokers/broker.js';
@@ -26,6 +26,7 @@ import { REVOKE_EXPIRES_SECONDS, RevokedSet } from '../control/revoked-set.js';
 import { WorkerMailbox } from '../control/worker-mailbox.js';
 import { WorkerRequests } from '../control/worker-requests.js';
 import { clockOf } from '../control/lamport-clock.js';
+import { VERSION } from '../version.js';
 import { EventDispatcher } from '../events/event-dispatcher.js';
 import { TaskEvents } from '../events/task-events.js';
 import { ConsumerLoop } from './consumer-loop.js';
@@ -67,7 +68,6 @@ export interface WorkerOptions {
 
 /** Seconds between worker-heartbeat events (Celery's default 2.0). */
 const HEARTBEAT_FREQ = 2.0;
-const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 const UNLIMITED_PREFETCH = 10_000;
 /** A cold shutdown waits at most this long for pending acks and results. */
@@ -130,6 +130,7 @@ export class Worker {
     if (this.running) return;
     const s = this.app.settings;
     this.startedAt = Date.now();
+    registerCanvasBuiltins(this.app); // celery.map, celery.chord_unlock, ... (canvas/builtins.ts)
     for (const name of this.app.taskNames) checkHangTimeout(s.workerHangTimeout, this.app.getTask(name).options.timeLimit, `the timeLimit of task ${name}`);
     const recordingLimit = Math.max(this.prefetchLimit, this.concurrency * 2);
     this.app.logger = this.log;

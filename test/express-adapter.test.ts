@@ -1,0 +1,223 @@
+/**
+ * @celeriac/express with supertest: on memory:// (embedded worker) and on a real
+ * Redis with a separate `celeriac worker` process running the example's tasks
+ * module (and a Python Celery 5.2 worker for the Python-only task). Request →
+ * task → worker → result polled over HTTP and streamed over SSE; request id, trace
+ * context and hook headers in the task's context; authorize, bad ids and hidden
+ * tracebacks; 503 JSON with the broker stopped; the graceful-shutdown order.
+ */
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import type { AddressInfo } from 'node:net';
+import { after, describe, test } from 'node:test';
+import express from 'express';
+import request from 'supertest';
+// The adapter imports @celeriac/core (the built package): so does this test, so both use one copy's types.
+import { Celeriac, type RequestContext, type TaskStatus } from '@celeriac/core';
+import { celeriacErrorHandler, gracefulShutdown, queuePlugin, queueRouter, type QueuePluginConfig } from '../packages/express/src/index.ts';
+import { interopEnv, pythonCeleryMissing, startPythonWorker, type PeerProcess } from './helpers/python-celery.ts';
+import { IN_CI, missing, REDIS_SERVER, startRedis, type RedisServer } from './helpers/services.ts';
+import { spawnWorkerProcess, type WorkerProcess } from './helpers/worker-process.ts';
+
+const skipRedis = missing(REDIS_SERVER, 'apt-get install redis-server');
+const skipPython = skipRedis ?? pythonCeleryMissing();
+const TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+
+/** superagent parser that keeps an event stream as text. */
+const asText = ((res: NodeJS.ReadableStream & { setEncoding(e: string): void }, done: (err: Error | null, body: string) => void) => {
+  let text = '';
+  res.setEncoding('utf8');
+  res.on('data', (c: string) => (text += c));
+  res.on('end', () => done(null, text));
+}) as never;
+
+/** The unnamed `data:` events of an SSE text (one TaskStatus each). */
+const statusEvents = (text: string): TaskStatus[] => [...text.matchAll(/^id: \d+\ndata: (.*)$/gm)].map((m) => JSON.parse(m[1]!) as TaskStatus);
+
+async function pollUntilReady(web: express.Express, id: string, timeoutMs = 10_000): Promise<TaskStatus> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await request(web).get(`/tasks/${id}`).expect(200);
+    const status = res.body as TaskStatus;
+    if (status.ready) return status;
+    if (Date.now() > deadline) throw new Error(`task ${id} not ready after ${timeoutMs} ms: ${JSON.stringify(status)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A web app on its own Celeriac app (memory:// unless `settings` say otherwise). */
+function webApp(app: Celeriac, plugin: QueuePluginConfig = {}, router: Parameters<typeof queueRouter>[0] = {}) {
+  const web = express();
+  web.use(queuePlugin({ app, ...plugin }));
+  web.post('/whoami', async (req, res) => {
+    const r = await req.tasks.delay(app.getTask('t.whoami') as never);
+    res.json(await r.get({ timeout: 5000 }));
+  });
+  web.post('/long', async (req, res) => {
+    const r = await req.tasks.applyAsync(app.getTask('t.long') as never, [Number(req.query.steps ?? 3)] as never);
+    res.status(202).json({ id: r.id });
+  });
+  web.post('/send', async (req, res) => res.json({ id: (await req.tasks.send('t.fail')).id }));
+  web.use(queueRouter(router));
+  web.use(celeriacErrorHandler());
+  return web;
+}
+
+function declareTasks(app: Celeriac): void {
+  app.task('t.whoami', function () {
+    return { ctx: this.requestContext ?? null, tenant: this.headers.tenant ?? null };
+  });
+  app.task('t.long', async function (steps: number) {
+    for (let current = 1; current <= steps; current++) {
+      await new Promise((r) => setTimeout(r, 30));
+      await this.updateState('PROGRESS', { current, total: steps });
+    }
+    return 'finished';
+  });
+  app.task('t.fail', () => {
+    throw new TypeError('secret detail in the traceback');
+  });
+}
+
+describe('memory:// with the embedded worker', () => {
+  const app = new Celeriac('express-memory', { brokerUrl: 'memory://express-memory' });
+  declareTasks(app);
+  const web = webApp(app, { headers: (ctx: RequestContext) => ({ tenant: String(ctx.headers?.['x-tenant'] ?? '') }) });
+  after(async () => {
+    const server = web.listen(0);
+    await gracefulShutdown(server);
+  });
+
+  test('request id, traceparent and hook headers reach the task; a request without an id gets one back', async () => {
+    const res = await request(web).post('/whoami').set('X-Request-Id', 'req-express-1').set('traceparent', TRACEPARENT).set('tracestate', 'k=v').set('X-Tenant', 'acme').expect(200);
+    assert.deepEqual(res.body, { ctx: { requestId: 'req-express-1', traceparent: TRACEPARENT, tracestate: 'k=v' }, tenant: 'acme' });
+    const anonymous = await request(web).post('/whoami').expect(200);
+    const made = anonymous.headers['x-request-id'] as string;
+    assert.match(made, /^[0-9a-f-]{36}$/);
+    assert.equal((anonymous.body as { ctx: RequestContext }).ctx.requestId, made);
+    const badTrace = await request(web).post('/whoami').set('X-Request-Id', 'r2').set('traceparent', 'not-a-traceparent').expect(200);
+    assert.deepEqual((badTrace.body as { ctx: RequestContext }).ctx, { requestId: 'r2' });
+  });
+
+  test('a long task: polled over GET /tasks/:id, streamed over SSE until SUCCESS', async () => {
+    const { id } = (await request(web).post('/long?steps=3').expect(202)).body as { id: string };
+    const sse = await request(web).get(`/tasks/${id}/events`).buffer(true).parse(asText).expect(200);
+    assert.equal(sse.headers['content-type'], 'text/event-stream; charset=utf-8');
+    assert.equal(sse.headers['x-accel-buffering'], 'no');
+    const events = statusEvents(sse.body as string);
+    const progress = events.filter((e) => e.state === 'PROGRESS').map((e) => (e.progress as { current: number }).current);
+    assert.ok(progress.length >= 1 && progress.every((c, i) => i === 0 || c > progress[i - 1]!), `progress in order: ${progress}`);
+    assert.deepEqual(events.at(-1), { taskId: id, state: 'SUCCESS', ready: true, result: 'finished', dateDone: events.at(-1)!.dateDone });
+    assert.match(sse.body as string, /event: end\ndata: .*"SUCCESS"/);
+    const polled = await pollUntilReady(web, id);
+    assert.equal(polled.result, 'finished');
+    const unknown = await request(web).get('/tasks/never-sent').expect(200);
+    assert.equal((unknown.body as TaskStatus).state, 'PENDING');
+  });
+
+  test('bad ids answer 400; tracebacks stay hidden unless enabled', async () => {
+    await request(web).get('/tasks/bad%20id!').expect(400);
+    const { id } = (await request(web).post('/send').expect(200)).body as { id: string };
+    const failed = await pollUntilReady(web, id);
+    assert.equal(failed.state, 'FAILURE');
+    assert.deepEqual(failed.error, { type: 'TypeError', message: 'secret detail in the traceback' });
+    const open = webApp(app, {}, { tracebacks: true });
+    const shown = (await request(open).get(`/tasks/${id}`).expect(200)).body as TaskStatus;
+    assert.match(shown.error?.traceback ?? '', /TypeError: secret detail/);
+  });
+
+  test('authorize(req, taskId) guards both routes', async () => {
+    const seen: string[] = [];
+    const guarded = webApp(app, {}, { authorize: (req, taskId) => (seen.push(taskId), req.headers.authorization === 'Bearer ok') });
+    const denied = await request(guarded).get('/tasks/abc').expect(403);
+    assert.equal((denied.body as { code: string }).code, 'CELERIAC_FORBIDDEN');
+    await request(guarded).get('/tasks/abc/events').expect(403);
+    await request(guarded).get('/tasks/abc').set('Authorization', 'Bearer ok').expect(200);
+    assert.deepEqual(seen, ['abc', 'abc', 'abc']);
+  });
+
+  test('config as a function of the Express settings; a second binding to another broker fails naming both', async () => {
+    const other = new Celeriac('express-settings');
+    declareTasks(other);
+    const web2 = express();
+    web2.set('celeriac', { brokerUrl: 'memory://from-settings' });
+    web2.use(queuePlugin((settings) => ({ app: other, celeriac: settings.celeriac as Record<string, unknown>, worker: false })));
+    web2.get('/broker', (req, res) => res.json({ broker: other.settings.brokerUrl, hasTasks: typeof req.tasks.delay }));
+    assert.deepEqual((await request(web2).get('/broker').expect(200)).body, { broker: 'memory://from-settings', hasTasks: 'function' });
+    assert.throws(() => queuePlugin({ app: other, brokerUrl: 'memory://elsewhere' }), /already bound to broker memory:\/\/from-settings .*asks for memory:\/\/elsewhere/);
+  });
+});
+
+describe('Redis, a separate worker process (the example) and a Python worker', { skip: skipRedis ?? false }, () => {
+  let redis: RedisServer;
+  let worker: WorkerProcess | undefined;
+  let python: PeerProcess | undefined;
+  const children = new Set<ChildProcess>();
+  let closeWeb: (() => Promise<void>) | undefined;
+  after(async () => {
+    await closeWeb?.();
+    worker?.signal('SIGTERM');
+    await worker?.exited;
+    await python?.stop();
+    for (const child of children) child.kill('SIGKILL');
+    await redis?.stop();
+  });
+
+  test('the example app: enqueue a long task, poll it, stream it, request context in the worker process, a Python-only task by name', { timeout: 90_000 }, async (t) => {
+    redis = await startRedis();
+    const urls = { broker: redis.url(0), backend: redis.url(1) };
+    worker = await spawnWorkerProcess(urls, children, { app: 'examples/express-app/tasks.mjs' });
+    const { buildApp } = (await import('../examples/express-app/server.mjs' as string)) as { buildApp: (env: Record<string, string | undefined>) => express.Express };
+    const web = buildApp({ CELERY_BROKER_URL: urls.broker, CELERY_RESULT_BACKEND: urls.backend });
+    const server = web.listen(0, '127.0.0.1');
+    closeWeb = () => gracefulShutdown(server, { timeoutMs: 1000 });
+
+    const accepted = (await request(web).post('/long?steps=4&stepMs=500').set('X-Request-Id', 'req-redis-1').expect(202)).body as { id: string; events: string; status: string };
+    const sse = await request(web).get(accepted.events).buffer(true).parse(asText).expect(200);
+    const events = statusEvents(sse.body as string);
+    assert.equal(events.at(-1)!.state, 'SUCCESS');
+    assert.deepEqual(events.at(-1)!.result, { steps: 4, requestId: 'req-redis-1' });
+    assert.ok(events.some((e) => e.state === 'PROGRESS'), `PROGRESS events over Redis pub/sub: ${sse.body}`);
+    const polled = (await request(web).get(accepted.status).expect(200)).body as TaskStatus;
+    assert.equal(polled.state, 'SUCCESS');
+
+    const who = (await request(web).get('/whoami').set('X-Request-Id', 'req-redis-2').set('traceparent', TRACEPARENT).set('X-Tenant', 'acme').expect(200)).body;
+    assert.deepEqual(who, { requestContext: { requestId: 'req-redis-2', traceparent: TRACEPARENT }, tenant: 'acme' });
+    assert.match(worker.output(), /Task example\.whoami\[[0-9a-f-]+\] received/, "the separate worker process ran it");
+
+    if (skipPython) {
+      if (IN_CI) assert.fail(skipPython);
+      t.diagnostic(`SKIPPED the Python-only task: ${skipPython}`);
+      return;
+    }
+    python = await startPythonWorker({ env: { ...interopEnv(redis) }, queues: ['python'] });
+    const mul = (await request(web).post('/python/mul?x=6&y=7').expect(200)).body as { result: number };
+    assert.equal(mul.result, 42);
+  });
+});
+
+describe('broker down', { skip: skipRedis ?? false }, () => {
+  test('with Redis stopped, a request that enqueues (and the status route) gets 503 JSON within the retry policy, never a hang', { timeout: 30_000 }, async () => {
+    const redis = await startRedis();
+    const app = new Celeriac('express-down');
+    declareTasks(app);
+    const web = webApp(app, { CELERY_BROKER_URL: redis.url(0), CELERY_RESULT_BACKEND: redis.url(1), CELERY_TASK_PUBLISH_RETRY_POLICY: '{"max_retries": 1, "interval_start": 0.1}', CELERY_BROKER_CONNECTION_TIMEOUT: '1' });
+    const server = web.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    try {
+      await request(web).post('/long').expect(202);
+      await redis.stop();
+      const started = Date.now();
+      const res = await request(`http://127.0.0.1:${(server.address() as AddressInfo).port}`).post('/long').expect(503);
+      assert.deepEqual(res.body, { statusCode: 503, code: 'CELERIAC_BROKER_UNAVAILABLE', error: 'Service Unavailable', message: 'The task queue is unavailable; try again later.' });
+      assert.equal(res.headers['retry-after'], '5');
+      assert.match(res.headers['content-type'] as string, /application\/json/);
+      assert.ok(Date.now() - started >= 100, 'the retry policy waited before giving up');
+      // The status route with the result backend away: 503 too, within brokerConnectionTimeout (1 s here).
+      const status = await request(`http://127.0.0.1:${(server.address() as AddressInfo).port}`).get('/tasks/some-task').expect(503);
+      assert.equal((status.body as { code: string }).code, 'CELERIAC_RESULT_BACKEND_UNAVAILABLE');
+    } finally {
+      await gracefulShutdown(server, { timeoutMs: 1000 });
+    }
+  });
+});
