@@ -103,7 +103,11 @@ function threadModule(): { moduleUrl: string; tsxApiUrl: string | null } {
   const compiled = join(moduleRoot, 'worker', 'heartbeat-thread.js');
   if (existsSync(compiled)) return { moduleUrl: pathToFileURL(compiled).href, tsxApiUrl: null };
   const source = join(moduleRoot, 'worker', 'heartbeat-thread.ts');
-  return { moduleUrl: pathToFileURL(source).href, tsxApiUrl: pathToFileURL(createRequire(source).resolve('tsx/esm/api')).href };
+  // require.resolve picks tsx's CommonJS entry (index.cjs), which cannot register the ESM
+  // loader from a thread (ERR_MODULE_NOT_FOUND for its own esm/index.mjs): take the ESM one beside it.
+  const cjsApi = createRequire(source).resolve('tsx/esm/api');
+  const esmApi = cjsApi.replace(/\.cjs$/, '.mjs');
+  return { moduleUrl: pathToFileURL(source).href, tsxApiUrl: pathToFileURL(existsSync(esmApi) ? esmApi : cjsApi).href };
 }
 
 /**
