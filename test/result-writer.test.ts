@@ -33,7 +33,7 @@ function scriptedBackend() {
       await new Promise((r) => setTimeout(r, 5));
       state.inFlight--;
       if (state.down) throw new Error('connection refused');
-      for (const r of results) stored.set(r.taskId, r.payload);
+      for (const r of results) stored.set(r.taskId, String(r.payload));
       return results.map(() => null);
     },
     getResult: async () => null,

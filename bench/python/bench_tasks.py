@@ -19,3 +19,15 @@ app = Celery(
 @app.task(name='bench.add')
 def add(x, y):
     return x + y
+
+
+@app.task(name='bench.hash_loop')
+def hash_loop(iterations):
+    """CPU-bound work for the pool benchmark: `iterations` SHA-256 digests of 64 bytes,
+    calibrated by bench/cpu-pools.ts to take about 20 ms in Python on one core."""
+    import hashlib
+    data = b'\x00' * 64
+    for _ in range(iterations):
+        data = hashlib.sha256(data).digest()
+    return data[:4].hex()
+

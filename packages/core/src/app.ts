@@ -12,6 +12,7 @@ import { Events } from './events/events.js';
 import { resolveSettings, type Settings } from './config.js';
 import { ConfigurationError, NotRegistered } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
+import { emitSignal, hasSignal, signalsOf, type Signals } from './signals.js';
 import { maskUrl } from './mask-url.js';
 import { publishWithRetry } from './publish-retry.js';
 import { loggedConnectionEvents, SharedConnectionEvents, type ConnectionEvents } from './redis-client.js';
@@ -156,6 +157,15 @@ export class Celeriac {
     return this.registry.has(name);
   }
 
+  /**
+   * Celery's signals for this app, as typed hooks:
+   * `app.signals.connect('taskPrerun', ({ taskId }) => ...)`. A handler that throws
+   * is logged and never breaks the task.
+   */
+  get signals(): Signals {
+    return signalsOf(this);
+  }
+
   /** Names of all registered tasks, sorted. */
   get taskNames(): string[] {
     return [...this.registry.keys()].sort();
@@ -220,12 +230,14 @@ export class Celeriac {
     }
     if (prepared.length === 0) return [];
     const broker = await this.getBroker();
+    for (const p of prepared) await this.beforePublish(p.message, p.route);
     const publish = broker.publishMany
       ? () => broker.publishMany!(prepared)
       : async () => {
           for (const p of prepared) await broker.publish(p.message, p.route);
         };
     await this.publishWithPolicy(publish, items[0]!.options ?? {});
+    for (const p of prepared) await this.afterPublish(p.message, p.route);
     return prepared.map((p) => new AsyncResult<R>(p.id, this));
   }
 
@@ -272,7 +284,7 @@ export class Celeriac {
       replyTo: this.oid,
       priority: route.priority,
       serializer: options.serializer ?? taskOptions.serializer ?? s.taskSerializer,
-      compression: options.compression ?? s.taskCompression,
+      compression: options.compression ?? taskOptions.compression ?? s.taskCompression,
     });
     return { message, route, id };
   }
@@ -285,8 +297,31 @@ export class Celeriac {
    */
   async publishMessage(message: TaskMessage, route: Route, options: Pick<ApplyOptions, 'retry' | 'retryPolicy'> = {}): Promise<void> {
     const broker = await this.getBroker();
+    await this.beforePublish(message, route);
     await this.publishWithPolicy(() => broker.publish(message, route), options);
     if (this.settings.taskSendSentEvent) void this.events.taskSent(message, route);
+    await this.afterPublish(message, route);
+  }
+
+  /** Celery's before_task_publish: handlers may still change headers and properties. */
+  private async beforePublish(message: TaskMessage, route: Route): Promise<void> {
+    if (!hasSignal(this, 'beforeTaskPublish')) return;
+    await emitSignal(this, 'beforeTaskPublish', {
+      sender: String(message.headers.task),
+      body: message.body,
+      exchange: route.exchange,
+      routingKey: route.routingKey,
+      headers: message.headers,
+      properties: message.properties,
+      message,
+      route,
+    });
+  }
+
+  /** Celery's after_task_publish. */
+  private async afterPublish(message: TaskMessage, route: Route): Promise<void> {
+    if (!hasSignal(this, 'afterTaskPublish')) return;
+    await emitSignal(this, 'afterTaskPublish', { sender: String(message.headers.task), body: message.body, exchange: route.exchange, routingKey: route.routingKey, headers: message.headers });
   }
 
   /**
@@ -334,9 +369,15 @@ export class Celeriac {
         new ConfigurationError('No result backend configured: set resultBackend (e.g. "redis://localhost:6379/1") to store and read task results.'),
       );
     }
-    const { resultExpires, resultBackendTransportOptions } = this.settings;
+    const { resultExpires, resultBackendTransportOptions, resultSerializer, resultAcceptContent, acceptContent } = this.settings;
     const connectionEvents = this.connectionEvents('result backend');
-    return (this.backendPromise ??= createBackend(url, { resultExpires, transportOptions: resultBackendTransportOptions, connectionEvents }));
+    return (this.backendPromise ??= createBackend(url, {
+      resultExpires,
+      transportOptions: resultBackendTransportOptions,
+      connectionEvents,
+      serializer: resultSerializer,
+      accept: resultAcceptContent ?? acceptContent,
+    }));
   }
 
   /**

@@ -87,12 +87,27 @@ export interface Settings {
   taskTimeLimit: number | null;
   /** `task_soft_time_limit` in seconds. Default none. */
   taskSoftTimeLimit: number | null;
+  /** `task_default_rate_limit`: the rate limit of tasks that set none (`'10/s'`, `'100/m'`, `'1000/h'`). Default none. */
+  taskDefaultRateLimit: string | null;
   /** `task_default_retry_delay` in seconds. Default 180. */
   taskDefaultRetryDelay: number;
   /** `task_max_retries`... per task in Celery (`max_retries`); app-wide default 3. */
   taskMaxRetries: number | null;
   /** `worker_concurrency`. Default: number of CPUs (like Celery). */
   workerConcurrency: number;
+  /**
+   * `worker_pool`: where task functions run — `async` (the worker's event loop, for
+   * I/O-bound tasks), `threads` (worker_threads) or `processes` (child processes,
+   * Celery's prefork) for CPU-bound tasks. Default `async`.
+   */
+  workerPool: 'async' | 'threads' | 'processes';
+  /** `worker_max_tasks_per_child`: replace a pool thread/child after this many tasks. Default none. */
+  workerMaxTasksPerChild: number | null;
+  /**
+   * `worker_max_memory_per_child`: replace a pool child whose resident memory (a
+   * thread: its V8 heap) passed this many KiB after a task. Default none.
+   */
+  workerMaxMemoryPerChild: number | null;
   /** `worker_prefetch_multiplier`. Default 4. */
   workerPrefetchMultiplier: number;
   /**
@@ -223,9 +238,13 @@ export function defaultSettings(): Settings {
     taskAcksOnFailureOrTimeout: true,
     taskTimeLimit: null,
     taskSoftTimeLimit: null,
+    taskDefaultRateLimit: null,
     taskDefaultRetryDelay: 180,
     taskMaxRetries: 3,
     workerConcurrency: availableParallelism(),
+    workerPool: 'async',
+    workerMaxTasksPerChild: null,
+    workerMaxMemoryPerChild: null,
     workerPrefetchMultiplier: 4,
     workerEtaHoldSeconds: 60,
     workerHeartbeatInterval: 2,
@@ -283,8 +302,12 @@ const CELERY_NAMES: Record<string, [keyof Settings, Kind]> = {
   task_time_limit: ['taskTimeLimit', 'nullable-number'],
   task_soft_time_limit: ['taskSoftTimeLimit', 'nullable-number'],
   task_default_retry_delay: ['taskDefaultRetryDelay', 'number'],
+  task_default_rate_limit: ['taskDefaultRateLimit', 'nullable-string'],
   worker_concurrency: ['workerConcurrency', 'number'],
   worker_prefetch_multiplier: ['workerPrefetchMultiplier', 'number'],
+  worker_pool: ['workerPool', 'string'],
+  worker_max_tasks_per_child: ['workerMaxTasksPerChild', 'nullable-number'],
+  worker_max_memory_per_child: ['workerMaxMemoryPerChild', 'nullable-number'],
   worker_hang_timeout: ['workerHangTimeout', 'number'],
   worker_enable_remote_control: ['workerEnableRemoteControl', 'boolean'],
   worker_send_task_events: ['workerSendTaskEvents', 'boolean'],
@@ -321,9 +344,13 @@ const OLD_NAMES: Record<string, string> = {
   CELERY_ACKS_LATE: 'task_acks_late',
   CELERY_REJECT_ON_WORKER_LOST: 'task_reject_on_worker_lost',
   CELERYD_TASK_TIME_LIMIT: 'task_time_limit',
+  CELERY_DEFAULT_RATE_LIMIT: 'task_default_rate_limit',
   CELERYD_TASK_SOFT_TIME_LIMIT: 'task_soft_time_limit',
   CELERYD_CONCURRENCY: 'worker_concurrency',
   CELERYD_PREFETCH_MULTIPLIER: 'worker_prefetch_multiplier',
+  CELERYD_POOL: 'worker_pool',
+  CELERYD_MAX_TASKS_PER_CHILD: 'worker_max_tasks_per_child',
+  CELERYD_MAX_MEMORY_PER_CHILD: 'worker_max_memory_per_child',
   CELERY_SEND_EVENTS: 'worker_send_task_events',
   CELERY_SEND_TASK_SENT_EVENT: 'task_send_sent_event',
   BROKER_TRANSPORT_OPTIONS: 'broker_transport_options',
@@ -445,6 +472,14 @@ export function resolveSettings(partial: Partial<Settings>): Settings {
   s.taskPublishRetryPolicy = resolveRetryPolicy(s.taskPublishRetryPolicy, 'taskPublishRetryPolicy');
   if (typeof s.resultBackendRetryWindow !== 'number' || !(s.resultBackendRetryWindow >= 0) || !Number.isFinite(s.resultBackendRetryWindow)) {
     throw new ConfigurationError(`resultBackendRetryWindow must be a number of seconds ≥ 0 (0 = drop a refused result at once), got ${JSON.stringify(s.resultBackendRetryWindow)}.`);
+  }
+  if (!['async', 'threads', 'processes'].includes(s.workerPool)) {
+    const hint = (s.workerPool as string) === 'prefork' ? " (Celery's prefork is 'processes')" : '';
+    throw new ConfigurationError(`workerPool must be 'async', 'threads' or 'processes'${hint}, got ${JSON.stringify(s.workerPool)}.`);
+  }
+  for (const key of ['workerMaxTasksPerChild', 'workerMaxMemoryPerChild'] as const) {
+    const v = s[key];
+    if (v !== null && (!Number.isSafeInteger(v) || v < 1)) throw new ConfigurationError(`${key} must be a positive whole number or null (no limit), got ${JSON.stringify(v)}.`);
   }
   if (!['auto', 'pretty', 'json'].includes(s.workerLogFormat)) {
     throw new ConfigurationError(`workerLogFormat must be 'auto', 'pretty' or 'json', got ${JSON.stringify(s.workerLogFormat)}.`);

@@ -49,6 +49,42 @@ export class ChordError extends CeleriacError {
   override name = 'ChordError';
 }
 
+/**
+ * A task ran past its hard time limit. Mirrors billiard's `TimeLimitExceeded`
+ * (stored as `billiard.exceptions.TimeLimitExceeded` with the limit as its argument).
+ */
+export class TimeLimitExceeded extends Error {
+  override name = 'TimeLimitExceeded';
+  /** Python's `exc.args`: the limit in seconds. */
+  readonly excArgs: unknown[];
+  constructor(readonly seconds: number) {
+    super(`TimeLimitExceeded(${seconds})`);
+    this.excArgs = [seconds];
+  }
+}
+
+/**
+ * A task ran past its soft time limit: the reason of the task context's
+ * `signal`, and what awaiting code that passed the signal on (`fetch`, timers)
+ * rejects with. Mirrors billiard's `SoftTimeLimitExceeded`; catch it to clean up.
+ */
+export class SoftTimeLimitExceeded extends Error {
+  override name = 'SoftTimeLimitExceeded';
+  /** Python's `exc.args`: none, as billiard raises it. */
+  readonly excArgs: unknown[] = [];
+  constructor(readonly seconds?: number) {
+    super(seconds === undefined ? 'SoftTimeLimitExceeded()' : `Soft time limit (${seconds}s) exceeded`);
+  }
+}
+
+/**
+ * The thread or child process running a task died (crashed, was killed, ran out of
+ * memory) before the task finished. Mirrors billiard's `WorkerLostError`.
+ */
+export class WorkerLostError extends Error {
+  override name = 'WorkerLostError';
+}
+
 /** `retry()` was called past `maxRetries` without an `exc`. */
 export class MaxRetriesExceededError extends CeleriacError {
   override name = 'MaxRetriesExceededError';

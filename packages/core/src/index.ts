@@ -43,6 +43,14 @@ export { buildTaskMessage, decodeTaskMessage } from './protocol/task-message.js'
 export type { TaskMessageSpec, DecodedTask } from './protocol/task-message.js';
 export { dumpsPython, loadsPython } from './protocol/python-json.js';
 export { createLogger } from './logger.js';
+// Worker depth: pools, limits, serializers, signals.
+export type { PoolKind } from './worker/worker.js';
+export type { RateLimit } from './worker/rate-limits.js';
+export { registerSerializer, serializerNames } from './protocol/serialization.js';
+export type { Serializer } from './protocol/serialization.js';
+export { compressionNames } from './protocol/compression.js';
+export { Signals, signalsOf } from './signals.js';
+export type { SignalName, SignalPayloads, SignalHandler } from './signals.js';
 export { Control, Inspect } from './control/control-client.js';
 export type { ControlOptions, ControlReplies } from './control/control-client.js';
 export type { ControlChannel, ReplyQueue } from './brokers/broker.js';

@@ -111,6 +111,28 @@ export class AsyncResult<T = unknown> {
   get result(): Promise<T | Error | unknown> {
     return this.refresh().then((s) => s.result);
   }
+  /**
+   * Celery's alias of `result`: the return value, the exception, or — while the
+   * task runs — the meta of its state (`{ current, total }` of a `PROGRESS` set by
+   * `updateState`, `{ pid, hostname }` of `STARTED`).
+   */
+  get info(): Promise<T | Error | unknown> {
+    return this.result;
+  }
+  /** With `resultExtended`: the task name, arguments, worker, queue and retries stored with the result (null otherwise). */
+  get extended(): Promise<{ name: string | null; args: unknown[] | null; kwargs: Record<string, unknown> | null; worker: string | null; queue: string | null; retries: number | null }> {
+    return this.document().then((d) => {
+      const x = d as Partial<Record<'name' | 'args' | 'kwargs' | 'worker' | 'queue' | 'retries', unknown>>;
+      return {
+        name: typeof x.name === 'string' ? x.name : null,
+        args: Array.isArray(x.args) ? x.args : null,
+        kwargs: x.kwargs && typeof x.kwargs === 'object' ? (x.kwargs as Record<string, unknown>) : null,
+        worker: typeof x.worker === 'string' ? x.worker : null,
+        queue: typeof x.queue === 'string' ? x.queue : null,
+        retries: typeof x.retries === 'number' ? x.retries : null,
+      };
+    });
+  }
   /** The remote traceback text for failures. */
   get traceback(): Promise<string | null> {
     return this.document().then((d) => d.traceback ?? null);

@@ -50,6 +50,19 @@ export interface TaskContext {
   readonly rootId: string;
   readonly groupId: string | null;
   readonly groupIndex: number | null;
+  /**
+   * Fires when the run should stop: at its soft time limit (reason
+   * `SoftTimeLimitExceeded`), or at its hard limit (reason `TimeLimitExceeded`).
+   * Pass it to `fetch`, `timers/promises`, streams and child processes so they
+   * stop, or check `signal.throwIfAborted()` in loops. Never fires for a direct call.
+   */
+  readonly signal: AbortSignal;
+  /**
+   * The message's AMQP-style properties as Celery's `self.request.properties`
+   * holds them: `correlation_id`, `reply_to`, `content_type`, `priority`,
+   * `delivery_info`, ... (empty for a direct call).
+   */
+  readonly properties: Readonly<Record<string, unknown>>;
   /** True when the task was called directly (in-process), not by a worker. */
   readonly calledDirectly: boolean;
   /**

@@ -37,12 +37,20 @@ export interface TaskOptions<A extends unknown[] = unknown[], R = unknown> {
    * Default: app `taskRejectOnWorkerLost`.
    */
   rejectOnWorkerLost?: boolean;
-  /** Serializer for messages of this task. Default: app `taskSerializer`. */
+  /** Serializer for messages of this task (`json`, `msgpack`, `yaml`, or a registered one). Default: app `taskSerializer`. */
   serializer?: string;
+  /** Compression of this task's message bodies (`zlib`, `gzip`, `bzip2`, `xz`, `lzma`, `brotli`). Default: app `taskCompression`. */
+  compression?: string;
   /** Hard time limit in seconds. */
   timeLimit?: number;
   /** Soft time limit in seconds (the task's AbortSignal fires). */
   softTimeLimit?: number;
+  /**
+   * Celery's `rate_limit` on each worker: `'10/s'`, `'100/m'`, `'1000/h'` (or a
+   * number per second). Messages over it wait in the worker (never dropped) while
+   * other tasks go on. Default: app `taskDefaultRateLimit` (none).
+   */
+  rateLimit?: string | number | null;
   /** Default queue for this task. */
   queue?: string;
   /** Default priority (0–9). */
@@ -220,6 +228,8 @@ function directContext(name: string, args: unknown[], kwargs: Record<string, unk
     groupIndex: null,
     calledDirectly: true,
     requestContext: currentRequestContext(),
+    signal: new AbortController().signal,
+    properties: {},
     async retry(opts) {
       if (opts?.exc !== undefined) throw opts.exc;
       throw new Retry(`Task ${name} called directly cannot be retried`, undefined, new Date());

@@ -7,8 +7,8 @@ import type { TaskState } from '../states.js';
 export interface EncodedResult {
   readonly taskId: string;
   readonly status: TaskState;
-  /** The bytes to store (for Redis: the JSON text). */
-  readonly payload: string;
+  /** The bytes to store (for Redis: the JSON or YAML text, or msgpack bytes). */
+  readonly payload: string | Buffer;
 }
 
 /** One chord header member's outcome, as `onChordPartReturn` records it. */

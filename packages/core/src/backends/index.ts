@@ -6,7 +6,10 @@ import type { ResultBackend } from './backend.js';
 import { MemoryBackend } from './memory.js';
 
 /** Pick a result backend by URL scheme: `memory://`, `redis://`, `rediss://`. */
-export async function createBackend(url: string, options: { resultExpires: number; transportOptions?: Record<string, unknown>; connectionEvents?: ConnectionEvents }): Promise<ResultBackend> {
+export async function createBackend(
+  url: string,
+  options: { resultExpires: number; transportOptions?: Record<string, unknown>; connectionEvents?: ConnectionEvents; serializer?: string; accept?: readonly string[] },
+): Promise<ResultBackend> {
   const scheme = url.split(':', 1)[0]!.toLowerCase();
   switch (scheme) {
     case 'memory':
@@ -14,7 +17,13 @@ export async function createBackend(url: string, options: { resultExpires: numbe
     case 'redis':
     case 'rediss': {
       const { RedisBackend } = await import('./redis.js');
-      return new RedisBackend(url, { ...options.transportOptions, resultExpires: options.resultExpires, connectionEvents: options.connectionEvents });
+      return new RedisBackend(url, {
+        ...options.transportOptions,
+        resultExpires: options.resultExpires,
+        connectionEvents: options.connectionEvents,
+        serializer: options.serializer,
+        accept: options.accept,
+      });
     }
     case 'rpc':
       throw new ConfigurationError('The rpc:// result backend arrives with the RabbitMQ transport (roadmap step 2); use redis:// for now.');

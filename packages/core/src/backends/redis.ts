@@ -24,8 +24,9 @@ import { resolveRedisConnection, type RedisConnectionSettings } from '../redis-c
 import { RedisScript, replies } from '../brokers/redis-scripts.js';
 
 const BACKEND_LUA_DIR = pathToFileURL(join(moduleRoot, 'backends', 'redis-lua') + '/');
-import { CeleriacError, MessageDecodeError, TimeoutError } from '../errors.js';
+import { CeleriacError, ConfigurationError, MessageDecodeError, TimeoutError } from '../errors.js';
 import { dumpsPython, loadsPython } from '../protocol/python-json.js';
+import { getSerializer } from '../protocol/serialization.js';
 import { READY_STATES } from '../states.js';
 import type { ChordMember, ChordPart, EncodedResult, ResultBackend, ResultDocument, ResultTuple, ResultWatch, ThreadResultTarget, WaitOptions } from './backend.js';
 import type { TaskState } from '../states.js';
@@ -43,14 +44,43 @@ export interface RedisBackendOptions {
    * in a sorted set by group index (true, the default) or a list in finishing order.
    */
   result_chord_ordered?: boolean;
+  /** `result_serializer`: how documents are written and read. Default `json`. */
+  serializer?: string;
+  /** `result_accept_content`: what a stored document may be decoded as; must include `serializer`. Default: `[serializer]`. */
+  accept?: readonly string[];
+}
+
+/** How result documents become bytes and back (Celery keeps no content type with them: both sides use result_serializer). */
+interface ResultCodec {
+  /** Binary (msgpack): read with GETBUFFER and `messageBuffer`. */
+  binary: boolean;
+  encode(doc: ResultDocument): string | Buffer;
+  decode(raw: string | Buffer): unknown;
+}
+
+function resultCodec(name: string, accept: readonly string[]): ResultCodec {
+  const serializer = getSerializer(name);
+  // Celery refuses to decode a result whose serializer result_accept_content does not list.
+  if (!accept.some((a) => a === serializer.name || a === serializer.contentType)) {
+    throw new ConfigurationError(
+      `resultSerializer ${serializer.name} is not in resultAcceptContent (${accept.join(', ')}): results could be written but never read back. Add "${serializer.name}" to resultAcceptContent (or acceptContent).`,
+    );
+  }
+  if (serializer.name === 'json') return { binary: false, encode: (doc) => dumpsPython(doc), decode: (raw) => loadsPython(String(raw)) };
+  const binary = serializer.contentEncoding === 'binary';
+  return {
+    binary,
+    encode: (doc) => (binary ? serializer.encode(doc) : serializer.encode(doc).toString('utf8')),
+    decode: (raw) => serializer.decode(typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw),
+  };
 }
 
 /** The backend's Lua scripts (see each file's header in `redis-lua/` for KEYS and ARGV). */
 const backendScripts = {
   /** 1 when written, 0 when an earlier SUCCESS was kept. */
-  storeResult: new RedisScript<readonly [key: string], readonly [json: string, ttlSeconds: number], number>('storeResult-1', replies.integer, BACKEND_LUA_DIR),
+  storeResult: new RedisScript<readonly [key: string], readonly [document: string | Buffer, ttlSeconds: number], number>('storeResult-1', replies.integer, BACKEND_LUA_DIR),
   /** Per document: 1 written, 0 earlier SUCCESS kept, or Redis's error message. */
-  storeResults: new RedisScript<readonly [], readonly (string | number)[], unknown[]>('storeResults-0', replies.array, BACKEND_LUA_DIR),
+  storeResults: new RedisScript<readonly [], readonly (string | Buffer | number)[], unknown[]>('storeResults-0', replies.array, BACKEND_LUA_DIR),
   /** {0, count} while the chord waits, {1, count, member...} to the one call that completed it. */
   chordPartReturn: new RedisScript<
     readonly [j: string, t: string, s: string],
@@ -94,11 +124,14 @@ export class RedisBackend implements ResultBackend {
   private batchScript: boolean | undefined;
   private closing: Promise<void> | undefined;
   private readonly connection: RedisConnectionSettings;
+  private readonly codec: ResultCodec;
 
   constructor(url: string, options: RedisBackendOptions = {}) {
     this.displayUrl = maskUrl(url);
     this.ttl = Math.max(0, Math.trunc(options.resultExpires ?? 86400));
     this.chordOrdered = options.result_chord_ordered !== false;
+    const serializer = options.serializer ?? 'json';
+    this.codec = resultCodec(serializer, options.accept ?? [serializer]);
     const connection = resolveRedisConnection(url, options.redis);
     this.connection = connection;
     this.redis = createRedisClient(connection, { redis: { enableAutoPipelining: true, ...options.redis }, events: options.connectionEvents });
@@ -106,7 +139,7 @@ export class RedisBackend implements ResultBackend {
 
   /** Store a document and wake waiters, unless SUCCESS is already stored. */
   async storeResult(doc: ResultDocument): Promise<void> {
-    await backendScripts.storeResult.run(this.redis, [resultKey(doc.task_id)], [dumpsPython(doc), this.ttl]);
+    await backendScripts.storeResult.run(this.redis, [resultKey(doc.task_id)], [this.codec.encode(doc), this.ttl]);
   }
 
   /**
@@ -121,7 +154,7 @@ export class RedisBackend implements ResultBackend {
 
   /** Python `json.dumps` of the document; throws a TypeError naming the unencodable value. */
   encodeResult(doc: ResultDocument): EncodedResult {
-    return { taskId: doc.task_id, status: doc.status, payload: dumpsPython(doc) };
+    return { taskId: doc.task_id, status: doc.status, payload: this.codec.encode(doc) };
   }
 
   /** Write encoded documents in one pipeline; one error (or null) per document. */
@@ -141,7 +174,7 @@ export class RedisBackend implements ResultBackend {
   /** One storeResults script call for the whole batch; one error (or null) per document. */
   private async storeBatch(results: readonly EncodedResult[]): Promise<(Error | null)[]> {
     const keys = results.map((r) => resultKey(r.taskId));
-    const args: (string | number)[] = [this.ttl];
+    const args: (string | Buffer | number)[] = [this.ttl];
     for (const r of results) args.push(r.payload);
     const reply = await backendScripts.storeResults.run(this.redis, [], args, keys);
     if (reply.length !== results.length) throw new CeleriacError(`Result backend ${this.displayUrl}: unexpected reply to the batch write.`);
@@ -155,7 +188,7 @@ export class RedisBackend implements ResultBackend {
 
   /** The stored document, or null (PENDING). */
   async getResult(taskId: string): Promise<ResultDocument | null> {
-    return parseDocument(await this.redis.get(resultKey(taskId)), taskId);
+    return parseDocument(await this.read(resultKey(taskId)), taskId, this.codec);
   }
 
   /**
@@ -272,14 +305,15 @@ export class RedisBackend implements ResultBackend {
   }
 
   private async checkStored(key: string, taskId: string, waiter: Waiter): Promise<void> {
-    const doc = parseDocument(await this.redis.get(key), taskId);
+    const doc = parseDocument(await this.read(key), taskId, this.codec);
     if (doc && READY_STATES.has(doc.status)) waiter.resolve(doc);
   }
 
   private subscriberConnection(): Redis {
     if (this.subscriber) return this.subscriber;
     const sub = duplicateRedisClient(this.redis, { enableAutoPipelining: false });
-    sub.on('message', (channelName: string, payload: string) => this.onMessage(channelName, payload));
+    if (this.codec.binary) sub.on('messageBuffer', (channelName: Buffer, payload: Buffer) => this.onMessage(channelName.toString('utf8'), payload));
+    else sub.on('message', (channelName: string, payload: string) => this.onMessage(channelName, payload));
     // After a reconnect (ioredis resubscribes by itself) a PUBLISH may have been missed.
     let connectedOnce = false;
     sub.on('ready', () => {
@@ -291,7 +325,7 @@ export class RedisBackend implements ResultBackend {
           void this.redis
             .get(key)
             .then((text) => {
-              const doc = parseDocument(text, taskId);
+              const doc = parseDocument(text, taskId, this.codec);
               if (doc) for (const listener of [...channel.watchers]) listener(doc);
             })
             .catch(() => undefined);
@@ -301,12 +335,17 @@ export class RedisBackend implements ResultBackend {
     return (this.subscriber = sub);
   }
 
-  private onMessage(key: string, payload: string): void {
+  /** The stored bytes: text for JSON and YAML, a Buffer for binary serializers. */
+  private read(key: string): Promise<string | Buffer | null> {
+    return this.codec.binary ? this.redis.getBuffer(key) : this.redis.get(key);
+  }
+
+  private onMessage(key: string, payload: string | Buffer): void {
     const channel = this.channels.get(key);
     if (!channel) return;
     let doc: ResultDocument | null;
     try {
-      doc = parseDocument(payload, key);
+      doc = parseDocument(payload, key, this.codec);
     } catch {
       return; // not a result document: ignore, like Celery's consumer
     }
@@ -332,13 +371,13 @@ export class RedisBackend implements ResultBackend {
   }
 }
 
-function parseDocument(text: string | null, taskId: string): ResultDocument | null {
-  if (text === null) return null;
+function parseDocument(raw: string | Buffer | null, taskId: string, codec: ResultCodec): ResultDocument | null {
+  if (raw === null) return null;
   let doc: unknown;
   try {
-    doc = loadsPython(text);
+    doc = codec.decode(raw);
   } catch (err) {
-    throw new MessageDecodeError(`Stored result of task ${taskId} is not valid JSON (${(err as Error).message}).`);
+    throw new MessageDecodeError(`Stored result of task ${taskId} cannot be decoded with the resultSerializer (${(err as Error).message}); is every worker writing results with the same result_serializer?`);
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc) || typeof (doc as { status?: unknown }).status !== 'string') {
     throw new MessageDecodeError(`Stored result of task ${taskId} is not a Celery result document (no "status").`);

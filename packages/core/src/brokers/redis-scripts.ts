@@ -16,8 +16,8 @@ import { moduleRoot } from '../module-root.cjs';
 
 /** The part of an ioredis client (or pipeline) a script needs. */
 export interface ScriptClient {
-  evalsha(sha: string, numKeys: number, ...keysAndArgs: (string | number)[]): Promise<unknown>;
-  eval(script: string, numKeys: number, ...keysAndArgs: (string | number)[]): Promise<unknown>;
+  evalsha(sha: string, numKeys: number, ...keysAndArgs: (string | Buffer | number)[]): Promise<unknown>;
+  eval(script: string, numKeys: number, ...keysAndArgs: (string | Buffer | number)[]): Promise<unknown>;
 }
 
 const LUA_DIR = pathToFileURL(join(moduleRoot, 'brokers', 'redis-lua') + '/');
@@ -29,7 +29,7 @@ export function loadLua(file: string, dir: URL = LUA_DIR): string {
 }
 
 /** One Lua script: fixed KEYS tuple `K` (plus `extraKeys` when variadic), ARGV tuple `A`, parsed result `R`. */
-export class RedisScript<K extends readonly string[], A extends readonly (string | number)[], R> {
+export class RedisScript<K extends readonly string[], A extends readonly (string | Buffer | number)[], R> {
   /** Full source, includes expanded. */
   readonly lua: string;
   readonly sha: string;
@@ -61,7 +61,7 @@ export class RedisScript<K extends readonly string[], A extends readonly (string
    * source: the command name and arguments, for a caller that writes the command
    * itself (this module stays free of ioredis: the heartbeat thread loads it).
    */
-  commandArgs(keys: K, args: A, bySha: boolean): ['evalsha' | 'eval', (string | number)[]] {
+  commandArgs(keys: K, args: A, bySha: boolean): ['evalsha' | 'eval', (string | Buffer | number)[]] {
     return [bySha ? 'evalsha' : 'eval', [bySha ? this.sha : this.lua, keys.length, ...keys, ...args]];
   }
 

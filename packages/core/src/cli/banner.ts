@@ -16,7 +16,7 @@ export function workerBanner(worker: Worker, version: string): string {
     `- ** ---------- .> app:         ${app.name}`,
     `- ** ---------- .> transport:   ${maskUrl(s.brokerUrl)}`,
     `- ** ---------- .> results:     ${app.resultBackendUrl ? maskUrl(app.resultBackendUrl) : 'disabled://'}`,
-    `- *** --- * --- .> concurrency: ${worker.concurrency} (async), prefetch ${worker.prefetchLimit}`,
+    `- *** --- * --- .> concurrency: ${worker.concurrency} (${worker.poolKind}), prefetch ${worker.prefetchLimit}`,
     '-- ******* ---- .> task events: OFF',
     '--- ***** ----- ',
     ' -------------- [queues]',

@@ -52,3 +52,30 @@ export function parseWholeNumber(value: string | undefined, flag: string, min: n
 export function parseList(value: string | undefined): string[] | undefined {
   return value?.split(',').map((q) => q.trim()).filter(Boolean);
 }
+
+/** A number of seconds > 0 (fractions allowed: `--time-limit 2.5`), or undefined when not given. */
+export function parseSeconds(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = /^\s*\d+(\.\d+)?\s*$/.test(value) ? Number(value) : NaN;
+  if (!(n > 0) || !Number.isFinite(n)) throw new UsageError(`${flag} must be a number of seconds above 0 (e.g. 30 or 2.5), got ${JSON.stringify(value)}.`);
+  return n;
+}
+
+/** `-P/--pool async|threads|processes` (Celery's `prefork` is accepted as `processes`). */
+export function parsePool(value: string | undefined): 'async' | 'threads' | 'processes' | undefined {
+  if (value === undefined) return undefined;
+  const kind = value.toLowerCase();
+  if (kind === 'prefork') return 'processes';
+  if (kind === 'async' || kind === 'threads' || kind === 'processes') return kind;
+  throw new UsageError(`-P/--pool ${JSON.stringify(value)} is not a pool: use async (I/O-bound tasks), threads or processes (CPU-bound tasks; Celery's prefork).`);
+}
+
+/** `--autoscale max,min` (min optional, default 0) as [max, min]. */
+export function parseAutoscale(value: string | undefined): [number, number] | undefined {
+  if (value === undefined) return undefined;
+  const m = /^\s*(\d+)\s*(?:,\s*(\d+)\s*)?$/.exec(value);
+  const max = m ? Number(m[1]) : NaN;
+  const min = m?.[2] !== undefined ? Number(m[2]) : 0;
+  if (!m || max < 1 || min > max) throw new UsageError(`--autoscale must be max,min with max ≥ 1 and min ≤ max (e.g. 10,3), got ${JSON.stringify(value)}.`);
+  return [max, min];
+}

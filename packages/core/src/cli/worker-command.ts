@@ -2,7 +2,7 @@ import { claimPidfile } from './pidfile.js';
 import { appFor, type ConnectionFlags } from './load-app.js';
 import { workerBanner } from './banner.js';
 import { expandNodeName } from './nodename.js';
-import { parseList, parseLogFormat, parseLogLevel, parseWholeNumber, UsageError } from './options.js';
+import { parseAutoscale, parseList, parseLogFormat, parseLogLevel, parsePool, parseSeconds, parseWholeNumber, UsageError } from './options.js';
 import { createLogger } from '../logger.js';
 import { Beat } from '../beat/beat.js';
 import { Worker } from '../worker/worker.js';
@@ -17,6 +17,12 @@ export interface WorkerFlags extends ConnectionFlags {
   color?: boolean;
   prefetchMultiplier?: string;
   hostname?: string;
+  timeLimit?: string;
+  softTimeLimit?: string;
+  pool?: string;
+  maxTasksPerChild?: string;
+  maxMemoryPerChild?: string;
+  autoscale?: string;
   /** `--pidfile`: refuse to start while a live worker holds it. */
   pidfile?: string;
   /** `-E`. */
@@ -40,6 +46,12 @@ export async function workerCommand(flags: WorkerFlags, version: string): Promis
   const prefetchMultiplier = parseWholeNumber(flags.prefetchMultiplier, '--prefetch-multiplier', 0, 'prefetch = concurrency × this; 0 = unlimited');
   const hostname = expandNodeName(flags.hostname);
   const queues = parseList(flags.queues);
+  const timeLimit = parseSeconds(flags.timeLimit, '--time-limit');
+  const softTimeLimit = parseSeconds(flags.softTimeLimit, '--soft-time-limit');
+  const pool = parsePool(flags.pool);
+  const maxTasksPerChild = parseWholeNumber(flags.maxTasksPerChild, '--max-tasks-per-child', 1, 'tasks a pool member runs before it is replaced');
+  const maxMemoryPerChild = parseWholeNumber(flags.maxMemoryPerChild, '--max-memory-per-child', 1, 'KiB a pool member may use before it is replaced');
+  const autoscale = parseAutoscale(flags.autoscale);
   if (!flags.app) throw new UsageError('celeriac worker needs -A <module> (the module that exports your app and imports your tasks).');
 
   if (flags.pidfile) claimPidfile(flags.pidfile);
@@ -48,7 +60,25 @@ export async function workerCommand(flags: WorkerFlags, version: string): Promis
   const logger = createLogger(level, 'celeriac', { format: logFormat ?? app.settings.workerLogFormat, colors: flags.color === false ? false : undefined });
   // The broker stayed away past brokerConnectionMaxRetries: exit non-zero, as Celery does, for the service manager to restart us.
   const onBrokerLost = () => void worker.stop({ cold: true }).catch(() => undefined).then(() => process.exit(1));
-  const worker: Worker = new Worker(app, { queues, prefetchMultiplier, hostname, logger, onBrokerLost, mingle: flags.withoutMingle !== true, sendEvents: flags.taskEvents ? true : undefined, heartbeat: flags.withoutHeartbeat !== true });
+  const worker: Worker = new Worker(app, {
+    queues,
+    prefetchMultiplier,
+    hostname,
+    logger,
+    onBrokerLost,
+    timeLimit,
+    softTimeLimit,
+    pool,
+    // Each pool thread / child loads the same module (paths resolved from this directory).
+    appModule: flags.app,
+    cwd: process.cwd(),
+    maxTasksPerChild,
+    maxMemoryPerChild,
+    autoscale,
+    mingle: flags.withoutMingle !== true,
+    sendEvents: flags.taskEvents ? true : undefined,
+    heartbeat: flags.withoutHeartbeat !== true,
+  });
   process.stdout.write(workerBanner(worker, version) + '\n');
   // -B: beat in this process (checked before the worker starts, so a bad entry is the only thing printed).
   const beat = flags.beat ? new Beat(app, { logger, scheduleFile: flags.schedule }) : undefined;

@@ -15,6 +15,7 @@ const CELERY_EXCEPTIONS = new Set([
   'Reject',
   'Ignore',
   'ChordError',
+  'WorkerLostError',
 ]);
 
 /** JS built-ins that share name and meaning with a Python builtin. */
@@ -30,9 +31,12 @@ export function toExceptionDocument(error: unknown): ExceptionDocument {
   }
   if (error instanceof Error) {
     // `class PaymentError extends Error {}` keeps name "Error": prefer the class name then.
-    const name = error.name && error.name !== 'Error' ? error.name : error.constructor?.name || 'Error';
-    const module = CELERY_EXCEPTIONS.has(name)
-      ? name === 'TimeLimitExceeded' || name === 'SoftTimeLimitExceeded'
+    const own = pythonNameOf(error);
+    const name = own.excType ?? (error.name && error.name !== 'Error' ? error.name : error.constructor?.name || 'Error');
+    const module = own.excModule
+      ? own.excModule
+      : CELERY_EXCEPTIONS.has(name)
+      ? name === 'TimeLimitExceeded' || name === 'SoftTimeLimitExceeded' || name === 'WorkerLostError'
         ? 'billiard.exceptions'
         : 'celery.exceptions'
       : PYTHON_BUILTINS.has(name)
@@ -42,6 +46,26 @@ export function toExceptionDocument(error: unknown): ExceptionDocument {
     return { exc_type: name, exc_message: args, exc_module: module };
   }
   return { exc_type: 'Error', exc_message: [typeof error === 'string' ? error : safeRepr(error)], exc_module: JS_EXCEPTION_MODULE };
+}
+
+/**
+ * The Python name an error class asked for: `excModule` / `excType` as static
+ * members of its class (or set on the instance), so a Python caller can
+ * `except proj.errors.ExpectedException`:
+ *
+ * ```ts
+ * class ExpectedException extends Error {
+ *   static excModule = 'proj.errors';
+ *   static excType = 'ExpectedException'; // optional: defaults to the class name
+ * }
+ * ```
+ */
+function pythonNameOf(error: Error): { excModule?: string; excType?: string } {
+  const own = error as { excModule?: unknown; excType?: unknown };
+  const cls = error.constructor as { excModule?: unknown; excType?: unknown } | undefined;
+  const module = typeof own.excModule === 'string' ? own.excModule : typeof cls?.excModule === 'string' ? cls.excModule : undefined;
+  const type = typeof own.excType === 'string' ? own.excType : typeof cls?.excType === 'string' ? cls.excType : undefined;
+  return { excModule: module, excType: type ?? (module ? error.constructor?.name : undefined) };
 }
 
 function safeRepr(value: unknown): string {

@@ -1,7 +1,6 @@
-import { kMaxLength } from 'node:buffer';
-import { deflateSync, inflateSync, brotliCompressSync, brotliDecompressSync } from 'node:zlib';
-import { ContentDisallowed, MessageDecodeError, MessageTooLarge } from '../errors.js';
+import { ConfigurationError, ContentDisallowed, MessageDecodeError } from '../errors.js';
 import { dumpsPython, loadsPython } from './python-json.js';
+import { msgpack, yaml } from './serializers.js';
 
 /** A serializer: name, MIME type, encoding, and the two directions. */
 export interface Serializer {
@@ -20,8 +19,12 @@ const json: Serializer = {
   decode: (body) => loadsPython(body.toString('utf8')),
 };
 
-const registry = new Map<string, Serializer>([[json.name, json]]);
-const byContentType = new Map<string, Serializer>([[json.contentType, json]]);
+const registry = new Map<string, Serializer>([
+  [json.name, json],
+  [msgpack.name, msgpack],
+  [yaml.name, yaml],
+]);
+const byContentType = new Map<string, Serializer>([...registry.values()].map((s) => [s.contentType, s]));
 
 /** MIME types Celery trusts regardless of `acceptContent`. */
 const ALWAYS_TRUSTED = new Set(['application/data', 'application/text']);
@@ -34,15 +37,48 @@ const KNOWN_NAMES: Record<string, string> = {
   'application/json': 'json',
 };
 
-/** Add a serializer (msgpack, yaml, ... arrive with roadmap step 4). */
+/**
+ * Add a serializer (Celery's `kombu.serialization.register`): then usable as
+ * `taskSerializer` / `resultSerializer` / a task's or call's `serializer`, and
+ * accepted where `acceptContent` names it. `pickle` cannot be registered.
+ */
 export function registerSerializer(serializer: Serializer): void {
+  if (serializer.name === 'pickle' || serializer.contentType === 'application/x-python-serialize') {
+    throw new ConfigurationError('pickle cannot be registered: it runs arbitrary code when decoded, and no JavaScript decoder can honour it. Use json, msgpack or yaml.');
+  }
   registry.set(serializer.name, serializer);
   byContentType.set(serializer.contentType, serializer);
+}
+
+/** Names of the registered serializers. */
+export function serializerNames(): string[] {
+  return [...registry.keys()];
+}
+
+/**
+ * Check an `acceptContent`-like list at start-up: every entry must name a
+ * serializer Celeriac can decode (by name or MIME type). `pickle` is refused with
+ * a clear error naming the setting.
+ */
+export function checkAcceptContent(accept: readonly string[], settingName = 'acceptContent'): void {
+  for (const entry of accept) {
+    if (ALWAYS_TRUSTED.has(entry) || registry.has(entry) || byContentType.has(entry)) continue;
+    if (entry === 'pickle' || entry === 'application/x-python-serialize') {
+      throw new ConfigurationError(
+        `${settingName} lists pickle, which Celeriac refuses: decoding pickle runs arbitrary code, and JavaScript cannot read it. ` +
+          `Remove it from ${settingName} and have the producers send json (Celery's default), msgpack or yaml.`,
+      );
+    }
+    throw new ConfigurationError(`${settingName} lists ${JSON.stringify(entry)}, which has no decoder: use ${serializerNames().join(', ')} (or register one with registerSerializer()).`);
+  }
 }
 
 /** Look a serializer up by name (`json`) or MIME type. */
 export function getSerializer(nameOrType: string): Serializer {
   const s = registry.get(nameOrType) ?? byContentType.get(nameOrType);
+  if (!s && (nameOrType === 'pickle' || nameOrType === 'application/x-python-serialize')) {
+    throw new ContentDisallowed('Celeriac does not serialize with pickle (it runs arbitrary code when decoded, and JavaScript cannot write it): use json (default), msgpack or yaml, and keep pickle out of acceptContent.');
+  }
   if (!s) {
     throw new ContentDisallowed(
       `Unknown serializer ${JSON.stringify(nameOrType)}. Available: ${[...registry.keys()].join(', ')}. ` +
@@ -76,39 +112,4 @@ export function decodeBody(body: Buffer, contentType: string, accept: readonly s
   }
 }
 
-/** Compression codecs, keyed by Celery's option names; values are the header MIME type. */
-const COMPRESSION_TYPES: Record<string, string> = {
-  zlib: 'application/x-gzip',
-  gzip: 'application/x-gzip',
-  brotli: 'application/x-brotli',
-};
-
-/** Compress a body; returns the header value for `compression`. */
-export function compress(body: Buffer, method: string): { body: Buffer; header: string } {
-  const header = COMPRESSION_TYPES[method];
-  if (!header) throw new ContentDisallowed(`Unknown compression ${JSON.stringify(method)}; available: ${Object.keys(COMPRESSION_TYPES).join(', ')}.`);
-  // Celery's "gzip" is a zlib stream (RFC 1950), not the gzip file format.
-  return { body: header === 'application/x-brotli' ? brotliCompressSync(body) : deflateSync(body), header };
-}
-
-/**
- * Undo `compress`, given the `compression` header. Inflating stops as soon as the
- * output passes `maxBytes` (a zip bomb is refused with `MessageTooLarge` before it
- * is inflated, not after).
- */
-export function decompress(body: Buffer, header: string, maxBytes: number = kMaxLength): Buffer {
-  const maxOutputLength = Math.max(1, Math.min(kMaxLength, Math.floor(maxBytes)));
-  try {
-    if (header === 'application/x-gzip' || header === 'zlib' || header === 'gzip') return inflateSync(body, { maxOutputLength });
-    if (header === 'application/x-brotli' || header === 'brotli') return brotliDecompressSync(body, { maxOutputLength });
-  } catch (err) {
-    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new MessageTooLarge(
-        `Decompressed body (${header}) is larger than ${maxOutputLength} bytes (maxMessageSize); rejected before inflating the rest. ` +
-          'Raise maxMessageSize if such bodies are expected.',
-      );
-    }
-    throw new MessageDecodeError(`Cannot decompress body (${header}): ${(err as Error).message}`);
-  }
-  throw new ContentDisallowed(`Unsupported compression ${header}: Celeriac decompresses zlib/gzip and brotli.`);
-}
+export { compress, decompress, compressionNames } from './compression.js';

@@ -15,39 +15,70 @@ import type { TaskRequest } from './task-request.js';
 export interface Pool {
   /** Functions that may run at once. */
   readonly concurrency: number;
-  /** Functions running now. */
+  /** Slots in use now (including code still running past its hard time limit). */
   readonly active: number;
+  /** Members alive (threads / child processes), when the pool has members. */
+  readonly size?: number;
   /** True when `run` would start at once. */
   hasFreeSlot(): boolean;
   /** Run the request's task function in a slot. Never rejects. */
   run(request: TaskRequest, deps: RunDeps): Promise<FunctionOutcome>;
+  /**
+   * Called when a slot frees up other than by `run` resolving (code that ran past
+   * its hard limit finally returned, a replaced thread or child is ready). Set by
+   * the worker.
+   */
+  onSlotFreed?: () => void;
+  /** Start-up (threads and children); resolves when the pool can run tasks. */
+  start?(): Promise<void>;
   /** Wait for the running functions (warm shutdown); the pool takes no more work after. */
   close(): Promise<void>;
 }
 
-/** Runs task functions as promises on the worker's own event loop. */
+/**
+ * Runs task functions as promises on the worker's own event loop. A function that
+ * runs past its hard time limit is recorded as failed at once but keeps its slot
+ * until its code returns: JavaScript cannot be stopped from outside, and freeing
+ * the slot would let such tasks pile up without bound.
+ */
 export class AsyncPool implements Pool {
-  private running = new Set<Promise<FunctionOutcome>>();
+  private busy = 0;
+  private outcomes = new Set<Promise<FunctionOutcome>>();
   private closed = false;
+  onSlotFreed?: () => void;
 
   constructor(readonly concurrency: number) {}
 
   get active(): number {
-    return this.running.size;
+    return this.busy;
   }
 
   hasFreeSlot(): boolean {
-    return !this.closed && this.running.size < this.concurrency;
+    return !this.closed && this.busy < this.concurrency;
   }
 
   run(request: TaskRequest, deps: RunDeps): Promise<FunctionOutcome> {
-    const run = runTaskFunction(request, deps).finally(() => this.running.delete(run));
-    this.running.add(run);
-    return run;
+    this.busy++;
+    const outcome = runTaskFunction(request, deps);
+    this.outcomes.add(outcome);
+    void outcome.then((ran) => {
+      this.outcomes.delete(outcome);
+      if (!ran.stillRunning) {
+        this.busy--;
+        return;
+      }
+      // The caller frees its own count when `run` resolves; this slot is given back (and the worker woken) only later.
+      void ran.stillRunning.then(() => {
+        this.busy--;
+        this.onSlotFreed?.();
+      });
+    });
+    return outcome;
   }
 
+  /** Waits for outcomes, not for code still running past its hard limit (it may never return). */
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.running);
+    await Promise.all(this.outcomes);
   }
 }

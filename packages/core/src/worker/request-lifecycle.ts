@@ -23,6 +23,9 @@ import { resultDocument } from './result-document.js';
 import { ResultWriter } from './result-writer.js';
 import { recordOutcome, type RunDeps, type RunOutcome } from './run-task.js';
 import { TaskRequest } from './task-request.js';
+import type { TimeLimits } from './time-limits.js';
+import { RateLimiter } from './rate-limits.js';
+import { emitSignal, hasSignal } from '../signals.js';
 
 /** Counters for tests, the banner and (later) `inspect stats`. */
 export interface WorkerStats {
@@ -49,6 +52,8 @@ export interface LifecycleOptions {
   recordingLimit: number;
   /** A prefetch slot was freed. */
   onSlotFreed: () => void;
+  /** The worker's default time limits (under the message's and the task's). */
+  timeLimits?: Partial<TimeLimits>;
   /** What remote control reads (held requests, totals per task) and the revoked ids to discard. */
   control?: { requests: WorkerRequests; revoked: RevokedSet; totals: Map<string, number>; events?: TaskEvents };
 }
@@ -73,6 +78,8 @@ export class RequestLifecycle {
   private readonly runDeps: RunDeps;
   private readonly eta: EtaHolder;
   private idleWaiters: (() => void)[] = [];
+  /** Per-task token buckets (`rateLimit`); `Worker.setRateLimit` changes them. */
+  readonly rateLimits: RateLimiter;
   private recording = 0;
   /** Times everything held was forfeited after a hang (a run awaiting its early ack checks it). */
   private forfeits = 0;
@@ -84,7 +91,10 @@ export class RequestLifecycle {
     this.earlyAcks = new EarlyAckGate(consumer, (err) => log.error({ err }, 'Ack failed; the message will be redelivered'));
     this.results = backend ? new ResultWriter(backend, { log, retryWindowMs: app.settings.resultBackendRetryWindow * 1000 }) : undefined;
     const results = this.results;
-    this.runDeps = { app, log, storeResult: results ? (doc) => results.add(doc) : null };
+    this.rateLimits = new RateLimiter((name) => (app.hasTask(name) ? app.getTask(name).options.rateLimit : undefined) ?? app.settings.taskDefaultRateLimit);
+    this.runDeps = { app, log, storeResult: results ? (doc) => results.add(doc) : null, timeLimits: o.timeLimits };
+    // A pool slot can free up later than its run's outcome (code past its hard time limit, a replaced child).
+    o.pool.onSlotFreed = () => this.pump();
     this.eta = new EtaHolder(app.settings.workerEtaHoldSeconds * 1000, {
       park: (request) => this.park(request),
       held: () => {
@@ -130,6 +140,7 @@ export class RequestLifecycle {
     if (name !== null && !app.hasTask(name)) {
       const id = typeof message.headers.id === 'string' ? message.headers.id : null;
       this.discard(delivery, `Received unregistered task of type ${JSON.stringify(name)}; rejected. The message has been ignored and discarded. Did you import the module that defines it in the worker (-A)?`);
+      if (hasSignal(app, 'taskUnknown')) void emitSignal(app, 'taskUnknown', { name, id, message, exc: new NotRegistered(name) });
       if (id) this.store(resultDocument({ id, groupId: null, parentId: null }, States.FAILURE, toExceptionDocument(new NotRegistered(name))));
       return;
     }
@@ -167,6 +178,7 @@ export class RequestLifecycle {
     }
     // Guarded: building the line and its bindings costs on every task even when info is off.
     if (this.o.log.isLevelEnabled('info')) this.o.log.info({ task: request.name, id: request.id }, `Task ${request.name}[${request.id}] received`);
+    if (hasSignal(app, 'taskReceived')) void emitSignal(app, 'taskReceived', { request });
     const delayMs = decoded.eta ? decoded.eta.getTime() - Date.now() : 0;
     this.o.control?.requests.received(request, delayMs > 0);
     this.o.control?.events?.received(request);
@@ -199,6 +211,12 @@ export class RequestLifecycle {
   }
 
   private enqueue(request: TaskRequest): void {
+    // Over its rate limit: the message waits (reserved) for a token; other tasks go on.
+    if (!this.rateLimits.admit(request.name, () => this.enqueueNow(request))) return;
+    this.enqueueNow(request);
+  }
+
+  private enqueueNow(request: TaskRequest): void {
     this.ready.push(request);
     this.pump();
   }
@@ -319,6 +337,7 @@ export class RequestLifecycle {
   /** Revoked by id (remote control): discarded as Celery does, state REVOKED. */
   private discardRevoked(request: TaskRequest): void {
     this.o.log.info({ id: request.id }, `Discarding revoked task: ${request.name}[${request.id}]`);
+    if (hasSignal(this.o.app, 'taskRevoked')) void emitSignal(this.o.app, 'taskRevoked', { sender: request.name, request, terminated: false, signum: null, expired: false });
     this.o.control?.requests.done(request);
     this.o.control?.events?.revoked(request, false);
     if (!request.ignoreResult) {
@@ -329,6 +348,7 @@ export class RequestLifecycle {
 
   private revokeExpired(request: TaskRequest): void {
     this.o.log.info({ id: request.id }, `Discarding revoked task: ${request.name}[${request.id}] (expired)`);
+    if (hasSignal(this.o.app, 'taskRevoked')) void emitSignal(this.o.app, 'taskRevoked', { sender: request.name, request, terminated: false, signum: null, expired: true });
     this.o.control?.events?.revoked(request, true);
     if (!request.ignoreResult) {
       this.store(resultDocument(request.decoded, States.REVOKED, toExceptionDocument(new TaskRevokedError('expired'))));
@@ -343,6 +363,7 @@ export class RequestLifecycle {
   /** Log a bad message and reject it without requeue: it is dropped, the worker goes on. */
   private discard(delivery: Delivery, why: string, err?: unknown): void {
     this.o.log.error({ err, queue: delivery.queue, deliveryTag: delivery.deliveryTag }, why);
+    if (hasSignal(this.o.app, 'taskRejected')) void emitSignal(this.o.app, 'taskRejected', { message: delivery.message ?? undefined, exc: err ?? new Error(why) });
     this.o.stats.rejected++;
     this.rejectDelivery(delivery, false);
   }
@@ -367,7 +388,7 @@ export class RequestLifecycle {
 
   /** Resolve `whenIdle` waiters if nothing runs or waits for a slot. */
   maybeIdle(): void {
-    if (this.runs.size === 0 && this.ready.length === 0 && this.idleWaiters.length > 0) {
+    if (this.runs.size === 0 && this.ready.length === 0 && this.rateLimits.waiting === 0 && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
       waiters.forEach((w) => w());
@@ -376,7 +397,7 @@ export class RequestLifecycle {
 
   /** Resolves when no task is running or waiting for a slot. */
   whenIdle(): Promise<void> {
-    if (this.runs.size === 0 && this.ready.length === 0) return Promise.resolve();
+    if (this.runs.size === 0 && this.ready.length === 0 && this.rateLimits.waiting === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -384,6 +405,7 @@ export class RequestLifecycle {
   stopAccepting(): void {
     this.accepting = false;
     this.eta.clear();
+    this.rateLimits.clear();
     this.ready.length = 0;
   }
 
@@ -410,6 +432,7 @@ export class RequestLifecycle {
     const { stats } = this.o;
     this.forfeits++;
     this.eta.clear();
+    this.rateLimits.clear();
     this.ready.length = 0;
     this.unsettled.clear();
     stats.reserved = 0;

@@ -164,7 +164,12 @@ export class ResultWriter {
     try {
       return { write: encoder(doc) };
     } catch (err) {
-      const replacedBy = new EncodeError((err as Error).message, { cause: err });
+      // Encoders recurse: a cycle (or absurd nesting) surfaces as a stack overflow; say what it means.
+      const message =
+        err instanceof RangeError && /call stack/i.test(err.message)
+          ? `Cannot serialize the result of task ${doc.task_id}: it contains a circular reference (or is nested too deeply) — return plain data`
+          : (err as Error).message;
+      const replacedBy = new EncodeError(message, { cause: err });
       this.options.log.error(
         { id: doc.task_id, err },
         `Cannot encode the ${doc.status} result of task ${doc.task_id}: ${replacedBy.message}; stored FAILURE EncodeError instead. Return JSON-serializable values (arrays instead of Sets, no cycles).`,

@@ -1,15 +1,19 @@
 import type { Celeriac } from '../app.js';
 import type { ResultDocument, ResultTuple } from '../backends/backend.js';
 import { callErrbacks, chordPartReturn, failRestOfChain, sendCallbacks, sendNextStep, type CanvasRequest } from '../canvas/worker-steps.js';
-import { Ignore, Reject, Retry } from '../errors.js';
+import { Ignore, Reject, Retry, TimeLimitExceeded, WorkerLostError } from '../errors.js';
 import { toExceptionDocument, tracebackOf } from '../protocol/exceptions.js';
 import { States, type TaskState } from '../states.js';
 import { runInTaskContext } from '../task-context.js';
+import { emitSignal, hasSignal } from '../signals.js';
 import type { Logger } from '../logger.js';
 import { resultDocument, type ExtendedFields } from './result-document.js';
 import type { TaskRequest } from './task-request.js';
+import type { TaskOptions } from '../task.js';
+import { ChildTaskError } from './pool-protocol.js';
 import { callArguments } from './call-arguments.js';
 import { longTimeout } from './long-timeout.js';
+import { armSoftLimit, failureAfterAbort, timeLimitsFor, type TimeLimits } from './time-limits.js';
 import { pyRepr } from '../protocol/python-repr.js';
 
 /** Seconds as Python prints a float: `0.004012`, `2.5`, `0.0`. */
@@ -35,17 +39,12 @@ export interface RunDeps {
    * be encoded (kombu's EncodeError).
    */
   storeResult: ((doc: ResultDocument) => Promise<Error | undefined | void>) | null;
+  /** The worker's default time limits (`--time-limit`, `--soft-time-limit`), under the message's and the task's. */
+  timeLimits?: Partial<TimeLimits>;
 }
 
-/** Raised when a task runs past its hard time limit. Mirrors billiard's `TimeLimitExceeded`. */
-export class TimeLimitExceeded extends Error {
-  override name = 'TimeLimitExceeded';
-  readonly excArgs: unknown[];
-  constructor(seconds: number) {
-    super(`TimeLimitExceeded(${seconds})`);
-    this.excArgs = [seconds];
-  }
-}
+/** Re-exported from `errors.ts`, where it lives with `SoftTimeLimitExceeded`. */
+export { TimeLimitExceeded };
 
 /**
  * The outcome could not be written to the result backend. Thrown out of
@@ -64,18 +63,10 @@ async function persist(store: NonNullable<RunDeps['storeResult']>, doc: ResultDo
   }
 }
 
-function withHardLimit<T>(promise: Promise<T>, seconds: number | null): Promise<T> {
-  if (!seconds || seconds === Infinity) return promise;
-  let cancel: (() => void) | undefined;
-  const limit = new Promise<never>((_, reject) => {
-    // Limits past 24.8 days outlast one setTimeout: longTimeout re-arms instead of firing at once.
-    cancel = longTimeout(() => reject(new TimeLimitExceeded(seconds)), seconds * 1000);
-  });
-  return Promise.race([promise, limit]).finally(() => cancel?.());
-}
-
-function shouldAutoretry(req: TaskRequest, error: unknown): boolean {
-  const rule = req.task.options.autoretryFor;
+/** Does the task's `autoretryFor` match this error? (An error from a pool thread/child carries the child's answer.) */
+export function shouldAutoretry(options: Pick<TaskOptions, 'autoretryFor'>, error: unknown): boolean {
+  if (error instanceof ChildTaskError) return error.autoretry;
+  const rule = options.autoretryFor;
   if (!rule) return false;
   if (typeof rule === 'function') return rule(error);
   return rule.some((cls) => error instanceof (cls as unknown as new () => Error));
@@ -100,33 +91,80 @@ function chordPart(req: TaskRequest) {
   return { id: req.id, rootId: req.rootId, groupId: req.groupId, groupIndex: req.groupIndex, chord: req.decoded.embed.chord };
 }
 
-/** What the task function did: returned a value or threw (`startedAt` is a `performance.now()` time). */
-export type FunctionOutcome = { ok: true; retval: unknown; startedAt: number } | { ok: false; error: unknown; startedAt: number };
-
 /**
- * Run the task function (the part that holds a pool slot): STARTED first when
- * tracked, then the function under its hard time limit. Never throws.
+ * What the task function did: returned a value or threw (`startedAt` is a
+ * `performance.now()` time). `stillRunning` is set when the hard time limit ended
+ * the wait while the function's code goes on (the async pool cannot stop it): it
+ * settles when that code finally returns, and the pool keeps the slot until then.
  */
-export async function runTaskFunction(req: TaskRequest, deps: RunDeps): Promise<FunctionOutcome> {
-  const { app } = deps;
-  const opts = req.task.options;
-  const startedAt = performance.now();
-  try {
-    const store = req.ignoreResult ? null : deps.storeResult;
-    if (store && (opts.trackStarted ?? app.settings.taskTrackStarted)) {
-      await store(resultDocument(req.decoded, States.STARTED, { pid: process.pid, hostname: req.hostname }));
-    }
-    const hard = req.decoded.timeLimit[0] ?? opts.timeLimit ?? app.settings.taskTimeLimit;
-    const args = callArguments(req.name, req.task.options, req.args, req.kwargs);
-    const retval = await withHardLimit(
-      Promise.resolve().then(() => runInTaskContext(req, () => req.task.fn.apply(req, args as never[]))),
-      hard,
-    );
-    return { ok: true, retval, startedAt };
-  } catch (error) {
-    return { ok: false, error, startedAt };
+export type FunctionOutcome = ({ ok: true; retval: unknown } | { ok: false; error: unknown }) & { startedAt: number; stillRunning?: Promise<void> };
+
+/** Celery's task_prerun (every pool sends it from the worker, right before the function runs). */
+export async function taskPrerun(req: TaskRequest, deps: RunDeps): Promise<void> {
+  if (hasSignal(deps.app, 'taskPrerun')) await emitSignal(deps.app, 'taskPrerun', { sender: req.name, taskId: req.id, task: req, args: req.args, kwargs: req.kwargs });
+}
+
+/** Celery's task_postrun, after the outcome was recorded. */
+async function taskPostrun(req: TaskRequest, deps: RunDeps, retval: unknown, state: TaskState): Promise<void> {
+  if (hasSignal(deps.app, 'taskPostrun')) await emitSignal(deps.app, 'taskPostrun', { sender: req.name, taskId: req.id, task: req, args: req.args, kwargs: req.kwargs, retval, state });
+}
+
+/** STARTED, when tracked, with the pid and hostname Celery stores. */
+export async function storeStarted(req: TaskRequest, deps: RunDeps, pid: number = process.pid): Promise<void> {
+  const store = req.ignoreResult ? null : deps.storeResult;
+  if (store && (req.task.options.trackStarted ?? deps.app.settings.taskTrackStarted)) {
+    await store(resultDocument(req.decoded, States.STARTED, { pid, hostname: req.hostname }));
   }
 }
+
+/**
+ * Run the task function on this event loop (the part that holds a pool slot):
+ * STARTED first when tracked, then the function under its time limits. The soft
+ * limit aborts the context's `signal` with `SoftTimeLimitExceeded`; the hard limit
+ * ends the wait with `TimeLimitExceeded` and hands back the still-running code as
+ * `stillRunning`. Never throws.
+ */
+export async function runTaskFunction(req: TaskRequest, deps: RunDeps): Promise<FunctionOutcome> {
+  const { log } = deps;
+  const startedAt = performance.now();
+  const controller = req.abortController;
+  let cancelSoft = () => undefined as void;
+  let cancelHard = () => undefined as void;
+  try {
+    await storeStarted(req, deps);
+    const limits = timeLimitsFor(req, deps.timeLimits);
+    const args = callArguments(req.name, req.task.options, req.args, req.kwargs);
+    await taskPrerun(req, deps);
+    const body = Promise.resolve().then(() => runInTaskContext(req, () => req.task.fn.apply(req, args as never[])));
+    cancelSoft = armSoftLimit(controller, limits.soft, log, `${req.name}[${req.id}]`);
+    const hard = limits.hard;
+    if (hard === null) return { ok: true, retval: await body, startedAt };
+    const hardHit = new Promise<typeof HARD>((resolve) => {
+      // Limits past 24.8 days outlast one setTimeout: longTimeout re-arms instead of firing at once.
+      cancelHard = longTimeout(() => resolve(HARD), hard * 1000);
+    });
+    const first = await Promise.race([body.then((retval) => ({ retval })), hardHit]);
+    if (first !== HARD) return { ok: true, retval: first.retval, startedAt };
+    const error = new TimeLimitExceeded(hard);
+    if (!controller.signal.aborted) controller.abort(error);
+    log.error(
+      { task: req.name, id: req.id, timeLimit: hard },
+      `Hard time limit (${hard}s) exceeded for ${req.name}[${req.id}]: stored FAILURE; on the async pool its JavaScript cannot be stopped and keeps its pool slot until it returns (use --pool threads or processes to have it terminated)`,
+    );
+    const stillRunning = body.then(
+      () => undefined,
+      () => undefined,
+    );
+    return { ok: false, error, startedAt, stillRunning };
+  } catch (error) {
+    return { ok: false, error: failureAfterAbort(error, controller.signal), startedAt };
+  } finally {
+    cancelSoft();
+    cancelHard();
+  }
+}
+
+const HARD = Symbol('hard time limit');
 
 /**
  * Record what the function did, the way Celery's tracer does: on success send
@@ -157,6 +195,8 @@ export async function recordOutcome(req: TaskRequest, deps: RunDeps, ran: Functi
     }
     await hook(log, () => opts.onSuccess?.(retval, req.id, req.args as never[], req.kwargs));
     await hook(log, () => opts.afterReturn?.(States.SUCCESS, retval, req.id, req.args as never[], req.kwargs));
+    await emitSignal(app, 'taskSuccess', { sender: req.name, result: retval, request: req });
+    await taskPostrun(req, deps, retval, States.SUCCESS);
     return { state: States.SUCCESS };
   } catch (caught) {
     let error = caught;
@@ -166,7 +206,12 @@ export async function recordOutcome(req: TaskRequest, deps: RunDeps, ran: Functi
       log.warn({ task: req.name, id: req.id, requeue: error.requeue }, `Task ${req.name}[${req.id}] rejected: ${error.reason}`);
       return { state: States.REJECTED, requeue: error.requeue };
     }
-    if (!(error instanceof Retry) && shouldAutoretry(req, error)) {
+    if (error instanceof WorkerLostError && req.acksLate && req.rejectOnWorkerLost) {
+      // Celery: the message goes back to the queue and no FAILURE is stored (another worker runs it).
+      log.error({ task: req.name, id: req.id }, `Task ${req.name}[${req.id}] lost its pool ${error.message}; message requeued (acksLate + rejectOnWorkerLost)`);
+      return { state: States.REJECTED, requeue: true };
+    }
+    if (!(error instanceof Retry) && shouldAutoretry(req.task.options, error)) {
       try {
         await req.retry({ exc: error, countdown: backoffSeconds(req) });
       } catch (retryOutcome) {
@@ -177,6 +222,8 @@ export async function recordOutcome(req: TaskRequest, deps: RunDeps, ran: Functi
       if (store) await persist(store, req.retryDocument(error));
       log.info({ task: req.name, id: req.id }, `Task ${req.name}[${req.id}] retry: ${error.message}`);
       await hook(log, () => opts.onRetry?.(error instanceof Retry ? (error.exc ?? error) : error, req.id, req.args as never[], req.kwargs));
+      await emitSignal(app, 'taskRetry', { sender: req.name, request: req, reason: error.exc ?? error });
+      await taskPostrun(req, deps, error, States.RETRY);
       return { state: States.RETRY };
     }
     return recordFailure(req, deps, error, extended, store ?? (app.settings.taskStoreErrorsEvenIfIgnored ? deps.storeResult : null));
@@ -200,6 +247,8 @@ async function recordFailure(req: TaskRequest, deps: RunDeps, error: unknown, ex
   const opts = req.task.options;
   await hook(log, () => opts.onFailure?.(error, req.id, req.args as never[], req.kwargs, traceback));
   await hook(log, () => opts.afterReturn?.(States.FAILURE, error, req.id, req.args as never[], req.kwargs));
+  await emitSignal(deps.app, 'taskFailure', { sender: req.name, taskId: req.id, exception: error, args: req.args, kwargs: req.kwargs, traceback, request: req });
+  await taskPostrun(req, deps, error, States.FAILURE);
   return { state: States.FAILURE };
 }
 

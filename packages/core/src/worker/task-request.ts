@@ -22,6 +22,8 @@ import { requestContextFromMessage, type RequestContext } from '../web/request-c
 export class TaskRequest implements TaskContext {
   readonly calledDirectly = false;
   readonly deliveryInfo: DeliveryInfo;
+  /** Aborted at the soft time limit (or the hard one); `signal` is what the task sees. */
+  readonly abortController = new AbortController();
 
   constructor(
     readonly decoded: DecodedTask,
@@ -37,6 +39,19 @@ export class TaskRequest implements TaskContext {
       routingKey: delivery.routingKey,
       priority: typeof priority === 'number' ? priority : null,
       redelivered: delivery.redelivered,
+    };
+  }
+
+  get signal(): AbortSignal {
+    return this.abortController.signal;
+  }
+
+  /** The message properties plus Celery's `delivery_info` (exchange, routing_key, priority, redelivered). */
+  get properties(): Readonly<Record<string, unknown>> {
+    const d = this.deliveryInfo;
+    return {
+      ...this.delivery.message?.properties,
+      delivery_info: { exchange: d.exchange, routing_key: d.routingKey, priority: d.priority, redelivered: d.redelivered },
     };
   }
 

@@ -30,7 +30,12 @@ import { VERSION } from '../version.js';
 import { EventDispatcher } from '../events/event-dispatcher.js';
 import { TaskEvents } from '../events/task-events.js';
 import { ConsumerLoop } from './consumer-loop.js';
-import { AsyncPool } from './pool.js';
+import { ChildPool } from './child-pool.js';
+import { parseRate } from './rate-limits.js';
+import { checkAcceptContent } from '../protocol/serialization.js';
+import { AsyncPool, type Pool } from './pool.js';
+import { emitSignal } from '../signals.js';
+import { ConfigurationError } from '../errors.js';
 import { RequestLifecycle, type WorkerStats } from './request-lifecycle.js';
 
 export type { WorkerStats } from './request-lifecycle.js';
@@ -56,6 +61,35 @@ export interface WorkerOptions {
    */
   onBrokerLost?: (err: Error) => void;
   /**
+   * Hard time limit in seconds for tasks whose message and options set none
+   * (`--time-limit`). Default: app `taskTimeLimit`.
+   */
+  timeLimit?: number | null;
+  /** Soft time limit in seconds, likewise (`--soft-time-limit`). Default: app `taskSoftTimeLimit`. */
+  softTimeLimit?: number | null;
+  /**
+   * Where task functions run (`--pool`): `async` (this event loop, for I/O-bound
+   * tasks), `threads` (worker_threads) or `processes` (child processes, Celery's
+   * prefork), for CPU-bound ones. Default: app `workerPool` (`async`).
+   */
+  pool?: PoolKind;
+  /**
+   * The module each pool thread / child loads to find the tasks: what `-A` names
+   * (`path/to/module[:export]`, relative to `cwd`). Required for `threads` and
+   * `processes`; the CLI passes its `-A`.
+   */
+  appModule?: string;
+  /** Working directory `appModule` is resolved from. Default `process.cwd()`. */
+  cwd?: string;
+  /** Replace a pool thread/child after this many tasks (`--max-tasks-per-child`). Default: app `workerMaxTasksPerChild`. */
+  maxTasksPerChild?: number | null;
+  /** Replace a pool thread/child whose memory passed this many KiB after a task (`--max-memory-per-child`). Default: app `workerMaxMemoryPerChild`. */
+  maxMemoryPerChild?: number | null;
+  /** `[max, min]` pool members (`--autoscale max,min`): grows while work waits, shrinks when idle. Threads/processes only. */
+  autoscale?: [number, number];
+  /** V8 heap limit per pool thread/child in MB: a task allocating without bound kills only its own member (WorkerLostError). */
+  childHeapLimitMb?: number;
+  /**
    * Ask the other workers for the ids they know are revoked at start-up (Celery's
    * mingle; `--without-mingle` turns it off). Default true.
    */
@@ -65,6 +99,10 @@ export interface WorkerOptions {
   /** Send worker-online / worker-heartbeat / worker-offline events (`--without-heartbeat` turns them off). Default true. */
   heartbeat?: boolean;
 }
+
+/** Where task functions run. */
+export type PoolKind = 'async' | 'threads' | 'processes';
+
 
 /** Seconds between worker-heartbeat events (Celery's default 2.0). */
 const HEARTBEAT_FREQ = 2.0;
@@ -78,6 +116,8 @@ export class Worker {
   readonly hostname: string;
   readonly queues: string[];
   readonly concurrency: number;
+  /** Where task functions run. */
+  readonly poolKind: PoolKind;
   readonly prefetchLimit: number;
   readonly log: Logger;
   /** Identifies this consumer in the broker (unacked ownership, heartbeats). */
@@ -107,6 +147,7 @@ export class Worker {
   private consumer: Consumer | undefined;
   private loop: ConsumerLoop | undefined;
   private lifecycle: RequestLifecycle | undefined;
+  private pool: Pool | undefined;
   private running = false;
   private stopping: Promise<void> | undefined;
   private giveUpTimer: NodeJS.Timeout | undefined;
@@ -119,7 +160,12 @@ export class Worker {
     const s = app.settings;
     this.hostname = options.hostname ?? `celeriac@${osHostname()}`;
     this.queues = options.queues?.length ? options.queues : [s.taskDefaultQueue];
-    this.concurrency = options.concurrency ?? s.workerConcurrency;
+    this.poolKind = options.pool ?? s.workerPool;
+    if (!['async', 'threads', 'processes'].includes(this.poolKind)) {
+      throw new ConfigurationError(`Unknown pool ${JSON.stringify(this.poolKind)}: use 'async' (I/O-bound tasks), 'threads' or 'processes' (CPU-bound tasks).`);
+    }
+    if (options.autoscale && this.poolKind === 'async') throw new ConfigurationError('autoscale needs --pool threads or processes (the async pool has no members to start or stop).');
+    this.concurrency = options.autoscale?.[0] ?? options.concurrency ?? s.workerConcurrency;
     const multiplier = options.prefetchMultiplier ?? s.workerPrefetchMultiplier;
     this.prefetchLimit = multiplier === 0 ? UNLIMITED_PREFETCH : Math.max(1, this.concurrency * multiplier);
     this.log = options.logger ?? createLogger(options.logLevel ?? 'info', 'celeriac', { format: s.workerLogFormat });
@@ -132,7 +178,19 @@ export class Worker {
     this.startedAt = Date.now();
     registerCanvasBuiltins(this.app); // celery.map, celery.chord_unlock, ... (canvas/builtins.ts)
     for (const name of this.app.taskNames) checkHangTimeout(s.workerHangTimeout, this.app.getTask(name).options.timeLimit, `the timeLimit of task ${name}`);
+    checkHangTimeout(s.workerHangTimeout, this.options.timeLimit, 'the worker\'s timeLimit (--time-limit)');
+    // acceptContent naming pickle or a type without a decoder fails here, not on the first message.
+    checkAcceptContent(s.acceptContent, 'acceptContent');
+    if (s.resultAcceptContent) checkAcceptContent(s.resultAcceptContent, 'resultAcceptContent');
+    // A bad rate is a start-up error, not a surprise on the first message.
+    parseRate(s.taskDefaultRateLimit, 'taskDefaultRateLimit');
+    for (const name of this.app.taskNames) parseRate(this.app.getTask(name).options.rateLimit, `The rateLimit of task ${name}`);
     const recordingLimit = Math.max(this.prefetchLimit, this.concurrency * 2);
+    const pool = this.createPool();
+    this.pool = pool;
+    await emitSignal(this.app, 'workerInit', { sender: this });
+    // Threads and children load the app first: a module that fails to load stops the start here.
+    await pool.start?.();
     this.app.logger = this.log;
     // Like Celery: "Cannot connect to ...: Trying again in 2.00 seconds... (1/100)" until the broker answers.
     const wait = { retry: s.brokerConnectionRetry, maxRetries: s.brokerConnectionMaxRetries, timeoutMs: s.brokerConnectionTimeout * 1000, log: this.log };
@@ -177,15 +235,17 @@ export class Worker {
     const lifecycle = new RequestLifecycle({
       app: this.app,
       consumer,
-      pool: new AsyncPool(this.concurrency),
+      pool,
       backend,
       hostname: this.hostname,
       log: this.log,
       stats: this.stats,
       recordingLimit,
       onSlotFreed: () => loop.wake(),
+      timeLimits: { hard: this.options.timeLimit ?? null, soft: this.options.softTimeLimit ?? null },
       control: this.controlHooks,
     });
+    this.warnAboutAsyncHardLimits();
     this.loop = loop;
     this.lifecycle = lifecycle;
     this.running = true;
@@ -196,6 +256,53 @@ export class Worker {
       if (this.options.mingle !== false) void this.mingle();
     }
     this.startEvents();
+    void emitSignal(this.app, 'workerReady', { sender: this });
+  }
+
+  /** The pool `--pool` / `workerPool` names. */
+  private createPool(): Pool {
+    const s = this.app.settings;
+    const kind = this.poolKind;
+    if (kind === 'async') return new AsyncPool(this.concurrency);
+    if (!this.options.appModule) {
+      throw new ConfigurationError(
+        `The ${kind} pool needs appModule: the module that exports this app and registers its tasks (what -A names), so each ${kind === 'threads' ? 'thread' : 'child process'} loads the same tasks. ` +
+          `Pass new Worker(app, { pool: '${kind}', appModule: './tasks.js' }), or run celeriac -A ./tasks.js worker --pool ${kind}.`,
+      );
+    }
+    const [max, min] = this.options.autoscale ?? [this.concurrency, this.concurrency];
+    return new ChildPool({
+      kind,
+      concurrency: max,
+      minConcurrency: min,
+      config: { kind, appSpec: this.options.appModule, cwd: this.options.cwd ?? process.cwd(), overrides: { brokerUrl: s.brokerUrl, resultBackend: s.resultBackend } },
+      log: this.log,
+      maxTasksPerChild: this.options.maxTasksPerChild ?? s.workerMaxTasksPerChild,
+      maxMemoryPerChild: this.options.maxMemoryPerChild ?? s.workerMaxMemoryPerChild,
+      heapLimitMb: this.options.childHeapLimitMb,
+      // Celery's autoscaler reads AUTOSCALE_KEEPALIVE (seconds an idle process above the minimum is kept; default 30).
+      idleMs: keepaliveSeconds() * 1000,
+    });
+  }
+
+  /**
+   * The async pool cannot stop JavaScript: say so at start-up when a hard time
+   * limit is configured (worker, app or task), as the limit only ends the wait.
+   */
+  private warnAboutAsyncHardLimits(): void {
+    const s = this.app.settings;
+    if (this.poolKind !== 'async') return;
+    const limited = [
+      ...(this.options.timeLimit ? ['--time-limit'] : []),
+      ...(s.taskTimeLimit ? ['taskTimeLimit'] : []),
+      ...this.app.taskNames.filter((name) => this.app.getTask(name).options.timeLimit).map((name) => `task ${name}`),
+    ];
+    if (limited.length === 0) return;
+    this.log.warn(
+      { hardTimeLimits: limited },
+      `Hard time limits (${limited.join(', ')}) cannot stop running code on the async pool: a task past its limit is stored as FAILURE (TimeLimitExceeded) ` +
+        'and its signal aborted, but its JavaScript keeps running and keeps its pool slot until it returns. Use --pool threads or --pool processes to have such tasks terminated.',
+    );
   }
 
   /** worker-online now, worker-heartbeat every `HEARTBEAT_FREQ` s (Celery's Heart), unless `heartbeat: false`. */
@@ -203,7 +310,9 @@ export class Worker {
     const events = this.events;
     if (!events || !events.enabled('worker')) return;
     void events.send('worker-online', this.heartbeatFields());
-    this.heartbeatTimer = setInterval(() => void events.send('worker-heartbeat', this.heartbeatFields()), HEARTBEAT_FREQ * 1000);
+    this.heartbeatTimer = setInterval(() => {
+      void events.send('worker-heartbeat', this.heartbeatFields()).then(() => emitSignal(this.app, 'heartbeatSent', { sender: this }));
+    }, HEARTBEAT_FREQ * 1000);
     this.heartbeatTimer.unref();
   }
 
@@ -304,7 +413,9 @@ export class Worker {
       return this.stopping;
     }
     if (!this.running) return;
-    this.stopping = this.shutdown(options.cold === true);
+    void emitSignal(this.app, 'workerShutdown', { sender: this });
+    // Pool threads/children stop once the tasks are done (warm) or at once (cold): nothing more will run.
+    this.stopping = this.shutdown(options.cold === true).finally(() => this.pool?.close());
     return this.stopping;
   }
 
@@ -376,10 +487,32 @@ export class Worker {
     await this.broker!.close();
   }
 
+  /**
+   * Change a task's rate limit on this worker now (`'10/s'`, `'100/m'`, `'1000/h'`;
+   * null = none), over its `rateLimit` option: Celery's `rate_limit` remote control
+   * command. Messages already waiting follow the new rate.
+   */
+  setRateLimit(taskName: string, rate: string | number | null): void {
+    if (!this.lifecycle) throw new ConfigurationError('setRateLimit() needs a started worker.');
+    this.lifecycle.rateLimits.set(taskName, rate);
+    this.log.info({ task: taskName, rateLimit: rate }, `New rate limit for tasks of type ${taskName}: ${rate ?? 'none'}.`);
+  }
+
+  /** Pool members alive now (threads/processes; with autoscale it moves between min and max). The async pool: its concurrency. */
+  get poolSize(): number {
+    return this.pool?.size ?? this.concurrency;
+  }
+
   /** Resolves when no task is running or waiting for a slot (tests, the demo). */
   whenIdle(): Promise<void> {
     return this.lifecycle?.whenIdle() ?? Promise.resolve();
   }
+}
+
+/** AUTOSCALE_KEEPALIVE as Celery reads it: seconds, default 30. */
+function keepaliveSeconds(): number {
+  const value = Number(process.env.AUTOSCALE_KEEPALIVE);
+  return process.env.AUTOSCALE_KEEPALIVE !== undefined && Number.isFinite(value) && value >= 0 ? value : 30;
 }
 
 /** Resolves true when `promise` settles in time, false after `ms` (a late rejection is ignored). */

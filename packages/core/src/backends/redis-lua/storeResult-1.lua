@@ -14,6 +14,12 @@ if current then
   else
     local ok, doc = pcall(cjson.decode, current)
     if ok and type(doc) == 'table' then status = doc['status'] end
+    -- result_serializer msgpack: a map, read with Redis's built-in cmsgpack; yaml: a top-level status line.
+    if not status then
+      local okm, m = pcall(cmsgpack.unpack, current)
+      if okm and type(m) == 'table' then status = m['status'] end
+    end
+    if not status then status = string.match(current, '^status: (%u+)') or string.match(current, '\nstatus: (%u+)') end
   end
   if status == 'SUCCESS' then return 0 end
 end

@@ -27,6 +27,12 @@ for i, key in ipairs(KEYS) do
       else
         local ok, parsed = pcall(cjson.decode, old)
         if ok and type(parsed) == 'table' then status = parsed['status'] end
+        -- result_serializer msgpack: a map, read with Redis's built-in cmsgpack; yaml: a top-level status line.
+        if not status then
+          local okm, m = pcall(cmsgpack.unpack, old)
+          if okm and type(m) == 'table' then status = m['status'] end
+        end
+        if not status then status = string.match(old, '^status: (%u+)') or string.match(old, '\nstatus: (%u+)') end
       end
     end
     if status == 'SUCCESS' then

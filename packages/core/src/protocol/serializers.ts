@@ -1,0 +1,93 @@
+/**
+ * msgpack and yaml, as kombu 5.2 registers them, so Python Celery reads what
+ * Celeriac writes and the other way round:
+ *
+ * - msgpack (`application/x-msgpack`, binary): kombu packs with `use_bin_type=True`
+ *   and unpacks with `raw=False` — strings as str, Buffers as bin. Plain maps (no
+ *   msgpackr records or extensions); integers beyond 2^53 as BigInt. A Date goes
+ *   out as the msgpack timestamp extension (-1), which Python's msgpack returns as
+ *   `msgpack.Timestamp` (`.to_datetime()`); a Map as a map.
+ * - yaml (`application/x-yaml`, utf-8): kombu's `yaml.safe_dump` / `safe_load`
+ *   (PyYAML speaks YAML 1.1): js-yaml, see `PYYAML_OUTPUT`. Dates are YAML
+ *   timestamps (Python reads `datetime`), Buffers `!!binary` (Python `bytes`; they
+ *   come back as Uint8Array).
+ */
+import { binaryTag, CORE_SCHEMA, dump, load, timestampTag, YAML11_SCHEMA } from 'js-yaml';
+import { Packr } from 'msgpackr';
+import type { Serializer } from './serialization.js';
+
+// 'auto' (a safe integer as a number, a larger one as BigInt) is supported by msgpackr's
+// decoder but missing from its typings.
+const packr = new Packr({
+  useRecords: false, // msgpackr's record extension is not msgpack Python can read
+  mapsAsObjects: true,
+  variableMapSize: true,
+  int64AsType: 'auto' as 'bigint',
+  encodeUndefinedAsNil: true,
+});
+
+/**
+ * msgpackr writes a whole number beyond 32 bits as a float64, which Python reads as a
+ * float (`1099511627776.0`); as a BigInt it goes out as a msgpack int64, as Python
+ * writes it. Containers are copied only where such a number is found.
+ */
+function wideIntegersAsBigInt(value: unknown): unknown {
+  if (typeof value === 'number') {
+    return Number.isSafeInteger(value) && value >>> 0 !== value && value >> 0 !== value ? BigInt(value) : value;
+  }
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      const converted = wideIntegersAsBigInt(item);
+      if (converted !== item) (copy ??= value.slice())[i] = converted;
+    }
+    return copy ?? value;
+  }
+  if (value instanceof Map) {
+    let changed = false;
+    const out = new Map<unknown, unknown>();
+    for (const [k, v] of value) {
+      const converted = wideIntegersAsBigInt(v);
+      changed ||= converted !== v;
+      out.set(k, converted);
+    }
+    return changed ? out : value;
+  }
+  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    let copy: Record<string, unknown> | undefined;
+    for (const [k, v] of Object.entries(value)) {
+      const converted = wideIntegersAsBigInt(v);
+      if (converted !== v) (copy ??= { ...(value as Record<string, unknown>) })[k] = converted;
+    }
+    return copy ?? value;
+  }
+  return value;
+}
+
+/** kombu's msgpack serializer. */
+export const msgpack: Serializer = {
+  name: 'msgpack',
+  contentType: 'application/x-msgpack',
+  contentEncoding: 'binary',
+  encode: (value) => packr.pack(wideIntegersAsBigInt(value)),
+  decode: (body) => packr.unpack(body),
+};
+
+/**
+ * What PyYAML's safe_dump writes, read back: YAML 1.2 core scalars (it writes
+ * `true`/`false`/`null` and quotes any string YAML 1.1 would take for a bool, such as
+ * 'yes' or 'n'), plus timestamps and binary. js-yaml's YAML 1.1 schema would read a
+ * plain key `n` or `y` as a boolean, which PyYAML never does. Writing uses the YAML 1.1
+ * schema, so such strings are quoted for PyYAML.
+ */
+const PYYAML_OUTPUT = CORE_SCHEMA.withTags(timestampTag, binaryTag);
+
+/** kombu's yaml serializer. */
+export const yaml: Serializer = {
+  name: 'yaml',
+  contentType: 'application/x-yaml',
+  contentEncoding: 'utf-8',
+  encode: (value) => Buffer.from(dump(value, { schema: YAML11_SCHEMA }), 'utf8'),
+  decode: (body) => load(body.toString('utf8'), { schema: PYYAML_OUTPUT }),
+};

@@ -1,0 +1,365 @@
+/**
+ * The `threads` and `processes` pools: task functions run in worker threads or
+ * child processes (Celery's prefork), one task at a time each, while this process
+ * keeps the broker connection (prefetch, acks, heartbeats and result writes stay
+ * in the worker, the same for every pool).
+ *
+ * - Hard time limit: the thread / child is terminated (FAILURE `TimeLimitExceeded`)
+ *   and a new one takes its place.
+ * - A thread / child that dies mid-task (crash, out of memory, killed) fails only
+ *   its own task with `WorkerLostError` and is replaced.
+ * - `maxTasksPerChild` / `maxMemoryPerChild` (KiB, checked after each task: the
+ *   child's RSS, or a thread's V8 heap) retire a member after its task; a new one
+ *   takes its place.
+ * - Autoscale: between `minConcurrency` and `concurrency` members; new ones start
+ *   when every member is busy and work waits, idle ones above the minimum stop
+ *   after `idleMs`.
+ */
+import { ConfigurationError, Retry, TimeLimitExceeded, WorkerLostError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { longTimeout } from './long-timeout.js';
+import type { ChildConfig } from './pool-child.js';
+import { spawnProcess, spawnThread, type Executor } from './pool-executors.js';
+import { rebuildError, transferError, type FromChild, type JobRequest, type ToChild } from './pool-protocol.js';
+import type { Pool } from './pool.js';
+import { storeStarted, taskPrerun, type FunctionOutcome, type RunDeps } from './run-task.js';
+import type { TaskRequest } from './task-request.js';
+import { timeLimitsFor } from './time-limits.js';
+
+/** Options of a thread or process pool. */
+export interface ChildPoolOptions {
+  kind: 'threads' | 'processes';
+  /** Members at most (tasks at once). */
+  concurrency: number;
+  /** Members kept even when idle (autoscale's minimum). Default: `concurrency`. */
+  minConcurrency?: number;
+  /** What each member loads. */
+  config: ChildConfig;
+  log: Logger;
+  /** Replace a member after this many tasks. */
+  maxTasksPerChild?: number | null;
+  /** Replace a member whose memory passed this many KiB after a task. */
+  maxMemoryPerChild?: number | null;
+  /** V8 old-space limit per member, MB. */
+  heapLimitMb?: number;
+  /** Idle members above the minimum stop after this long. Default 30 s (Celery's autoscaler keepalive). */
+  idleMs?: number;
+}
+
+interface RunningJob {
+  id: number;
+  request: TaskRequest;
+  finish: (outcome: FunctionOutcome) => void;
+  startedAt: number;
+}
+
+interface Member {
+  executor: Executor;
+  state: 'starting' | 'idle' | 'busy' | 'gone';
+  tasks: number;
+  job?: RunningJob;
+  idleTimer?: NodeJS.Timeout;
+}
+
+interface Waiter {
+  resolve: (member: Member) => void;
+  reject: (err: Error) => void;
+}
+
+/** A pool of worker threads or child processes. */
+export class ChildPool implements Pool {
+  readonly concurrency: number;
+  readonly minConcurrency: number;
+  onSlotFreed?: () => void;
+  private readonly members = new Set<Member>();
+  private readonly idle: Member[] = [];
+  private readonly waiters: Waiter[] = [];
+  private busy = 0;
+  private nextIndex = 1;
+  private nextJob = 0;
+  private closed = false;
+  /** Set when a member could not load the app after start-up: no more are started (they would fail the same way). */
+  private broken: Error | undefined;
+  private startWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
+
+  constructor(private readonly o: ChildPoolOptions) {
+    this.concurrency = o.concurrency;
+    this.minConcurrency = Math.min(o.concurrency, Math.max(0, o.minConcurrency ?? o.concurrency));
+  }
+
+  get active(): number {
+    return this.busy;
+  }
+
+  /** Members alive (starting, idle or busy). */
+  get size(): number {
+    return this.live();
+  }
+
+  hasFreeSlot(): boolean {
+    return !this.closed && this.busy < this.concurrency;
+  }
+
+  /** Start the minimum number of members; rejects if the app module cannot be loaded in one. */
+  async start(): Promise<void> {
+    const first = Math.max(1, this.minConcurrency);
+    const ready = Array.from({ length: first }, () => new Promise<void>((resolve, reject) => this.startWaiters.push({ resolve, reject })));
+    for (let i = 0; i < first; i++) this.spawn();
+    try {
+      await Promise.all(ready);
+    } catch (err) {
+      await this.close({ cold: true });
+      throw err;
+    }
+  }
+
+  async run(request: TaskRequest, deps: RunDeps): Promise<FunctionOutcome> {
+    this.busy++;
+    const startedAt = performance.now();
+    try {
+      const member = await this.acquire();
+      return await this.runOn(member, request, deps, startedAt);
+    } catch (error) {
+      return { ok: false, error, startedAt };
+    } finally {
+      this.busy--;
+    }
+  }
+
+  /** Stop every member now (after a warm shutdown finished its tasks; at once when cold). */
+  async close(_options: { cold?: boolean } = {}): Promise<void> {
+    this.closed = true;
+    for (const waiter of this.waiters.splice(0)) waiter.reject(new WorkerLostError('The pool is closing'));
+    const exits = [...this.members].map(
+      (m) =>
+        new Promise<void>((resolve) => {
+          const previous = m.executor;
+          previous.onExit((how) => {
+            this.onExit(m, how);
+            resolve();
+          });
+          m.state = 'gone';
+          previous.kill();
+        }),
+    );
+    await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 5000).unref())]);
+  }
+
+  private live(): number {
+    let n = 0;
+    for (const m of this.members) if (m.state !== 'gone') n++;
+    return n;
+  }
+
+  private starting(): number {
+    let n = 0;
+    for (const m of this.members) if (m.state === 'starting') n++;
+    return n;
+  }
+
+  private spawn(): Member {
+    const index = this.nextIndex++;
+    const spawnOne = this.o.kind === 'threads' ? spawnThread : spawnProcess;
+    const executor = spawnOne(index, { config: this.o.config, heapLimitMb: this.o.heapLimitMb });
+    const member: Member = { executor, state: 'starting', tasks: 0 };
+    this.members.add(member);
+    executor.onMessage((m) => this.onMessage(member, m));
+    executor.onExit((how) => this.onExit(member, how));
+    return member;
+  }
+
+  /** Keep the minimum alive, and start members for waiting work (up to `concurrency`). */
+  private maintain(): void {
+    if (this.closed) return;
+    if (this.broken) {
+      for (const waiter of this.waiters.splice(0)) waiter.reject(this.broken);
+      return;
+    }
+    while (this.live() < this.minConcurrency) this.spawn();
+    while (this.waiters.length > this.starting() && this.live() < this.concurrency) this.spawn();
+  }
+
+  private acquire(): Promise<Member> {
+    const member = this.idle.pop();
+    if (member) {
+      clearTimeout(member.idleTimer);
+      member.state = 'busy';
+      return Promise.resolve(member);
+    }
+    return new Promise<Member>((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
+      this.maintain();
+    });
+  }
+
+  /** A member is free: give it to waiting work, or park it (idle members above the minimum stop later). */
+  private release(member: Member): void {
+    if (member.state === 'gone') return;
+    const waiter = this.waiters.shift();
+    if (waiter) {
+      member.state = 'busy';
+      waiter.resolve(member);
+      return;
+    }
+    member.state = 'idle';
+    this.idle.push(member);
+    if (this.live() > this.minConcurrency) {
+      member.idleTimer = setTimeout(() => {
+        if (member.state === 'idle' && this.live() > this.minConcurrency) this.retire(member, 'idle (autoscale)');
+      }, this.o.idleMs ?? 30_000);
+      member.idleTimer.unref();
+    }
+  }
+
+  /** Stop a member that is not running a task; a new one takes its place if needed. */
+  private retire(member: Member, why: string): void {
+    member.state = 'gone';
+    const i = this.idle.indexOf(member);
+    if (i >= 0) this.idle.splice(i, 1);
+    this.o.log.info({ member: member.executor.label, pid: member.executor.pid }, `${member.executor.label} (pid ${member.executor.pid}) retired: ${why}`);
+    member.executor.kill();
+    this.maintain();
+  }
+
+  private runOn(member: Member, request: TaskRequest, deps: RunDeps, startedAt: number): Promise<FunctionOutcome> {
+    return storeStarted(request, deps, member.executor.pid).then(
+      () => taskPrerun(request, deps),
+    ).then(
+      () =>
+        new Promise<FunctionOutcome>((resolve) => {
+          const { log } = this.o;
+          const limits = timeLimitsFor(request, deps.timeLimits);
+          const what = `${request.name}[${request.id}]`;
+          const cancelSoftLine =
+            limits.soft === null ? () => undefined : longTimeout(() => log.warn({ softTimeLimit: limits.soft }, `Soft time limit (${limits.soft}s) exceeded for ${what}`), limits.soft * 1000);
+          let cancelHard = () => undefined as void;
+          const job: RunningJob = {
+            id: this.nextJob++,
+            request,
+            startedAt,
+            finish: (outcome) => {
+              cancelSoftLine();
+              cancelHard();
+              if (member.job === job) member.job = undefined;
+              resolve(outcome);
+            },
+          };
+          member.job = job;
+          if (limits.hard !== null) {
+            const hard = limits.hard;
+            cancelHard = longTimeout(() => {
+              log.error({ task: request.name, id: request.id, timeLimit: hard }, `Hard time limit (${hard}s) exceeded for ${what}; terminating ${member.executor.label} (pid ${member.executor.pid})`);
+              member.state = 'gone';
+              member.executor.kill();
+              job.finish({ ok: false, error: new TimeLimitExceeded(hard), startedAt });
+            }, hard * 1000);
+          }
+          try {
+            member.executor.send({ type: 'run', job: job.id, request: jobRequest(request, limits.soft) });
+          } catch (error) {
+            job.finish({ ok: false, error, startedAt });
+            this.release(member);
+          }
+        }),
+    );
+  }
+
+  private onMessage(member: Member, message: FromChild): void {
+    switch (message.type) {
+      case 'ready': {
+        member.executor.pid = message.pid;
+        this.startWaiters.shift()?.resolve();
+        this.release(member);
+        return;
+      }
+      case 'load-failed': {
+        member.state = 'gone';
+        member.executor.kill();
+        const err = new ConfigurationError(`The ${this.o.kind} pool could not load the app in ${member.executor.label}: ${message.message}`);
+        const starter = this.startWaiters.shift();
+        if (starter) starter.reject(err);
+        else {
+          this.o.log.error({ err }, `${err.message}; no more ${this.o.kind === 'threads' ? 'threads' : 'child processes'} are started: fix the module and restart the worker`);
+          this.broken = err;
+          this.maintain();
+        }
+        return;
+      }
+      case 'done': {
+        const job = member.job;
+        if (!job || job.id !== message.job) return;
+        member.tasks++;
+        job.finish(message.ok ? { ok: true, retval: message.retval, startedAt: job.startedAt } : { ok: false, error: rebuildError(message.error, job.request.id), startedAt: job.startedAt });
+        const { maxTasksPerChild, maxMemoryPerChild } = this.o;
+        if (maxTasksPerChild && member.tasks >= maxTasksPerChild) this.retire(member, `ran ${member.tasks} tasks (maxTasksPerChild ${maxTasksPerChild})`);
+        else if (maxMemoryPerChild && message.memoryKiB > maxMemoryPerChild) this.retire(member, `uses ${message.memoryKiB} KiB > maxMemoryPerChild ${maxMemoryPerChild} KiB`);
+        else this.release(member);
+        return;
+      }
+      case 'call': {
+        const job = member.job;
+        if (!job || job.id !== message.job) return;
+        const reply = (m: ToChild) => {
+          try {
+            member.executor.send(m);
+          } catch {
+            // the member died meanwhile: its exit fails the task
+          }
+        };
+        if (message.method === 'updateState') {
+          job.request.updateState(message.state, message.meta).then(
+            () => reply({ type: 'reply', call: message.call, ok: true }),
+            (err: unknown) => reply({ type: 'reply', call: message.call, ok: false, error: transferError(err) }),
+          );
+        } else {
+          const exc = message.options.exc ? rebuildError(message.options.exc, job.request.id) : undefined;
+          job.request.retry({ ...message.options, exc }).catch((err: unknown) =>
+            reply({ type: 'reply', call: message.call, ok: false, error: transferError(err), rethrowExc: exc !== undefined && err === exc && !(err instanceof Retry) }),
+          );
+        }
+        return;
+      }
+    }
+  }
+
+  private onExit(member: Member, how: string): void {
+    if (!this.members.delete(member)) return;
+    const wasGone = member.state === 'gone';
+    member.state = 'gone';
+    const i = this.idle.indexOf(member);
+    if (i >= 0) this.idle.splice(i, 1);
+    clearTimeout(member.idleTimer);
+    const job = member.job;
+    if (job) {
+      this.o.log.error({ member: member.executor.label, pid: member.executor.pid, id: job.request.id }, `Process '${member.executor.label}' pid:${member.executor.pid} exited with '${how}'`);
+      job.finish({ ok: false, error: new WorkerLostError(`Worker exited prematurely: ${how} Job: ${job.id}.`), startedAt: job.startedAt });
+    } else if (!wasGone && !this.closed) {
+      this.o.log.error({ member: member.executor.label, pid: member.executor.pid }, `Process '${member.executor.label}' pid:${member.executor.pid} exited with '${how}'`);
+      this.startWaiters.shift()?.reject(new WorkerLostError(`${member.executor.label} exited while starting: ${how}`));
+    }
+    this.maintain();
+    this.onSlotFreed?.();
+  }
+}
+
+/** The request as data for the member. */
+function jobRequest(req: TaskRequest, softTimeLimit: number | null): JobRequest {
+  return {
+    id: req.id,
+    name: req.name,
+    args: [...req.args],
+    kwargs: { ...req.kwargs },
+    retries: req.retries,
+    eta: req.eta,
+    expires: req.expires,
+    headers: { ...req.headers },
+    properties: { ...req.properties },
+    deliveryInfo: { ...req.deliveryInfo },
+    hostname: req.hostname,
+    parentId: req.parentId,
+    rootId: req.rootId,
+    groupId: req.groupId,
+    groupIndex: req.groupIndex,
+    softTimeLimit,
+  };
+}

@@ -1,0 +1,1 @@
+"""A Python package the interop tests use as the home of errors raised in TypeScript."""
