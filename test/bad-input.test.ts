@@ -139,6 +139,27 @@ test('an oversized message is rejected from its raw size, before parsing (even w
   await pushAndExpectRejected('{' + 'x'.repeat(40_000), /A message of 40001 bytes from queue celery exceeds maxMessageSize \(32768\); rejected/);
 });
 
+test('an oversized message is rejected by its task id, and the task gets FAILURE instead of PENDING forever', { skip: skip ?? false }, async () => {
+  const id = crypto.randomUUID();
+  const big = Buffer.from(JSON.stringify([['x'.repeat(200_000)], {}, { callbacks: null, errbacks: null, chain: null, chord: null }])).toString('base64');
+  const raw = validEnvelope({ body: big, headers: { id } });
+  await pushAndExpectRejected(raw, new RegExp(`Message ${id} of ${raw.length} bytes from queue celery exceeds maxMessageSize \\(32768\\); rejected`));
+  const results = new Redis(redis.url(1));
+  try {
+    let doc: string | null = null;
+    for (const deadline = Date.now() + 5000; !doc && Date.now() < deadline; ) {
+      doc = await results.get(`celery-task-meta-${id}`);
+      if (!doc) await new Promise((r) => setTimeout(r, 20));
+    }
+    const stored = JSON.parse(doc ?? 'null') as { status: string; result: { exc_type: string; exc_message: string[] } } | null;
+    assert.equal(stored?.status, States.FAILURE);
+    assert.equal(stored.result.exc_type, 'MessageTooLarge');
+    assert.match(stored.result.exc_message[0]!, /exceeds maxMessageSize \(32768\)/);
+  } finally {
+    results.disconnect();
+  }
+});
+
 test('a zlib bomb is rejected while inflating, at maxMessageSize', { skip: skip ?? false }, async () => {
   const inflated = Buffer.concat([Buffer.from('[["'), Buffer.alloc(20 * 1024 * 1024, 0x61), Buffer.from('"], {}, null]')]);
   const raw = validEnvelope({ task: 'tasks.count', body: deflateSync(inflated).toString('base64'), headers: { compression: 'application/x-gzip' } });

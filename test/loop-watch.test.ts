@@ -115,3 +115,16 @@ test('a heartbeat thread that cannot start is reported as an error, the loop bea
     await heartbeats.stop();
   }
 });
+
+test('a started task to store FAILURE for reaches the thread with its ids, in a slot or by message', () => {
+  const { loop, thread, records } = pair(1);
+  const task = { id: 'f3b9e2c4-1d2a-4c51-9e3b-7a6d5c4b3a21', groupId: 'g-1', parentId: null };
+  assert.equal(loop.begin({}, 'tag-a', LostAction.Drop, task), true);
+  const long = { id: 'é'.repeat(200), groupId: null, parentId: 'p-1' }; // no slot left (and too long for one): by message
+  assert.equal(loop.begin({}, 'tag-b', LostAction.Drop, long), true);
+  for (const r of records) thread.note(r);
+  assert.deepEqual(thread.declareHung(), [
+    { tag: 'tag-a', action: LostAction.Drop, task },
+    { tag: 'tag-b', action: LostAction.Drop, task: long },
+  ]);
+});

@@ -255,6 +255,64 @@ describe('RedisBroker', { skip: skip ?? false }, () => {
     assert.equal(back.find((x) => x !== held)!.message!.headers.id, '00000000-0000-4000-8000-000000000001');
   });
 
+  test('an oversized message is reserved without its bytes: the reply has its size and task id, and it can be acked away', async () => {
+    const c = await broker().openConsumer(['celery'], { consumerId: 'size-check', autoUpkeep: false, maxMessageBytes: 32_768 });
+    await pub.publish(message('small'), celery);
+    const big = { ...message('big-one') };
+    big.body = Buffer.from('x'.repeat(3_000_000));
+    await pub.publish(big, celery);
+    const sentByRedis = async () => Number(/total_net_output_bytes:(\d+)/.exec(await raw.info('stats'))![1]);
+    const before = await sentByRedis();
+    const got = await c.reserve({ max: 10, timeoutMs: 0 });
+    const sent = (await sentByRedis()) - before;
+    assert.ok(sent < 64 * 1024, `Redis sent ${sent} bytes to reserve a 4 MB message over maxMessageBytes`);
+    const tooBig = got.find((d) => d.message === null)!;
+    const stored = (await raw.hget('unacked', tooBig.deliveryTag))!;
+    // kombu's unacked entry is `[<envelope>, "<exchange>", "<routing key>"]`: the size is the envelope's bytes on Redis.
+    assert.equal(tooBig.sizeBytes, Buffer.byteLength(stored) - Buffer.byteLength('[, "", "celery"]'));
+    assert.ok(tooBig.sizeBytes > 4_000_000, `size ${tooBig.sizeBytes}`);
+    assert.equal(tooBig.taskId, 'big-one');
+    assert.equal(tooBig.decodeError?.name, 'MessageTooLarge');
+    assert.equal(got.find((d) => d.message !== null)!.message!.headers.id, 'small', 'a small one in the same batch is delivered whole');
+    await c.ack(got);
+    assert.deepEqual([await raw.hlen('unacked'), await raw.llen('celery')], [0, 0]);
+  });
+
+  test('a redelivery count left behind by a Python worker\'s ack is swept once old, not while the message is held', async () => {
+    const a = await consumer('crashed-A');
+    const b = await consumer('live-B');
+    await pub.publish(message('counted'), celery);
+    const [first] = await a.reserve({ max: 1, timeoutMs: 0 });
+    await a.beat(300);
+    await sleep(400);
+    await b.beat(10_000); // A is dead: its message comes back, counted
+    assert.equal(await raw.hget('_celeriac.redeliveries', first!.deliveryTag), '1');
+    // B holds it again: an old count of a held message stays (it is read if B dies too).
+    const [again] = await b.reserve({ max: 1, timeoutMs: 0 });
+    assert.equal(again!.redeliveries, 1);
+    assert.equal(await b.sweepRedeliveries(0), 0);
+    assert.equal(await raw.hget('_celeriac.redeliveries', again!.deliveryTag), '1');
+    // A Python worker acks it the kombu way (what a Python worker that took it after B does): ZREM + HDEL.
+    await raw.multi().zrem('unacked_index', again!.deliveryTag).hdel('unacked', again!.deliveryTag).exec();
+    assert.equal(await b.sweepRedeliveries(60_000), 0, 'younger than the age: kept');
+    assert.equal(await b.sweepRedeliveries(0), 1);
+    assert.equal(await raw.exists('_celeriac.redeliveries', '_celeriac.redeliveries.at'), 0, 'nothing left behind');
+  });
+
+  test('a Celeriac ack forgets the redelivery count and its time', async () => {
+    const a = await consumer('crashed-A2');
+    const b = await consumer('live-B2');
+    await pub.publish(message('counted2'), celery);
+    await a.reserve({ max: 1, timeoutMs: 0 });
+    await a.beat(300);
+    await sleep(400);
+    await b.beat(10_000);
+    const [again] = await b.reserve({ max: 1, timeoutMs: 0 });
+    assert.equal(await raw.zcard('_celeriac.redeliveries.at'), 1);
+    await b.ack([again!]);
+    assert.equal(await raw.exists('_celeriac.redeliveries', '_celeriac.redeliveries.at'), 0);
+  });
+
   test('kombu visibility-timeout restore of a Python worker\'s entry is byte-identical to kombu\'s (w28 → w99)', async () => {
     const b = await consumer('B');
     const hset = commands('w28_eta_message_held_unacked').find((c) => c[0] === 'HSET')!;

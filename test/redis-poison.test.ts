@@ -20,7 +20,7 @@ const tmp = mkdtempSync(join(tmpdir(), 'celeriac-poison-'));
 const workers = useRedisWorkers(skip);
 const { producer } = workers;
 const env = (startlog: string) => ({ CELERIAC_TEST_STARTLOG: startlog, CELERIAC_TEST_HEARTBEAT: '0.2' }); // TTL 1 s
-const crashWorker = (startlog: string) => workers.startWorker({ env: env(startlog), app: 'test/apps/crash-app.ts' });
+const crashWorker = (startlog: string, waitReady = true) => workers.startWorker({ env: env(startlog), app: 'test/apps/crash-app.ts', waitReady });
 
 test('an early-ack task that kills its process is acknowledged before it ran: it does not come back', { skip: skip ?? false }, async () => {
   const startlog = join(tmp, 'early.log');
@@ -43,7 +43,8 @@ test('a late-ack task that kills its process runs 1 + workerMaxRedeliveries time
   const r = await producer.sendTask('tasks.crash_late', ['late']);
   let last: WorkerProcess | undefined;
   for (let i = 0; i < 7 && (await r.state) !== States.FAILURE; i++) {
-    last = await crashWorker(startlog);
+    // Not waiting for "ready.": the message is already queued, and the worker may take it (and die) before it prints that line.
+    last = await crashWorker(startlog, false);
     const settled = await Promise.race([last.exited.then(() => 'died'), waitFor(async () => (await r.state) === States.FAILURE, 15_000).then(() => 'failed')]);
     if (settled === 'failed') break;
   }

@@ -1,7 +1,8 @@
 /**
  * Liveness that follows progress: a worker whose event loop hangs gives its messages
  * back (its heartbeat thread watches the loop), and a loop blocked at start-up does
- * not cost the worker its heartbeat thread. Real redis-server, `celeriac worker`
+ * not cost the worker its heartbeat thread; a task settled by the hang watch gets
+ * FAILURE (WorkerLostError) stored, as Celery stores for a lost worker. Real redis-server, `celeriac worker`
  * processes running test/apps/hang-app.ts; hung workers are killed by PID.
  */
 import assert from 'node:assert/strict';
@@ -9,6 +10,8 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { Redis } from 'ioredis';
+import { States, type AsyncResult } from '../packages/core/src/index.ts';
 import { missing, REDIS_SERVER } from './helpers/services.ts';
 import { killChild as kill, useRedisWorkers } from './helpers/redis-workers.ts';
 import { waitFor } from './helpers/worker-process.ts';
@@ -54,7 +57,7 @@ async function hangScenario(t: TestContext, name: string, stuckTask: string, not
   // took A for dead while its heartbeat thread was still starting (slow under load).
   const env = { CELERIAC_TEST_RUNLOG: runlog, CELERIAC_TEST_HEARTBEAT: '2', CELERIAC_TEST_HANG_TIMEOUT: '3' };
   await workers.client.flushall();
-  await producer.sendTask(stuckTask, [`${name}-stuck`]);
+  const stuck = await producer.sendTask(stuckTask, [`${name}-stuck`]);
   const tags = Array.from({ length: notes }, (_, i) => `${name}-${i}`);
   for (const tag of tags) await producer.sendTask('hang.note', [tag]);
   const a = await startWorker(env, ['-c', '1', '-n', `a-${name}@test`], false);
@@ -70,11 +73,26 @@ async function hangScenario(t: TestContext, name: string, stuckTask: string, not
     throw new Error(`${err.message}\nredis: ${JSON.stringify(await redisState())}\nrun log:\n${readFileSync(runlog, 'utf8')}\nA:\n${a.output()}\nB:\n${b.output()}`);
   });
   const drainMs = Date.now() - bReadyAt;
-  return { runlog, a, b, tags, drainMs };
+  return { runlog, a, b, tags, drainMs, stuck };
+}
+
+/** The stuck task's stored result: FAILURE WorkerLostError, as Celery stores for a lost worker. */
+async function assertLostWorkerFailure(stuck: AsyncResult): Promise<void> {
+  await waitFor(async () => (await stuck.state) === States.FAILURE, 10_000, 'FAILURE stored for the hung task');
+  const backend = new Redis(workers.redis.url(1));
+  try {
+    const doc = JSON.parse((await backend.get(`celery-task-meta-${stuck.id}`))!) as { status: string; task_id: string; result: { exc_type: string; exc_module: string; exc_message: string[] } };
+    assert.equal(doc.status, 'FAILURE');
+    assert.equal(doc.task_id, stuck.id);
+    assert.deepEqual([doc.result.exc_type, doc.result.exc_module], ['WorkerLostError', 'billiard.exceptions']);
+    assert.match(doc.result.exc_message[0]!, /workerHangTimeout/);
+  } finally {
+    backend.disconnect();
+  }
 }
 
 test('a worker whose event loop hangs forever gives back its prefetched messages; another worker drains them (early ack: the stuck one was acked before it ran)', { skip: skip ?? false }, async (t) => {
-  const { runlog, a, b, tags, drainMs } = await hangScenario(t, 'early', 'hang.stuck', 11, [3, 4]); // the early ack frees a slot: one more may be reserved
+  const { runlog, a, b, tags, drainMs, stuck } = await hangScenario(t, 'early', 'hang.stuck', 11, [3, 4]); // the early ack frees a slot: one more may be reserved
   console.log(`# early: B drained the 11 other messages ${drainMs} ms after it was ready (hang timeout 3 s)`);
   const log = runs(runlog);
   for (const tag of tags) {
@@ -87,13 +105,15 @@ test('a worker whose event loop hangs forever gives back its prefetched messages
   assert.deepEqual(log.filter((r) => r.tag === 'early-stuck').map((r) => r.pid), [a.pid]);
   await waitFor(() => /Hung worker released: [34] message\(s\) given back, 0 started dropped, 0 started requeued/.test(a.output()), 5000, 'the release logged'); // stderr arrives on its own schedule
   assert.equal(a.child.exitCode, null, 'A is still alive (hung)');
+  await assertLostWorkerFailure(stuck);
 });
 
 test('acks late: the hung task is acknowledged (Celery without reject_on_worker_lost), not run again', { skip: skip ?? false }, async (t) => {
-  const { runlog, a, b } = await hangScenario(t, 'late', 'hang.stuckLate', 4, [4]);
+  const { runlog, a, stuck } = await hangScenario(t, 'late', 'hang.stuckLate', 4, [4]);
   await waitFor(async () => (await workers.client.hlen('unacked')) === 0 && (await workers.client.llen('celery')) === 0, 10_000, 'nothing left unacked or queued');
   assert.deepEqual(runs(runlog).filter((r) => r.tag === 'late-stuck').map((r) => r.pid), [a.pid]);
   await waitFor(() => /Hung worker released: 3 message\(s\) given back, 1 started dropped, 0 started requeued/.test(a.output()), 5000, 'the release logged'); // stderr arrives on its own schedule
+  await assertLostWorkerFailure(stuck);
 });
 
 test('acks late + rejectOnWorkerLost: the hung task is requeued and another worker runs it', { skip: skip ?? false }, async (t) => {

@@ -34,7 +34,7 @@ export type { TaskState } from './states.js';
 export * from './errors.js';
 export { Worker } from './worker/worker.js';
 export type { WorkerOptions, WorkerStats } from './worker/worker.js';
-export type { Broker, Consumer, ConsumerOptions, Delivery, IfWorkerLost, Route, ReserveOptions, PublishItem } from './brokers/broker.js';
+export type { Broker, Consumer, ConsumerOptions, Delivery, EarlyAck, IfWorkerLost, RunningTask, Route, ReserveOptions, PublishItem } from './brokers/broker.js';
 export type { ResultBackend, ResultDocument, ExceptionDocument } from './backends/backend.js';
 export { createBroker } from './brokers/index.js';
 export { createBackend } from './backends/index.js';

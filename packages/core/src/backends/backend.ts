@@ -1,5 +1,6 @@
 export type { ExceptionDocument, ResultDocument, ResultTuple } from '../protocol/result-document.js';
 import type { ResultDocument, ResultTuple } from '../protocol/result-document.js';
+import type { RedisConnectionSettings } from '../redis-connection.js';
 import type { TaskState } from '../states.js';
 
 /** A result document serialized by `ResultBackend.encodeResult`, ready to write. */
@@ -49,6 +50,13 @@ export interface ResultWatch {
  * A result backend. Celery's key-value backends need only get / set / delete and a
  * way to wait; everything else is shared in `result.ts` and the worker.
  */
+/** A Redis result backend, as a worker's heartbeat thread reaches it (see `ResultBackend.threadTarget`). */
+export interface ThreadResultTarget {
+  connection: RedisConnectionSettings;
+  /** `result_expires` in seconds (0: keep forever). */
+  expiresSeconds: number;
+}
+
 export interface ResultBackend {
   /** URL with any password masked. */
   readonly displayUrl: string;
@@ -73,6 +81,12 @@ export interface ResultBackend {
    * when the round trip itself fails (connection lost).
    */
   storeEncoded?(results: readonly EncodedResult[]): Promise<(Error | null)[]>;
+  /**
+   * Where a worker's heartbeat thread may write results itself, over its own socket:
+   * FAILURE (WorkerLostError) for the tasks it settles after the event loop hung (the
+   * loop cannot). Redis backends only; without it no FAILURE is stored for them.
+   */
+  threadTarget?(): ThreadResultTarget;
   /** The stored document, or null when none (= PENDING). */
   getResult(taskId: string): Promise<ResultDocument | null>;
   /**

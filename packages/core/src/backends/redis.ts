@@ -20,7 +20,7 @@ import { maskUrl } from '../mask-url.js';
 import { moduleRoot } from '../module-root.cjs';
 import type { Redis, RedisOptions } from 'ioredis';
 import { closeRedisClient, createRedisClient, dropRedisClient, duplicateRedisClient, type ConnectionEvents } from '../redis-client.js';
-import { resolveRedisConnection } from '../redis-connection.js';
+import { resolveRedisConnection, type RedisConnectionSettings } from '../redis-connection.js';
 import { RedisScript, replies } from '../brokers/redis-scripts.js';
 
 const BACKEND_LUA_DIR = pathToFileURL(join(moduleRoot, 'backends', 'redis-lua') + '/');
@@ -28,7 +28,7 @@ import { CeleriacError, ConfigurationError, MessageDecodeError, TimeoutError } f
 import { dumpsPython, loadsPython } from '../protocol/python-json.js';
 import { getSerializer } from '../protocol/serialization.js';
 import { READY_STATES } from '../states.js';
-import type { ChordMember, ChordPart, EncodedResult, ResultBackend, ResultDocument, ResultTuple, ResultWatch, WaitOptions } from './backend.js';
+import type { ChordMember, ChordPart, EncodedResult, ResultBackend, ResultDocument, ResultTuple, ResultWatch, ThreadResultTarget, WaitOptions } from './backend.js';
 import type { TaskState } from '../states.js';
 
 /** Options of the Redis result backend. */
@@ -126,6 +126,7 @@ export class RedisBackend implements ResultBackend {
   /** false once the server turned out not to support the batch write (Redis < 6.2). */
   private batchScript: boolean | undefined;
   private closing: Promise<void> | undefined;
+  private readonly connection: RedisConnectionSettings;
   private readonly codec: ResultCodec;
 
   constructor(url: string, options: RedisBackendOptions = {}) {
@@ -135,6 +136,7 @@ export class RedisBackend implements ResultBackend {
     const serializer = options.serializer ?? 'json';
     this.codec = resultCodec(serializer, options.accept ?? [serializer]);
     const connection = resolveRedisConnection(url, options.redis);
+    this.connection = connection;
     this.redis = createRedisClient(connection, { redis: { enableAutoPipelining: true, ...options.redis }, events: options.connectionEvents });
   }
 
@@ -180,6 +182,11 @@ export class RedisBackend implements ResultBackend {
     const reply = await backendScripts.storeResults.run(this.redis, [], args, keys);
     if (reply.length !== results.length) throw new CeleriacError(`Result backend ${this.displayUrl}: unexpected reply to the batch write.`);
     return reply.map((r) => (typeof r === 'string' ? new Error(r) : null));
+  }
+
+  /** See `ResultBackend.threadTarget`. */
+  threadTarget(): ThreadResultTarget {
+    return { connection: this.connection, expiresSeconds: this.ttl };
   }
 
   /** The stored document, or null (PENDING). */

@@ -1,3 +1,4 @@
+import type { ThreadResultTarget } from '../backends/backend.js';
 import type { Logger } from '../logger.js';
 import type { TaskMessage } from '../protocol/message.js';
 
@@ -35,6 +36,8 @@ export interface Delivery {
   decodeError?: Error;
   /** Size of the message as received, in bytes. */
   sizeBytes: number;
+  /** The task id, when the transport knows it without decoding (a message too large to be read). */
+  taskId?: string;
   /** The queue it was taken from. */
   queue: string;
   exchange: string;
@@ -59,6 +62,30 @@ export interface Delivery {
 
 /** What to do with a running task's message if its worker is lost (see `Consumer.taskStarting`). */
 export type IfWorkerLost = 'ack' | 'requeue' | 'none';
+
+/**
+ * The task a started message runs: if the worker is lost while it runs and the
+ * message is not requeued, the transport stores FAILURE (WorkerLostError) for it,
+ * as Celery does for a lost worker (see `Consumer.taskStarting`).
+ */
+export interface RunningTask {
+  id: string;
+  groupId: string | null;
+  parentId: string | null;
+}
+
+/** What `Consumer.ackBeforeRun` did with an early ack. */
+export interface EarlyAck {
+  /**
+   * The ack has left this process (it is in the kernel's socket buffer, which the
+   * kernel still delivers if the process dies next): the tasks may start now.
+   * False: it could not be written at once (no connection, a busy socket); start
+   * them once `landed` settles.
+   */
+  sent: boolean;
+  /** Settles when the ack has landed (rejects only when it was given up, as `ack` does). */
+  landed: Promise<void>;
+}
 
 /** Options for one `reserve` call. */
 export interface ReserveOptions {
@@ -103,6 +130,12 @@ export interface ConsumerOptions {
    * settle, not run) every delivery it holds; the consumer settled them all.
    */
   onHangReleased?: () => void;
+  /**
+   * The worker's result backend, as the heartbeat thread can reach it: after settling
+   * a hang it stores FAILURE (WorkerLostError) there for the started tasks passed to
+   * `taskStarting` with a `task`. Absent: no FAILURE is stored for them.
+   */
+  lostResults?: ThreadResultTarget;
 }
 
 /**
@@ -144,6 +177,13 @@ export interface Consumer {
    * longer owns (it was restored to another consumer meanwhile) is a logged no-op.
    */
   ack(deliveries: readonly Delivery[]): Promise<void>;
+  /**
+   * Early ack of messages about to run (Celery acks before running): like `ack`,
+   * but written to the broker before this returns, so the caller starts the tasks
+   * without waiting a round trip for the reply, and a task that then kills the
+   * process still cannot come back. Optional: without it the worker awaits `ack`.
+   */
+  ackBeforeRun?(deliveries: readonly Delivery[]): EarlyAck;
   /** Reject one message; `requeue` puts it back at the end of its queue. */
   reject(delivery: Delivery, requeue: boolean): Promise<void>;
   /**
@@ -159,10 +199,18 @@ export interface Consumer {
    * loop then hangs before the message is settled, the consumer settles it as Celery
    * settles a lost worker's message, by `ifLost`: `ack` (acks late), `requeue` (acks
    * late + reject on worker lost), or `none` (acknowledged already, before the run);
-   * messages not started go back to the queue. False when a hang is being settled:
-   * the message may have been given back, do not run it.
+   * messages not started go back to the queue. An early-ack message is passed with
+   * `ack` before its early ack is written, and stays started until `taskFinished`.
+   * `task`: the task to store FAILURE (WorkerLostError) for when the hang is settled
+   * (absent: it stores no result, or it is requeued). False when a hang is being
+   * settled: the message may have been given back, do not run it.
    */
-  taskStarting?(delivery: Delivery, ifLost: IfWorkerLost): boolean;
+  taskStarting?(delivery: Delivery, ifLost: IfWorkerLost, task?: RunningTask): boolean;
+  /**
+   * Hang watch: the task of an early-ack message has finished and recorded its
+   * outcome (a late-ack message stops counting as started when it is settled).
+   */
+  taskFinished?(delivery: Delivery): void;
   /**
    * Stop: end a blocked `reserve`, give back whatever this consumer still holds and
    * stop its liveness (last, so a long shutdown never looks like a dead consumer).

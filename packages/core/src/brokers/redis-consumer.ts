@@ -5,16 +5,16 @@
  * Key layout: the top of `redis.ts`.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis, RedisOptions } from 'ioredis';
+import { Command, type Redis, type RedisOptions } from 'ioredis';
 import { pino } from 'pino';
 import { MessageDecodeError, MessageTooLarge } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { dropRedisClient, duplicateRedisClient, whenRedisLost } from '../redis-client.js';
 import { isConnectionError } from '../redis-connection.js';
 import { ConsumerHeartbeats } from '../worker/consumer-heartbeats.js';
-import type { Consumer, ConsumerOptions, Delivery, IfWorkerLost, ReserveOptions } from './broker.js';
+import type { Consumer, ConsumerOptions, Delivery, EarlyAck, IfWorkerLost, ReserveOptions, RunningTask } from './broker.js';
 import { decodeEnvelope } from './redis-envelope.js';
-import { CONSUMERS, DEFERRED, ownedKey, UNACKED, UNACKED_INDEX, UNACKED_MUTEX } from './redis-keys.js';
+import { CONSUMERS, DEFERRED, ownedKey, REDELIVERIES, REDELIVERIES_AT, UNACKED, UNACKED_INDEX, UNACKED_MUTEX } from './redis-keys.js';
 import { scripts } from './redis-scripts.js';
 
 const SEP = '\x06\x16';
@@ -22,6 +22,10 @@ const PROMOTE_BATCH = 500;
 const DEAD_BATCH = 1000;
 /** A dead consumer stays listed (and re-checked) this long after its last heartbeat. */
 const DEAD_RETENTION_MS = 3_600_000;
+/** A redelivery count unchanged this long whose message nobody holds is deleted (see sweepRedeliveries). */
+const REDELIVERY_COUNT_TTL_MS = 86_400_000;
+/** Redelivery counts looked at per sweep. */
+const SWEEP_BATCH = 500;
 /** Longest single wake-up BLMOVE (s); a watcher re-arms after it. */
 const WATCH_BLOCK_SECONDS = 5;
 /** After a watcher connection fails, wait this long before reserving again. */
@@ -69,6 +73,8 @@ export class RedisConsumer implements Consumer {
   private closing = false;
   private closed: Promise<void> | undefined;
   private lastVisibleRestore = 0;
+  /** The socket the ack script last ran on: EVALSHA is safe there (a new socket may reach a restarted server). */
+  private ackScriptSocket: object | undefined;
   private readonly heartbeats: ConsumerHeartbeats;
   private readonly log: Logger;
 
@@ -85,7 +91,12 @@ export class RedisConsumer implements Consumer {
       upkeep: () => this.upkeep(),
       thread: options.heartbeatThread === false ? null : { brokerUrl: ctx.url, consumerId: this.id, transportOptions: { redis: ctx.redisOptions } },
       hang: options.hangTimeoutSeconds
-        ? { timeoutSeconds: options.hangTimeoutSeconds, startedCapacity: options.startedCapacity ?? 1024, onReleased: options.onHangReleased ?? (() => undefined) }
+        ? {
+            timeoutSeconds: options.hangTimeoutSeconds,
+            startedCapacity: options.startedCapacity ?? 1024,
+            onReleased: options.onHangReleased ?? (() => undefined),
+            lostResults: options.lostResults ?? null,
+          }
         : null,
       intervalSeconds: options.heartbeatIntervalSeconds ?? 2,
       log: this.log,
@@ -192,16 +203,18 @@ export class RedisConsumer implements Consumer {
   }
 
   private async takeReady(keys: string[], keyQueues: string[], max: number): Promise<Delivery[]> {
+    const maxBytes = this.options.maxMessageBytes ?? Infinity;
+    // Over maxBytes, the script sends the message's size and task id, not the message.
     const reply = await scripts.reserveMessages.run(
       this.ctx.redis,
       [UNACKED, UNACKED_INDEX, this.ownedKey],
-      [max, `${randomUUID()}-`, `${randomUUID()}:`, ...keyQueues],
+      [max, `${randomUUID()}-`, `${randomUUID()}:`, Number.isFinite(maxBytes) ? Math.max(1, Math.floor(maxBytes)) : 0, ...keyQueues],
       keys,
     );
     const deliveries: Delivery[] = [];
-    for (let i = 0; i < reply.length; i += 5) {
+    for (let i = 0; i < reply.length; i += 6) {
       const queue = keyQueues[Number(reply[i + 2]) - 1]!;
-      deliveries.push(toDelivery(reply[i]!, reply[i + 1]!, queue, reply[i + 3]!, Number(reply[i + 4]), this.options.maxMessageBytes ?? Infinity));
+      deliveries.push(toDelivery(reply[i]!, reply[i + 1]!, queue, reply[i + 3]!, Number(reply[i + 4]), Number(reply[i + 5]), maxBytes));
     }
     return deliveries;
   }
@@ -229,16 +242,54 @@ export class RedisConsumer implements Consumer {
    */
   ack(deliveries: readonly Delivery[]): Promise<void> {
     if (deliveries.length === 0) return Promise.resolve();
-    const pending = this.ackUntilLanded(deliveries);
-    this.pendingAcks.add(pending);
-    return pending.finally(() => {
-      this.pendingAcks.delete(pending);
-      for (const d of deliveries) this.heartbeats.settled(d);
+    return this.tracked(this.ackUntilLanded(deliveries), deliveries);
+  }
+
+  /**
+   * See `Consumer.ackBeforeRun`. The ack script is written with `sendCommand` (past
+   * ioredis's auto-pipelining, which waits for `setImmediate`) and counts as sent only
+   * if the socket took all of it synchronously (`writableLength` 0 after the write):
+   * then its bytes are in the kernel, which delivers them even if a task kills the
+   * process right after. The first run on a socket sends EVAL with the source (the
+   * server may not know the script); a failed write or reply (NOSCRIPT after a SCRIPT
+   * FLUSH, an outage) goes on as `ack`: retried until it lands. Until it lands the
+   * hang watch holds the message as started-to-drop, so a loop that hangs first still
+   * has it acknowledged (by the heartbeat thread), never given back; it stays
+   * started until `taskFinished` (a hang during the run stores FAILURE for it).
+   */
+  ackBeforeRun(deliveries: readonly Delivery[]): EarlyAck {
+    if (deliveries.length === 0) return { sent: true, landed: Promise.resolve() };
+    const args = ackArgs(deliveries);
+    const redis = this.ctx.redis;
+    const socket = redis.stream as typeof redis.stream | undefined;
+    let sent = false;
+    let landing: Promise<void>;
+    if (!this.closing && redis.status === 'ready' && socket?.writable && socket.writableLength === 0) {
+      const [name, commandArgs] = scripts.ackMessages.commandArgs(this.settleKeys, args, this.ackScriptSocket === socket);
+      const command = new Command(name, commandArgs, { replyEncoding: 'utf8' });
+      redis.sendCommand(command);
+      sent = socket.writableLength === 0;
+      landing = command.promise.then((reply) => scripts.ackMessages.parseReply(reply)).then(
+        (stale) => {
+          this.ackScriptSocket = socket;
+          this.skipped(stale, 'ack');
+        },
+        () => this.ackUntilLanded(deliveries, args),
+      );
+    } else landing = this.ackUntilLanded(deliveries, args);
+    return { sent, landed: this.tracked(landing, null) };
+  }
+
+  /** Keep `landing` among the acks shutdown waits for; `settles` stop counting as started once it settles. */
+  private tracked(landing: Promise<void>, settles: readonly Delivery[] | null): Promise<void> {
+    this.pendingAcks.add(landing);
+    return landing.finally(() => {
+      this.pendingAcks.delete(landing);
+      if (settles) for (const d of settles) this.heartbeats.settled(d);
     });
   }
 
-  private async ackUntilLanded(deliveries: readonly Delivery[]): Promise<void> {
-    const args = deliveries.flatMap((d) => [d.deliveryTag, d.lease ?? '', d.redeliveries ? '1' : '0']);
+  private async ackUntilLanded(deliveries: readonly Delivery[], args = ackArgs(deliveries)): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
         this.skipped(await scripts.ackMessages.run(this.ctx.redis, this.settleKeys, args), 'ack');
@@ -284,8 +335,13 @@ export class RedisConsumer implements Consumer {
   }
 
   /** See `Consumer.taskStarting`: recorded for the heartbeat thread's hang watch. */
-  taskStarting(delivery: Delivery, ifLost: IfWorkerLost): boolean {
-    return this.heartbeats.taskStarting(delivery, delivery.deliveryTag, ifLost);
+  taskStarting(delivery: Delivery, ifLost: IfWorkerLost, task?: RunningTask): boolean {
+    return this.heartbeats.taskStarting(delivery, delivery.deliveryTag, ifLost, task);
+  }
+
+  /** See `Consumer.taskFinished`. */
+  taskFinished(delivery: Delivery): void {
+    this.heartbeats.settled(delivery);
   }
 
   /** Give messages back untouched: front of their queue (RPUSH), marked redelivered. */
@@ -299,6 +355,15 @@ export class RedisConsumer implements Consumer {
         for (const d of batch) this.heartbeats.settled(d);
       }
     }
+  }
+
+  /**
+   * Delete redelivery counts unchanged for `ageMs` whose message nobody holds (a Python
+   * worker acked it: kombu's ack does not know them). Runs with the visibility restore;
+   * public for tests. Resolves with how many were deleted.
+   */
+  sweepRedeliveries(ageMs = REDELIVERY_COUNT_TTL_MS): Promise<number> {
+    return scripts.sweepRedeliveries.run(this.ctx.redis, [UNACKED, REDELIVERIES, REDELIVERIES_AT], [ageMs, SWEEP_BATCH]);
   }
 
   /**
@@ -326,6 +391,8 @@ export class RedisConsumer implements Consumer {
     if (now - this.lastVisibleRestore >= this.ctx.restoreVisibleIntervalMs) {
       this.lastVisibleRestore = now;
       visible = scripts.restoreVisible.run(redis, [UNACKED, UNACKED_INDEX, UNACKED_MUTEX], [randomUUID(), this.ctx.visibilityTimeout, DEAD_BATCH]);
+      // At the same (rare) cadence: counts a Python worker's ack left behind.
+      void this.sweepRedeliveries().catch((err) => this.log.debug({ err }, 'Sweeping redelivery counts failed; will retry'));
     }
     const [promotedFirst] = await Promise.all([promoting, restoring, visible]);
     let promoted = promotedFirst;
@@ -364,12 +431,23 @@ export class RedisConsumer implements Consumer {
   }
 }
 
-function toDelivery(raw: string, deliveryTag: string, queue: string, lease: string, redeliveries: number, maxBytes: number): Delivery {
-  // UTF-8 needs at least one byte per UTF-16 unit: a long string is too large without counting.
-  const sizeBytes = raw.length > maxBytes ? raw.length : Buffer.byteLength(raw);
+/** ackMessages' ARGV: tag, lease, "1" when the message has a redelivery count to forget. */
+function ackArgs(deliveries: readonly Delivery[]): string[] {
+  const args: string[] = [];
+  for (const d of deliveries) args.push(d.deliveryTag, d.lease ?? '', d.redeliveries ? '1' : '0');
+  return args;
+}
+
+/**
+ * A reserved message as a `Delivery`. `sizeBytes` is the envelope's size on Redis; over
+ * `maxBytes` the script sent its task id (or "") in place of the envelope.
+ */
+function toDelivery(raw: string, deliveryTag: string, queue: string, lease: string, redeliveries: number, sizeBytes: number, maxBytes: number): Delivery {
   if (sizeBytes > maxBytes) {
-    const decodeError = new MessageTooLarge(`${raw.length > maxBytes ? 'at least ' : ''}${sizeBytes} bytes > ${maxBytes}: rejected before parsing.`);
-    return { message: null, decodeError, sizeBytes, queue, exchange: '', routingKey: queue, deliveryTag, lease, redelivered: false, redeliveries };
+    const decodeError = new MessageTooLarge(`${sizeBytes} bytes > ${maxBytes}: rejected before it was read from Redis.`);
+    const tooLarge: Delivery = { message: null, decodeError, sizeBytes, queue, exchange: '', routingKey: queue, deliveryTag, lease, redelivered: false, redeliveries };
+    if (raw) tooLarge.taskId = raw;
+    return tooLarge;
   }
   try {
     const decoded = decodeEnvelope(raw);

@@ -15,6 +15,13 @@ export const DEFERRED = '_celeriac.eta';
 export const REDELIVERIES = '_celeriac.redeliveries';
 
 /**
+ * Celeriac: zset delivery tag → when its redelivery count last changed (Redis ms). Upkeep
+ * deletes counts older than a day whose message nobody holds (a Python worker acked it, or
+ * it has waited that long in a queue): kombu's ack does not know the count.
+ */
+export const REDELIVERIES_AT = '_celeriac.redeliveries.at';
+
+/**
  * Celeriac: set of `<lease>\x06\x16<tag>`, the reservations a consumer holds unacked.
  * Settling removes the member and acts only if it was there: once a dead or stalled
  * consumer's set is deleted (its messages restored), its late settles are no-ops.

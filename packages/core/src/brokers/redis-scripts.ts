@@ -55,6 +55,20 @@ export class RedisScript<K extends readonly string[], A extends readonly (string
       return this.parse(await client.eval(this.lua, allKeys.length, ...allKeys, ...args));
     }
   }
+
+  /**
+   * EVALSHA (`bySha`: the caller knows the server has the script) or EVAL with the
+   * source: the command name and arguments, for a caller that writes the command
+   * itself (this module stays free of ioredis: the heartbeat thread loads it).
+   */
+  commandArgs(keys: K, args: A, bySha: boolean): ['evalsha' | 'eval', (string | Buffer | number)[]] {
+    return [bySha ? 'evalsha' : 'eval', [bySha ? this.sha : this.lua, keys.length, ...keys, ...args]];
+  }
+
+  /** Parse a reply of this script (see `commandArgs`). */
+  parseReply(reply: unknown): R {
+    return this.parse(reply);
+  }
 }
 
 /** Reply parsers. */
@@ -89,6 +103,8 @@ export const scripts = {
   promoteDeferred: new RedisScript<Keys3, readonly number[], number>('promoteDeferred-3', replies.integer),
   restoreDeadConsumers: new RedisScript<Keys3, readonly [consumerId: string, retentionMs: number, batch: number], number>('restoreDeadConsumers-3', replies.integer),
   retireConsumer: new RedisScript<Keys3, readonly [consumerId: string], number>('retireConsumer-3', replies.integer),
+  /** Returns how many redelivery counts were deleted. */
+  sweepRedeliveries: new RedisScript<Keys3, readonly [ageMs: number, batch: number], number>('sweepRedeliveries-3', replies.integer),
   restoreVisible: new RedisScript<Keys3, readonly [lockToken: string, visibilitySeconds: number, batch: number], number>('restoreVisible-3', replies.integer),
   /** Run by the heartbeat thread over its own socket (raw EVAL of `.lua`); returns a status "<restored> <dropped> <requeued>". */
   releaseHungConsumer: new RedisScript<Keys3, readonly string[], string>('releaseHungConsumer-3', (reply) => String(reply)),

@@ -34,6 +34,9 @@
  * - `_celeriac.eta` — zset `<lease>\x06\x16<unacked entry>` → due unix ms, Redis clock (deferred messages).
  * - `_celeriac.redeliveries` — hash tag → times restored after its holder died or
  *   stalled (dead-consumer and visibility restores); cleared by the ack.
+ * - `_celeriac.redeliveries.at` — zset tag → when that count last changed (Redis ms): a
+ *   count a Python worker's ack left behind is deleted by upkeep after a day if nobody
+ *   holds its message (`sweepRedeliveries`).
  *
  * A consumer waiting for messages never moves one: one blocking connection per ready
  * list (every priority list of every consumed queue) runs `BLMOVE list list LEFT

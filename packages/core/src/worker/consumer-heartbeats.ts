@@ -18,7 +18,8 @@
  * message was acknowledged before it ran anyway). If the loop ever comes back, the
  * owner forfeits everything it held (`onReleased`) and consuming goes on.
  */
-import type { IfWorkerLost } from '../brokers/broker.js';
+import type { ThreadResultTarget } from '../backends/backend.js';
+import type { IfWorkerLost, RunningTask } from '../brokers/broker.js';
 import type { Logger } from '../logger.js';
 import { isConnectionError } from '../redis-connection.js';
 import { startHeartbeatThread, type HeartbeatThread } from './heartbeat-thread.js';
@@ -35,6 +36,8 @@ export interface HangWatchOptions {
    * settling it: the thread settled it, and its lease is gone).
    */
   onReleased: () => void;
+  /** Where the thread stores FAILURE (WorkerLostError) for started tasks it settles; absent: nowhere. */
+  lostResults?: ThreadResultTarget | null;
 }
 
 /** What the heartbeats need. */
@@ -112,11 +115,11 @@ export class ConsumerHeartbeats {
    * False while a hang is being settled: the message may have been given back, so it
    * must not run here.
    */
-  taskStarting(key: object, tag: string, ifLost: IfWorkerLost): boolean {
+  taskStarting(key: object, tag: string, ifLost: IfWorkerLost, task?: RunningTask): boolean {
     if (!this.watch) return true;
     this.settleHang();
     if (ifLost === 'none') return this.watch.state === LoopState.Live;
-    if (this.watch.begin(key, tag, ifLost === 'requeue' ? LostAction.Requeue : LostAction.Drop)) return true;
+    if (this.watch.begin(key, tag, ifLost === 'requeue' ? LostAction.Requeue : LostAction.Drop, task)) return true;
     this.settleHang();
     return false;
   }
@@ -187,6 +190,7 @@ export class ConsumerHeartbeats {
           ttlMs: this.ttlMs,
           watch: this.watch?.memory ?? null,
           hangTimeoutMs: (this.options.hang?.timeoutSeconds ?? 0) * 1000,
+          lostResults: this.options.hang?.lostResults ?? null,
         },
         log,
         (why) => this.threadDown(`the heartbeat thread died (${why})`),

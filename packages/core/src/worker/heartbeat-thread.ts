@@ -27,8 +27,9 @@ import { performance } from 'node:perf_hooks';
 import { parentPort, receiveMessageOnPort, Worker as Thread } from 'node:worker_threads';
 import { celeryLine } from '../log-format.js';
 import type { Logger } from '../logger.js';
+import type { ThreadResultTarget } from '../backends/backend.js';
 import { resolveRedisConnection, type RedisConnectionSettings } from '../redis-connection.js';
-import { LostAction, LoopState, LoopWatcher, type LoopWatchMemory, type OverflowEnd, type OverflowStart, type StartedMessage } from './loop-watch.js';
+import { LostAction, LoopState, LoopWatcher, type LostTask, type LoopWatchMemory, type OverflowEnd, type OverflowStart, type StartedMessage } from './loop-watch.js';
 
 /** The thread gives up (and says so) if it is not beating this long after it began. */
 export const THREAD_START_TIMEOUT_MS = 10_000;
@@ -45,6 +46,8 @@ export interface HeartbeatThreadOptions {
   watch: LoopWatchMemory | null;
   /** A stall this long (ms) is a hang. */
   hangTimeoutMs: number;
+  /** Where to store FAILURE (WorkerLostError) for the started tasks a hang settles; null: nowhere. */
+  lostResults: ThreadResultTarget | null;
 }
 
 /** The running thread, from the main thread's side. */
@@ -100,7 +103,11 @@ function threadModule(): { moduleUrl: string; tsxApiUrl: string | null } {
   const compiled = join(moduleRoot, 'worker', 'heartbeat-thread.js');
   if (existsSync(compiled)) return { moduleUrl: pathToFileURL(compiled).href, tsxApiUrl: null };
   const source = join(moduleRoot, 'worker', 'heartbeat-thread.ts');
-  return { moduleUrl: pathToFileURL(source).href, tsxApiUrl: pathToFileURL(createRequire(source).resolve('tsx/esm/api')).href };
+  // require.resolve picks tsx's CommonJS entry (index.cjs), which cannot register the ESM
+  // loader from a thread (ERR_MODULE_NOT_FOUND for its own esm/index.mjs): take the ESM one beside it.
+  const cjsApi = createRequire(source).resolve('tsx/esm/api');
+  const esmApi = cjsApi.replace(/\.cjs$/, '.mjs');
+  return { moduleUrl: pathToFileURL(source).href, tsxApiUrl: pathToFileURL(existsSync(esmApi) ? esmApi : cjsApi).href };
 }
 
 /**
@@ -169,6 +176,21 @@ function logFromThread(level: 'warn' | 'error', msg: string, extra: Record<strin
   }
 }
 
+/** Store FAILURE (WorkerLostError) for the tasks a released hang settled, and say so on stderr. */
+async function storeLost(target: ThreadResultTarget, tasks: readonly LostTask[], hangSeconds: number): Promise<void> {
+  const { storeLostResults } = await import('./lost-results.js');
+  const why =
+    `Worker's event loop made no progress for ${hangSeconds} s (workerHangTimeout) while this task ran; its heartbeat thread ` +
+    'settled the message as for a lost worker. Find the task that blocks the loop, or raise workerHangTimeout.';
+  const ids = tasks.map((t) => t.id);
+  try {
+    const kept = await storeLostResults(target, tasks, why);
+    logFromThread('error', `Stored FAILURE (WorkerLostError) for ${tasks.length - kept} task(s) lost in the hang${kept ? ` (${kept} already had SUCCESS, kept)` : ''}: ${ids.join(', ')}`, { ids });
+  } catch (err) {
+    logFromThread('error', `Cannot store FAILURE (WorkerLostError) for the task(s) lost in the hang (${(err as Error).message}): ${ids.join(', ')}`, { ids });
+  }
+}
+
 /** Runs inside the thread: keep the consumer alive (and watch the loop) until told to stop. */
 export async function runHeartbeatThread(data: ThreadData): Promise<void> {
   const port = parentPort!;
@@ -223,6 +245,8 @@ export async function runHeartbeatThread(data: ThreadData): Promise<void> {
         .then((counts) => {
           watcher.markReleased();
           logFromThread('error', `Hung worker released: ${counts.restored} message(s) given back, ${counts.dropped} started dropped, ${counts.requeued} started requeued`, { ...counts });
+          const lost = settle.flatMap((s) => (s.task ? [s.task] : []));
+          if (data.lostResults && lost.length > 0) void storeLost(data.lostResults, lost, hangSeconds);
         })
         .catch((err: Error) => logFromThread('warn', `Cannot release the hung worker's messages yet (${err.message}); retrying`))
         .finally(() => (releasing = false));

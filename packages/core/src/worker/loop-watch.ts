@@ -23,18 +23,34 @@ export const LostAction = {
 } as const;
 export type LostAction = (typeof LostAction)[keyof typeof LostAction];
 
+/**
+ * The task a started message runs, for the FAILURE (WorkerLostError) the thread
+ * stores when it settles a hang (null ids: none).
+ */
+export interface LostTask {
+  id: string;
+  groupId: string | null;
+  parentId: string | null;
+}
+
 /** A started message, as the thread sees it. */
 export interface StartedMessage {
   tag: string;
   action: LostAction;
+  /** Store FAILURE for this task when the hang is settled (absent: the task stores no result). */
+  task?: LostTask;
 }
 
 const TICK = 0;
 const STATE = 1;
 const HEADER_BYTES = 16;
-/** Slot: int32 action (0 = free), int32 tag length (-1 = tag sent by message), tag bytes. */
+/**
+ * Slot: int32 action (0 = free), int32 byte lengths of the tag, task id, group id and
+ * parent id (task id length 0: no task to store a result for), then those texts.
+ */
 const SLOT_BYTES = 256;
-const TAG_BYTES = SLOT_BYTES - 8;
+const SLOT_WORDS = 5;
+const TEXT_BYTES = SLOT_BYTES - SLOT_WORDS * 4;
 
 /** State word values. */
 export const LoopState = {
@@ -65,6 +81,7 @@ export interface OverflowStart {
   id: number;
   tag: string;
   action: LostAction;
+  task?: LostTask;
 }
 /** That message has settled. */
 export interface OverflowEnd {
@@ -108,20 +125,17 @@ export class LoopWatch {
    * Record that `key`'s message starts now. False when the thread has declared the
    * loop hung: the message was (or is being) given back, so it must not run here.
    */
-  begin(key: object, tag: string, action: LostAction): boolean {
+  begin(key: object, tag: string, action: LostAction, task?: LostTask): boolean {
     if (Atomics.compareExchange(this.header, STATE, LoopState.Live, LoopState.Busy) !== LoopState.Live) return false;
     try {
       const slot = this.freeSlots.pop();
-      const length = slot === undefined ? -1 : this.writeTag(slot, tag);
-      if (slot !== undefined && length >= 0) {
-        const word = (HEADER_BYTES + slot * SLOT_BYTES) / 4;
-        this.words[word + 1] = length;
-        Atomics.store(this.words, word, action);
+      if (slot !== undefined && this.writeSlot(slot, tag, task)) {
+        Atomics.store(this.words, (HEADER_BYTES + slot * SLOT_BYTES) / 4, action);
         this.held.set(key, slot);
       } else {
         if (slot !== undefined) this.freeSlots.push(slot);
         const id = this.nextOverflowId++;
-        this.sendOverflow({ type: 'started', id, tag, action });
+        this.sendOverflow(task ? { type: 'started', id, tag, action, task } : { type: 'started', id, tag, action });
         this.held.set(key, -id);
       }
       this.tick();
@@ -131,20 +145,34 @@ export class LoopWatch {
     }
   }
 
-  /** Write `tag` as UTF-8 into `slot`; its byte length, or -1 when it does not fit. */
-  private writeTag(slot: number, tag: string): number {
-    const start = HEADER_BYTES + slot * SLOT_BYTES + 8;
-    if (tag.length > TAG_BYTES) return -1;
-    // Delivery tags are ASCII in practice (uuids): copy them without an encoder call.
-    for (let i = 0; i < tag.length; i++) {
-      const code = tag.charCodeAt(i);
-      if (code > 0x7f) {
-        const { read, written } = this.encoder.encodeInto(tag, this.bytes.subarray(start, start + TAG_BYTES));
-        return read === tag.length ? written : -1;
-      }
-      this.bytes[start + i] = code;
+  /** Write the tag and task ids into `slot` (not its action word); false when they do not fit. */
+  private writeSlot(slot: number, tag: string, task: LostTask | undefined): boolean {
+    const word = (HEADER_BYTES + slot * SLOT_BYTES) / 4;
+    const end = HEADER_BYTES + (slot + 1) * SLOT_BYTES;
+    let at = HEADER_BYTES + slot * SLOT_BYTES + SLOT_WORDS * 4;
+    const texts = [tag, task?.id ?? '', task?.groupId ?? '', task?.parentId ?? ''];
+    for (let i = 0; i < texts.length; i++) {
+      const length = this.writeText(at, end, texts[i]!);
+      if (length < 0) return false;
+      this.words[word + 1 + i] = length;
+      at += length;
     }
-    return tag.length;
+    return true;
+  }
+
+  /** Write `text` as UTF-8 at byte `at` (before `end`); its byte length, or -1 when it does not fit. */
+  private writeText(at: number, end: number, text: string): number {
+    if (text.length > end - at) return -1;
+    // Tags and task ids are ASCII in practice (uuids): copy them without an encoder call.
+    for (let i = 0; i < text.length; i++) {
+      const code = text.charCodeAt(i);
+      if (code > 0x7f) {
+        const { read, written } = this.encoder.encodeInto(text, this.bytes.subarray(at, end));
+        return read === text.length ? written : -1;
+      }
+      this.bytes[at + i] = code;
+    }
+    return text.length;
   }
 
   /** `key`'s message settled (its ack/reject landed or failed): forget it. */
@@ -187,7 +215,7 @@ export class LoopWatcher {
 
   /** Apply an overflow record sent by the loop. */
   note(record: OverflowStart | OverflowEnd): void {
-    if (record.type === 'started') this.overflow.set(record.id, { tag: record.tag, action: record.action });
+    if (record.type === 'started') this.overflow.set(record.id, record.task ? { tag: record.tag, action: record.action, task: record.task } : { tag: record.tag, action: record.action });
     else this.overflow.delete(record.id);
   }
 
@@ -219,10 +247,19 @@ export class LoopWatcher {
     const out: StartedMessage[] = [];
     for (let slot = 0; slot < this.memory.slots; slot++) {
       const base = HEADER_BYTES + slot * SLOT_BYTES;
-      const words = new Int32Array(this.memory.buffer, base, 2);
+      const words = new Int32Array(this.memory.buffer, base, SLOT_WORDS);
       const action = Atomics.load(words, 0);
       if (action === 0) continue;
-      out.push({ tag: this.decoder.decode(this.bytes.subarray(base + 8, base + 8 + words[1]!)), action: action as LostAction });
+      const texts: string[] = [];
+      let at = base + SLOT_WORDS * 4;
+      for (let i = 1; i < SLOT_WORDS; i++) {
+        texts.push(this.decoder.decode(this.bytes.subarray(at, at + words[i]!)));
+        at += words[i]!;
+      }
+      const [tag, id, groupId, parentId] = texts as [string, string, string, string];
+      const started: StartedMessage = { tag, action: action as LostAction };
+      if (id) started.task = { id, groupId: groupId || null, parentId: parentId || null };
+      out.push(started);
     }
     out.push(...this.overflow.values());
     return out;

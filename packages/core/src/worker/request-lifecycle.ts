@@ -16,6 +16,7 @@ import { toExceptionDocument } from '../protocol/exceptions.js';
 import { decodeTaskMessage, peekTaskName, type DecodedTask } from '../protocol/task-message.js';
 import { States } from '../states.js';
 import { Batcher } from './batcher.js';
+import { EarlyAckGate } from './early-ack-gate.js';
 import { EtaHolder } from './eta-holder.js';
 import type { Pool } from './pool.js';
 import { resultDocument } from './result-document.js';
@@ -72,6 +73,7 @@ export class RequestLifecycle {
   private readonly unsettled = new Map<string, Delivery>();
   private readonly runs = new Set<Promise<void>>();
   private readonly acks: Batcher<Delivery>;
+  private readonly earlyAcks: EarlyAckGate;
   private readonly results: ResultWriter | undefined;
   private readonly runDeps: RunDeps;
   private readonly eta: EtaHolder;
@@ -86,6 +88,7 @@ export class RequestLifecycle {
   constructor(private readonly o: LifecycleOptions) {
     const { consumer, backend, app, log } = o;
     this.acks = new Batcher((batch) => consumer.ack(batch));
+    this.earlyAcks = new EarlyAckGate(consumer, (err) => log.error({ err }, 'Ack failed; the message will be redelivered'));
     this.results = backend ? new ResultWriter(backend, { log, retryWindowMs: app.settings.resultBackendRetryWindow * 1000 }) : undefined;
     const results = this.results;
     this.rateLimits = new RateLimiter((name) => (app.hasTask(name) ? app.getTask(name).options.rateLimit : undefined) ?? app.settings.taskDefaultRateLimit);
@@ -118,9 +121,12 @@ export class RequestLifecycle {
     const message = delivery.message;
     // Size first, from the raw bytes: a transport delivers an oversized message unparsed.
     if (delivery.sizeBytes > s.maxMessageSize || delivery.decodeError instanceof MessageTooLarge) {
-      const err = new MessageTooLarge(`${delivery.sizeBytes} bytes > maxMessageSize ${s.maxMessageSize}`);
-      const id = typeof message?.headers?.id === 'string' ? `Message ${message.headers.id}` : 'A message';
-      this.discard(delivery, `${id} of ${delivery.sizeBytes} bytes from queue ${delivery.queue} exceeds maxMessageSize (${s.maxMessageSize}); rejected. Raise maxMessageSize or send smaller payloads (e.g. a URL to the data).`, err);
+      const taskId = typeof message?.headers?.id === 'string' ? message.headers.id : delivery.taskId;
+      const why = `${taskId ? `Message ${taskId}` : 'A message'} of ${delivery.sizeBytes} bytes from queue ${delivery.queue} exceeds maxMessageSize (${s.maxMessageSize}); rejected. Raise maxMessageSize or send smaller payloads (e.g. a URL to the data).`;
+      const err = new MessageTooLarge(why);
+      this.discard(delivery, why, err);
+      // A waiter gets the reason instead of PENDING forever (as for an unregistered task).
+      if (taskId) this.store(resultDocument({ id: taskId, groupId: null, parentId: null }, States.FAILURE, toExceptionDocument(err)));
       return;
     }
     if (!message) {
@@ -222,7 +228,7 @@ export class RequestLifecycle {
    */
   private pump(): void {
     const { pool, stats } = this.o;
-    // stats.active counts from here (an early ack is awaited before the pool runs the function).
+    // stats.active counts from here (an early ack is written before the pool runs the function).
     while (this.accepting && stats.active < pool.concurrency && pool.hasFreeSlot() && this.recording < this.o.recordingLimit && this.ready.length > 0) {
       const request = this.ready.shift()!;
       stats.active++;
@@ -236,7 +242,7 @@ export class RequestLifecycle {
   }
 
   private async execute(request: TaskRequest): Promise<void> {
-    const { stats, pool, log } = this.o;
+    const { stats } = this.o;
     let holdsSlot = true;
     const freeSlot = () => {
       if (!holdsSlot) return;
@@ -255,47 +261,67 @@ export class RequestLifecycle {
         return;
       }
       const lateAck = request.acksLate;
-      // Early ack lands before the function runs (as Celery's): a task that crashes
-      // the process must not come back.
       const forfeits = this.forfeits;
-      if (!lateAck) await this.ackDelivery(request.delivery);
-      // Refused (or forfeited) when the consumer settled a hung event loop meanwhile: it may have given the message back.
-      const ifLost = !lateAck ? 'none' : request.rejectOnWorkerLost ? 'requeue' : 'ack';
-      if (this.o.consumer.taskStarting?.(request.delivery, ifLost) === false || this.forfeits !== forfeits) return;
-      const control = this.o.control;
-      control?.requests.started(request);
-      if (control) {
-        control.totals.set(request.name, (control.totals.get(request.name) ?? 0) + 1);
-        control.events?.started(request);
-      }
-      const ran = await pool.run(request, this.runDeps);
-      this.recording++;
-      freeSlot();
+      // Refused when the consumer is settling a hung event loop: it may have given the message back.
+      // An early-ack message counts as started-to-drop from before its ack is written until
+      // the run has finished (a hang before the ack landed acks it; during the run, FAILURE is stored).
+      const ifLost = lateAck && request.rejectOnWorkerLost ? 'requeue' : 'ack';
+      const storesFailure = ifLost !== 'requeue' && this.o.backend !== null && (!request.ignoreResult || this.o.app.settings.taskStoreErrorsEvenIfIgnored);
+      const task = storesFailure ? { id: request.id, groupId: request.groupId ?? null, parentId: request.parentId ?? null } : undefined;
+      if (this.o.consumer.taskStarting?.(request.delivery, ifLost, task) === false) return;
       try {
-        const outcome = await recordOutcome(request, this.runDeps, ran);
-        this.count(outcome);
-        this.o.control?.events?.finished(request, outcome.state, ran, (performance.now() - ran.startedAt) / 1000, outcome.requeue);
-        if (lateAck) {
-          if (outcome.state === States.REJECTED) this.rejectDelivery(request.delivery, outcome.requeue === true);
-          else this.ackDelivery(request.delivery);
-        }
-      } catch (err) {
-        // The result backend failed: a late-ack message is run again later (parked
-        // broker-side, so a backend outage is not a hot requeue loop).
-        log.error({ err, id: request.id }, `${(err as Error).message}${lateAck ? `; message redelivered in ${REDELIVER_AFTER_BACKEND_ERROR_MS / 1000} s` : ''}`);
-        stats.failed++;
-        if (lateAck) {
+        if (!lateAck) {
+          // Early ack, written before the function runs (as Celery's): a task that crashes
+          // the process must not come back. Batched per turn; the reply is not awaited.
           this.settle(request.delivery);
-          this.o.consumer.defer(request.delivery, new Date(Date.now() + REDELIVER_AFTER_BACKEND_ERROR_MS)).catch((e) =>
-            log.error({ err: e, id: request.id }, 'Could not park the message; it stays unacked and is restored when this worker stops'),
-          );
+          await this.earlyAcks.pass(request.delivery);
         }
+        // Forfeited when the consumer released a hung event loop meanwhile.
+        if (this.forfeits !== forfeits) return;
+        await this.runAndRecord(request, freeSlot);
       } finally {
-        this.recording--;
+        if (!lateAck) this.o.consumer.taskFinished?.(request.delivery);
       }
     } finally {
       this.o.control?.requests.done(request);
       freeSlot();
+    }
+  }
+
+  /** Run the function in a pool slot, then record the outcome (and ack late / reject). */
+  private async runAndRecord(request: TaskRequest, freeSlot: () => void): Promise<void> {
+    const { stats, pool, log } = this.o;
+    const lateAck = request.acksLate;
+    const control = this.o.control;
+    control?.requests.started(request);
+    if (control) {
+      control.totals.set(request.name, (control.totals.get(request.name) ?? 0) + 1);
+      control.events?.started(request);
+    }
+    const ran = await pool.run(request, this.runDeps);
+    this.recording++;
+    freeSlot();
+    try {
+      const outcome = await recordOutcome(request, this.runDeps, ran);
+      this.count(outcome);
+      control?.events?.finished(request, outcome.state, ran, (performance.now() - ran.startedAt) / 1000, outcome.requeue);
+      if (lateAck) {
+        if (outcome.state === States.REJECTED) this.rejectDelivery(request.delivery, outcome.requeue === true);
+        else this.ackDelivery(request.delivery);
+      }
+    } catch (err) {
+      // The result backend failed: a late-ack message is run again later (parked
+      // broker-side, so a backend outage is not a hot requeue loop).
+      log.error({ err, id: request.id }, `${(err as Error).message}${lateAck ? `; message redelivered in ${REDELIVER_AFTER_BACKEND_ERROR_MS / 1000} s` : ''}`);
+      stats.failed++;
+      if (lateAck) {
+        this.settle(request.delivery);
+        this.o.consumer.defer(request.delivery, new Date(Date.now() + REDELIVER_AFTER_BACKEND_ERROR_MS)).catch((e) =>
+          log.error({ err: e, id: request.id }, 'Could not park the message; it stays unacked and is restored when this worker stops'),
+        );
+      }
+    } finally {
+      this.recording--;
     }
   }
 
@@ -394,6 +420,7 @@ export class RequestLifecycle {
    */
   async flush(cold = false): Promise<void> {
     await this.acks.flush();
+    await this.earlyAcks.landed();
     await (cold ? this.results?.abandon() : this.results?.flush());
   }
 

@@ -225,6 +225,7 @@ export class Worker {
       hangTimeoutSeconds: s.workerHangTimeout,
       startedCapacity: this.concurrency + recordingLimit + this.prefetchLimit,
       onHangReleased: () => lifecycle.forfeitHeld(),
+      lostResults: backend?.threadTarget?.(),
       log: this.log,
       maxMessageBytes: s.maxMessageSize,
     });

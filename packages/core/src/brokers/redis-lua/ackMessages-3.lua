@@ -35,6 +35,9 @@ for c = 1, #ARGV, 3 * CHUNK do
     redis.call('ZREM', KEYS[2], unpack(mine))
     redis.call('HDEL', KEYS[1], unpack(mine))
   end
-  if #forget > 0 then redis.call('HDEL', '_celeriac.redeliveries', unpack(forget)) end
+  if #forget > 0 then
+    redis.call('HDEL', '_celeriac.redeliveries', unpack(forget))
+    redis.call('ZREM', '_celeriac.redeliveries.at', unpack(forget))
+  end
 end
 return stale

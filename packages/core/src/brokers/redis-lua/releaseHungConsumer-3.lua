@@ -27,6 +27,7 @@ for i = 2, #ARGV, 2 do
       dropped = dropped + redis.call('HDEL', KEYS[1], tag)
       redis.call('ZREM', KEYS[2], tag)
       redis.call('HDEL', '_celeriac.redeliveries', tag)
+      redis.call('ZREM', '_celeriac.redeliveries.at', tag)
     end
   end
 end

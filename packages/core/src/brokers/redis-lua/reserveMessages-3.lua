@@ -7,17 +7,34 @@
   ARGV[1] max
   ARGV[2] tag prefix for messages without a usable delivery tag (none, not valid UTF-8, or already unacked)
   ARGV[3] lease prefix ("<random>:"); the lease of the n-th message is prefix .. n
-  ARGV[4..] queue of KEYS[4..] (the routing key recorded for an envelope that is not JSON)
-  Returns a flat array of quintuples: envelope, tag, source (i = KEYS[3 + i]), lease,
+  ARGV[4] largest envelope (bytes) returned whole; 0 = no limit
+  ARGV[5..] queue of KEYS[4..] (the routing key recorded for an envelope that is not JSON)
+  Returns a flat array of sextuples: envelope, tag, source (i = KEYS[3 + i]), lease,
   redeliveries (times restored after its holder died or stalled, from _celeriac.redeliveries;
-  looked up only for envelopes marked redelivered).
+  looked up only for envelopes marked redelivered), size of the envelope in bytes.
+  An envelope over ARGV[4] is reserved like any other (the worker rejects it) but not
+  sent: its first field is then its task id (headers.id, "" when not found), so a 50 MB
+  message costs the worker nothing.
   Writes are batched: one HMGET for tag collisions, one HMGET of the redelivery counts
   (only if a message is marked redelivered) and one variadic ZADD, HSET, SADD per 500
   messages, so a reservation costs a handful of commands, not 4-5 per message.
 ]]
 --- @include "envelope"
 local max = tonumber(ARGV[1])
+local max_bytes = tonumber(ARGV[4])
 local CHUNK = 500
+local W = 6
+-- headers.id of an envelope (a plain string), or ""
+local function task_id(p)
+  if string.sub(p, 1, 1) ~= '{' then return '' end
+  local h = object_at(p, 1, 'headers')
+  if not h then return '' end
+  local v, e = member(p, h, 'id')
+  if not v or string.sub(p, v, v) ~= '"' then return '' end
+  local id = string.sub(p, v + 1, e - 1)
+  if string.find(id, '\\', 1, true) or not valid_utf8(id) then return '' end
+  return id
+end
 local out, n = {}, 0
 local tags, entries, marked = {}, {}, {}
 local function take(p, src, queue)
@@ -32,18 +49,19 @@ local function take(p, src, queue)
   tags[n] = tag or false
   entries[n] = unacked_entry(p, ex, rk, is_json)
   if string.find(p, '"redelivered": true', 1, true) then marked[#marked + 1] = n end
-  local base = (n - 1) * 5
-  out[base + 1] = p
+  local base = (n - 1) * W
+  if max_bytes > 0 and #p > max_bytes then out[base + 1] = task_id(p) else out[base + 1] = p end
   out[base + 2] = false
   out[base + 3] = src
   out[base + 4] = ARGV[3] .. (n - 1)
   out[base + 5] = 0
+  out[base + 6] = #p
 end
 for i = 4, #KEYS do
   if n >= max then break end
   local batch = redis.call('RPOP', KEYS[i], max - n)
   if batch then
-    for _, p in ipairs(batch) do take(p, i - 3, ARGV[i]) end
+    for _, p in ipairs(batch) do take(p, i - 3, ARGV[i + 1]) end
   end
 end
 if n == 0 then return out end
@@ -61,7 +79,7 @@ for i = 1, n do
   if not tag or used[tag] then tag = ARGV[2] .. (i - 1) end
   used[tag] = true
   tags[i] = tag
-  out[(i - 1) * 5 + 2] = tag
+  out[(i - 1) * W + 2] = tag
 end
 for c = 1, #marked, CHUNK do
   local idx, names = {}, {}
@@ -70,7 +88,7 @@ for c = 1, #marked, CHUNK do
     names[#names + 1] = tags[marked[j]]
   end
   local counts = redis.call('HMGET', '_celeriac.redeliveries', unpack(names))
-  for j = 1, #idx do out[(idx[j] - 1) * 5 + 5] = tonumber(counts[j] or '0') end
+  for j = 1, #idx do out[(idx[j] - 1) * W + 5] = tonumber(counts[j] or '0') end
 end
 local now = now_seconds_text()
 for c = 1, n, CHUNK do
@@ -80,7 +98,7 @@ for c = 1, n, CHUNK do
     z[#z + 1] = tags[i]
     h[#h + 1] = tags[i]
     h[#h + 1] = entries[i]
-    o[#o + 1] = out[(i - 1) * 5 + 4] .. SEP .. tags[i]
+    o[#o + 1] = out[(i - 1) * W + 4] .. SEP .. tags[i]
   end
   redis.call('ZADD', KEYS[2], unpack(z))
   redis.call('HSET', KEYS[1], unpack(h))

@@ -57,7 +57,10 @@ local function restore_tag(tag, leftmost, fallback, lost)
   local env, ex, rk, wrapped = split_entry(entry)
   if not env then return 0 end
   redis.call('HDEL', KEYS[1], tag)
-  if lost then redis.call('HINCRBY', '_celeriac.redeliveries', tag, 1) end
+  if lost then
+    redis.call('HINCRBY', '_celeriac.redeliveries', tag, 1)
+    redis.call('ZADD', '_celeriac.redeliveries.at', string.format('%.0f', now_ms()), tag)
+  end
   if not wrapped then env = mark_redelivered(env) end
   local cmd = 'RPUSH'
   if leftmost then cmd = 'LPUSH' end
