@@ -265,3 +265,30 @@ describe('revocation that survives: kept in the broker, learnt by workers that s
     }
   });
 });
+
+describe('rate_limit and time_limit by remote control change the running worker', () => {
+  test('rate_limit ctl.add 1/s spaces runs ≥ 1 s apart; unknown tasks and bad rates get Celery\'s error replies; time_limit sets the task\'s limits', async () => {
+    const app = createApp('control-limits', { brokerUrl: 'memory://control-limits', workerHeartbeatThread: false });
+    app.task('lim.add', (x: number, y: number) => x + y);
+    const worker = new Worker(app, { hostname: 'lim@test', concurrency: 4, logLevel: 'error' });
+    await worker.start();
+    try {
+      const set = await app.control.broadcast('rate_limit', { arguments: { task_name: 'lim.add', rate_limit: '1/s' }, reply: true, timeout: 500 });
+      assert.deepEqual(set, [{ 'lim@test': { ok: 'new rate limit set successfully' } }]);
+      assert.deepEqual(await app.control.broadcast('rate_limit', { arguments: { task_name: 'nope', rate_limit: '1/s' }, reply: true, timeout: 500 }), [{ 'lim@test': { error: 'unknown task' } }]);
+      const bad = (await app.control.broadcast('rate_limit', { arguments: { task_name: 'lim.add', rate_limit: 'fast' }, reply: true, timeout: 500 })) as { 'lim@test': { error?: string } }[];
+      assert.match(bad[0]!['lim@test'].error ?? '', /Invalid rate limit string/);
+      const t0 = Date.now();
+      const results = await Promise.all([1, 2, 3].map((i) => app.sendTask('lim.add', [i, i])));
+      assert.deepEqual(await Promise.all(results.map((r) => r.get({ timeout: 10_000 }))), [2, 4, 6]);
+      assert.ok(Date.now() - t0 >= 1_900, `three runs at 1/s take at least ~2 s, took ${Date.now() - t0} ms`);
+      const limits = await app.control.broadcast('time_limit', { arguments: { task_name: 'lim.add', soft: 5, hard: 10 }, reply: true, timeout: 500 });
+      assert.deepEqual(limits, [{ 'lim@test': { ok: 'time limits set successfully' } }]);
+      assert.equal(app.getTask('lim.add').options.timeLimit, 10);
+      assert.equal(app.getTask('lim.add').options.softTimeLimit, 5);
+    } finally {
+      await worker.stop();
+      await app.close();
+    }
+  });
+});

@@ -29,6 +29,8 @@ export interface ControlTarget {
   revoke(ids: string[], terminate: boolean, signal: string): string[];
   /** Warm shutdown, after the reply is sent. */
   shutdown(): void;
+  /** Change a task's rate limit on this worker (`'10/s'`; null = none). Throws for a bad rate. */
+  setRateLimit(taskName: string, rate: string | null): void;
 }
 
 /** A command handler: arguments in, JSON-able reply out (undefined: no reply). */
@@ -168,7 +170,26 @@ export const CONTROL_COMMANDS: Record<string, ControlHandler> = {
   heartbeat: () => undefined,
   enable_events: () => ok('task events already enabled'),
   disable_events: () => ok('task events already disabled'),
-  rate_limit: (t, a) => (typeof a.task_name === 'string' && t.app.hasTask(a.task_name) ? nok('rate limits are not supported by this worker yet') : nok('unknown task')),
+  rate_limit: (t, a) => {
+    const name = a.task_name;
+    if (typeof name !== 'string' || !t.app.hasTask(name)) return nok('unknown task');
+    const rate = a.rate_limit === undefined || a.rate_limit === null || a.rate_limit === '' || a.rate_limit === 0 ? null : String(a.rate_limit);
+    try {
+      t.setRateLimit(name, rate);
+    } catch (err) {
+      return nok(`Invalid rate limit string: ${(err as Error).message}`);
+    }
+    return ok(rate === null ? 'rate limit disabled successfully' : 'new rate limit set successfully');
+  },
+  time_limit: (t, a) => {
+    const name = a.task_name;
+    if (typeof name !== 'string' || !t.app.hasTask(name)) return nok('unknown task');
+    const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : undefined);
+    const options = t.app.getTask(name).options as { timeLimit?: number; softTimeLimit?: number };
+    options.timeLimit = num(a.hard);
+    options.softTimeLimit = num(a.soft);
+    return ok('time limits set successfully');
+  },
 };
 CONTROL_COMMANDS.dump_active = CONTROL_COMMANDS.active!;
 CONTROL_COMMANDS.dump_reserved = CONTROL_COMMANDS.reserved!;

@@ -370,6 +370,7 @@ export class Worker {
         // The async pool cannot stop running JavaScript: nothing is terminated.
         return [];
       },
+      setRateLimit: (taskName, rate) => this.setRateLimit(taskName, rate),
       shutdown: () => {
         this.log.warn('Got shutdown from remote');
         setImmediate(() => void this.stop());
