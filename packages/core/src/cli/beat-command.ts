@@ -2,6 +2,7 @@
  * `celeriac beat` (run the scheduler, like `celery beat`) and `celeriac beat list |
  * add | remove | enable | disable` (the dynamic schedule in Redis).
  */
+import { parseJson } from './commands.js';
 import { appFor, type ConnectionFlags } from './load-app.js';
 import { parseLogFormat, parseLogLevel, UsageError } from './options.js';
 import type { Celeriac } from '../app.js';
