@@ -5,12 +5,11 @@
  * events read by our receiver.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { createApp, Worker, type Celeriac, type CeleryEvent } from '../packages/core/src/index.ts';
 import { fixture } from './helpers/fixtures.ts';
-import { interopEnv, PY_DIR, pythonCeleryMissing, startCeleriacWorker, startPythonWorker, type InteropEnv, type PeerProcess } from './helpers/python-celery.ts';
-import { missing, REDIS_SERVER, startRedis, stopChild, SYSTEM_PYTHON, type RedisServer } from './helpers/services.ts';
+import { interopEnv, pythonCeleryMissing, startCeleriacWorker, startCeleryCli, startPythonWorker, type InteropEnv, type PeerProcess } from './helpers/python-celery.ts';
+import { missing, REDIS_SERVER, startRedis, type RedisServer } from './helpers/services.ts';
 import { waitFor } from './helpers/worker-process.ts';
 
 interface CapturedEvent {
@@ -105,44 +104,34 @@ describe('events with Python Celery 5.2 on Redis', { skip: skip ?? false }, () =
   });
 
   test('`celery events --dump` (Python) reads our worker\'s events: worker-online/heartbeat and the task\'s received/started/succeeded', async () => {
-    const penv: NodeJS.ProcessEnv = { ...process.env, ...env, PYTHONPATH: PY_DIR, PYTHONUNBUFFERED: '1' };
-    delete penv.PYTHONHOME;
-    const dump = spawn(SYSTEM_PYTHON, ['-m', 'celery', '-A', 'interop_tasks', 'events', '--dump'], { cwd: PY_DIR, env: penv, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    dump.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    dump.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    const dump = startCeleryCli(env, ['events', '--dump']);
     try {
-      await waitFor(() => /Dumping events|-> evdump/i.test(out), 20_000, 'celery events --dump to start');
+      await waitFor(() => /Dumping events|-> evdump/i.test(dump.output()), 20_000, 'celery events --dump to start');
       tsWorker = await startCeleriacWorker({ app: 'test/apps/control-app.ts', env, hostname: 'ts@events', concurrency: 2 });
       const r = await app.sendTask('ctl.add', [20, 22]);
-      await waitFor(() => out.includes('ts@events'), 20_000, 'the dump to show our worker');
+      await waitFor(() => dump.output().includes('ts@events'), 20_000, 'the dump to show our worker');
       assert.equal(await r.get({ timeout: 10_000 }), 42);
       // evdump prints worker-online as "started" and worker-heartbeat as "heartbeat" (celery/events/dumper.py).
-      await waitFor(() => /^ts@events \[[^\]]+\] started: .*sw_ident=celeriac/m.test(out), 10_000, `worker-online in the dump:\n${out.slice(-1500)}`);
-      await waitFor(() => /^ts@events \[[^\]]+\] heartbeat: active=\d+, .*freq=2(\.0)?,/m.test(out), 10_000, "worker-heartbeat in the dump");
+      await waitFor(() => /^ts@events \[[^\]]+\] started: .*sw_ident=celeriac/m.test(dump.output()), 10_000, `worker-online in the dump:\n${dump.output().slice(-1500)}`);
+      await waitFor(() => /^ts@events \[[^\]]+\] heartbeat: active=\d+, .*freq=2(\.0)?,/m.test(dump.output()), 10_000, "worker-heartbeat in the dump");
     } finally {
-      await stopChild(dump, 2_000);
+      await dump.stop();
     }
   });
 
   test('task events need -E: with it, Python\'s dump shows received/started/succeeded for our task', async () => {
     await tsWorker?.stop();
-    const penv: NodeJS.ProcessEnv = { ...process.env, ...env, PYTHONPATH: PY_DIR, PYTHONUNBUFFERED: '1' };
-    delete penv.PYTHONHOME;
-    const dump = spawn(SYSTEM_PYTHON, ['-m', 'celery', '-A', 'interop_tasks', 'events', '--dump'], { cwd: PY_DIR, env: penv, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    dump.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    dump.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    const dump = startCeleryCli(env, ['events', '--dump']);
     try {
-      await waitFor(() => /Dumping events|-> evdump/i.test(out), 20_000, 'celery events --dump to start');
+      await waitFor(() => /Dumping events|-> evdump/i.test(dump.output()), 20_000, 'celery events --dump to start');
       tsWorker = await startCeleriacWorker({ app: 'test/apps/control-app.ts', env, hostname: 'ts2@events', concurrency: 2, extraArgs: ['-E'] });
       const r = await app.sendTask('ctl.add', [1, 2]);
       assert.equal(await r.get({ timeout: 10_000 }), 3);
-      await waitFor(() => out.includes(`${r.id}`) && /succeeded/.test(out.slice(out.indexOf(r.id))), 10_000, `task-succeeded for ${r.id} in the dump:\n${out.slice(-2000)}`);
-      assert.match(out, new RegExp(`^ts2@events \\[[^\\]]+\\] task received: ctl\\.add\\(${r.id}\\) args=\\(1, 2\\) kwargs=\\{\\}`, 'm'));
-      assert.match(out, new RegExp(`^ts2@events \\[[^\\]]+\\] task succeeded: ctl\\.add\\(${r.id}\\) args=\\(1, 2\\) kwargs=\\{\\} .*result=3, runtime=`, 'm'));
+      await waitFor(() => dump.output().includes(`${r.id}`) && /succeeded/.test(dump.output().slice(dump.output().indexOf(r.id))), 10_000, `task-succeeded for ${r.id} in the dump:\n${dump.output().slice(-2000)}`);
+      assert.match(dump.output(), new RegExp(`^ts2@events \\[[^\\]]+\\] task received: ctl\\.add\\(${r.id}\\) args=\\(1, 2\\) kwargs=\\{\\}`, 'm'));
+      assert.match(dump.output(), new RegExp(`^ts2@events \\[[^\\]]+\\] task succeeded: ctl\\.add\\(${r.id}\\) args=\\(1, 2\\) kwargs=\\{\\} .*result=3, runtime=`, 'm'));
     } finally {
-      await stopChild(dump, 2_000);
+      await dump.stop();
     }
   });
 

@@ -5,15 +5,14 @@
  * Celeriac's `app.control` / `celeriac inspect` see a Python worker, both ways.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { createApp, Worker, type Celeriac } from '../packages/core/src/index.ts';
 import { runCli } from './helpers/cli.ts';
 import { fixture } from './helpers/fixtures.ts';
-import { interopEnv, PY_DIR, pythonCeleryMissing, startCeleriacWorker, startPythonWorker, type InteropEnv, type PeerProcess } from './helpers/python-celery.ts';
-import { missing, REDIS_SERVER, startRedis, SYSTEM_PYTHON, type RedisServer } from './helpers/services.ts';
+import { interopEnv, pythonCeleryMissing, runCeleryCli, startCeleriacWorker, startPythonWorker, type InteropEnv, type PeerProcess } from './helpers/python-celery.ts';
+import { missing, REDIS_SERVER, startRedis, type RedisServer } from './helpers/services.ts';
 import { waitFor } from './helpers/worker-process.ts';
 
 describe('remote control on memory:// (in-process worker)', () => {
@@ -88,27 +87,6 @@ describe('remote control on memory:// (in-process worker)', () => {
 
 const skip = missing(REDIS_SERVER, 'apt-get install redis-server') ?? pythonCeleryMissing();
 
-/** `python3 -m celery -A interop_tasks <args>` in test/python; resolves with its exit code and output. */
-function celeryCli(env: InteropEnv, args: string[], timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const penv: NodeJS.ProcessEnv = { ...process.env, ...env, PYTHONPATH: PY_DIR, PYTHONDONTWRITEBYTECODE: '1' };
-    delete penv.PYTHONHOME;
-    const child = spawn(SYSTEM_PYTHON, ['-m', 'celery', '-A', 'interop_tasks', ...args], { cwd: PY_DIR, env: penv, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`celery ${args.join(' ')} ran over ${timeoutMs} ms:\n${stderr}`));
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
 describe('remote control with Python Celery 5.2 on Redis', { skip: skip ?? false }, () => {
   let redis: RedisServer | undefined;
   let env: InteropEnv;
@@ -162,10 +140,10 @@ describe('remote control with Python Celery 5.2 on Redis', { skip: skip ?? false
   });
 
   test('Python `celery inspect ping` and `celery status` see the Celeriac worker; `celeriac inspect ping` sees the Python one', async () => {
-    const ping = await celeryCli(env, ['inspect', 'ping', '-d', tsNode, '--json']);
+    const ping = await runCeleryCli(env, ['inspect', 'ping', '-d', tsNode, '--json']);
     assert.equal(ping.code, 0, ping.stderr);
     assert.deepEqual(JSON.parse(ping.stdout.trim().split('\n').pop()!), { [tsNode]: { ok: 'pong' } });
-    const status = await celeryCli(env, ['status']);
+    const status = await runCeleryCli(env, ['status']);
     assert.equal(status.code, 0, status.stderr);
     assert.match(status.stdout, new RegExp(`${tsNode}: OK`));
     assert.match(status.stdout, new RegExp(`${pyNode}: OK`));
@@ -190,26 +168,26 @@ describe('remote control with Python Celery 5.2 on Redis', { skip: skip ?? false
       const a = (await app.control.inspect({ destination: [tsNode], timeout: 300 }).active()) as Record<string, { id: string }[]> | null;
       return !!a?.[tsNode]?.some((t) => t.id === r.id);
     }, 5_000, 'the task running');
-    const active = await celeryCli(env, ['inspect', 'active', '-d', tsNode, '--json']);
+    const active = await runCeleryCli(env, ['inspect', 'active', '-d', tsNode, '--json']);
     assert.equal(active.code, 0, active.stderr);
     const list = JSON.parse(active.stdout.trim().split('\n').pop()!)[tsNode] as Record<string, unknown>[];
     assert.equal(list.length, 1);
     assert.equal(list[0]!.id, r.id);
     assert.equal(list[0]!.name, 'ctl.sleep');
-    const stats = await celeryCli(env, ['inspect', 'stats', '-d', tsNode, '--json']);
+    const stats = await runCeleryCli(env, ['inspect', 'stats', '-d', tsNode, '--json']);
     assert.equal(stats.code, 0, stats.stderr);
     const s = JSON.parse(stats.stdout.trim().split('\n').pop()!)[tsNode];
     assert.equal(s.pool['max-concurrency'], 2);
     assert.equal(typeof s.pid, 'number');
     assert.equal(s.broker.transport, 'redis');
-    const registered = await celeryCli(env, ['inspect', 'registered', '-d', tsNode, '--json']);
+    const registered = await runCeleryCli(env, ['inspect', 'registered', '-d', tsNode, '--json']);
     assert.deepEqual(JSON.parse(registered.stdout.trim().split('\n').pop()!)[tsNode], ['ctl.add', 'ctl.sleep']);
     assert.equal(await r.get({ timeout: 20_000 }), 8000);
   });
 
   test('a revoke from Python stops our task: `celery control revoke <id>`, then the task is discarded with REVOKED', async () => {
     const id = randomUUID();
-    const revoke = await celeryCli(env, ['control', 'revoke', id, '-d', tsNode, '--json']);
+    const revoke = await runCeleryCli(env, ['control', 'revoke', id, '-d', tsNode, '--json']);
     assert.equal(revoke.code, 0, revoke.stderr);
     // `celery control --json` prints the reply list (inspect prints one merged object).
     assert.deepEqual(JSON.parse(revoke.stdout.trim().split('\n').pop()!), [{ [tsNode]: { ok: `tasks ${id} flagged as revoked` } }]);

@@ -289,3 +289,29 @@ export async function assertBrokerDrained(url: string, options: DrainedOptions =
 export function redisClient(url: string): Redis {
   return new Redis(url, { maxRetriesPerRequest: 3 });
 }
+
+/** `python3 -m celery -A interop_tasks <args>` in test/python: resolves with its exit code and output (killed by PID past `timeoutMs`). */
+export function runCeleryCli(env: InteropEnv, args: string[], timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(SYSTEM_PYTHON, ['-m', 'celery', '-A', 'interop_tasks', ...args], { cwd: PY_DIR, env: pythonEnv({ ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`celery ${args.join(' ')} ran over ${timeoutMs} ms:\n${stderr}`));
+    }, timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** A long-running `celery -A interop_tasks <args>` (e.g. `events --dump`): its output so far, and a stop by PID. */
+export function startCeleryCli(env: InteropEnv, args: string[]): { output(): string; stop(): Promise<void> } {
+  const child = spawn(SYSTEM_PYTHON, ['-m', 'celery', '-A', 'interop_tasks', ...args], { cwd: PY_DIR, env: pythonEnv({ ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
+  const tracked = track(child, `celery ${args[0]}`);
+  return { output: tracked.output, stop: () => stopChild(child, 2_000) };
+}

@@ -161,18 +161,6 @@ export function parseCrontab(text: string): Schedule {
   }
 }
 
-function parseJson(text: string | undefined, flag: string, check: (v: unknown) => boolean): unknown {
-  if (text === undefined) return undefined;
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new UsageError(`${flag} is not valid JSON (${(err as Error).message}): ${text}`);
-  }
-  if (!check(value)) throw new UsageError(`${flag} has the wrong shape: ${text}`);
-  return value;
-}
-
 /** `celeriac beat add <name> --task t (--every 30s | --crontab "...")`: add or replace a dynamic entry. */
 export async function beatAddCommand(name: string, flags: BeatAddFlags): Promise<void> {
   if (!flags.task) throw new UsageError('celeriac beat add needs --task <name> (the registered task name).');
@@ -185,8 +173,8 @@ export async function beatAddCommand(name: string, flags: BeatAddFlags): Promise
   const entry: BeatEntry = {
     task: flags.task,
     schedule,
-    args: parseJson(flags.args, '--args', Array.isArray) as unknown[] | undefined,
-    kwargs: parseJson(flags.kwargs, '--kwargs', (v) => !!v && typeof v === 'object' && !Array.isArray(v)) as Record<string, unknown> | undefined,
+    args: parseJson<unknown>(flags.args, '--args', undefined, Array.isArray) as unknown[] | undefined,
+    kwargs: parseJson<unknown>(flags.kwargs, '--kwargs', undefined, (v) => !!v && typeof v === 'object' && !Array.isArray(v)) as Record<string, unknown> | undefined,
     options,
     enabled: !flags.disabled,
   };

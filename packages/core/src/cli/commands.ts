@@ -67,7 +67,8 @@ export interface CallFlags extends ConnectionFlags {
   timeout?: string;
 }
 
-function parseJson<T>(text: string | undefined, flag: string, fallback: T, check: (v: unknown) => boolean): T {
+/** A JSON flag value (`--args`, `--kwargs`): `fallback` when absent; a usage error naming the flag when it does not parse or has the wrong shape. */
+export function parseJson<T>(text: string | undefined, flag: string, fallback: T, check: (v: unknown) => boolean): T {
   if (text === undefined) return fallback;
   let value: unknown;
   try {
