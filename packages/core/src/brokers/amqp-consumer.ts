@@ -23,7 +23,7 @@ import { randomUUID } from 'node:crypto';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { MessageTooLarge } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { Consumer, ConsumerOptions, Delivery, ReserveOptions } from './broker.js';
+import type { Consumer, ConsumerOptions, Delivery, EarlyAck, ReserveOptions } from './broker.js';
 import { decodeDelivery } from './amqp-codec.js';
 import { describeAmqpError } from './amqp-connection.js';
 import { explainChannelError } from './amqp-errors.js';
@@ -56,8 +56,6 @@ export class AmqpConsumer implements Consumer {
   private wantConsume = false;
   private closed = false;
   private qos = 0;
-  /** Deliveries settled so far (acks the worker batched may land just after it freed their slots). */
-  private settled = 0;
   private lastMax = 1;
   private readonly globalQos: boolean;
   private readonly onConnected = () => {
@@ -197,7 +195,9 @@ export class AmqpConsumer implements Consumer {
     if (this.closed || max <= 0) return [];
     this.wantConsume = true;
     this.lastMax = max;
-    // The worker's whole window: what it holds now plus the slots it asks to fill.
+    // The worker's whole window: what it holds now plus the slots it asks to fill. The
+    // worker frees a slot in the same step as it settles its message here, so the
+    // unsettled count and `max` agree (no waiting for acks that are still on their way).
     const window = this.handedOut + max;
     if (this.buffer.length < max) {
       const deadline = Date.now() + timeoutMs;
@@ -205,10 +205,7 @@ export class AmqpConsumer implements Consumer {
         if (!(await this.broker.connection.whenConnected(timeoutMs))) return [];
         await this.ensureChannel();
       }
-      // The worker frees a slot before its batched ack reaches us: count the window once
-      // the acks of this event-loop turn are in, or it would overshoot by them.
-      const settledBefore = this.settled;
-      setImmediate(() => this.setWindow(window - (this.settled - settledBefore)));
+      this.setWindow(window);
       if (this.buffer.length === 0 && this.channel && !this.closed) {
         await new Promise<void>((resolve) => {
           const done = () => {
@@ -234,8 +231,20 @@ export class AmqpConsumer implements Consumer {
       return undefined;
     }
     this.held.delete(d.deliveryTag);
-    this.settled++;
     return msg;
+  }
+
+  /**
+   * See `Consumer.ackBeforeRun`: amqplib writes basic.ack to the channel synchronously
+   * (there is no reply to wait for), so the tasks may start at once. A delivery of a
+   * lost channel is not acked (RabbitMQ delivers it again), as with `ack`.
+   */
+  ackBeforeRun(deliveries: readonly Delivery[]): EarlyAck {
+    for (const d of deliveries) {
+      const msg = this.holding(d, 'ack');
+      if (msg) this.channel!.ack(msg);
+    }
+    return { sent: true, landed: Promise.resolve() };
   }
 
   async ack(deliveries: readonly Delivery[]): Promise<void> {

@@ -24,6 +24,12 @@ export class EarlyAckGate {
     private readonly consumer: Consumer,
     /** An ack was given up (it logs; the task runs anyway, as with an awaited ack). */
     private readonly onAckFailed: (err: unknown) => void,
+    /**
+     * The batch was just handed to the consumer (same synchronous step): free their
+     * prefetch slots now, so the worker's free slots and the consumer's unsettled count
+     * change together and a reserve never sees one without the other.
+     */
+    private readonly onHandedOver: (deliveries: readonly Delivery[]) => void = () => undefined,
   ) {}
 
   /**
@@ -55,6 +61,7 @@ export class EarlyAckGate {
     } catch (err) {
       early = { sent: false, landed: Promise.reject(err) };
     }
+    this.onHandedOver(deliveries);
     const landed = early.landed.catch(this.onAckFailed);
     this.landing.add(landed);
     void landed.finally(() => this.landing.delete(landed));

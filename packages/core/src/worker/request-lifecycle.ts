@@ -87,8 +87,20 @@ export class RequestLifecycle {
 
   constructor(private readonly o: LifecycleOptions) {
     const { consumer, backend, app, log } = o;
-    this.acks = new Batcher((batch) => consumer.ack(batch));
-    this.earlyAcks = new EarlyAckGate(consumer, (err) => log.error({ err }, 'Ack failed; the message will be redelivered'));
+    // A slot is freed in the same step as its ack is handed to the consumer (not before):
+    // a consumer that counts its prefetch window from its unsettled deliveries (AMQP) then
+    // sees the same count as the worker's free slots.
+    this.acks = new Batcher((batch) => {
+      for (const d of batch) this.settle(d);
+      return consumer.ack(batch);
+    });
+    this.earlyAcks = new EarlyAckGate(
+      consumer,
+      (err) => log.error({ err }, 'Ack failed; the message will be redelivered'),
+      (deliveries) => {
+        for (const d of deliveries) this.settle(d);
+      },
+    );
     this.results = backend ? new ResultWriter(backend, { log, retryWindowMs: app.settings.resultBackendRetryWindow * 1000 }) : undefined;
     const results = this.results;
     this.rateLimits = new RateLimiter((name) => (app.hasTask(name) ? app.getTask(name).options.rateLimit : undefined) ?? app.settings.taskDefaultRateLimit);
@@ -273,7 +285,7 @@ export class RequestLifecycle {
         if (!lateAck) {
           // Early ack, written before the function runs (as Celery's): a task that crashes
           // the process must not come back. Batched per turn; the reply is not awaited.
-          this.settle(request.delivery);
+          // The gate frees the prefetch slot when it hands the ack to the consumer.
           await this.earlyAcks.pass(request.delivery);
         }
         // Forfeited when the consumer released a hung event loop meanwhile.
@@ -375,9 +387,8 @@ export class RequestLifecycle {
     }
   }
 
-  /** Settle now, ack in the next batch; resolves once the ack was written (never rejects). */
+  /** Ack in the next batch (settled when the batch is handed over); resolves once the ack was written (never rejects). */
   private ackDelivery(delivery: Delivery): Promise<void> {
-    this.settle(delivery);
     return this.acks.add(delivery).catch((err) => this.o.log.error({ err }, 'Ack failed; the message will be redelivered'));
   }
 
