@@ -85,20 +85,23 @@ test('a second SIGTERM is a cold shutdown: the running late-ack task is given ba
   const r = await producer.sendTask('tasks.slow', [5000, 'cold']);
   await waitFor(async () => (await workers.client.hlen('unacked')) === 1);
   await waitFor(() => startedTags(startlog).includes('cold')); // running now
-  const t0 = Date.now();
-  w.child.kill('SIGTERM');
-  await waitFor(() => /Warm shutdown \(SIGTERM\)/.test(w.output())); // the first signal was handled
-  w.child.kill('SIGTERM');
-  assert.equal(await w.exited, 1);
-  assert.ok(Date.now() - t0 < 3000, 'did not wait for the 5 s task');
-  assert.equal(existsSync(runlog), false, 'the task did not finish');
-  assert.equal(await workers.client.hlen('unacked'), 0);
-  const queued = await workers.client.lrange('celery', 0, -1);
-  assert.equal(queued.length, 1, 'the message is back in the queue');
-  const envelope = JSON.parse(queued[0]!);
-  assert.equal(envelope.headers.id, r.id);
-  assert.equal(envelope.headers.redelivered, true);
-  await workers.client.del('celery');
+  try {
+    w.child.kill('SIGTERM');
+    await waitFor(() => /Warm shutdown \(SIGTERM\)/.test(w.output())); // the first signal was handled
+    w.child.kill('SIGTERM');
+    assert.equal(await w.exited, 1);
+    // It did not wait for the 5 s task: the task never wrote its run log (no upper time bound: a busy machine may be slow to exit).
+    assert.equal(existsSync(runlog), false, 'the task did not finish');
+    assert.equal(await workers.client.hlen('unacked'), 0);
+    const queued = await workers.client.lrange('celery', 0, -1);
+    assert.equal(queued.length, 1, 'the message is back in the queue');
+    const envelope = JSON.parse(queued[0]!);
+    assert.equal(envelope.headers.id, r.id);
+    assert.equal(envelope.headers.redelivered, true);
+  } finally {
+    // Whatever happened above, the next test starts with an empty queue.
+    await workers.client.del('celery', 'unacked', 'unacked_index');
+  }
 });
 
 test('far-future ETA messages are parked in Redis, not held unacked, and run when due', { skip: skip ?? false }, async () => {
