@@ -423,7 +423,14 @@ export class Worker {
     if (!this.running) return;
     void emitSignal(this.app, 'workerShutdown', { sender: this });
     // Pool threads/children stop once the tasks are done (warm) or at once (cold): nothing more will run.
-    this.stopping = this.shutdown(options.cold === true).finally(() => this.pool?.close());
+    // A cold stop does not wait for the async pool's functions (JavaScript that never returns would hold it forever).
+    const cold = options.cold === true;
+    this.stopping = this.shutdown(cold).finally(() => {
+      const closing = this.pool?.close();
+      if (!cold) return closing;
+      closing?.catch(() => undefined);
+      return undefined;
+    });
     return this.stopping;
   }
 
