@@ -71,6 +71,10 @@ export class RequestLifecycle {
   }
 
   private readonly unsettled = new Map<string, Delivery>();
+  /** Runs begun by `pump` and not yet handed to the pool. */
+  private starting = 0;
+  /** For each such run: marks it as in the pool (once). */
+  private readonly entering = new Map<TaskRequest, () => void>();
   private readonly runs = new Set<Promise<void>>();
   private readonly acks: Batcher<Delivery>;
   private readonly earlyAcks: EarlyAckGate;
@@ -241,10 +245,23 @@ export class RequestLifecycle {
   private pump(): void {
     const { pool, stats } = this.o;
     // stats.active counts from here (an early ack is written before the pool runs the function).
-    while (this.accepting && stats.active < pool.concurrency && pool.hasFreeSlot() && this.recording < this.o.recordingLimit && this.ready.length > 0) {
+    // `starting`: runs begun but not yet in the pool (waiting for their early ack); they
+    // count against the pool's slots too, or a slot still held by code past its hard
+    // limit could be handed out twice.
+    while (this.accepting && stats.active < pool.concurrency && pool.hasFreeSlot() && pool.active + this.starting < pool.concurrency && this.recording < this.o.recordingLimit && this.ready.length > 0) {
       const request = this.ready.shift()!;
       stats.active++;
+      this.starting++;
+      let started = false;
+      const enterPool = () => {
+        if (started) return;
+        started = true;
+        this.starting--;
+      };
+      this.entering.set(request, enterPool);
       const run = this.execute(request).finally(() => {
+        enterPool();
+        this.entering.delete(request);
         this.runs.delete(run);
         this.pump();
         this.maybeIdle();
@@ -310,6 +327,7 @@ export class RequestLifecycle {
       control.totals.set(request.name, (control.totals.get(request.name) ?? 0) + 1);
       control.events?.started(request);
     }
+    this.entering.get(request)?.();
     const ran = await pool.run(request, this.runDeps);
     this.recording++;
     freeSlot();
