@@ -441,7 +441,8 @@ export class Worker {
     const lifecycle = this.lifecycle!;
     this.running = false;
     clearTimeout(this.giveUpTimer);
-    await this.mailbox?.stop().catch(() => undefined);
+    // Not awaited: with the broker away, unsubscribing waits for a reconnection.
+    void this.mailbox?.stop().catch(() => undefined);
     clearInterval(this.heartbeatTimer);
     lifecycle.stopAccepting();
     // A broker that is away must not hold the process: waiting on it gets
@@ -494,8 +495,9 @@ export class Worker {
     const giveBack = lifecycle.takeUnsettled();
     if (giveBack.length > 0) this.log.info({ count: giveBack.length }, `Restoring ${giveBack.length} unacknowledged message(s)`);
     if (this.events) {
-      await this.events.flush();
-      await this.events.send('worker-offline', this.heartbeatFields());
+      // Monitoring never holds a shutdown: at most a second for the last events.
+      const events = this.events;
+      await within(events.flush().then(() => events.send('worker-offline', this.heartbeatFields())), 1_000);
     }
     // The consumer beats until it is closed: a long warm shutdown never looks like a dead worker.
     await consumer.close();
