@@ -73,8 +73,6 @@ export class RequestLifecycle {
   private readonly unsettled = new Map<string, Delivery>();
   /** Runs begun by `pump` and not yet handed to the pool. */
   private starting = 0;
-  /** For each such run: marks it as in the pool (once). */
-  private readonly entering = new Map<TaskRequest, () => void>();
   private readonly runs = new Set<Promise<void>>();
   private readonly acks: Batcher<Delivery>;
   private readonly earlyAcks: EarlyAckGate;
@@ -252,16 +250,7 @@ export class RequestLifecycle {
       const request = this.ready.shift()!;
       stats.active++;
       this.starting++;
-      let started = false;
-      const enterPool = () => {
-        if (started) return;
-        started = true;
-        this.starting--;
-      };
-      this.entering.set(request, enterPool);
       const run = this.execute(request).finally(() => {
-        enterPool();
-        this.entering.delete(request);
         this.runs.delete(run);
         this.pump();
         this.maybeIdle();
@@ -273,6 +262,13 @@ export class RequestLifecycle {
   private async execute(request: TaskRequest): Promise<void> {
     const { stats } = this.o;
     let holdsSlot = true;
+    // Counted in `starting` (by pump) until it is handed to the pool or ends without running.
+    let waitingForPool = true;
+    const enterPool = () => {
+      if (!waitingForPool) return;
+      waitingForPool = false;
+      this.starting--;
+    };
     const freeSlot = () => {
       if (!holdsSlot) return;
       holdsSlot = false;
@@ -307,18 +303,19 @@ export class RequestLifecycle {
         }
         // Forfeited when the consumer released a hung event loop meanwhile.
         if (this.forfeits !== forfeits) return;
-        await this.runAndRecord(request, freeSlot);
+        await this.runAndRecord(request, freeSlot, enterPool);
       } finally {
         if (!lateAck) this.o.consumer.taskFinished?.(request.delivery);
       }
     } finally {
       this.o.control?.requests.done(request);
+      enterPool();
       freeSlot();
     }
   }
 
   /** Run the function in a pool slot, then record the outcome (and ack late / reject). */
-  private async runAndRecord(request: TaskRequest, freeSlot: () => void): Promise<void> {
+  private async runAndRecord(request: TaskRequest, freeSlot: () => void, enterPool: () => void): Promise<void> {
     const { stats, pool, log } = this.o;
     const lateAck = request.acksLate;
     const control = this.o.control;
@@ -327,7 +324,7 @@ export class RequestLifecycle {
       control.totals.set(request.name, (control.totals.get(request.name) ?? 0) + 1);
       control.events?.started(request);
     }
-    this.entering.get(request)?.();
+    enterPool();
     const ran = await pool.run(request, this.runDeps);
     this.recording++;
     freeSlot();
