@@ -16,7 +16,7 @@ import { get } from 'node:http';
 import { createGunzip } from 'node:zlib';
 import request from 'supertest';
 // The adapter imports @celeriac/core (the built package): so does this test, so both use one copy's types.
-import { Celeriac, type RequestContext, type TaskStatus } from '@celeriac/core';
+import { Celeriac, chord, type RequestContext, type TaskStatus } from '@celeriac/core';
 import { celeriacErrorHandler, gracefulShutdown, queuePlugin, queueRouter, type QueuePluginConfig } from '../packages/express/src/index.ts';
 import { interopEnv, pythonCeleryMissing, startPythonWorker, type PeerProcess } from './helpers/python-celery.ts';
 import { IN_CI, missing, REDIS_SERVER, startRedis, type RedisServer } from './helpers/services.ts';
@@ -183,6 +183,25 @@ describe('memory:// with the embedded worker', () => {
     }
   });
 
+  test('req.tasks.applySignature sends a chord: every header task and the body carry the request context', async () => {
+    app.task('t.double', function (x: number) {
+      return { value: x * 2, requestId: this.requestContext?.requestId ?? null };
+    });
+    app.task('t.sum', function (parts: { value: number; requestId: string | null }[]) {
+      return { total: parts.reduce((sum, p) => sum + p.value, 0), headerRequestIds: parts.map((p) => p.requestId), requestId: this.requestContext?.requestId ?? null };
+    });
+    const withChord = express();
+    withChord.use(queuePlugin({ app }));
+    withChord.post('/chord', async (req, res) => {
+      const header = [1, 2, 3].map((x) => app.signature('t.double', [x]));
+      const r = await req.tasks.applySignature(chord(header, app.signature('t.sum')));
+      res.json(await r.get({ timeout: 10_000 }));
+    });
+    withChord.use(celeriacErrorHandler());
+    const body = (await request(withChord).post('/chord').set('X-Request-Id', 'req-chord-1').set('traceparent', TRACEPARENT).expect(200)).body;
+    assert.deepEqual(body, { total: 12, headerRequestIds: ['req-chord-1', 'req-chord-1', 'req-chord-1'], requestId: 'req-chord-1' });
+  });
+
   test('config as a function of the Express settings; a second binding to another broker fails naming both', async () => {
     const other = new Celeriac('express-settings');
     declareTasks(other);
@@ -227,6 +246,12 @@ describe('Redis, a separate worker process (the example) and a Python worker', {
     assert.ok(events.some((e) => e.state === 'PROGRESS'), `PROGRESS events over Redis pub/sub: ${sse.body}`);
     const polled = (await request(web).get(accepted.status).expect(200)).body as TaskStatus;
     assert.equal(polled.state, 'SUCCESS');
+
+    // A chord route: four additions on the worker process, then their sum; the body saw the request.
+    const chordAccepted = (await request(web).post('/chord?n=4').set('X-Request-Id', 'req-redis-chord').expect(202)).body as { id: string; events: string };
+    const chordEvents = statusEvents((await request(web).get(chordAccepted.events).buffer(true).parse(asText).expect(200)).body as string);
+    assert.deepEqual(chordEvents.at(-1)!.result, { total: 0 + 2 + 4 + 6, requestId: 'req-redis-chord' });
+    assert.match(worker.output(), /Task example\.total\[[0-9a-f-]+\] received/);
 
     const who = (await request(web).get('/whoami').set('X-Request-Id', 'req-redis-2').set('traceparent', TRACEPARENT).set('X-Tenant', 'acme').expect(200)).body;
     assert.deepEqual(who, { requestContext: { requestId: 'req-redis-2', traceparent: TRACEPARENT }, tenant: 'acme' });

@@ -5,7 +5,8 @@
 import express from 'express';
 import { celeriacErrorHandler, gracefulShutdown, queuePlugin, queueRouter } from '@celeriac/express';
 import { pathToFileURL } from 'node:url';
-import { add, app, long, whoami, PYTHON_QUEUE, PYTHON_TASK } from './tasks.mjs';
+import { chord } from '@celeriac/core';
+import { add, app, long, total, whoami, PYTHON_QUEUE, PYTHON_TASK } from './tasks.mjs';
 
 /** The Express app; `env` holds the CELERY_* settings (default: process.env). */
 export function buildApp(env = process.env) {
@@ -41,6 +42,13 @@ async function start() {
   web.post('/add', async (req, res) => {
     const result = await req.tasks.delay(add, Number(req.query.x ?? 2), Number(req.query.y ?? 2));
     res.json({ id: result.id, result: await result.get({ timeout: 10_000 }) });
+  });
+  // A chord: n additions in parallel, then their sum; every message carries this request's context.
+  web.post('/chord', async (req, res) => {
+    const n = Math.min(20, Math.max(1, Number(req.query.n ?? 4)));
+    const header = Array.from({ length: n }, (_, i) => add.s(i, i));
+    const result = await req.tasks.applySignature(chord(header, total.s()));
+    res.status(202).json({ id: result.id, status: `/tasks/${result.id}`, events: `/tasks/${result.id}/events` });
   });
   // The request id and trace context as the task saw them.
   web.get('/whoami', async (req, res) => {

@@ -155,6 +155,7 @@ function defineTasks(req: Request, ctx: RequestContext, producer: TaskProducer):
         delay: (task, ...args) => runWithRequestContext(ctx, () => producer.delay(task, ...args)),
         applyAsync: (task, args, kwargs, options) => runWithRequestContext(ctx, () => producer.applyAsync(task, args, kwargs, options)),
         send: (name, args, kwargs, options) => runWithRequestContext(ctx, () => producer.send(name, args, kwargs, options)),
+        applySignature: (signature, options) => runWithRequestContext(ctx, () => producer.applySignature(signature, options)),
       });
     },
   });
