@@ -1,3 +1,4 @@
+import { chord } from '@celeriac/core';
 import { InjectTasks, TaskProducer, type TaskHandles } from '@celeriac/nest';
 import { Body, Controller, Post } from '@nestjs/common';
 import { MathService } from '@app/tasks';
@@ -19,6 +20,13 @@ export class TasksController {
   @Post('count')
   async count(@Body() body: { to: number }): Promise<{ id: string }> {
     return { id: (await this.math.count.delay(body.to)).id };
+  }
+
+  /** A chord: every square in parallel, then their sum (each message carries this request's id). */
+  @Post('sum-of-squares')
+  async sumOfSquares(@Body() body: { numbers: number[] }): Promise<{ id: string }> {
+    const header = body.numbers.map((n) => this.math.mul.s(n, n));
+    return { id: (await this.tasks.applySignature(chord(header, this.math.total.s()))).id };
   }
 
   /** A task only a Python worker defines, sent by name. */
