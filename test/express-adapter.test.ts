@@ -16,7 +16,7 @@ import { get } from 'node:http';
 import { createGunzip } from 'node:zlib';
 import request from 'supertest';
 // The adapter imports @celeriac/core (the built package): so does this test, so both use one copy's types.
-import { Celeriac, chord, type RequestContext, type TaskStatus } from '@celeriac/core';
+import { appUsers, Celeriac, chord, type RequestContext, type TaskStatus } from '@celeriac/core';
 import { celeriacErrorHandler, gracefulShutdown, queuePlugin, queueRouter, type QueuePluginConfig } from '../packages/express/src/index.ts';
 import { interopEnv, pythonCeleryMissing, startPythonWorker, type PeerProcess } from './helpers/python-celery.ts';
 import { IN_CI, missing, REDIS_SERVER, startRedis, type RedisServer } from './helpers/services.ts';
@@ -211,6 +211,49 @@ describe('memory:// with the embedded worker', () => {
     web2.get('/broker', (req, res) => res.json({ broker: other.settings.brokerUrl, hasTasks: typeof req.tasks.delay }));
     assert.deepEqual((await request(web2).get('/broker').expect(200)).body, { broker: 'memory://from-settings', hasTasks: 'function' });
     assert.throws(() => queuePlugin({ app: other, brokerUrl: 'memory://elsewhere' }), /already bound to broker memory:\/\/from-settings .*asks for memory:\/\/elsewhere/);
+  });
+});
+
+describe('gracefulShutdown', () => {
+  test('an open SSE stream gets heartbeats, then is ended; the server stops; the worker and the connections are released last', async () => {
+    const app = new Celeriac('express-shutdown', { brokerUrl: 'memory://express-shutdown' });
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const held = app.task('t.held', async function () {
+      await this.updateState('PROGRESS', { step: 1 });
+      await gate;
+      return 'released';
+    });
+    const web = express();
+    web.use(queuePlugin({ app }));
+    web.use(queueRouter({ heartbeatMs: 30 }));
+    const server = web.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const r = await held.delay();
+    let text = '';
+    const ended = new Promise<void>((resolve, reject) => {
+      get({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, path: `/tasks/${r.id}/events` }, (res) => {
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', resolve);
+        res.on('error', reject);
+      }).on('error', reject);
+    });
+    const deadline = Date.now() + 10_000;
+    while (!/^: ping$/m.test(text) || !/"PROGRESS"/.test(text)) {
+      if (Date.now() > deadline) throw new Error(`no heartbeat and PROGRESS on the open stream: ${JSON.stringify(text)}`);
+      await new Promise((res) => setTimeout(res, 10));
+    }
+    assert.equal(appUsers(app), 1);
+    const shutdown = gracefulShutdown(server, { timeoutMs: 5000 });
+    await ended; // the stream was ended by the shutdown, the task still running
+    assert.doesNotMatch(text, /SUCCESS/);
+    assert.equal(server.listening, false, 'the server stopped accepting');
+    assert.equal(appUsers(app), 1, 'connections stay open while the worker finishes the running task');
+    open();
+    await shutdown;
+    assert.equal(appUsers(app), 0, 'the last user released the connections');
+    assert.equal(await app.AsyncResult(r.id).state, 'SUCCESS', 'the warm stop let the running task finish');
   });
 });
 

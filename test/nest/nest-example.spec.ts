@@ -8,12 +8,14 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { freePort, missing, REDIS_SERVER, startRedis, type RedisServer } from '../helpers/services.js';
+import { pythonCeleryMissing } from '../helpers/python-celery.js';
+import { freePort, IN_CI, missing, REDIS_SERVER, startRedis, SYSTEM_PYTHON, type RedisServer } from '../helpers/services.js';
 import { REPO, startChild, type Child, type Exit } from './helpers.js';
 
 const execFileAsync = promisify(execFile);
 const EXAMPLE = join(REPO, 'examples/nest-app');
 const skip = missing(REDIS_SERVER, 'apt-get install redis-server');
+const noPython = skip ?? pythonCeleryMissing();
 
 describe.skipIf(skip !== null)('examples/nest-app: nest start worker + nest start api on Redis', () => {
   let redis: RedisServer;
@@ -65,6 +67,29 @@ describe.skipIf(skip !== null)('examples/nest-app: nest start worker + nest star
     const stream = await (await fetch(`${base}/tasks/${id}/events`)).text();
     expect(stream).toMatch(/"state":"SUCCESS".*"result":\{"total":30,"requestId":"example-chord-1"\}/);
     expect(worker.output()).toMatch(/mul\(4, 4\) for request example-chord-1/);
+  });
+
+  test('POST /resize: a Python-only task, sent by name, runs on a Celery 5.2 worker (examples/nest-app/python) with the request id', async (ctx) => {
+    if (noPython) {
+      if (IN_CI) throw new Error(noPython);
+      console.warn(`SKIPPED the Python-only route: ${noPython}`);
+      ctx.skip();
+    }
+    const py = startChild(SYSTEM_PYTHON, ['-m', 'celery', '-A', 'nest_tasks', 'worker', '-P', 'solo', '-Q', 'python', '-l', 'info', '-n', 'py@nest-example', '--without-gossip', '--without-mingle', '--without-heartbeat'], {
+      cwd: join(EXAMPLE, 'python'),
+      env: { ...workerEnv, PYTHONPATH: join(EXAMPLE, 'python'), PYTHONDONTWRITEBYTECODE: '1' },
+    });
+    try {
+      await py.waitFor(/\bready\.$/m, 60_000);
+      const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+      const sent = await fetch(`${base}/resize`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': 'example-py-1', traceparent }, body: JSON.stringify({ image: 'cat.jpg' }) });
+      const { id } = (await sent.json()) as { id: string };
+      const stream = await (await fetch(`${base}/tasks/${id}/events`)).text();
+      expect(stream).toContain(`"result":{"thumbnail":"cat_128.jpg","request_id":"example-py-1","traceparent":"${traceparent}"}`);
+      expect(py.output()).toMatch(/py\.tasks\.resize\[[0-9a-f-]+\] succeeded/);
+    } finally {
+      await py.stop(10_000);
+    }
   });
 
   test('SIGTERM to the process group while a task runs: the worker finishes it, then closes (no SIGKILL)', async () => {

@@ -29,9 +29,9 @@ export class TasksController {
     return { id: (await this.tasks.applySignature(chord(header, this.math.total.s()))).id };
   }
 
-  /** A task only a Python worker defines, sent by name. */
+  /** A task only a Python worker defines (python/nest_tasks.py), sent by name to the queue it consumes. */
   @Post('resize')
   async resize(@Body() body: { image: string }): Promise<{ id: string }> {
-    return { id: (await this.tasks.send('py.tasks.resize', [body.image])).id };
+    return { id: (await this.tasks.send('py.tasks.resize', [body.image], {}, { queue: 'python' })).id };
   }
 }
