@@ -19,7 +19,8 @@ import request from 'supertest';
 import { appUsers, Celeriac, chord, type RequestContext, type TaskStatus } from '@celeriac/core';
 import { celeriacErrorHandler, gracefulShutdown, queuePlugin, queueRouter, type QueuePluginConfig } from '../packages/express/src/index.ts';
 import { interopEnv, pythonCeleryMissing, startPythonWorker, type PeerProcess } from './helpers/python-celery.ts';
-import { IN_CI, missing, REDIS_SERVER, startRedis, type RedisServer } from './helpers/services.ts';
+import { startProcess } from './helpers/node-process.ts';
+import { freePort, IN_CI, missing, REDIS_SERVER, startRedis, type RedisServer } from './helpers/services.ts';
 import { spawnWorkerProcess, type WorkerProcess } from './helpers/worker-process.ts';
 
 const skipRedis = missing(REDIS_SERVER, 'apt-get install redis-server');
@@ -308,6 +309,38 @@ describe('Redis, a separate worker process (the example) and a Python worker', {
     python = await startPythonWorker({ env: { ...interopEnv(redis) }, queues: ['python'] });
     const mul = (await request(web).post('/python/mul?x=6&y=7').expect(200)).body as { result: number };
     assert.equal(mul.result, 42);
+  });
+});
+
+describe('the example, one command each', () => {
+  test('node examples/express-app/server.mjs: memory://, the worker in the web process', async () => {
+    const port = await freePort();
+    const server = startProcess(process.execPath, ['examples/express-app/server.mjs'], { PORT: String(port), CELERY_BROKER_URL: '' });
+    try {
+      const [, url] = await server.waitFor(/on memory:\/\/: open (http:\/\/\S+)/);
+      const res = await fetch(`${url}/add?x=20&y=22`, { method: 'POST' });
+      assert.deepEqual(((await res.json()) as { result: number }).result, 42);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('server.mjs --spawn-worker on Redis: a separate worker process runs the tasks (a chord here)', { skip: skipRedis ?? false, timeout: 60_000 }, async () => {
+    const redis = await startRedis();
+    const port = await freePort();
+    const server = startProcess(process.execPath, ['examples/express-app/server.mjs', '--spawn-worker'], { PORT: String(port), CELERY_BROKER_URL: redis.url(0), CELERY_RESULT_BACKEND: redis.url(1) }, { detached: true });
+    try {
+      const [, pid, url] = await server.waitFor(/with worker process (\d+): open (http:\/\/\S+)/);
+      await server.waitFor(/ ready\./, 30_000);
+      const accepted = (await (await fetch(`${url}/chord?n=3`, { method: 'POST', headers: { 'x-request-id': 'one-command' } })).json()) as { events: string };
+      const events = statusEvents(await (await fetch(url + accepted.events)).text());
+      assert.deepEqual(events.at(-1)?.result, { total: 0 + 2 + 4, requestId: 'one-command' });
+      assert.match(server.output(), /Task example\.total\[[0-9a-f-]+\] received/);
+      assert.ok(Number(pid) !== server.child.pid, 'the worker is its own process');
+    } finally {
+      await server.stop();
+      await redis.stop();
+    }
   });
 });
 
