@@ -129,3 +129,36 @@ describe.skipIf(skip !== null)('examples/nest-app: nest start worker + nest star
   });
 });
 
+
+describe.skipIf(skip !== null)('examples/nest-app: npm run start:redis, one command for api + worker', () => {
+  test('the api sends, the worker process consumes; a SIGTERM to the command stops both', { timeout: 300_000 }, async () => {
+    const redis = await startRedis();
+    const port = await freePort();
+    // What `npm run start:redis` runs (npm's `sh -c` would not pass a SIGTERM on).
+    const both = startChild(process.execPath, ['start-redis.mjs'], {
+      cwd: EXAMPLE,
+      env: { CELERY_BROKER_URL: redis.url(0), CELERY_RESULT_BACKEND: redis.url(1), PORT: String(port), FORCE_COLOR: '0', NO_COLOR: '1' },
+      detached: true,
+    });
+    try {
+      await both.waitFor(/\[worker\] worker ready \(pid \d+\)/, 180_000);
+      await both.waitFor(/\[api\] api listening on/, 180_000);
+      const base = `http://127.0.0.1:${port}`;
+      const sent = await fetch(`${base}/mul`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': 'one-command-1' }, body: JSON.stringify({ x: 3, y: 5 }) });
+      const { id } = (await sent.json()) as { id: string };
+      const stream = await (await fetch(`${base}/tasks/${id}/events`)).text();
+      const workerPid = Number(/\[worker\] worker ready \(pid (\d+)\)/.exec(both.output())![1]);
+      expect(stream).toContain(`"result":{"product":15,"requestId":"one-command-1","pid":${workerPid}}`);
+      // SIGTERM to the command only (not its group): it passes it on to both apps.
+      const closed = new Promise<void>((resolve) => both.child.once('close', () => resolve()));
+      process.kill(both.child.pid!, 'SIGTERM');
+      await closed;
+      expect(both.output()).toMatch(/\[worker\] .*Stopped consuming/);
+      expect(both.output()).toMatch(/\[worker\] exited/);
+      expect(both.output()).toMatch(/\[api\] exited/);
+    } finally {
+      await both.stop(5_000);
+      await redis.stop();
+    }
+  });
+});
