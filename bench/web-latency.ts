@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import { Controller, Get, Inject, Module, Param, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import express from 'express';
-import Fastify from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { celeriacErrorHandler, gracefulShutdown, queuePlugin } from '@celeriac/express';
 import { celeriacPlugin } from '@celeriac/fastify';
 import { CeleriacModule, TaskProducer } from '@celeriac/nest';
@@ -90,7 +90,7 @@ const worker = await startBuiltWorker('bench/web/tasks.mjs', urls, ['-c', String
 });
 
 let expressServer: Server | undefined;
-let fastify: ReturnType<typeof Fastify> | undefined;
+let fastify: FastifyInstance | undefined;
 let nest: INestApplication | undefined;
 const agents: Agent[] = [];
 const samples = Object.fromEntries(PATHS.map((p) => [p, [] as number[]])) as Record<PathName, number[]>;
