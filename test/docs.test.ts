@@ -109,3 +109,18 @@ test('README.md and docs/*.md link only to files inside the repository', () => {
   }
   assert.deepEqual(broken, []);
 });
+
+test('README: the Express, Fastify and NestJS sections each show their adapter in under 15 lines of code, and the Flask/Celery mapping is there', () => {
+  const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+  for (const heading of ['Express', 'Fastify', 'NestJS']) {
+    const start = readme.indexOf(`\n## ${heading}\n`);
+    assert.ok(start >= 0, `README has a "## ${heading}" section`);
+    const end = readme.indexOf('\n## ', start + 1);
+    const section = readme.slice(start, end < 0 ? undefined : end);
+    const blocks = [...section.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!.trimEnd().split('\n').length);
+    assert.ok(blocks.length >= 1, `the ${heading} section has a code block`);
+    assert.ok(blocks.every((n) => n < 15), `the ${heading} section's code blocks have ${blocks.join(', ')} lines; keep each under 15`);
+  }
+  for (const pair of ['celery_init_app', 'queuePlugin', '@shared_task', '@Task()', 'celery -A proj worker', 'nest start worker']) assert.ok(readme.includes(pair), `README maps ${pair}`);
+});
+

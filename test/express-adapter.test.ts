@@ -16,10 +16,11 @@ import { get } from 'node:http';
 import { createGunzip } from 'node:zlib';
 import request from 'supertest';
 // The adapter imports @celeriac/core (the built package): so does this test, so both use one copy's types.
-import { Celeriac, type RequestContext, type TaskStatus } from '@celeriac/core';
+import { appUsers, Celeriac, chord, type RequestContext, type TaskStatus } from '@celeriac/core';
 import { celeriacErrorHandler, gracefulShutdown, queuePlugin, queueRouter, type QueuePluginConfig } from '../packages/express/src/index.ts';
 import { interopEnv, pythonCeleryMissing, startPythonWorker, type PeerProcess } from './helpers/python-celery.ts';
-import { IN_CI, missing, REDIS_SERVER, startRedis, type RedisServer } from './helpers/services.ts';
+import { startProcess } from './helpers/node-process.ts';
+import { freePort, IN_CI, missing, REDIS_SERVER, startRedis, type RedisServer } from './helpers/services.ts';
 import { spawnWorkerProcess, type WorkerProcess } from './helpers/worker-process.ts';
 
 const skipRedis = missing(REDIS_SERVER, 'apt-get install redis-server');
@@ -183,6 +184,25 @@ describe('memory:// with the embedded worker', () => {
     }
   });
 
+  test('req.tasks.applySignature sends a chord: every header task and the body carry the request context', async () => {
+    app.task('t.double', function (x: number) {
+      return { value: x * 2, requestId: this.requestContext?.requestId ?? null };
+    });
+    app.task('t.sum', function (parts: { value: number; requestId: string | null }[]) {
+      return { total: parts.reduce((sum, p) => sum + p.value, 0), headerRequestIds: parts.map((p) => p.requestId), requestId: this.requestContext?.requestId ?? null };
+    });
+    const withChord = express();
+    withChord.use(queuePlugin({ app }));
+    withChord.post('/chord', async (req, res) => {
+      const header = [1, 2, 3].map((x) => app.signature('t.double', [x]));
+      const r = await req.tasks.applySignature(chord(header, app.signature('t.sum')));
+      res.json(await r.get({ timeout: 10_000 }));
+    });
+    withChord.use(celeriacErrorHandler());
+    const body = (await request(withChord).post('/chord').set('X-Request-Id', 'req-chord-1').set('traceparent', TRACEPARENT).expect(200)).body;
+    assert.deepEqual(body, { total: 12, headerRequestIds: ['req-chord-1', 'req-chord-1', 'req-chord-1'], requestId: 'req-chord-1' });
+  });
+
   test('config as a function of the Express settings; a second binding to another broker fails naming both', async () => {
     const other = new Celeriac('express-settings');
     declareTasks(other);
@@ -192,6 +212,49 @@ describe('memory:// with the embedded worker', () => {
     web2.get('/broker', (req, res) => res.json({ broker: other.settings.brokerUrl, hasTasks: typeof req.tasks.delay }));
     assert.deepEqual((await request(web2).get('/broker').expect(200)).body, { broker: 'memory://from-settings', hasTasks: 'function' });
     assert.throws(() => queuePlugin({ app: other, brokerUrl: 'memory://elsewhere' }), /already bound to broker memory:\/\/from-settings .*asks for memory:\/\/elsewhere/);
+  });
+});
+
+describe('gracefulShutdown', () => {
+  test('an open SSE stream gets heartbeats, then is ended; the server stops; the worker and the connections are released last', async () => {
+    const app = new Celeriac('express-shutdown', { brokerUrl: 'memory://express-shutdown' });
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const held = app.task('t.held', async function () {
+      await this.updateState('PROGRESS', { step: 1 });
+      await gate;
+      return 'released';
+    });
+    const web = express();
+    web.use(queuePlugin({ app }));
+    web.use(queueRouter({ heartbeatMs: 30 }));
+    const server = web.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const r = await held.delay();
+    let text = '';
+    const ended = new Promise<void>((resolve, reject) => {
+      get({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, path: `/tasks/${r.id}/events` }, (res) => {
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', resolve);
+        res.on('error', reject);
+      }).on('error', reject);
+    });
+    const deadline = Date.now() + 10_000;
+    while (!/^: ping$/m.test(text) || !/"PROGRESS"/.test(text)) {
+      if (Date.now() > deadline) throw new Error(`no heartbeat and PROGRESS on the open stream: ${JSON.stringify(text)}`);
+      await new Promise((res) => setTimeout(res, 10));
+    }
+    assert.equal(appUsers(app), 1);
+    const shutdown = gracefulShutdown(server, { timeoutMs: 5000 });
+    await ended; // the stream was ended by the shutdown, the task still running
+    assert.doesNotMatch(text, /SUCCESS/);
+    assert.equal(server.listening, false, 'the server stopped accepting');
+    assert.equal(appUsers(app), 1, 'connections stay open while the worker finishes the running task');
+    open();
+    await shutdown;
+    assert.equal(appUsers(app), 0, 'the last user released the connections');
+    assert.equal(await app.AsyncResult(r.id).state, 'SUCCESS', 'the warm stop let the running task finish');
   });
 });
 
@@ -228,6 +291,12 @@ describe('Redis, a separate worker process (the example) and a Python worker', {
     const polled = (await request(web).get(accepted.status).expect(200)).body as TaskStatus;
     assert.equal(polled.state, 'SUCCESS');
 
+    // A chord route: four additions on the worker process, then their sum; the body saw the request.
+    const chordAccepted = (await request(web).post('/chord?n=4').set('X-Request-Id', 'req-redis-chord').expect(202)).body as { id: string; events: string };
+    const chordEvents = statusEvents((await request(web).get(chordAccepted.events).buffer(true).parse(asText).expect(200)).body as string);
+    assert.deepEqual(chordEvents.at(-1)!.result, { total: 0 + 2 + 4 + 6, requestId: 'req-redis-chord' });
+    assert.match(worker.output(), /Task example\.total\[[0-9a-f-]+\] received/);
+
     const who = (await request(web).get('/whoami').set('X-Request-Id', 'req-redis-2').set('traceparent', TRACEPARENT).set('X-Tenant', 'acme').expect(200)).body;
     assert.deepEqual(who, { requestContext: { requestId: 'req-redis-2', traceparent: TRACEPARENT }, tenant: 'acme' });
     assert.match(worker.output(), /Task example\.whoami\[[0-9a-f-]+\] received/, "the separate worker process ran it");
@@ -240,6 +309,38 @@ describe('Redis, a separate worker process (the example) and a Python worker', {
     python = await startPythonWorker({ env: { ...interopEnv(redis) }, queues: ['python'] });
     const mul = (await request(web).post('/python/mul?x=6&y=7').expect(200)).body as { result: number };
     assert.equal(mul.result, 42);
+  });
+});
+
+describe('the example, one command each', () => {
+  test('node examples/express-app/server.mjs: memory://, the worker in the web process', async () => {
+    const port = await freePort();
+    const server = startProcess(process.execPath, ['examples/express-app/server.mjs'], { PORT: String(port), CELERY_BROKER_URL: '' });
+    try {
+      const [, url] = await server.waitFor(/on memory:\/\/: open (http:\/\/\S+)/);
+      const res = await fetch(`${url}/add?x=20&y=22`, { method: 'POST' });
+      assert.deepEqual(((await res.json()) as { result: number }).result, 42);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('server.mjs --spawn-worker on Redis: a separate worker process runs the tasks (a chord here)', { skip: skipRedis ?? false, timeout: 60_000 }, async () => {
+    const redis = await startRedis();
+    const port = await freePort();
+    const server = startProcess(process.execPath, ['examples/express-app/server.mjs', '--spawn-worker'], { PORT: String(port), CELERY_BROKER_URL: redis.url(0), CELERY_RESULT_BACKEND: redis.url(1) }, { detached: true });
+    try {
+      const [, pid, url] = await server.waitFor(/with worker process (\d+): open (http:\/\/\S+)/);
+      await server.waitFor(/ ready\./, 30_000);
+      const accepted = (await (await fetch(`${url}/chord?n=3`, { method: 'POST', headers: { 'x-request-id': 'one-command' } })).json()) as { events: string };
+      const events = statusEvents(await (await fetch(url + accepted.events)).text());
+      assert.deepEqual(events.at(-1)?.result, { total: 0 + 2 + 4, requestId: 'one-command' });
+      assert.match(server.output(), /Task example\.total\[[0-9a-f-]+\] received/);
+      assert.ok(Number(pid) !== server.child.pid, 'the worker is its own process');
+    } finally {
+      await server.stop();
+      await redis.stop();
+    }
   });
 });
 

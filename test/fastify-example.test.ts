@@ -74,3 +74,16 @@ test('through fastify.inject: POST /reports, poll /tasks/:id through PROGRESS to
   const events = parseSse((await fastify.inject({ method: 'GET', url: `/tasks/${id}/events` })).body);
   assert.deepEqual(events, [{ event: 'message', data: last }, { event: 'end', data: { taskId: id, state: 'SUCCESS' } }]);
 });
+
+test('through fastify.inject: POST /reports/batch sends a chord, its summary polled with the request id', async () => {
+  fastify ??= await buildServer({ env: { CELERY_BROKER_URL: 'memory://' } });
+  const sent = await fastify.inject({ method: 'POST', url: '/reports/batch', payload: { sections: ['a', 'bb', 'ccc', 'dddd'] }, headers: { 'x-request-id': 'inject-chord' } });
+  assert.equal(sent.statusCode, 202);
+  const { poll } = sent.json<{ poll: string }>();
+  let last: Status | undefined;
+  await waitFor(async () => {
+    last = (await fastify!.inject({ method: 'GET', url: poll })).json<Status>();
+    return last.ready;
+  });
+  assert.deepEqual(settled(last!).result, { sections: 4, pages: 10, requestId: 'inject-chord' });
+});

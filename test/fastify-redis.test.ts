@@ -107,6 +107,13 @@ describe('examples/fastify-app on Redis, worker in its own process', { skip: ski
     assert.deepEqual(status.result, { requestId: 'redis-req-2', traceparent: TRACEPARENT, tracestate: 'vendor=abc' });
   });
 
+  test('a chord route: the sections counted on the worker process, then summed, with the request id', async () => {
+    const sent = await post('/reports/batch', { sections: ['ab', 'cde', 'fghi'] }, { 'x-request-id': 'redis-req-chord' });
+    assert.equal(sent.status, 202);
+    const status = await pollUntilReady(String(sent.json.id));
+    assert.deepEqual(status.result, { sections: 3, pages: 9, requestId: 'redis-req-chord' });
+  });
+
   test('a Python-only task called by name runs on a real Celery 5.2 worker', { skip: pythonCeleryMissing() ?? false }, async () => {
     const py = startProcess(SYSTEM_PYTHON, ['-m', 'celery', '-A', 'fastify_tasks', 'worker', '-P', 'solo', '-Q', 'python', '-l', 'info', '-n', 'py@fastify', '--without-gossip', '--without-mingle', '--without-heartbeat'], {
       CELERY_BROKER_URL: redis.url(0),

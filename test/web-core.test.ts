@@ -147,7 +147,9 @@ describe('request context → task headers → worker (memory://, embedded worke
   test('request id, traceparent/tracestate and hook headers reach the task; the running task passes them on', async () => {
     const embedded = await startEmbeddedWorker(app, { concurrency: 2 });
     assert.ok(embedded, 'memory:// runs an embedded worker by default');
-    assert.equal(await startEmbeddedWorker(app), embedded, 'one embedded worker per app');
+    const second = (await startEmbeddedWorker(app))!;
+    assert.equal(second.worker, embedded.worker, 'one embedded worker per app');
+    assert.equal(await second.stop(), false, 'the first hold keeps it running');
     assert.equal(await startEmbeddedWorker(app, { worker: false }), null);
     try {
       const tasks = createTaskProducer(app, { headers: (ctx) => ({ tenant: String(ctx.headers?.['x-tenant'] ?? '') }) });

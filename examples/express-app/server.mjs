@@ -1,11 +1,16 @@
-// The Express example: `node examples/express-app/server.mjs` (memory://, an in-process
-// worker, zero servers), or on Redis with a separate worker:
-//   CELERY_BROKER_URL=redis://127.0.0.1:6379/0 CELERY_RESULT_BACKEND=redis://127.0.0.1:6379/1 node examples/express-app/server.mjs
+// The Express example, one command each:
+//   node examples/express-app/server.mjs                      memory://, an in-process worker, zero servers
+//   CELERY_BROKER_URL=redis://127.0.0.1:6379/0 CELERY_RESULT_BACKEND=redis://127.0.0.1:6379/1 \
+//     node examples/express-app/server.mjs --spawn-worker     Redis + a separate `celeriac worker` process
+// In production run the two processes yourself, with the same URLs:
+//   CELERY_BROKER_URL=... CELERY_RESULT_BACKEND=... node examples/express-app/server.mjs
 //   CELERY_BROKER_URL=... CELERY_RESULT_BACKEND=... npx --no-install celeriac worker -A examples/express-app/tasks.mjs
 import express from 'express';
 import { celeriacErrorHandler, gracefulShutdown, queuePlugin, queueRouter } from '@celeriac/express';
-import { pathToFileURL } from 'node:url';
-import { add, app, long, whoami, PYTHON_QUEUE, PYTHON_TASK } from './tasks.mjs';
+import { spawn } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { chord } from '@celeriac/core';
+import { add, app, long, total, whoami, PYTHON_QUEUE, PYTHON_TASK } from './tasks.mjs';
 
 /** The Express app; `env` holds the CELERY_* settings (default: process.env). */
 export function buildApp(env = process.env) {
@@ -13,7 +18,7 @@ export function buildApp(env = process.env) {
   web.use(
     queuePlugin({
       app,
-      CELERY_BROKER_URL: env.CELERY_BROKER_URL ?? 'memory://',
+      CELERY_BROKER_URL: env.CELERY_BROKER_URL || 'memory://',
       CELERY_RESULT_BACKEND: env.CELERY_RESULT_BACKEND,
       worker: env.CELERIAC_WEB_WORKER === 'embedded' ? 'embedded' : undefined,
       headers: (ctx) => ({ tenant: typeof ctx.headers?.['x-tenant'] === 'string' ? ctx.headers['x-tenant'] : undefined }),
@@ -42,6 +47,13 @@ async function start() {
     const result = await req.tasks.delay(add, Number(req.query.x ?? 2), Number(req.query.y ?? 2));
     res.json({ id: result.id, result: await result.get({ timeout: 10_000 }) });
   });
+  // A chord: n additions in parallel, then their sum; every message carries this request's context.
+  web.post('/chord', async (req, res) => {
+    const n = Math.min(20, Math.max(1, Number(req.query.n ?? 4)));
+    const header = Array.from({ length: n }, (_, i) => add.s(i, i));
+    const result = await req.tasks.applySignature(chord(header, total.s()));
+    res.status(202).json({ id: result.id, status: `/tasks/${result.id}`, events: `/tasks/${result.id}/events` });
+  });
   // The request id and trace context as the task saw them.
   web.get('/whoami', async (req, res) => {
     const result = await req.tasks.delay(whoami);
@@ -68,9 +80,21 @@ export function start(port = Number(process.env.PORT ?? 3000), env = process.env
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  let worker;
+  if (process.argv.includes('--spawn-worker')) {
+    // The same tasks module in its own process, on the same broker and backend.
+    const cli = fileURLToPath(new URL('../../packages/core/bin/celeriac.js', import.meta.url));
+    const tasks = fileURLToPath(new URL('./tasks.mjs', import.meta.url));
+    worker = spawn(process.execPath, [cli, 'worker', '-A', tasks, '-l', 'info'], { stdio: 'inherit', env: process.env });
+  }
   const { server, url } = await start();
-  console.log(`Express example on ${process.env.CELERY_BROKER_URL ?? 'memory://'}: open ${url}`);
-  const stop = () => void gracefulShutdown(server).then(() => process.exit(0));
+  console.log(`Express example on ${process.env.CELERY_BROKER_URL || 'memory://'}${worker ? ` with worker process ${worker.pid}` : ''}: open ${url}`);
+  const stop = () =>
+    void gracefulShutdown(server).then(() => {
+      if (!worker || worker.exitCode !== null) process.exit(0);
+      worker.once('exit', () => process.exit(0));
+      worker.kill('SIGTERM');
+    });
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
 }

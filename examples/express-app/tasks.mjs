@@ -20,6 +20,11 @@ export const long = app.task('example.long', async function (steps = 5, stepMs =
   return { steps, requestId: this.requestContext?.requestId ?? null };
 });
 
+/** A chord's body: the sum of its header's results, and the request that started the chord. */
+export const total = app.task('example.total', function (numbers) {
+  return { total: numbers.reduce((sum, n) => sum + n, 0), requestId: this.requestContext?.requestId ?? null };
+});
+
 /** What the task learned about the web request that sent it. */
 export const whoami = app.task('example.whoami', function () {
   return { requestContext: this.requestContext ?? null, tenant: this.headers.tenant ?? null };

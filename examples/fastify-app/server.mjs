@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
 import fastifyEnv from '@fastify/env';
 import celeriacPlugin, { celeriacStatusRoutes } from '@celeriac/fastify';
-import { buildReport, requestInfo } from './tasks.mjs';
+import { chord } from '@celeriac/core';
+import { buildReport, countPages, requestInfo, summarize } from './tasks.mjs';
 
 // The web process and the worker must agree on the result backend: without one,
 // use db 1 of the broker's Redis (as examples/quickstart does).
@@ -38,6 +39,12 @@ export async function buildServer(overrides = {}) {
   fastify.post('/reports', async (request, reply) => {
     const { pages = 5, msPerPage = 200 } = request.body ?? {};
     const result = await request.tasks.delay(buildReport, pages, msPerPage);
+    return reply.code(202).send({ id: result.id, poll: `/tasks/${result.id}`, events: `/tasks/${result.id}/events` });
+  });
+  // A chord: one task per section in parallel, then one summary of their results.
+  fastify.post('/reports/batch', async (request, reply) => {
+    const sections = Array.isArray(request.body?.sections) ? request.body.sections.slice(0, 20) : ['intro', 'body', 'end'];
+    const result = await request.tasks.applySignature(chord(sections.map((section) => countPages.s(section)), summarize.s()));
     return reply.code(202).send({ id: result.id, poll: `/tasks/${result.id}`, events: `/tasks/${result.id}/events` });
   });
   // What a task sees of this request (request id, traceparent / tracestate).

@@ -17,6 +17,12 @@ export const buildReport = app.task('reports.build', async function (pages = 5, 
   return { pages, requestId: requestContext().requestId };
 });
 
+/** One section of a batch of reports: its page count. */
+export const countPages = app.task('reports.count_pages', (section) => String(section).length);
+
+/** A chord's body: the pages of every section, summed, and the request that asked for them. */
+export const summarize = app.task('reports.summarize', (counts) => ({ sections: counts.length, pages: counts.reduce((sum, n) => sum + n, 0), requestId: requestContext().requestId }));
+
 /** What the task sees of the request that sent it (request id, trace context). */
 export const requestInfo = app.task('reports.request_info', () => requestContext());
 

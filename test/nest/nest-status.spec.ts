@@ -78,6 +78,17 @@ for (const platform of ['express', 'fastify'] as const) {
       expect(events.at(-1)).toMatchObject({ event: 'end', data: { taskId: id, state: 'SUCCESS' } });
     });
 
+    test('heartbeats: ping events while a task runs, before its final state', async () => {
+      const base = await start(platform, { heartbeatMs: 20 });
+      const { id } = await post(base, '/count', { to: 3, stepMs: 200 });
+      const events = parseSse(await (await fetch(`${base}/tasks/${id}/events`)).text());
+      const firstPing = events.findIndex((e) => e.event === 'ping');
+      const success = events.findIndex((e) => e.event === 'message' && (e.data as { state: string }).state === 'SUCCESS');
+      expect(firstPing).toBeGreaterThanOrEqual(0);
+      expect(firstPing).toBeLessThan(success);
+      expect(events.at(-1)).toMatchObject({ event: 'end', data: { taskId: id, state: 'SUCCESS' } });
+    });
+
     test('a failed task: error type and message, no traceback unless enabled', async () => {
       const base = await start(platform);
       const { id } = await post(base, '/fail');

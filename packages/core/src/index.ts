@@ -95,6 +95,8 @@ export type { TraceHeaders } from './web/trace-context.js';
 export { httpErrorOf } from './web/http-errors.js';
 export type { HttpError, HttpErrorBody } from './web/http-errors.js';
 export { startEmbeddedWorker, wantsEmbeddedWorker } from './web/embedded-worker.js';
+export { useApp, appUsers } from './web/app-users.js';
+export type { AppUse } from './web/app-users.js';
 export type { EmbeddedWorker, EmbeddedWorkerMode, EmbeddedWorkerOptions } from './web/embedded-worker.js';
 export { getTaskStatus, watchTaskStatus, taskStatusOf, isTaskId } from './web/task-status.js';
 export type { TaskStatus, TaskStatusOptions, WatchTaskOptions } from './web/task-status.js';

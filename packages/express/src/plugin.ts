@@ -16,6 +16,8 @@ import {
   runWithRequestContext,
   SseStreams,
   startEmbeddedWorker,
+  useApp,
+  type AppUse,
   type BindConfig,
   type Celeriac,
   type EmbeddedWorker,
@@ -60,8 +62,10 @@ export interface QueueState {
   readonly app: Celeriac;
   readonly streams: SseStreams;
   readonly tracebacks: boolean;
-  /** The embedded worker, once started (null when the web process only produces). */
+  /** This plugin's hold on the app's embedded worker, once started (null when the web process only produces). */
   readonly worker: Promise<EmbeddedWorker | null>;
+  /** This plugin's use of the app's connections (the last use released closes them). */
+  readonly use: AppUse;
 }
 
 const STATE = Symbol.for('celeriac.express.state');
@@ -120,7 +124,7 @@ export function queuePlugin(config: QueuePluginConfig | ((settings: Record<strin
     producer = createTaskProducer(app, producerOptions);
     const worker = startEmbeddedWorker(app, { ...options.workerOptions, worker: options.worker });
     worker.catch(() => undefined); // reported on the next request
-    const created: QueueState = { app, streams: new SseStreams(), tracebacks: options.tracebacks === true, worker };
+    const created: QueueState = { app, streams: new SseStreams(), tracebacks: options.tracebacks === true, worker, use: useApp(app) };
     pluginStates.add(created);
     return created;
   };
@@ -155,6 +159,7 @@ function defineTasks(req: Request, ctx: RequestContext, producer: TaskProducer):
         delay: (task, ...args) => runWithRequestContext(ctx, () => producer.delay(task, ...args)),
         applyAsync: (task, args, kwargs, options) => runWithRequestContext(ctx, () => producer.applyAsync(task, args, kwargs, options)),
         send: (name, args, kwargs, options) => runWithRequestContext(ctx, () => producer.send(name, args, kwargs, options)),
+        applySignature: (signature, options) => runWithRequestContext(ctx, () => producer.applySignature(signature, options)),
       });
     },
   });

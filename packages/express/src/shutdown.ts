@@ -2,8 +2,10 @@
  * `gracefulShutdown(server)`: the order a web process stops in. End the SSE
  * streams (they would hold `server.close()` open), stop accepting and let
  * in-flight requests finish, close idle keep-alive sockets (and, past the
- * timeout, every socket), stop the embedded worker (running tasks finish), then
- * close the app's broker and result backend connections.
+ * timeout, every socket), release the embedded worker (the last user of the app
+ * in this process stops it; running tasks finish), then release the app's
+ * connections (the last user closes them: a Nest module or a Fastify instance
+ * on the same app keeps them open until it closes too).
  */
 import type { Server } from 'node:http';
 import type { Celeriac } from '@celeriac/core';
@@ -13,7 +15,7 @@ import { pluginStates } from './plugin.js';
 export interface ShutdownOptions {
   /** After this many ms, open connections are cut (default 10,000). */
   timeoutMs?: number;
-  /** Also close this app (default: every app a `queuePlugin` bound). */
+  /** Also close this app, whoever else uses it (default: only release the apps `queuePlugin` bound). */
   app?: Celeriac;
 }
 
@@ -33,12 +35,12 @@ export async function gracefulShutdown(server: Server, options: ShutdownOptions 
   cut.unref();
   await closed;
   clearTimeout(cut);
-  const apps = new Set<Celeriac>(options.app ? [options.app] : []);
-  for (const state of pluginStates) {
-    apps.add(state.app);
+  const states = [...pluginStates];
+  pluginStates.clear();
+  for (const state of states) {
     const worker = await state.worker.catch(() => null);
     await worker?.stop();
   }
-  for (const app of apps) await app.close();
-  pluginStates.clear();
+  for (const state of states) await state.use.release();
+  await options.app?.close();
 }

@@ -5,6 +5,7 @@ import {
   requestContextFromHeaders,
   runWithRequestContext,
   startEmbeddedWorker,
+  useApp,
   type Celeriac,
   type EmbeddedWorker,
   type RequestContext,
@@ -13,7 +14,6 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest,
 import fp from 'fastify-plugin';
 import { pluginSettings, workerMode, type CeleriacPluginOptions } from './options.js';
 import { requestProducer, type RequestTasks } from './request-producer.js';
-import { sharedUse } from './shared-use.js';
 import './augment.js';
 
 const SOURCE = '@celeriac/fastify';
@@ -72,22 +72,22 @@ const celeriacPluginImpl: FastifyPluginAsync<CeleriacPluginOptions> = async (fas
   // a body read over a real socket).
   fastify.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => runWithRequestContext(contextOf(request), done));
 
-  sharedUse.open(app);
+  // The worker and the connections are the app's: another instance or adapter (Express,
+  // Nest) using the same app in this process keeps them until it closes too.
+  const use = useApp(app);
   let embedded: EmbeddedWorker | null = null;
   fastify.addHook('onReady', async () => {
     embedded = await startEmbeddedWorker(app, { ...options.workerOptions, worker: mode });
-    if (embedded) sharedUse.holdWorker(app);
   });
   // Connections close last: after the server stopped accepting and the SSE
-  // streams were ended (preClose, in celeriacStatusRoutes). Another instance still
-  // using the app keeps the worker and the connections (see shared-use.ts).
+  // streams were ended (preClose, in celeriacStatusRoutes).
   fastify.addHook('onClose', async () => {
     const running = embedded;
     embedded = null;
     try {
-      if (running && sharedUse.releaseWorker(app)) await running.stop();
+      await running?.stop();
     } finally {
-      if (sharedUse.close(app)) await app.close();
+      await use.release();
     }
   });
 };

@@ -15,5 +15,6 @@ export function requestProducer(producer: TaskProducer, context: RequestContext)
     delay: (task, ...args) => mapOutage(runWithRequestContext(context, () => producer.delay(task, ...args))),
     applyAsync: (task, args, kwargs, options) => mapOutage(runWithRequestContext(context, () => producer.applyAsync(task, args, kwargs, options))),
     send: (name, args, kwargs, options) => mapOutage(runWithRequestContext(context, () => producer.send(name, args, kwargs, options))),
+    applySignature: (signature, options) => mapOutage(runWithRequestContext(context, () => producer.applySignature(signature, options))),
   };
 }

@@ -1,4 +1,4 @@
-import { startEmbeddedWorker, wantsEmbeddedWorker, type Celeriac, type EmbeddedWorker, type Worker } from '@celeriac/core';
+import { startEmbeddedWorker, useApp, wantsEmbeddedWorker, type AppUse, type Celeriac, type EmbeddedWorker, type Worker } from '@celeriac/core';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleDestroy } from '@nestjs/common';
 import { CELERIAC_MODULE_OPTIONS } from './celeriac.module-definition.js';
 import type { CeleriacModuleOptions } from './celeriac.options.js';
@@ -9,16 +9,22 @@ import { CELERIAC_APP } from './tokens.js';
  * `onApplicationBootstrap` (unless `manualRegistration`), drain running tasks in
  * `onModuleDestroy`, close the producer and backend connections last in
  * `onApplicationShutdown`. Call `app.enableShutdownHooks()` so SIGTERM runs them.
+ * The embedded worker and the connections are shared with whatever else uses the
+ * same app in this process (an Express `queuePlugin`, a second Nest app): the last
+ * one to close stops the worker and closes the connections.
  */
 @Injectable()
 export class CeleriacWorker implements OnApplicationBootstrap, OnModuleDestroy, OnApplicationShutdown {
   private readonly log = new Logger('Celeriac');
   private embedded: EmbeddedWorker | null = null;
+  private readonly use: AppUse;
 
   constructor(
     @Inject(CELERIAC_APP) private readonly app: Celeriac,
     @Inject(CELERIAC_MODULE_OPTIONS) private readonly options: CeleriacModuleOptions,
-  ) {}
+  ) {
+    this.use = useApp(app);
+  }
 
   /** Whether this process consumes (see the module's `worker` option). */
   get consumes(): boolean {
@@ -49,6 +55,11 @@ export class CeleriacWorker implements OnApplicationBootstrap, OnModuleDestroy, 
     const running = this.embedded;
     this.embedded = null;
     if (!running) return;
+    if (running.holders > 1) {
+      await running.stop();
+      this.log.log(`Released the embedded worker (${running.holders} other user(s) of the app keep it consuming)`);
+      return;
+    }
     this.log.log(`Warm shutdown: stop consuming, let ${running.worker.stats.active} running task(s) finish`);
     await running.stop();
     this.log.log('Stopped consuming');
@@ -59,8 +70,8 @@ export class CeleriacWorker implements OnApplicationBootstrap, OnModuleDestroy, 
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.app.close();
-    if (this.consumes) this.log.log('Closed the broker and result backend connections');
+    const closed = await this.use.release();
+    if (closed && this.consumes) this.log.log('Closed the broker and result backend connections');
   }
 }
 

@@ -1,4 +1,4 @@
-import type { ApplyOptions, AsyncResult, Celeriac, Task } from '@celeriac/core';
+import type { ApplyOptions, AsyncResult, Celeriac, Signature, Task } from '@celeriac/core';
 import { taskMethodsOfClass } from './task.decorator.js';
 
 /** A sender for one `@Task()` method, going through `TaskProducer` (so the request context travels). */
@@ -9,6 +9,8 @@ export interface TaskHandle<A extends unknown[], R> {
   delay(...args: A): Promise<AsyncResult<R>>;
   /** Send with arguments, keyword arguments and options (queue, countdown, headers...). */
   applyAsync(args?: A, kwargs?: Record<string, unknown>, options?: ApplyOptions): Promise<AsyncResult<R>>;
+  /** A signature for canvas (`chord([math.mul.s(2, 2)], math.total.s())`); as a callback it receives the parent's result first. */
+  s(...args: unknown[]): Signature<R>;
 }
 
 /**
@@ -35,7 +37,7 @@ export function createTaskHandles<T extends object>(providerClass: Function, sen
     // A registered task (this process discovered it) keeps its options (trailingKwargs, queue); else send by name.
     const applyAsync = (args: unknown[] = [], kwargs?: Record<string, unknown>, options?: ApplyOptions) =>
       sender.app.hasTask(name) ? sender.applyAsync(sender.app.getTask(name) as Task<unknown[], unknown>, args, kwargs, options) : sender.send(name, args, kwargs, options);
-    handles[method] = { taskName: name, delay: (...args: unknown[]) => applyAsync(args), applyAsync };
+    handles[method] = { taskName: name, delay: (...args: unknown[]) => applyAsync(args), applyAsync, s: (...args: unknown[]) => sender.app.signature(name, args) };
   }
   return new Proxy(handles, {
     get(target, key) {

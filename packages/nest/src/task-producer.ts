@@ -1,4 +1,4 @@
-import { createTaskProducer, type ApplyOptions, type AsyncResult, type Celeriac, type Task, type TaskProducer as CoreTaskProducer } from '@celeriac/core';
+import { createTaskProducer, type ApplyOptions, type AsyncResult, type Celeriac, type Signature, type Task, type TaskProducer as CoreTaskProducer } from '@celeriac/core';
 import { Inject, Injectable } from '@nestjs/common';
 import { CELERIAC_MODULE_OPTIONS } from './celeriac.module-definition.js';
 import type { CeleriacModuleOptions } from './celeriac.options.js';
@@ -41,6 +41,11 @@ export class TaskProducer {
   /** Send a task by name (e.g. one only a Python worker defines) with the request context in the headers. */
   send<R = unknown>(name: string, args?: readonly unknown[], kwargs?: Record<string, unknown>, options?: ApplyOptions): Promise<AsyncResult<R>> {
     return this.producer.send<R>(name, args, kwargs, options);
+  }
+
+  /** Send a signature, chain, group or chord (`chord([...], xsum.s())`) with the request context in every message. */
+  applySignature<R>(signature: Signature<R>, options?: ApplyOptions): Promise<AsyncResult<R>> {
+    return this.producer.applySignature(signature, options);
   }
 
   /** The headers a send made now would add (request id, trace context, hook headers). */

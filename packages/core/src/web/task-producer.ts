@@ -7,6 +7,7 @@
  */
 import type { Celeriac } from '../app.js';
 import type { ApplyOptions } from '../apply-options.js';
+import type { Signature } from '../canvas/signature.js';
 import type { AsyncResult } from '../result.js';
 import type { Task } from '../task.js';
 import { currentTask } from '../task-context.js';
@@ -31,6 +32,12 @@ export interface TaskProducer {
   applyAsync<A extends unknown[], R>(task: Task<A, R>, args?: A, kwargs?: Record<string, unknown>, options?: ApplyOptions): Promise<AsyncResult<Awaited<R>>>;
   /** `app.sendTask(name, ...)` (e.g. a task only a Python worker defines) with the request context in the headers. */
   send<R = unknown>(name: string, args?: readonly unknown[], kwargs?: Record<string, unknown>, options?: ApplyOptions): Promise<AsyncResult<R>>;
+  /**
+   * Send a signature, chain, group or chord (`chord([add.s(1, 1), add.s(2, 2)], xsum.s())`)
+   * with the request context in every message it sends (the chord's body included).
+   * Resolves with the canvas's result handle (a chord's: the body's).
+   */
+  applySignature<R>(signature: Signature<R>, options?: ApplyOptions): Promise<AsyncResult<R>>;
   /** The message headers a send made now would add (request id, trace context, hook headers). */
   contextHeaders(): Promise<Record<string, string>>;
 }
@@ -73,6 +80,9 @@ export function createTaskProducer(app: Celeriac, options: TaskProducerOptions =
     },
     async send(name, args, kwargs, applyOptions) {
       return app.sendTask(name, args ?? [], kwargs ?? {}, await withContext(applyOptions));
+    },
+    async applySignature(signature, applyOptions) {
+      return signature.applyAsync([], {}, await withContext(applyOptions));
     },
     contextHeaders,
   };

@@ -1,3 +1,4 @@
+import { chord } from '@celeriac/core';
 import { InjectTasks, TaskProducer, type TaskHandles } from '@celeriac/nest';
 import { Body, Controller, Post } from '@nestjs/common';
 import { MathService } from '@app/tasks';
@@ -21,9 +22,16 @@ export class TasksController {
     return { id: (await this.math.count.delay(body.to)).id };
   }
 
-  /** A task only a Python worker defines, sent by name. */
+  /** A chord: every square in parallel, then their sum (each message carries this request's id). */
+  @Post('sum-of-squares')
+  async sumOfSquares(@Body() body: { numbers: number[] }): Promise<{ id: string }> {
+    const header = body.numbers.map((n) => this.math.mul.s(n, n));
+    return { id: (await this.tasks.applySignature(chord(header, this.math.total.s()))).id };
+  }
+
+  /** A task only a Python worker defines (python/nest_tasks.py), sent by name to the queue it consumes. */
   @Post('resize')
   async resize(@Body() body: { image: string }): Promise<{ id: string }> {
-    return { id: (await this.tasks.send('py.tasks.resize', [body.image])).id };
+    return { id: (await this.tasks.send('py.tasks.resize', [body.image], {}, { queue: 'python' })).id };
   }
 }

@@ -24,4 +24,10 @@ export class MathService {
     }
     return to;
   }
+
+  /** A chord's body: the sum of the header's products, and the request that sent the chord. */
+  @Task({ name: 'example.math.total' })
+  total(products: { product: number }[]): { total: number; requestId: string | null } {
+    return { total: products.reduce((sum, p) => sum + p.product, 0), requestId: currentTask()?.requestContext?.requestId ?? null };
+  }
 }
