@@ -118,10 +118,8 @@ const COLD_FLUSH_WAIT_MS = 10_000;
 export class Worker {
   readonly hostname: string;
   readonly queues: string[];
-  readonly concurrency: number;
   /** Where task functions run. */
   readonly poolKind: PoolKind;
-  readonly prefetchLimit: number;
   readonly log: Logger;
   /** Identifies this consumer in the broker (unacked ownership, heartbeats). */
   readonly consumerId = randomUUID();
@@ -135,6 +133,10 @@ export class Worker {
   readonly totals = new Map<string, number>();
   /** Unix ms when `start()` was called. */
   startedAt = 0;
+
+  /** Tasks run at once (changed by pool_grow / pool_shrink / autoscale). */
+  private slots: number;
+  private readonly prefetchMultiplier: number;
 
   private broker: Broker | undefined;
   private mailbox: WorkerMailbox | undefined;
@@ -172,10 +174,19 @@ export class Worker {
       throw new ConfigurationError(`Unknown pool ${JSON.stringify(this.poolKind)}: use 'async' (I/O-bound tasks), 'threads' or 'processes' (CPU-bound tasks).`);
     }
     if (options.autoscale && this.poolKind === 'async') throw new ConfigurationError('autoscale needs --pool threads or processes (the async pool has no members to start or stop).');
-    this.concurrency = options.autoscale?.[0] ?? options.concurrency ?? s.workerConcurrency;
-    const multiplier = options.prefetchMultiplier ?? s.workerPrefetchMultiplier;
-    this.prefetchLimit = multiplier === 0 ? UNLIMITED_PREFETCH : Math.max(1, this.concurrency * multiplier);
+    this.slots = options.autoscale?.[0] ?? options.concurrency ?? s.workerConcurrency;
+    this.prefetchMultiplier = options.prefetchMultiplier ?? s.workerPrefetchMultiplier;
     this.log = options.logger ?? createLogger(options.logLevel ?? 'info', 'celeriac', { format: s.workerLogFormat });
+  }
+
+  /** Tasks run at once (pool_grow / pool_shrink / autoscale change it on a running worker). */
+  get concurrency(): number {
+    return this.slots;
+  }
+
+  /** Messages reserved at once: concurrency × prefetch multiplier (follows the concurrency, as Celery's `_update_prefetch_count`). */
+  get prefetchLimit(): number {
+    return this.prefetchMultiplier === 0 ? UNLIMITED_PREFETCH : Math.max(1, this.slots * this.prefetchMultiplier);
   }
 
   /** Connect and start consuming. Resolves once consuming has begun. */
@@ -287,6 +298,7 @@ export class Worker {
       maxTasksPerChild: this.options.maxTasksPerChild ?? s.workerMaxTasksPerChild,
       maxMemoryPerChild: this.options.maxMemoryPerChild ?? s.workerMaxMemoryPerChild,
       heapLimitMb: this.options.childHeapLimitMb,
+      autoscale: this.options.autoscale !== undefined,
       // Celery's autoscaler reads AUTOSCALE_KEEPALIVE (seconds an idle process above the minimum is kept; default 30).
       idleMs: keepaliveSeconds() * 1000,
     });
@@ -351,24 +363,52 @@ export class Worker {
 
   /** This worker as remote-control commands see it. */
   private controlTarget(): ControlTarget {
+    const worker = this;
     return {
       app: this.app,
       hostname: this.hostname,
       queues: this.queues,
-      concurrency: this.concurrency,
-      prefetchLimit: this.prefetchLimit,
+      get concurrency() {
+        return worker.concurrency;
+      },
+      get prefetchLimit() {
+        return worker.prefetchLimit;
+      },
+      poolKind: this.poolKind,
+      get autoscaling() {
+        return worker.pool?.autoscaling === true;
+      },
+      resizePool: (delta) => this.resizePool(delta),
+      setAutoscale: (max, min) => this.setAutoscale(max, min),
+      setTaskEvents: (on) => {
+        if (!this.events) return null;
+        const changed = this.events.setGroup('task', on);
+        if (changed) this.log.info(`Events of group {task} ${on ? 'enabled' : 'disabled'} by remote.`);
+        return changed;
+      },
       stats: this.stats,
       startedAt: this.startedAt,
       requests: this.requests,
       revoked: this.revoked,
       totals: this.totals,
-      revoke: (ids) => {
+      revoke: (ids, terminate, signal) => {
         for (const id of ids) this.revoked.add(id);
         // Kept in the broker as well, so workers that start later discard them too.
         this.controlChannel?.persistRevoked?.(ids, Date.now() + REVOKE_EXPIRES_SECONDS * 1000).catch((err: unknown) => this.log.warn({ err }, 'Could not keep the revoked ids in the broker'));
         if (ids.length) this.log.info({ ids }, `Tasks flagged as revoked: ${ids.join(', ')}`);
-        // The async pool cannot stop running JavaScript: nothing is terminated.
-        return [];
+        if (!terminate) return { terminated: [], notStoppable: [] };
+        const running = ids.filter((id) => this.requests.get(id)?.state === 'active');
+        const pool = this.pool;
+        if (!pool?.terminate) {
+          if (running.length) {
+            this.log.warn(
+              { ids: running },
+              `Cannot terminate ${running.join(', ')}: the async pool cannot stop running JavaScript; they run to the end (flagged as revoked). Use --pool threads or --pool processes to terminate running tasks.`,
+            );
+          }
+          return { terminated: [], notStoppable: running };
+        }
+        return { terminated: running.filter((id) => pool.terminate!(id, signal)), notStoppable: [] };
       },
       setRateLimit: (taskName, rate) => this.setRateLimit(taskName, rate),
       shutdown: () => {
@@ -513,6 +553,32 @@ export class Worker {
     if (!this.lifecycle) throw new ConfigurationError('setRateLimit() needs a started worker.');
     this.lifecycle.rateLimits.set(taskName, rate);
     this.log.info({ task: taskName, rateLimit: rate }, `New rate limit for tasks of type ${taskName}: ${rate ?? 'none'}.`);
+  }
+
+  /**
+   * pool_grow (`delta` > 0) / pool_shrink (< 0): change the tasks run at once (and,
+   * on thread/process pools, the members) and the prefetch window with it. Not with
+   * autoscale (Celery refuses it too): change the autoscale range instead.
+   */
+  resizePool(delta: number): void {
+    const pool = this.pool;
+    if (!pool?.resize) throw new ConfigurationError('resizePool() needs a started worker.');
+    if (pool.autoscaling) throw new ConfigurationError(`pool_${delta >= 0 ? 'grow' : 'shrink'} is not supported with autoscale. Adjust autoscale range instead.`);
+    pool.resize(delta);
+    this.slots = pool.concurrency;
+    this.log.info({ concurrency: this.slots, prefetch: this.prefetchLimit }, `Pool ${delta >= 0 ? 'grown' : 'shrunk'} by ${Math.abs(delta)}: concurrency ${this.slots}, prefetch ${this.prefetchLimit}`);
+    this.loop?.wake();
+  }
+
+  /** autoscale: new [max, min] on a worker started with `autoscale`; resolves to the bounds now in force. */
+  setAutoscale(max: number | undefined, min: number | undefined): [number, number] {
+    const pool = this.pool;
+    if (!pool?.setAutoscale || !pool.autoscaling) throw new ConfigurationError('Autoscale not enabled');
+    const bounds = pool.setAutoscale(max, min);
+    this.slots = pool.concurrency;
+    this.log.info({ max: bounds[0], min: bounds[1] }, `autoscale now max=${bounds[0]} min=${bounds[1]}`);
+    this.loop?.wake();
+    return bounds;
   }
 
   /** Pool members alive now (threads/processes; with autoscale it moves between min and max). The async pool: its concurrency. */
