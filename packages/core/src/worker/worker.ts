@@ -26,6 +26,7 @@ import { startupRetryInterval } from '../wait-for-redis.js';
 import type { ControlTarget } from '../control/control-commands.js';
 import { REVOKE_EXPIRES_SECONDS, RevokedSet } from '../control/revoked-set.js';
 import { WorkerMailbox } from '../control/worker-mailbox.js';
+import { nodeFormat, StateDb } from '../control/state-db.js';
 import { WorkerRequests } from '../control/worker-requests.js';
 import { clockOf } from '../control/lamport-clock.js';
 import { VERSION } from '../version.js';
@@ -97,6 +98,12 @@ export interface WorkerOptions {
    * mingle; `--without-mingle` turns it off). Default true.
    */
   mingle?: boolean;
+  /**
+   * The persistent state file (`--statedb`, Celery's `worker_state_db`): revoked ids
+   * are loaded from it at start and written back when they change and at shutdown,
+   * so they survive a restart even without broker storage. Default: app `workerStateDb`.
+   */
+  stateDb?: string | null;
   /** Send task events (`-E`; Celery's `worker_send_task_events`). Default: the app setting. */
   sendEvents?: boolean;
   /** Send worker-online / worker-heartbeat / worker-offline events (`--without-heartbeat` turns them off). Default true. */
@@ -139,6 +146,7 @@ export class Worker {
   private readonly prefetchMultiplier: number;
 
   private broker: Broker | undefined;
+  private stateDb: StateDb | undefined;
   private mailbox: WorkerMailbox | undefined;
   private controlChannel: ControlChannel | undefined;
   private events: EventDispatcher | undefined;
@@ -203,6 +211,7 @@ export class Worker {
     // A bad rate is a start-up error, not a surprise on the first message.
     parseRate(s.taskDefaultRateLimit, 'taskDefaultRateLimit');
     for (const name of this.app.taskNames) parseRate(this.app.getTask(name).options.rateLimit, `The rateLimit of task ${name}`);
+    this.openStateDb();
     const recordingLimit = Math.max(this.prefetchLimit, this.concurrency * 2);
     const pool = this.createPool();
     this.pool = pool;
@@ -275,6 +284,19 @@ export class Worker {
     }
     this.startEvents();
     void emitSignal(this.app, 'workerReady', { sender: this });
+  }
+
+  /** `--statedb`: load the revoked ids kept in the state file (they survive a restart). */
+  private openStateDb(): void {
+    const path = this.options.stateDb === undefined ? this.app.settings.workerStateDb : this.options.stateDb;
+    if (!path) return;
+    const clock = clockOf(this.app);
+    const db = new StateDb(nodeFormat(path, this.hostname), this.revoked, () => clock.current, (err) =>
+      this.log.warn({ err, statedb: db.path }, `Could not write the worker state file ${db.path}: ${err.message}`),
+    );
+    clock.adjust(db.load());
+    this.stateDb = db;
+    this.log.info({ statedb: db.path, revoked: this.revoked.size }, `statedb: ${this.revoked.size} revoked id(s) loaded from ${db.path}`);
   }
 
   /** The pool `--pool` / `workerPool` names. */
@@ -483,6 +505,7 @@ export class Worker {
     clearTimeout(this.giveUpTimer);
     // Not awaited: with the broker away, unsubscribing waits for a reconnection.
     void this.mailbox?.stop().catch(() => undefined);
+    this.stateDb?.close(); // no more revokes arrive: the file holds the final set
     clearInterval(this.heartbeatTimer);
     lifecycle.stopAccepting();
     // A broker that is away must not hold the process: waiting on it gets
