@@ -167,6 +167,22 @@ describe('remote control and events with Python Celery 5.2 over RabbitMQ', { ski
     assert.doesNotMatch(pyWorker!.output(), /Unrecoverable error/);
   });
 
+  test('pool_grow / pool_shrink / autoscale from either side: Python `celery control pool_grow 2`, `celeriac control pool_shrink 2`, Celery\'s replies', async () => {
+    const grow = await runCeleryCli(env, ['control', 'pool_grow', '2', '-d', tsNode, '--json']);
+    assert.equal(grow.code, 0, grow.stderr);
+    assert.deepEqual(lastJson(grow.stdout), [{ [tsNode]: { ok: 'pool will grow' } }]);
+    const stats = (await app.control.inspect({ destination: [tsNode], timeout: 2_000 }).stats()) as Record<string, { pool: Record<string, unknown>; prefetch_count: number }>;
+    assert.equal(stats[tsNode]!.pool['max-concurrency'], 3);
+    assert.equal(stats[tsNode]!.prefetch_count, 12);
+    const shrink = await runCli(['control', 'pool_shrink', '2', '-d', tsNode, '--json', '-b', env.INTEROP_BROKER_URL]);
+    assert.equal(shrink.code, 0, shrink.stderr);
+    assert.deepEqual(JSON.parse(shrink.stdout), { [tsNode]: { ok: 'pool will shrink' } });
+    const scale = await runCli(['control', 'autoscale', '4', '2', '-d', tsNode, '--json', '-b', env.INTEROP_BROKER_URL]);
+    assert.deepEqual(JSON.parse(scale.stdout), { [tsNode]: { error: "ValueError('Autoscale not enabled')" } });
+    const after = (await app.control.inspect({ destination: [tsNode], timeout: 2_000 }).stats()) as Record<string, { pool: Record<string, unknown> }>;
+    assert.equal(after[tsNode]!.pool['max-concurrency'], 1);
+  });
+
   test('our receiver reads the Python worker\'s events (its own celeryev.<uuid> queue, bound with #)', async () => {
     const receiver = app.events.receiver();
     const seen: CeleryEvent[] = [];
