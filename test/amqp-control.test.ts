@@ -208,4 +208,15 @@ describe('remote control and events with Python Celery 5.2 over RabbitMQ', { ski
       await receiver.stop();
     }
   });
+
+  test('after a RabbitMQ restart the worker\'s mailbox is consumed again: it answers ping (ours and Python\'s) without a restart of its own', async () => {
+    await rabbit!.restart();
+    await waitFor(async () => {
+      const replies = await app.control.ping({ destination: [tsNode], timeout: 1_000 }).catch(() => []);
+      return replies.length === 1;
+    }, 60_000, 'our worker answering ping after the broker restart');
+    const ping = await runCeleryCli(env, ['inspect', 'ping', '-d', tsNode, '--json']);
+    assert.equal(ping.code, 0, ping.stderr);
+    assert.deepEqual(lastJson(ping.stdout), { [tsNode]: { ok: 'pong' } });
+  });
 });

@@ -72,7 +72,8 @@ interface Subscription {
   queue: string;
   listener: Listener;
   channel?: Channel;
-  consumerTag?: string;
+  /** The connection generation `channel` consumes on. */
+  generation?: number;
   stopped: boolean;
 }
 
@@ -137,7 +138,11 @@ export class AmqpControlChannel implements ControlChannel {
         declared.add(exchange);
       }
       if (!ch.publish(exchange, routingKey, message.body, publishOptionsOf(message))) {
-        await new Promise<void>((resolve) => ch.once('drain', resolve));
+        // A full socket buffer: wait for it to drain (or for the channel to go, when the publish is lost anyway).
+        await new Promise<void>((resolve) => {
+          ch.once('drain', resolve);
+          ch.once('close', resolve);
+        });
       }
     } catch (err) {
       throw new AmqpConnectionError(`Could not publish to exchange ${JSON.stringify(exchange)} on ${this.displayUrl}: ${(err as Error).message}`);
@@ -164,16 +169,22 @@ export class AmqpControlChannel implements ControlChannel {
     };
   }
 
-  /** Declare, bind and consume a subscription's queue on a channel of its own. */
+  /**
+   * Declare, bind and consume a subscription's queue on a channel of its own; again
+   * after a reconnection, or a second after the channel alone was closed (a channel
+   * error, the queue deleted by an operator).
+   */
   private async consume(sub: Subscription): Promise<void> {
     if (sub.stopped || this.closed) return;
+    if (sub.channel && sub.generation === this.connection.generation) return; // consuming on the live connection
     const spec = exchangeSpec(sub.exchange);
     const ch = await this.openChannel();
+    const generation = this.connection.generation;
     try {
       await AmqpControlChannel.declareExchange(ch, sub.exchange);
       await ch.assertQueue(sub.queue, queueOptions(spec));
       await ch.bindQueue(sub.queue, sub.exchange, spec.bindingKey);
-      const { consumerTag } = await ch.consume(
+      await ch.consume(
         sub.queue,
         (msg: ConsumeMessage | null) => {
           if (!msg || sub.stopped) return;
@@ -186,7 +197,16 @@ export class AmqpControlChannel implements ControlChannel {
         return;
       }
       sub.channel = ch;
-      sub.consumerTag = consumerTag;
+      sub.generation = generation;
+      ch.on('close', () => {
+        if (sub.channel !== ch) return;
+        sub.channel = undefined;
+        if (sub.stopped || this.closed) return;
+        // A lost connection comes back through 'connected'; a channel closed on its own is reopened here.
+        setTimeout(() => {
+          if (this.connection.live && !sub.channel) void this.consume(sub).catch(() => undefined);
+        }, 1_000).unref();
+      });
     } catch (err) {
       await ch.close().catch(() => undefined);
       throw new AmqpConnectionError(`Could not consume ${JSON.stringify(sub.queue)} from exchange ${JSON.stringify(sub.exchange)} on ${this.displayUrl}: ${(err as Error).message}`);
