@@ -188,6 +188,13 @@ export interface Settings {
    * the broker's pidbox. Celery's `worker_enable_remote_control`. Default true.
    */
   workerEnableRemoteControl: boolean;
+  /**
+   * The worker's persistent state file (`--statedb`; Celery's `worker_state_db`):
+   * revoked ids survive a restart without broker storage. `%n` / `%h` / `%p` expand
+   * to the node's name / host / full name. Celeriac's own JSON format: do not share
+   * it with a Python worker. Default null (off).
+   */
+  workerStateDb: string | null;
   /** Send task events (task-received, -started, -succeeded, ...) for monitors; `-E`. Celery's `worker_send_task_events`. Default false. */
   workerSendTaskEvents: boolean;
   /** Producers send a task-sent event for every task. Celery's `task_send_sent_event`. Default false. */
@@ -304,6 +311,7 @@ export function defaultSettings(): Settings {
     workerHeartbeatThread: true,
     workerHangTimeout: 300,
     workerEnableRemoteControl: true,
+    workerStateDb: null,
     workerSendTaskEvents: false,
     taskSendSentEvent: false,
     workerMaxRedeliveries: 3,
@@ -367,6 +375,7 @@ const CELERY_NAMES: Record<string, [keyof Settings, Kind]> = {
   worker_max_memory_per_child: ['workerMaxMemoryPerChild', 'nullable-number'],
   worker_hang_timeout: ['workerHangTimeout', 'number'],
   worker_enable_remote_control: ['workerEnableRemoteControl', 'boolean'],
+  worker_state_db: ['workerStateDb', 'nullable-string'],
   worker_send_task_events: ['workerSendTaskEvents', 'boolean'],
   task_send_sent_event: ['taskSendSentEvent', 'boolean'],
   broker_transport_options: ['brokerTransportOptions', 'object'],
@@ -406,6 +415,7 @@ const OLD_NAMES: Record<string, string> = {
   CELERY_DEFAULT_RATE_LIMIT: 'task_default_rate_limit',
   CELERYD_TASK_SOFT_TIME_LIMIT: 'task_soft_time_limit',
   CELERYD_CONCURRENCY: 'worker_concurrency',
+  CELERYD_STATE_DB: 'worker_state_db',
   CELERYD_PREFETCH_MULTIPLIER: 'worker_prefetch_multiplier',
   CELERYD_POOL: 'worker_pool',
   CELERYD_MAX_TASKS_PER_CHILD: 'worker_max_tasks_per_child',

@@ -44,6 +44,21 @@ export class TaskRevokedError extends CeleriacError {
   override name = 'TaskRevokedError';
 }
 
+/**
+ * A running task was terminated by remote control (`revoke(id, { terminate: true })`):
+ * stored as Celery stores it, state REVOKED with `TaskRevokedError('terminated')`.
+ */
+export class TaskTerminated extends TaskRevokedError {
+  override name = 'TaskRevokedError';
+  /** The signal sent (`SIGTERM`, `SIGKILL`, ...). */
+  readonly signal: string;
+
+  constructor(signal: string) {
+    super('terminated');
+    this.signal = signal;
+  }
+}
+
 /** A chord could not run its body: a header member failed, or sending the body failed. Mirrors `celery.exceptions.ChordError`. */
 export class ChordError extends CeleriacError {
   override name = 'ChordError';

@@ -10,13 +10,39 @@ import type { ConsumeMessage, Message, Options } from 'amqplib';
 import type { MessageProperties, TaskHeaders, TaskMessage } from '../protocol/message.js';
 import type { Route } from './broker.js';
 
+/** A header value with its AMQP field type spelled out (amqplib's `{'!': type, value}`). */
+type TypedField = { '!': 'int' | 'long'; value: number };
+
+/**
+ * Header values typed as py-amqp reads them. amqplib writes a small integer as
+ * `b` / `s` (RabbitMQ's short-short / short int), but py-amqp reads `b` unsigned
+ * and `s` as a short *string*: a header like `clock: 200` or `timelimit: [300,
+ * 600]` then makes a Python consumer fail to decode the whole frame (Celery's
+ * worker dies with UnicodeDecodeError). Integers go out as py-amqp writes them:
+ * `I` (signed 32-bit), or a 64-bit long beyond that; floats stay doubles.
+ */
+export function amqpHeaders(value: unknown): unknown {
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value)) return value;
+    const typed: TypedField = { '!': value >= -0x80000000 && value < 0x80000000 ? 'int' : 'long', value };
+    return typed;
+  }
+  if (Array.isArray(value)) return value.map(amqpHeaders);
+  if (value !== null && typeof value === 'object' && !Buffer.isBuffer(value) && !(value instanceof Date) && !Object.hasOwn(value, '!')) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = amqpHeaders(v);
+    return out;
+  }
+  return value;
+}
+
 /** amqplib publish options for a task message on `route`. */
 export function publishOptions(message: TaskMessage, route: Route): Options.Publish {
   const p = message.properties;
   const options: Options.Publish = {
     contentType: message.contentType,
     contentEncoding: message.contentEncoding,
-    headers: message.headers,
+    headers: amqpHeaders(message.headers) as Options.Publish['headers'],
     deliveryMode: typeof p.delivery_mode === 'number' ? p.delivery_mode : 2,
   };
   const priority = route.priority ?? p.priority;
@@ -36,7 +62,7 @@ export function republishOptions(msg: Message): Options.Publish {
   delete headers['x-first-death-queue'];
   delete headers['x-first-death-reason'];
   delete headers['x-delivery-count'];
-  const options: Options.Publish = { headers, deliveryMode: p.deliveryMode ?? 2 };
+  const options: Options.Publish = { headers: amqpHeaders(headers) as Options.Publish['headers'], deliveryMode: p.deliveryMode ?? 2 };
   if (p.contentType !== undefined) options.contentType = p.contentType;
   if (p.contentEncoding !== undefined) options.contentEncoding = p.contentEncoding;
   if (p.priority !== undefined) options.priority = p.priority;

@@ -29,7 +29,8 @@ import type { Channel, ChannelModel, ConfirmChannel, Message, Options } from 'am
 import { maskUrl } from '../mask-url.js';
 import type { TaskMessage } from '../protocol/message.js';
 import type { ConnectionEvents } from '../redis-client.js';
-import type { Broker, Consumer, ConsumerOptions, PublishItem, Route } from './broker.js';
+import type { Broker, Consumer, ConsumerOptions, ControlChannel, PublishItem, Route } from './broker.js';
+import { AmqpControlChannel } from './amqp-fanout.js';
 import { publishOptions, republishOptions } from './amqp-codec.js';
 import { AmqpConnection, AmqpConnectionError } from './amqp-connection.js';
 import { AmqpConsumer } from './amqp-consumer.js';
@@ -95,6 +96,7 @@ export class AmqpBroker implements Broker {
   private declared = new Map<string, Promise<void>>();
   private declaredGeneration = -1;
   private readonly consumers = new Set<AmqpConsumer>();
+  private readonly controlChannels = new Set<AmqpControlChannel>();
   private readonly connectTimeoutMs: number;
 
   constructor(url: string, options: AmqpBrokerOptions = {}) {
@@ -309,7 +311,16 @@ export class AmqpBroker implements Broker {
     }
   }
 
+  /** Celery's pidbox and `celeryev` exchanges on RabbitMQ (see amqp-fanout.ts). */
+  async openControlChannel(): Promise<ControlChannel> {
+    const channel = new AmqpControlChannel(this.connection, this.displayUrl, this.connectTimeoutMs);
+    this.controlChannels.add(channel);
+    return channel;
+  }
+
   async close(): Promise<void> {
+    for (const c of [...this.controlChannels]) await c.close();
+    this.controlChannels.clear();
     for (const c of [...this.consumers]) await c.close();
     await this.connection.close();
   }

@@ -231,7 +231,7 @@ export interface ControlChannel {
    * routing key it was published under). Resolves once subscribed, with a function
    * that stops the subscription.
    */
-  subscribe(exchange: string, onMessage: (message: TaskMessage, routingKey: string) => void): Promise<() => Promise<void>>;
+  subscribe(exchange: string, onMessage: (message: TaskMessage, routingKey: string) => void, options?: SubscribeOptions): Promise<() => Promise<void>>;
   /** Publish `message` to every subscriber of the fanout `exchange`. */
   publishFanout(exchange: string, message: TaskMessage, routingKey?: string): Promise<void>;
   /** Publish to the queue bound to the direct `exchange` under `routingKey`; dropped when nothing is bound (as AMQP does). */
@@ -248,6 +248,16 @@ export interface ControlChannel {
   loadRevoked?(): Promise<Map<string, number>>;
   /** Close the channel's connections (subscriptions end). */
   close(): Promise<void>;
+}
+
+/** Options of `ControlChannel.subscribe`. */
+export interface SubscribeOptions {
+  /**
+   * The subscriber's queue, on transports with real queues (RabbitMQ): Celery's
+   * `<node>.celery.pidbox` for a worker's mailbox, `celeryev.<uuid>` for an event
+   * receiver. Default: `<exchange>.<random>`. Redis and memory ignore it.
+   */
+  queue?: string;
 }
 
 /** A requester's reply queue (see `ControlChannel.openReplyQueue`). */

@@ -28,6 +28,9 @@ const CONTROL_ARGS: Record<string, { args?: [string, (v: string) => unknown][]; 
   heartbeat: {},
   enable_events: {},
   disable_events: {},
+  pool_grow: { args: [['n', Number]] },
+  pool_shrink: { args: [['n', Number]] },
+  autoscale: { args: [['max', Number], ['min', Number]] },
   query_task: { variadic: 'ids' },
   registered: { variadic: 'taskinfoitems' },
 };

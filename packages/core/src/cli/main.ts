@@ -54,6 +54,7 @@ program
   .option('--autoscale <max,min>', 'threads/processes: between min and max members, growing while work waits')
   .option('--without-mingle', 'do not ask other workers for revoked ids at start-up')
   .option('--pidfile <path>', 'write the pid here; refuse to start while a live worker holds it')
+  .option('-S, --statedb <path>', 'keep revoked ids in this file across restarts (%n node name, %h host; Celeriac JSON, not shared with Python)')
   .option('-E, --task-events', 'send task events for monitors (celeriac events, Flower)')
   .option('--without-heartbeat', 'send no worker-online / worker-heartbeat / worker-offline events')
   .option('-B, --beat', 'also run beat (the periodic task scheduler) in this process')

@@ -26,6 +26,8 @@ export interface WorkerFlags extends ConnectionFlags {
   autoscale?: string;
   /** `--pidfile`: refuse to start while a live worker holds it. */
   pidfile?: string;
+  /** `-S/--statedb`: the persistent state file (revoked ids survive a restart). */
+  statedb?: string;
   /** `-E`. */
   taskEvents?: boolean;
   /** `--without-heartbeat`. */
@@ -79,6 +81,7 @@ export async function workerCommand(flags: WorkerFlags, version: string): Promis
     maxMemoryPerChild,
     autoscale,
     mingle: flags.withoutMingle !== true,
+    ...(flags.statedb ? { stateDb: flags.statedb } : {}),
     sendEvents: flags.taskEvents ? true : undefined,
     heartbeat: flags.withoutHeartbeat !== true,
   });

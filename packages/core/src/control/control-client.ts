@@ -49,7 +49,7 @@ export class Control {
   private async openChannel(): Promise<ControlChannel> {
     const broker = await this.app.getBroker();
     if (!broker.openControlChannel) {
-      throw new ConfigurationError(`The broker ${broker.displayUrl} has no broadcast support, so remote control is not available on it; use a redis:// or memory:// broker.`);
+      throw new ConfigurationError(`The broker ${broker.displayUrl} has no broadcast support, so remote control is not available on it; use a redis://, amqp:// or memory:// broker.`);
     }
     return broker.openControlChannel();
   }

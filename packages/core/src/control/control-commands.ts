@@ -3,6 +3,7 @@
  * and reply shapes (celery/worker/control.py), so `celery inspect` / `celery
  * control` and Flower read a Celeriac worker as they read a Python one.
  */
+import { constants as osConstants } from 'node:os';
 import type { Celeriac } from '../app.js';
 import { maskUrl } from '../mask-url.js';
 import type { WorkerStats } from '../worker/request-lifecycle.js';
@@ -16,8 +17,19 @@ export interface ControlTarget {
   readonly app: Celeriac;
   readonly hostname: string;
   readonly queues: readonly string[];
+  /** Tasks run at once, now (pool_grow / pool_shrink / autoscale change it). */
   readonly concurrency: number;
   readonly prefetchLimit: number;
+  /** `async`, `threads` or `processes`. */
+  readonly poolKind: string;
+  /** Started with autoscale (pool_grow / pool_shrink refused then, as Celery does). */
+  readonly autoscaling: boolean;
+  /** pool_grow / pool_shrink by `delta`; throws when the pool cannot. */
+  resizePool(delta: number): void;
+  /** autoscale: new bounds, returns [max, min] in force; throws when autoscale is off. */
+  setAutoscale(max: number | undefined, min: number | undefined): [number, number];
+  /** Turn task events on or off: true when that changed something, null when the worker has no event channel. */
+  setTaskEvents(on: boolean): boolean | null;
   readonly stats: WorkerStats;
   /** Unix ms the worker started. */
   readonly startedAt: number;
@@ -25,8 +37,12 @@ export interface ControlTarget {
   readonly revoked: RevokedSet;
   /** Tasks run per name (`stats.total`). */
   readonly totals: Map<string, number>;
-  /** Revoke: flag the ids (and, with `terminate`, stop the running ones if the pool can). */
-  revoke(ids: string[], terminate: boolean, signal: string): string[];
+  /**
+   * Revoke: flag the ids and, with `terminate`, send `signal` to the pool members
+   * running them. `terminated`: ids whose member got the signal; `notStoppable`:
+   * running ids the pool cannot stop (the async pool: running JavaScript).
+   */
+  revoke(ids: string[], terminate: boolean, signal: NodeJS.Signals): { terminated: string[]; notStoppable: string[] };
   /** Warm shutdown, after the reply is sent. */
   shutdown(): void;
   /** Change a task's rate limit on this worker (`'10/s'`; null = none). Throws for a bad rate. */
@@ -35,6 +51,29 @@ export interface ControlTarget {
 
 /** A command handler: arguments in, JSON-able reply out (undefined: no reply). */
 export type ControlHandler = (target: ControlTarget, args: Record<string, unknown>) => unknown;
+
+/**
+ * A signal as Celery's `signals.signum` reads it: `SIGKILL`, `KILL`, `kill` or
+ * `9`; null when it names none.
+ */
+export function signalName(value: unknown): NodeJS.Signals | null {
+  const known = osConstants.signals as Record<string, number>;
+  if (typeof value === 'number' || (typeof value === 'string' && /^\d+$/.test(value))) {
+    const n = Number(value);
+    return (Object.keys(known).find((name) => known[name] === n) as NodeJS.Signals | undefined) ?? null;
+  }
+  if (typeof value !== 'string' || value === '') return null;
+  const upper = value.toUpperCase();
+  const name = upper.startsWith('SIG') ? upper : `SIG${upper}`;
+  return name in known ? (name as NodeJS.Signals) : null;
+}
+
+/** A positive whole number argument (`n`, `max`, `min`), or the default. */
+function count(value: unknown, fallback: number | undefined): number | undefined {
+  if (value === undefined || value === null) return fallback;
+  const n = typeof value === 'string' ? Number(value) : value;
+  return typeof n === 'number' && Number.isInteger(n) && n >= 0 ? n : Number.NaN;
+}
 
 const ok = (value: unknown) => ({ ok: value });
 const nok = (value: unknown) => ({ error: value });
@@ -83,7 +122,7 @@ function stats(t: ControlTarget) {
       'max-tasks-per-child': 'N/A',
       'put-guarded-by-semaphore': false,
       timeouts: [0, 0],
-      implementation: 'celeriac:async',
+      implementation: `celeriac:${t.poolKind}`,
     },
     broker: {
       hostname: url.hostname || null,
@@ -123,6 +162,16 @@ function stats(t: ControlTarget) {
   };
 }
 
+/** pool_grow (`sign` 1) / pool_shrink (-1) by `n` (default 1), with Celery's replies. */
+function resize(t: ControlTarget, a: Record<string, unknown>, sign: 1 | -1) {
+  const command = sign > 0 ? 'pool_grow' : 'pool_shrink';
+  if (t.autoscaling) return nok(`${command} is not supported with autoscale. Adjust autoscale range instead.`);
+  const n = count(a.n, 1);
+  if (n === undefined || Number.isNaN(n)) return nok(`${command}: n must be a whole number, got ${JSON.stringify(a.n)}`);
+  t.resizePool(sign * n);
+  return ok(sign > 0 ? 'pool will grow' : 'pool will shrink');
+}
+
 /** Every command by name (Celery's `Panel.data`), aliases included. */
 export const CONTROL_COMMANDS: Record<string, ControlHandler> = {
   ping: () => ok('pong'),
@@ -158,9 +207,18 @@ export const CONTROL_COMMANDS: Record<string, ControlHandler> = {
   revoke: (t, a) => {
     const ids = idList(a.task_id);
     const terminate = a.terminate === true;
-    const terminated = t.revoke(ids, terminate, typeof a.signal === 'string' ? a.signal : 'SIGTERM');
-    if (terminate) return terminated.length === 0 ? ok('terminate: tasks unknown') : ok(`terminate: ${terminated.join(', ')}`);
-    return ok(`tasks ${ids.join(', ')} flagged as revoked`);
+    const signal = a.signal === undefined || a.signal === null ? 'SIGTERM' : signalName(a.signal);
+    if (terminate && signal === null) return nok(`Unknown signal ${JSON.stringify(a.signal)}: use a name such as SIGTERM, TERM, SIGKILL or a number`);
+    const { terminated, notStoppable } = t.revoke(ids, terminate, signal ?? 'SIGTERM');
+    if (!terminate) return ok(`tasks ${ids.join(', ')} flagged as revoked`);
+    if (notStoppable.length > 0) {
+      // Celery's non-prefork pools cannot terminate either (NotImplementedError); say why and what to do.
+      return nok(
+        `terminate: the ${t.poolKind} pool cannot stop running JavaScript: ${notStoppable.join(', ')} flagged as revoked but run to the end. ` +
+          'Start the worker with --pool threads or --pool processes to terminate running tasks.',
+      );
+    }
+    return terminated.length === 0 ? ok('terminate: tasks unknown') : ok(`terminate: ${terminated.join(', ')}`);
   },
   terminate: (t, a) => CONTROL_COMMANDS.revoke!(t, { ...a, terminate: true }),
   shutdown: (t) => {
@@ -168,8 +226,18 @@ export const CONTROL_COMMANDS: Record<string, ControlHandler> = {
     return ok('shutdown');
   },
   heartbeat: () => undefined,
-  enable_events: () => ok('task events already enabled'),
-  disable_events: () => ok('task events already disabled'),
+  enable_events: (t) => (t.setTaskEvents(true) ? ok('task events enabled') : ok('task events already enabled')),
+  disable_events: (t) => (t.setTaskEvents(false) ? ok('task events disabled') : ok('task events already disabled')),
+  pool_grow: (t, a) => resize(t, a, 1),
+  pool_shrink: (t, a) => resize(t, a, -1),
+  autoscale: (t, a) => {
+    if (!t.autoscaling) return nok("ValueError('Autoscale not enabled')");
+    const max = count(a.max, undefined);
+    const min = count(a.min, undefined);
+    if (Number.isNaN(max) || Number.isNaN(min)) return nok(`autoscale: max and min must be whole numbers, got max=${JSON.stringify(a.max)} min=${JSON.stringify(a.min)}`);
+    const [nowMax, nowMin] = t.setAutoscale(max, min);
+    return ok(`autoscale now max=${nowMax} min=${nowMin}`);
+  },
   rate_limit: (t, a) => {
     const name = a.task_name;
     if (typeof name !== 'string' || !t.app.hasTask(name)) return nok('unknown task');

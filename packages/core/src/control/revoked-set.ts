@@ -10,6 +10,8 @@ export const REVOKE_EXPIRES_SECONDS = 10_800;
 export class RevokedSet {
   /** Insertion order is revocation order: the oldest entry is first. */
   private readonly data = new Map<string, number>();
+  /** Called after an id is added (the `--statedb` file follows the set). */
+  onChange: (() => void) | undefined;
 
   constructor(
     private readonly maxLength = REVOKES_MAX,
@@ -21,6 +23,7 @@ export class RevokedSet {
     this.data.delete(id);
     this.data.set(id, at);
     while (this.data.size > this.maxLength) this.data.delete(this.data.keys().next().value as string);
+    this.onChange?.();
   }
 
   has(id: string): boolean {
@@ -61,6 +64,12 @@ export class RevokedSet {
   ids(): string[] {
     this.purge();
     return [...this.data.keys()];
+  }
+
+  /** `[id, unix seconds revoked]`, oldest first (the `--statedb` file). */
+  entries(): [string, number][] {
+    this.purge();
+    return [...this.data];
   }
 
   /** Celery's `_data` form for a `hello` reply: id → `[time, id]`. */

@@ -47,7 +47,8 @@ export class WorkerMailbox {
   ) {}
 
   async start(): Promise<void> {
-    this.unsubscribe = await this.channel.subscribe(PIDBOX_EXCHANGE, (message) => void this.handle(message));
+    // RabbitMQ: the node's own queue, `<node>.celery.pidbox`, as kombu's `Mailbox.get_queue`.
+    this.unsubscribe = await this.channel.subscribe(PIDBOX_EXCHANGE, (message) => void this.handle(message), { queue: `${this.target.hostname}.${PIDBOX_EXCHANGE}` });
   }
 
   private async handle(message: TaskMessage): Promise<void> {

@@ -30,15 +30,23 @@ export function utcOffsetHours(date = new Date()): number {
   return Math.floor(date.getTimezoneOffset() / 60);
 }
 
+/** `utcOffsetHours()` read at most once a minute (a Date per event cost ~1 µs, three times per task with -E). */
+let offsetCache = { hours: 0, until: 0 };
+function currentUtcOffset(now: number): number {
+  if (now >= offsetCache.until) offsetCache = { hours: utcOffsetHours(new Date(now)), until: now + 60_000 };
+  return offsetCache.hours;
+}
+
 /** Build an event with Celery's field order. */
 export function makeEvent(type: string, fields: Record<string, unknown>, origin: { hostname: string; clock: number }): CeleryEvent {
+  const now = Date.now();
   return {
     hostname: origin.hostname,
-    utcoffset: utcOffsetHours(),
+    utcoffset: currentUtcOffset(now),
     pid: process.pid,
     clock: origin.clock,
     ...fields,
-    timestamp: Date.now() / 1000,
+    timestamp: now / 1000,
     type,
   } as CeleryEvent;
 }

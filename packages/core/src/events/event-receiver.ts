@@ -9,6 +9,7 @@
  * receiver.state.workers;   // hostname → { alive, processed, active, loadavg, ... }
  * ```
  */
+import { randomUUID } from 'node:crypto';
 import type { ControlChannel } from '../brokers/broker.js';
 import { decodeEventMessage, EVENT_EXCHANGE, type CeleryEvent } from './event-message.js';
 import { EventState } from './event-state.js';
@@ -37,9 +38,14 @@ export class EventReceiver {
   async start(): Promise<void> {
     if (this.stopSubscription) return;
     const channel = await this.openChannel();
-    this.stopSubscription = await channel.subscribe(EVENT_EXCHANGE, (message) => {
-      for (const event of decodeEventMessage(message)) this.dispatch(event);
-    });
+    // RabbitMQ: a queue of its own, `celeryev.<uuid>` bound with `#`, as Celery's EventReceiver.
+    this.stopSubscription = await channel.subscribe(
+      EVENT_EXCHANGE,
+      (message) => {
+        for (const event of decodeEventMessage(message)) this.dispatch(event);
+      },
+      { queue: `${EVENT_EXCHANGE}.${randomUUID()}` },
+    );
   }
 
   private dispatch(event: CeleryEvent): void {

@@ -8,6 +8,7 @@ import { tracebackOf } from '../protocol/exceptions.js';
 import { argsRepr, kwargsRepr, pyRepr } from '../protocol/python-repr.js';
 import { States, type TaskState } from '../states.js';
 import type { TaskRequest } from '../worker/task-request.js';
+import { signalNumber } from '../worker/run-task.js';
 import type { EventDispatcher } from './event-dispatcher.js';
 
 /** An exception as Celery's `%r` shows it: `ValueError('bad')`. */
@@ -54,6 +55,10 @@ export class TaskEvents {
       this.dispatcher.send(state === States.FAILURE ? 'task-failed' : 'task-retried', { uuid: r.id, exception: exceptionRepr(error), traceback: tracebackOf(error) });
     } else if (state === States.REJECTED) {
       this.dispatcher.send('task-rejected', { uuid: r.id, requeue });
+    } else if (state === States.REVOKED) {
+      // Terminated by remote control while running.
+      const error = ran.ok ? undefined : (ran.error as { signal?: string });
+      this.dispatcher.send('task-revoked', { uuid: r.id, terminated: true, signum: error?.signal ? signalNumber(error.signal) : null, expired: false });
     }
   }
 

@@ -14,8 +14,11 @@
  * - Autoscale: between `minConcurrency` and `concurrency` members; new ones start
  *   when every member is busy and work waits, idle ones above the minimum stop
  *   after `idleMs`.
+ * - Remote control: `resize` (pool_grow / pool_shrink), `setAutoscale`, and
+ *   `terminate` (revoke with terminate: the member running the task gets the
+ *   signal; a thread is terminated and replaced; the task is stored REVOKED).
  */
-import { ConfigurationError, Retry, TimeLimitExceeded, WorkerLostError } from '../errors.js';
+import { ConfigurationError, Retry, TaskTerminated, TimeLimitExceeded, WorkerLostError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { longTimeout } from './long-timeout.js';
 import { spawnProcess, spawnThread, type Executor } from './pool-executors.js';
@@ -41,6 +44,8 @@ export interface ChildPoolOptions {
   maxMemoryPerChild?: number | null;
   /** V8 old-space limit per member, MB. */
   heapLimitMb?: number;
+  /** Started with `--autoscale`: pool_grow / pool_shrink are refused (Celery: adjust the autoscale range instead). */
+  autoscale?: boolean;
   /** Idle members above the minimum stop after this long. Default 30 s (Celery's autoscaler keepalive). */
   idleMs?: number;
 }
@@ -50,6 +55,8 @@ interface RunningJob {
   request: TaskRequest;
   finish: (outcome: FunctionOutcome) => void;
   startedAt: number;
+  /** Set when remote control terminated it: its member's exit is the termination, not a loss. */
+  terminatedBy?: NodeJS.Signals;
 }
 
 interface Member {
@@ -67,8 +74,11 @@ interface Waiter {
 
 /** A pool of worker threads or child processes. */
 export class ChildPool implements Pool {
-  readonly concurrency: number;
-  readonly minConcurrency: number;
+  /** Members at most (changed by `resize` / `setAutoscale`). */
+  private max: number;
+  /** Members kept even when idle. */
+  private min: number;
+  readonly autoscaling: boolean;
   onSlotFreed?: () => void;
   private readonly members = new Set<Member>();
   private readonly idle: Member[] = [];
@@ -82,8 +92,66 @@ export class ChildPool implements Pool {
   private startWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
 
   constructor(private readonly o: ChildPoolOptions) {
-    this.concurrency = o.concurrency;
-    this.minConcurrency = Math.min(o.concurrency, Math.max(0, o.minConcurrency ?? o.concurrency));
+    this.max = o.concurrency;
+    this.min = Math.min(o.concurrency, Math.max(0, o.minConcurrency ?? o.concurrency));
+    this.autoscaling = o.autoscale ?? this.min !== this.max;
+  }
+
+  /** Members at most (tasks at once). */
+  get concurrency(): number {
+    return this.max;
+  }
+
+  /** Members kept even when idle (autoscale's minimum). */
+  get minConcurrency(): number {
+    return this.min;
+  }
+
+  /** pool_grow (`delta` > 0) / pool_shrink (< 0): a fixed-size pool moves both bounds; never below 1. */
+  resize(delta: number): void {
+    this.max = Math.max(1, this.max + delta);
+    this.min = Math.max(Math.min(this.max, this.min + delta), 0);
+    this.applyBounds();
+  }
+
+  /** autoscale: new bounds (either may be left as is); a minimum above the maximum is lowered to it. */
+  setAutoscale(max: number | undefined, min: number | undefined): [number, number] {
+    if (max !== undefined) this.max = Math.max(1, max);
+    if (min !== undefined) this.min = Math.max(0, min);
+    this.min = Math.min(this.min, this.max);
+    this.applyBounds();
+    return [this.max, this.min];
+  }
+
+  /** Retire idle members above the maximum (busy ones retire when their task is done); start up to the minimum. */
+  private applyBounds(): void {
+    while (this.live() > this.max && this.idle.length > 0) this.retire(this.idle[0]!, `pool shrunk to ${this.max}`);
+    this.maintain();
+    this.onSlotFreed?.();
+  }
+
+  /**
+   * Celery's `terminate_job` for `revoke(terminate=True)`: the member running
+   * `taskId` gets `signal` (a child process) or is terminated (a thread, whatever
+   * the signal) and replaced; the task ends as `TaskTerminated` (stored REVOKED).
+   * A child that survives the signal (it handles it) goes on running the task.
+   */
+  terminate(taskId: string, signal: NodeJS.Signals): boolean {
+    for (const member of this.members) {
+      const job = member.job;
+      if (!job || job.request.id !== taskId || member.state === 'gone') continue;
+      this.o.log.info({ id: taskId, signal, member: member.executor.label, pid: member.executor.pid }, `Terminating ${taskId} (${signal}) in ${member.executor.label} (pid ${member.executor.pid})`);
+      job.terminatedBy = signal;
+      if (this.o.kind === 'threads') {
+        member.state = 'gone';
+        member.executor.kill();
+        job.finish({ ok: false, error: new TaskTerminated(signal), startedAt: job.startedAt });
+      } else {
+        member.executor.kill(signal);
+      }
+      return true;
+    }
+    return false;
   }
 
   get active(): number {
@@ -101,7 +169,7 @@ export class ChildPool implements Pool {
 
   /** Start the minimum number of members; rejects if the app module cannot be loaded in one. */
   async start(): Promise<void> {
-    const first = Math.max(1, this.minConcurrency);
+    const first = Math.max(1, this.min);
     const ready = Array.from({ length: first }, () => new Promise<void>((resolve, reject) => this.startWaiters.push({ resolve, reject })));
     for (let i = 0; i < first; i++) this.spawn();
     try {
@@ -174,8 +242,8 @@ export class ChildPool implements Pool {
       for (const waiter of this.waiters.splice(0)) waiter.reject(this.broken);
       return;
     }
-    while (this.live() < this.minConcurrency) this.spawn();
-    while (this.waiters.length > this.starting() && this.live() < this.concurrency) this.spawn();
+    while (this.live() < this.min) this.spawn();
+    while (this.waiters.length > this.starting() && this.live() < this.max) this.spawn();
   }
 
   private acquire(): Promise<Member> {
@@ -194,6 +262,10 @@ export class ChildPool implements Pool {
   /** A member is free: give it to waiting work, or park it (idle members above the minimum stop later). */
   private release(member: Member): void {
     if (member.state === 'gone') return;
+    if (this.live() > this.max) {
+      this.retire(member, `pool shrunk to ${this.max}`);
+      return;
+    }
     const waiter = this.waiters.shift();
     if (waiter) {
       member.state = 'busy';
@@ -202,9 +274,9 @@ export class ChildPool implements Pool {
     }
     member.state = 'idle';
     this.idle.push(member);
-    if (this.live() > this.minConcurrency) {
+    if (this.live() > this.min) {
       member.idleTimer = setTimeout(() => {
-        if (member.state === 'idle' && this.live() > this.minConcurrency) this.retire(member, 'idle (autoscale)');
+        if (member.state === 'idle' && this.live() > this.min) this.retire(member, 'idle (autoscale)');
       }, this.o.idleMs ?? 30_000);
       member.idleTimer.unref();
     }
@@ -329,7 +401,10 @@ export class ChildPool implements Pool {
     if (i >= 0) this.idle.splice(i, 1);
     clearTimeout(member.idleTimer);
     const job = member.job;
-    if (job) {
+    if (job?.terminatedBy) {
+      this.o.log.info({ member: member.executor.label, pid: member.executor.pid, id: job.request.id }, `Process '${member.executor.label}' pid:${member.executor.pid} terminated by remote control (${how})`);
+      job.finish({ ok: false, error: new TaskTerminated(job.terminatedBy), startedAt: job.startedAt });
+    } else if (job) {
       this.o.log.error({ member: member.executor.label, pid: member.executor.pid, id: job.request.id }, `Process '${member.executor.label}' pid:${member.executor.pid} exited with '${how}'`);
       job.finish({ ok: false, error: new WorkerLostError(`Worker exited prematurely: ${how} Job: ${job.id}.`), startedAt: job.startedAt });
     } else if (!wasGone && !this.closed) {

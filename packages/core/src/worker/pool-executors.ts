@@ -21,8 +21,8 @@ export interface Executor {
   onMessage(handler: (message: FromChild) => void): void;
   /** Called once when it has exited, with how (`exitcode 1`, `signal 9 (SIGKILL)`). */
   onExit(handler: (how: string) => void): void;
-  /** Stop it now (hard time limit, shutdown). */
-  kill(): void;
+  /** Stop it now (hard time limit, shutdown): SIGKILL, or `signal` for a child process (a thread is terminated whatever the signal). */
+  kill(signal?: NodeJS.Signals): void;
 }
 
 /** How to start pool members. */
@@ -101,8 +101,8 @@ export function spawnProcess(index: number, options: ExecutorOptions): Executor 
     },
     onMessage: (h) => child.on('message', (m) => h(m as FromChild)),
     onExit: (h) => (exitHandler = h),
-    kill: () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    kill: (signal = 'SIGKILL') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     },
   };
 }

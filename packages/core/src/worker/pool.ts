@@ -29,6 +29,21 @@ export interface Pool {
    * the worker.
    */
   onSlotFreed?: () => void;
+  /**
+   * `pool_grow` / `pool_shrink`: change the slots (and members) by `delta`, never
+   * below 1. Members above the new size stop once their task is done.
+   */
+  resize?(delta: number): void;
+  /** `autoscale` (pools started with one): new bounds; returns them as now in force. */
+  setAutoscale?(max: number | undefined, min: number | undefined): [number, number];
+  /** True when the pool was started with `autoscale` (pool_grow / pool_shrink are refused then, as Celery does). */
+  readonly autoscaling?: boolean;
+  /**
+   * Celery's `terminate_job`: stop the member running `taskId` with `signal` (a
+   * thread is terminated whatever the signal, and replaced). False when no member
+   * runs it. Pools that cannot stop running code omit it.
+   */
+  terminate?(taskId: string, signal: NodeJS.Signals): boolean;
   /** Start-up (threads and children); resolves when the pool can run tasks. */
   start?(): Promise<void>;
   /** Wait for the running functions (warm shutdown); the pool takes no more work after. */
@@ -47,7 +62,12 @@ export class AsyncPool implements Pool {
   private closed = false;
   onSlotFreed?: () => void;
 
-  constructor(readonly concurrency: number) {}
+  constructor(public concurrency: number) {}
+
+  resize(delta: number): void {
+    this.concurrency = Math.max(1, this.concurrency + delta);
+    this.onSlotFreed?.();
+  }
 
   get active(): number {
     return this.busy;

@@ -1,7 +1,8 @@
+import { constants as osConstants } from 'node:os';
 import type { Celeriac } from '../app.js';
 import type { ResultDocument, ResultTuple } from '../backends/backend.js';
 import { callErrbacks, chordPartReturn, failRestOfChain, sendCallbacks, sendNextStep, type CanvasRequest } from '../canvas/worker-steps.js';
-import { Ignore, Reject, Retry, TimeLimitExceeded, WorkerLostError } from '../errors.js';
+import { Ignore, Reject, Retry, TaskTerminated, TimeLimitExceeded, WorkerLostError } from '../errors.js';
 import { toExceptionDocument, tracebackOf } from '../protocol/exceptions.js';
 import { States, type TaskState } from '../states.js';
 import { runInTaskContext } from '../task-context.js';
@@ -202,6 +203,7 @@ export async function recordOutcome(req: TaskRequest, deps: RunDeps, ran: Functi
     let error = caught;
     if (error instanceof ResultNotStored) throw error; // not the task's failure: the worker decides
     if (error instanceof Ignore) return { state: States.IGNORED };
+    if (error instanceof TaskTerminated) return recordTerminated(req, deps, error, store);
     if (error instanceof Reject) {
       log.warn({ task: req.name, id: req.id, requeue: error.requeue }, `Task ${req.name}[${req.id}] rejected: ${error.reason}`);
       return { state: States.REJECTED, requeue: error.requeue };
@@ -228,6 +230,24 @@ export async function recordOutcome(req: TaskRequest, deps: RunDeps, ran: Functi
     }
     return recordFailure(req, deps, error, extended, store ?? (app.settings.taskStoreErrorsEvenIfIgnored ? deps.storeResult : null));
   }
+}
+
+/**
+ * Terminated by remote control (Celery's `_announce_revoked('terminated', ...)`):
+ * REVOKED with `TaskRevokedError('terminated')`, the task_revoked signal with
+ * `terminated` and the signal number; no failure hooks, no errbacks.
+ */
+async function recordTerminated(req: TaskRequest, deps: RunDeps, error: TaskTerminated, store: RunDeps['storeResult'] | null): Promise<RunOutcome> {
+  deps.log.info({ task: req.name, id: req.id, signal: error.signal }, `Task ${req.name}[${req.id}] terminated (${error.signal}): stored REVOKED`);
+  if (store) await persist(store, resultDocument(req.decoded, States.REVOKED, toExceptionDocument(error)));
+  await emitSignal(deps.app, 'taskRevoked', { sender: req.name, request: req, terminated: true, signum: signalNumber(error.signal), expired: false });
+  return { state: States.REVOKED };
+}
+
+/** The number of a signal name as Celery reports `signum` (`SIGTERM` → `'15'`: `str(Terminated(15))`). */
+export function signalNumber(signal: string): string | null {
+  const n = (osConstants.signals as Record<string, number>)[signal];
+  return n === undefined ? null : String(n);
 }
 
 async function recordFailure(req: TaskRequest, deps: RunDeps, error: unknown, extended: ExtendedFields | undefined, store: RunDeps['storeResult']): Promise<RunOutcome> {

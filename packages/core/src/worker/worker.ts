@@ -26,6 +26,7 @@ import { startupRetryInterval } from '../wait-for-redis.js';
 import type { ControlTarget } from '../control/control-commands.js';
 import { REVOKE_EXPIRES_SECONDS, RevokedSet } from '../control/revoked-set.js';
 import { WorkerMailbox } from '../control/worker-mailbox.js';
+import { nodeFormat, StateDb } from '../control/state-db.js';
 import { WorkerRequests } from '../control/worker-requests.js';
 import { clockOf } from '../control/lamport-clock.js';
 import { VERSION } from '../version.js';
@@ -97,6 +98,12 @@ export interface WorkerOptions {
    * mingle; `--without-mingle` turns it off). Default true.
    */
   mingle?: boolean;
+  /**
+   * The persistent state file (`--statedb`, Celery's `worker_state_db`): revoked ids
+   * are loaded from it at start and written back when they change and at shutdown,
+   * so they survive a restart even without broker storage. Default: app `workerStateDb`.
+   */
+  stateDb?: string | null;
   /** Send task events (`-E`; Celery's `worker_send_task_events`). Default: the app setting. */
   sendEvents?: boolean;
   /** Send worker-online / worker-heartbeat / worker-offline events (`--without-heartbeat` turns them off). Default true. */
@@ -118,10 +125,8 @@ const COLD_FLUSH_WAIT_MS = 10_000;
 export class Worker {
   readonly hostname: string;
   readonly queues: string[];
-  readonly concurrency: number;
   /** Where task functions run. */
   readonly poolKind: PoolKind;
-  readonly prefetchLimit: number;
   readonly log: Logger;
   /** Identifies this consumer in the broker (unacked ownership, heartbeats). */
   readonly consumerId = randomUUID();
@@ -136,7 +141,12 @@ export class Worker {
   /** Unix ms when `start()` was called. */
   startedAt = 0;
 
+  /** Tasks run at once (changed by pool_grow / pool_shrink / autoscale). */
+  private slots: number;
+  private readonly prefetchMultiplier: number;
+
   private broker: Broker | undefined;
+  private stateDb: StateDb | undefined;
   private mailbox: WorkerMailbox | undefined;
   private controlChannel: ControlChannel | undefined;
   private events: EventDispatcher | undefined;
@@ -172,10 +182,19 @@ export class Worker {
       throw new ConfigurationError(`Unknown pool ${JSON.stringify(this.poolKind)}: use 'async' (I/O-bound tasks), 'threads' or 'processes' (CPU-bound tasks).`);
     }
     if (options.autoscale && this.poolKind === 'async') throw new ConfigurationError('autoscale needs --pool threads or processes (the async pool has no members to start or stop).');
-    this.concurrency = options.autoscale?.[0] ?? options.concurrency ?? s.workerConcurrency;
-    const multiplier = options.prefetchMultiplier ?? s.workerPrefetchMultiplier;
-    this.prefetchLimit = multiplier === 0 ? UNLIMITED_PREFETCH : Math.max(1, this.concurrency * multiplier);
+    this.slots = options.autoscale?.[0] ?? options.concurrency ?? s.workerConcurrency;
+    this.prefetchMultiplier = options.prefetchMultiplier ?? s.workerPrefetchMultiplier;
     this.log = options.logger ?? createLogger(options.logLevel ?? 'info', 'celeriac', { format: s.workerLogFormat });
+  }
+
+  /** Tasks run at once (pool_grow / pool_shrink / autoscale change it on a running worker). */
+  get concurrency(): number {
+    return this.slots;
+  }
+
+  /** Messages reserved at once: concurrency × prefetch multiplier (follows the concurrency, as Celery's `_update_prefetch_count`). */
+  get prefetchLimit(): number {
+    return this.prefetchMultiplier === 0 ? UNLIMITED_PREFETCH : Math.max(1, this.slots * this.prefetchMultiplier);
   }
 
   /** Connect and start consuming. Resolves once consuming has begun. */
@@ -192,6 +211,7 @@ export class Worker {
     // A bad rate is a start-up error, not a surprise on the first message.
     parseRate(s.taskDefaultRateLimit, 'taskDefaultRateLimit');
     for (const name of this.app.taskNames) parseRate(this.app.getTask(name).options.rateLimit, `The rateLimit of task ${name}`);
+    this.openStateDb();
     const recordingLimit = Math.max(this.prefetchLimit, this.concurrency * 2);
     const pool = this.createPool();
     this.pool = pool;
@@ -266,6 +286,19 @@ export class Worker {
     void emitSignal(this.app, 'workerReady', { sender: this });
   }
 
+  /** `--statedb`: load the revoked ids kept in the state file (they survive a restart). */
+  private openStateDb(): void {
+    const path = this.options.stateDb === undefined ? this.app.settings.workerStateDb : this.options.stateDb;
+    if (!path) return;
+    const clock = clockOf(this.app);
+    const db = new StateDb(nodeFormat(path, this.hostname), this.revoked, () => clock.current, (err) =>
+      this.log.warn({ err, statedb: db.path }, `Could not write the worker state file ${db.path}: ${err.message}`),
+    );
+    clock.adjust(db.load());
+    this.stateDb = db;
+    this.log.info({ statedb: db.path, revoked: this.revoked.size }, `statedb: ${this.revoked.size} revoked id(s) loaded from ${db.path}`);
+  }
+
   /** The pool `--pool` / `workerPool` names. */
   private createPool(): Pool {
     const s = this.app.settings;
@@ -287,6 +320,7 @@ export class Worker {
       maxTasksPerChild: this.options.maxTasksPerChild ?? s.workerMaxTasksPerChild,
       maxMemoryPerChild: this.options.maxMemoryPerChild ?? s.workerMaxMemoryPerChild,
       heapLimitMb: this.options.childHeapLimitMb,
+      autoscale: this.options.autoscale !== undefined,
       // Celery's autoscaler reads AUTOSCALE_KEEPALIVE (seconds an idle process above the minimum is kept; default 30).
       idleMs: keepaliveSeconds() * 1000,
     });
@@ -351,24 +385,52 @@ export class Worker {
 
   /** This worker as remote-control commands see it. */
   private controlTarget(): ControlTarget {
+    const worker = this;
     return {
       app: this.app,
       hostname: this.hostname,
       queues: this.queues,
-      concurrency: this.concurrency,
-      prefetchLimit: this.prefetchLimit,
+      get concurrency() {
+        return worker.concurrency;
+      },
+      get prefetchLimit() {
+        return worker.prefetchLimit;
+      },
+      poolKind: this.poolKind,
+      get autoscaling() {
+        return worker.pool?.autoscaling === true;
+      },
+      resizePool: (delta) => this.resizePool(delta),
+      setAutoscale: (max, min) => this.setAutoscale(max, min),
+      setTaskEvents: (on) => {
+        if (!this.events) return null;
+        const changed = this.events.setGroup('task', on);
+        if (changed) this.log.info(`Events of group {task} ${on ? 'enabled' : 'disabled'} by remote.`);
+        return changed;
+      },
       stats: this.stats,
       startedAt: this.startedAt,
       requests: this.requests,
       revoked: this.revoked,
       totals: this.totals,
-      revoke: (ids) => {
+      revoke: (ids, terminate, signal) => {
         for (const id of ids) this.revoked.add(id);
         // Kept in the broker as well, so workers that start later discard them too.
         this.controlChannel?.persistRevoked?.(ids, Date.now() + REVOKE_EXPIRES_SECONDS * 1000).catch((err: unknown) => this.log.warn({ err }, 'Could not keep the revoked ids in the broker'));
         if (ids.length) this.log.info({ ids }, `Tasks flagged as revoked: ${ids.join(', ')}`);
-        // The async pool cannot stop running JavaScript: nothing is terminated.
-        return [];
+        if (!terminate) return { terminated: [], notStoppable: [] };
+        const running = ids.filter((id) => this.requests.get(id)?.state === 'active');
+        const pool = this.pool;
+        if (!pool?.terminate) {
+          if (running.length) {
+            this.log.warn(
+              { ids: running },
+              `Cannot terminate ${running.join(', ')}: the async pool cannot stop running JavaScript; they run to the end (flagged as revoked). Use --pool threads or --pool processes to terminate running tasks.`,
+            );
+          }
+          return { terminated: [], notStoppable: running };
+        }
+        return { terminated: running.filter((id) => pool.terminate!(id, signal)), notStoppable: [] };
       },
       setRateLimit: (taskName, rate) => this.setRateLimit(taskName, rate),
       shutdown: () => {
@@ -443,6 +505,7 @@ export class Worker {
     clearTimeout(this.giveUpTimer);
     // Not awaited: with the broker away, unsubscribing waits for a reconnection.
     void this.mailbox?.stop().catch(() => undefined);
+    this.stateDb?.close(); // no more revokes arrive: the file holds the final set
     clearInterval(this.heartbeatTimer);
     lifecycle.stopAccepting();
     // A broker that is away must not hold the process: waiting on it gets
@@ -513,6 +576,32 @@ export class Worker {
     if (!this.lifecycle) throw new ConfigurationError('setRateLimit() needs a started worker.');
     this.lifecycle.rateLimits.set(taskName, rate);
     this.log.info({ task: taskName, rateLimit: rate }, `New rate limit for tasks of type ${taskName}: ${rate ?? 'none'}.`);
+  }
+
+  /**
+   * pool_grow (`delta` > 0) / pool_shrink (< 0): change the tasks run at once (and,
+   * on thread/process pools, the members) and the prefetch window with it. Not with
+   * autoscale (Celery refuses it too): change the autoscale range instead.
+   */
+  resizePool(delta: number): void {
+    const pool = this.pool;
+    if (!pool?.resize) throw new ConfigurationError('resizePool() needs a started worker.');
+    if (pool.autoscaling) throw new ConfigurationError(`pool_${delta >= 0 ? 'grow' : 'shrink'} is not supported with autoscale. Adjust autoscale range instead.`);
+    pool.resize(delta);
+    this.slots = pool.concurrency;
+    this.log.info({ concurrency: this.slots, prefetch: this.prefetchLimit }, `Pool ${delta >= 0 ? 'grown' : 'shrunk'} by ${Math.abs(delta)}: concurrency ${this.slots}, prefetch ${this.prefetchLimit}`);
+    this.loop?.wake();
+  }
+
+  /** autoscale: new [max, min] on a worker started with `autoscale`; resolves to the bounds now in force. */
+  setAutoscale(max: number | undefined, min: number | undefined): [number, number] {
+    const pool = this.pool;
+    if (!pool?.setAutoscale || !pool.autoscaling) throw new ConfigurationError('Autoscale not enabled');
+    const bounds = pool.setAutoscale(max, min);
+    this.slots = pool.concurrency;
+    this.log.info({ max: bounds[0], min: bounds[1] }, `autoscale now max=${bounds[0]} min=${bounds[1]}`);
+    this.loop?.wake();
+    return bounds;
   }
 
   /** Pool members alive now (threads/processes; with autoscale it moves between min and max). The async pool: its concurrency. */
