@@ -82,7 +82,7 @@ export async function workerCommand(flags: WorkerFlags, version: string): Promis
     sendEvents: flags.taskEvents ? true : undefined,
     heartbeat: flags.withoutHeartbeat !== true,
   });
-  process.stdout.write(workerBanner(worker, version) + '\n');
+  process.stdout.write(workerBanner(worker, version, flags.taskEvents === true) + '\n');
   // -B: beat in this process (checked before the worker starts, so a bad entry is the only thing printed).
   const beat = flags.beat ? new Beat(app, { logger, scheduleFile: flags.schedule }) : undefined;
   await beat?.start();
