@@ -115,6 +115,7 @@ describe('dashboard in headless chromium, with a Celeriac and a Python worker on
     await waitFor(async () => Number(await page.locator('#workers tr[data-worker="py@dash"] [data-field="processed"]').textContent()) >= 6, 15_000, 'py@dash processed 6');
     assert.match((await page.locator('#workers tr[data-worker="py@dash"]').textContent()) ?? '', /py-celery 5\.2/);
     await waitFor(async () => (await page.locator('#queues tr[data-queue="held"] td.num').textContent()) === '1', 10_000, 'queue "held" shows 1 message');
+    await waitFor(async () => (await page.locator('#queues tr[data-queue="celery"] td.num').textContent()) === '0', 10_000, 'queue "celery" shows 0 (all run)');
     assert.equal(await page.locator('#chart [data-total="failed"]').textContent(), '21');
     assert.equal(await page.locator('#chart [data-total="succeeded"]').textContent(), '185');
     await shot(page, 'overview');

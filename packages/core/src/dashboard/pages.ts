@@ -134,7 +134,9 @@ function taskDetail(ctx: ViewContext, id: string): Html {
   const found = ctx.model.task(id);
   if (!found) return html`<p class="empty">No event about task <code>${id}</code> yet: it may not have been sent, or was sent without events (<code>taskSendSentEvent</code>, worker <code>-E</code>).</p><p>${actionButton(ctx, 'Revoke', 'revoke', { id })}</p>`;
   const { task: t, children } = found;
-  const first = t.events[0]?.timestamp ?? 0;
+  // Events arrive in batches from several nodes (the producer's task-sent may come last): show them by time.
+  const timeline = [...t.events].sort((a, b) => a.timestamp - b.timestamp);
+  const first = timeline[0]?.timestamp ?? 0;
   const revocable = !['SUCCESS', 'FAILURE', 'REVOKED', 'REJECTED'].includes(t.state);
   return html`<h2><span class="task-name">${t.name ?? '(unknown name)'}</span> ${badge(t.state)}</h2>
 <dl class="fields">
@@ -153,7 +155,7 @@ ${t.state === 'SUCCESS' ? html`<h3>Result</h3><pre class="result">${t.result ?? 
 ${t.exception ? html`<h3>Exception</h3><pre class="exception">${t.exception}</pre>` : ''}
 ${t.traceback ? html`<h3>Traceback</h3><pre class="traceback">${t.traceback}</pre>` : ''}
 <h3>Timeline</h3>
-<table class="timeline"><thead><tr><th>Event</th><th>Time (UTC)</th><th>+s</th><th>From</th></tr></thead><tbody>${t.events.map(
+<table class="timeline"><thead><tr><th>Event</th><th>Time (UTC)</th><th>+s</th><th>From</th></tr></thead><tbody>${timeline.map(
     (e) => html`<tr data-event="${e.type}"><td>${e.type}</td><td>${time(e.timestamp)}</td><td class="num">${(e.timestamp - first).toFixed(3)}</td><td>${e.hostname}</td></tr>`,
   )}</tbody></table>
 <p class="task-actions">${revocable ? [actionButton(ctx, 'Revoke', 'revoke', { id: t.uuid }, `Revoke ${t.uuid}?`), ' ', actionButton(ctx, 'Terminate', 'revoke', { id: t.uuid, terminate: 'true' }, `Terminate ${t.uuid}?`)] : ''}</p>`;
