@@ -72,7 +72,7 @@ describe('dashboard in headless chromium, with a Celeriac and a Python worker on
     app = createApp('dashboard-producer', { brokerUrl: env.INTEROP_BROKER_URL, resultBackend: env.INTEROP_BACKEND_URL, taskSendSentEvent: true });
     [dashboard, pyWorker] = await Promise.all([
       startDashboardCli(env),
-      startPythonWorker({ env, hostname: 'py@dash', queues: ['py'], heartbeat: true, extraArgs: ['-E'] }),
+      startPythonWorker({ env, hostname: 'py@dash', queues: ['py'], pool: 'prefork', concurrency: 1, heartbeat: true, extraArgs: ['-E'] }),
     ]);
     tsWorker = await startCeleriacWorker({ app: 'test/apps/dashboard-app.ts', env, hostname: 'ts@dash', concurrency: 4, extraArgs: ['-E'] });
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
@@ -177,6 +177,31 @@ describe('dashboard in headless chromium, with a Celeriac and a Python worker on
     await shot(page, 'task-revoked');
   });
 
+  test('the rate-limit form, pool +1 and shut down act on the workers through the page (Python obeys too)', async () => {
+    const url = dashboard!.url;
+    await page.goto(`${url}/`);
+    await page.fill('form.rate-limit input[name="task"]', 'tasks.add');
+    await page.fill('form.rate-limit input[name="rate"]', '50/s');
+    await page.fill('form.rate-limit input[name="worker"]', 'py@dash');
+    await page.click('form.rate-limit button[type="submit"]');
+    await waitFor(async () => /Rate limit of tasks\.add set to 50\/s \(1 worker answered\)/.test((await page.locator('#flash').textContent()) ?? ''), 10_000, 'the rate-limit reply');
+
+    const processes = async () => {
+      const workers = (await (await fetch(`${url}/api/workers?refresh=1&workername=py%40dash`)).json()) as Record<string, { stats?: { pool?: { processes?: number[] } } }>;
+      return workers['py@dash']?.stats?.pool?.processes?.length ?? 0;
+    };
+    assert.equal(await processes(), 1);
+    await page.locator('#workers tr[data-worker="py@dash"] button[data-action="pool-grow"]').click();
+    await waitFor(async () => /pool_grow 1 sent to py@dash/.test((await page.locator('#flash').textContent()) ?? ''), 10_000, 'the pool_grow reply');
+    await waitFor(async () => (await processes()) === 2, 15_000, "Python's prefork pool to have 2 processes");
+
+    await page.locator('#workers tr[data-worker="held@dash"] button[data-action="shutdown"]').click();
+    await waitFor(async () => /Shutdown sent to held@dash/.test((await page.locator('#flash').textContent()) ?? ''), 10_000, 'the shutdown reply');
+    await waitFor(() => heldWorker!.child.exitCode !== null || heldWorker!.child.signalCode !== null, 20_000, `held@dash to exit after the shutdown click:\n${heldWorker!.output().slice(-1500)}`);
+    await waitFor(async () => (await page.locator('#workers tr[data-worker="held@dash"] .offline').count()) === 1, 10_000, 'held@dash offline on the page');
+    await shot(page, 'overview-after-actions');
+  });
+
   test('actions without the CSRF token, or from another site, are refused with 403; the API answers in Flower\'s shapes', async () => {
     const url = dashboard!.url;
     const noToken = await fetch(`${url}/actions/revoke`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: ids.add[1] }) });
@@ -200,10 +225,19 @@ describe('dashboard in headless chromium, with a Celeriac and a Python worker on
     assert.match(String(info.traceback), /DashboardBoom/);
     const tasks = (await (await fetch(`${url}/api/tasks?state=FAILURE&workername=py%40dash`)).json()) as Record<string, { name: string }>;
     assert.deepEqual(Object.keys(tasks), [ids.pyFail]);
-    const workers = (await (await fetch(`${url}/api/workers`)).json()) as Record<string, { stats?: { pid?: number }; registered?: string[] }>;
-    assert.ok(workers['py@dash']?.registered?.includes('tasks.add'), 'the Python worker answered inspect');
-    assert.ok(workers['ts@dash']?.registered?.includes('dash.flaky'), 'the Celeriac worker answered inspect');
+    // refresh=1 asks again (Flower's meaning); each inspect waits 1 s, which a loaded machine may miss once.
+    let workers: Record<string, { registered?: string[] }> = {};
+    await waitFor(async () => {
+      workers = (await (await fetch(`${url}/api/workers?refresh=1`)).json()) as typeof workers;
+      return workers['py@dash']?.registered?.includes('tasks.fail') === true && workers['ts@dash']?.registered?.includes('dash.flaky') === true;
+    }, 20_000, 'both workers (Python and Celeriac) to answer inspect registered').catch((err: Error) => {
+      throw new Error(`${err.message}: ${JSON.stringify(Object.fromEntries(Object.entries(workers).map(([k, v]) => [k, v.registered])))}`);
+    });
     const applied = (await (await fetch(`${url}/api/task/async-apply/dash.add`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ args: [20, 22] }) })).json()) as { 'task-id': string; state: string };
     assert.equal(await app.AsyncResult(applied['task-id']).get({ timeout: 10_000 }), 42);
+    // A Python task this process does not register: known from the worker's `registered` ("tasks.add [rate_limit=50/s]" after the form above).
+    const pyApplied = await fetch(`${url}/api/task/async-apply/tasks.add`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ args: [2, 3], queue: 'py' }) });
+    assert.equal(pyApplied.status, 200);
+    assert.equal(await app.AsyncResult(((await pyApplied.json()) as { 'task-id': string })['task-id']).get({ timeout: 10_000 }), 5);
   });
 });

@@ -116,7 +116,10 @@ function resultFields(result: unknown, state: string, traceback: string | null |
 /** Is `name` a task anyone knows: the app, an event, or a worker's `registered` reply? */
 function knownTask(app: Celeriac, model: DashboardModel, name: string): boolean {
   if (app.hasTask(name) || model.taskNames().includes(name)) return true;
-  for (const info of model.workerInfo.values()) if (Array.isArray(info.registered) && info.registered.includes(name)) return true;
+  // Python lists a task with its limits: "tasks.add [rate_limit=50/s]".
+  for (const info of model.workerInfo.values()) {
+    if (Array.isArray(info.registered) && info.registered.some((r) => typeof r === 'string' && r.split(' ')[0] === name)) return true;
+  }
   return false;
 }
 
