@@ -99,7 +99,11 @@ export class DashboardModel extends EventEmitter {
     const parent = e.parent_id;
     if (typeof parent === 'string' && typeof e.uuid === 'string' && parent !== e.uuid) {
       let set = this.children.get(parent);
-      if (!set) this.children.set(parent, (set = new Set()));
+      if (!set) {
+        this.children.set(parent, (set = new Set()));
+        // Bounded like the task model: the oldest parents are forgotten first.
+        if (this.children.size > this.state.maxTasks) this.children.delete(this.children.keys().next().value as string);
+      }
       set.add(e.uuid);
     }
     const queue = typeof e.queue === 'string' ? e.queue : typeof e.routing_key === 'string' && e.exchange === '' ? e.routing_key : undefined;
