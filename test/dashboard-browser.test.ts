@@ -14,7 +14,9 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { createApp, type Celeriac } from '../packages/core/src/index.ts';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createApp, createDashboard, type Celeriac } from '../packages/core/src/index.ts';
 import { CLI_MAIN, interopEnv, pythonCeleryMissing, REPO_ROOT, redisClient, startCeleriacWorker, startPythonWorker, type InteropEnv, type PeerProcess } from './helpers/python-celery.ts';
 import { missing, REDIS_SERVER, startRedis, stopChild, type RedisServer } from './helpers/services.ts';
 import { waitFor } from './helpers/worker-process.ts';
@@ -239,5 +241,33 @@ describe('dashboard in headless chromium, with a Celeriac and a Python worker on
     const pyApplied = await fetch(`${url}/api/task/async-apply/tasks.add`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ args: [2, 3], queue: 'py' }) });
     assert.equal(pyApplied.status, 200);
     assert.equal(await app.AsyncResult(((await pyApplied.json()) as { 'task-id': string })['task-id']).get({ timeout: 10_000 }), 5);
+  });
+
+  test('bound to a non-loopback address without auth: the page shows actions off, its buttons are disabled, and a request with the token gets 403', async () => {
+    // The rule is the dashboard's own (bindAddress); the test still listens on 127.0.0.1 only.
+    const readOnly = createDashboard(app, { bindAddress: '0.0.0.0' });
+    const server = createServer((req, res) => void readOnly.handle(req, res).then((done) => done || res.writeHead(404).end()));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      await page.goto(`${url}/`);
+      assert.match((await page.locator('.notice').textContent()) ?? '', /Actions are off: no auth is configured and the dashboard is not bound to a loopback address/);
+      await waitFor(async () => (await page.locator('#workers tr[data-worker="ts@dash"]').count()) === 1, 10_000, 'workers listed');
+      const buttons = page.locator('#workers button[data-action]');
+      assert.ok((await buttons.count()) > 0);
+      assert.deepEqual([...new Set(await buttons.evaluateAll((bs) => bs.map((b) => (b as HTMLButtonElement).disabled)))], [true]);
+      assert.equal(await page.locator('form.rate-limit button[type="submit"]').isDisabled(), true);
+      const token = await page.getAttribute('meta[name="csrf-token"]', 'content');
+      const status = await page.evaluate(
+        async ([t, id]) => (await fetch('/actions/revoke', { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': t! }, body: JSON.stringify({ id }) })).status,
+        [token, ids.add[2]] as const,
+      );
+      assert.equal(status, 403, 'even from the page itself, with its token');
+      await shot(page, 'read-only');
+    } finally {
+      await readOnly.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 });
