@@ -3,7 +3,8 @@
 # redis-server, rabbitmq-server (the AMQP transport and rpc:// tests start their own
 # node), redis-sentinel, and Python Celery 5.2 (with its Redis and AMQP clients, msgpack and yaml) for the
 # interop tests, openssl (TLS test certificates), script (a pseudo-terminal for the log
-# test) and tzdata (the zone files Python's zoneinfo and Celery read in the beat interop tests).
+# test), tzdata (the zone files Python's zoneinfo and Celery read in the beat interop tests) and
+# chromium (the dashboard's browser test drives Debian's /usr/bin/chromium headless; no browser is downloaded).
 # Idempotent and quiet when everything is there. Tests start their own servers.
 set -euo pipefail
 
@@ -19,9 +20,10 @@ need=()
 [ -x /usr/bin/openssl ] || need+=(openssl)    # certificates for the rediss:// (TLS) tests
 [ -x /usr/bin/script ] || need+=(bsdutils)    # a pseudo-terminal for the coloured-log test
 [ -f /usr/share/zoneinfo/Europe/Berlin ] || need+=(tzdata)    # zones for Python in the beat interop tests
+[ -x /usr/bin/chromium ] || need+=(chromium)  # headless browser for test/dashboard-browser.test.ts (playwright-core drives it)
 
 if [ ${#need[@]} -eq 0 ]; then
-  echo "test-services: redis-server, rabbitmq-server, redis-sentinel, python3-celery (+ redis, amqp, msgpack, yaml), openssl, script and tzdata present"
+  echo "test-services: redis-server, rabbitmq-server, redis-sentinel, python3-celery (+ redis, amqp, msgpack, yaml), openssl, script, tzdata and chromium present"
   exit 0
 fi
 

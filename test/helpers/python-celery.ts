@@ -112,6 +112,8 @@ export interface PythonWorkerOptions {
   extraArgs?: string[];
   /** The `-A` module in test/python. Default `interop_tasks`. */
   module?: string;
+  /** Send worker heartbeat events (default off: `--without-heartbeat`); a monitor needs them to see the worker online. */
+  heartbeat?: boolean;
 }
 
 /**
@@ -127,7 +129,8 @@ export async function startPythonWorker(options: PythonWorkerOptions): Promise<P
     '-l', options.loglevel ?? 'info',
     '-n', hostname,
     '-Q', (options.queues ?? ['celery']).join(','),
-    '--without-gossip', '--without-mingle', '--without-heartbeat',
+    '--without-gossip', '--without-mingle',
+    ...(options.heartbeat ? [] : ['--without-heartbeat']),
     ...(options.extraArgs ?? []),
   ];
   const child = spawn(SYSTEM_PYTHON, args, { cwd: PY_DIR, env: pythonEnv({ ...options.env }), stdio: ['ignore', 'pipe', 'pipe'] });

@@ -125,3 +125,5 @@ export type { SignatureSender } from './canvas/signature.js';
 export type { RetryPolicy } from './config.js';
 export type { ConnectionEvents } from './redis-client.js';
 export type { DecodeLimits } from './protocol/task-message.js';
+// Dashboard: live web view, Flower's JSON API, guarded actions.
+export * from './dashboard/index.js';

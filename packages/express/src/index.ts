@@ -38,3 +38,5 @@ declare global {
     }
   }
 }
+export { dashboardRouter } from './dashboard.js';
+export type { DashboardRouterOptions } from './dashboard.js';

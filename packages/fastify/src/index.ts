@@ -26,3 +26,5 @@ export { ServiceUnavailable } from './outage-error.js';
 export type {} from './augment.js';
 
 export default celeriacPlugin;
+export { celeriacDashboard } from './dashboard.js';
+export type { DashboardPluginOptions } from './dashboard.js';

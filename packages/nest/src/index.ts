@@ -29,3 +29,5 @@ export { CELERIAC_APP, TASK_REF } from './tokens.js';
 export { CeleriacStatusModule } from './status/celeriac-status.module.js';
 export { TaskStatusController } from './status/task-status.controller.js';
 export type { CeleriacStatusOptions } from './status/status.options.js';
+export { CeleriacDashboardModule, CELERIAC_DASHBOARD, CELERIAC_DASHBOARD_OPTIONS } from './dashboard/celeriac-dashboard.module.js';
+export type { CeleriacDashboardOptions } from './dashboard/celeriac-dashboard.module.js';

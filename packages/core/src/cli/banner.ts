@@ -3,8 +3,8 @@ import type { Worker } from '../worker/worker.js';
 import { maskUrl } from '../mask-url.js';
 
 
-/** The startup banner, shaped like Celery's. */
-export function workerBanner(worker: Worker, version: string): string {
+/** The startup banner, shaped like Celery's (`taskEvents`: -E given). */
+export function workerBanner(worker: Worker, version: string, taskEvents = false): string {
   const app = worker.app;
   const s = app.settings;
   const lines = [
@@ -17,7 +17,7 @@ export function workerBanner(worker: Worker, version: string): string {
     `- ** ---------- .> transport:   ${maskUrl(s.brokerUrl)}`,
     `- ** ---------- .> results:     ${app.resultBackendUrl ? maskUrl(app.resultBackendUrl) : 'disabled://'}`,
     `- *** --- * --- .> concurrency: ${worker.concurrency} (${worker.poolKind}), prefetch ${worker.prefetchLimit}`,
-    '-- ******* ---- .> task events: OFF',
+    `-- ******* ---- .> task events: ${taskEvents || s.workerSendTaskEvents ? 'ON' : 'OFF (enable -E to monitor tasks in this worker)'}`,
     '--- ***** ----- ',
     ' -------------- [queues]',
     ...worker.queues.map((q) => `                .> ${q.padEnd(16)} exchange=${q}(direct) key=${q}`),

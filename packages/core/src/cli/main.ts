@@ -8,6 +8,7 @@
 import { Command } from 'commander';
 import { beatAddCommand, beatCommand, beatListCommand, beatRemoveCommand, beatToggleCommand, type BeatFlags } from './beat-command.js';
 import { callCommand, purgeCommand, resultCommand } from './commands.js';
+import { dashboardCommand } from './dashboard-command.js';
 import { controlCommand, inspectCommand, statusCommand, type ControlFlags } from './control-command.js';
 import { UsageError } from './options.js';
 import { eventsCommand } from './events-command.js';
@@ -172,6 +173,16 @@ program
   .option('--dump', 'one JSON object per line (like celery events --dump)')
   .option('--duration <seconds>', 'stop after this long')
   .action((_opts, cmd: Command) => eventsCommand(flagsOf(cmd)));
+
+program
+  .command('dashboard')
+  .description('Serve a live web dashboard and Flower\'s JSON API for every worker (Python and Celeriac) on the broker')
+  .option('-p, --port <n>', 'port (Flower\'s 5555 by default; 0: any free port)', '5555')
+  .option('--address <host>', 'address to bind (default 127.0.0.1; actions are off on other addresses unless --basic-auth is given)')
+  .option('--basic-auth <user:password,...>', 'HTTP basic auth on every page (env CELERIAC_DASHBOARD_BASIC_AUTH); turns actions on')
+  .option('--read-only', 'no actions (revoke, rate limit, pool, shutdown, apply)')
+  .option('--duration <seconds>', 'stop after this long')
+  .action((_opts, cmd: Command) => dashboardCommand(flagsOf(cmd)));
 
 program
   .command('multi')

@@ -63,6 +63,7 @@ export async function workerCommand(flags: WorkerFlags, version: string): Promis
   if (concurrency !== undefined) app.configure({ workerConcurrency: concurrency });
   const logger = createLogger(level, 'celeriac', { format: logFormat ?? app.settings.workerLogFormat, colors: flags.color === false ? false : undefined });
   // The broker stayed away past brokerConnectionMaxRetries: exit non-zero, as Celery does, for the service manager to restart us.
+  let signals = 0; // SIGTERM/SIGINT (or a remote shutdown) seen: the first is warm, the second cold
   const onBrokerLost = () => void worker.stop({ cold: true }).catch(() => undefined).then(() => process.exit(1));
   const worker: Worker = new Worker(app, {
     queues,
@@ -84,18 +85,19 @@ export async function workerCommand(flags: WorkerFlags, version: string): Promis
     ...(flags.statedb ? { stateDb: flags.statedb } : {}),
     sendEvents: flags.taskEvents ? true : undefined,
     heartbeat: flags.withoutHeartbeat !== true,
+    // A remote shutdown exits the process as SIGTERM does (it used to stop the worker and leave the process running).
+    onRemoteShutdown: () => onSignal('remote shutdown'),
   });
-  process.stdout.write(workerBanner(worker, version) + '\n');
+  process.stdout.write(workerBanner(worker, version, flags.taskEvents === true) + '\n');
   // -B: beat in this process (checked before the worker starts, so a bad entry is the only thing printed).
   const beat = flags.beat ? new Beat(app, { logger, scheduleFile: flags.schedule }) : undefined;
+  const stopBeat = () => beat?.stop().catch((err: Error) => worker.log.error({ err }, 'beat: error while stopping'));
   await beat?.start();
   await worker.start();
-  const stopBeat = () => beat?.stop().catch((err: Error) => worker.log.error({ err }, 'beat: error while stopping'));
   if (beat) {
     worker.log.info(`beat: Starting... (embedded, -B; ${beat.entries.length} entries, ${beat.storeDescription})`);
   }
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
+  function onSignal(signal: NodeJS.Signals | 'remote shutdown'): void {
     signals++;
     if (signals === 1) {
       worker.log.warn(`worker: Warm shutdown (${signal}); send it again for a cold shutdown`);
@@ -113,7 +115,7 @@ export async function workerCommand(flags: WorkerFlags, version: string): Promis
       const giveUp = new Promise((resolve) => setTimeout(resolve, 3000).unref());
       void Promise.race([Promise.all([stopBeat(), worker.stop({ cold: true }).catch(() => undefined)]), giveUp]).then(() => process.exit(1));
     }
-  };
+  }
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   // After the handlers: whoever reacts to "ready." by sending SIGTERM gets a warm shutdown.

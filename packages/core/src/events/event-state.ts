@@ -43,6 +43,17 @@ export interface TaskInfo {
   started?: number;
   succeeded?: number;
   failed?: number;
+  retried?: number;
+  revoked?: number;
+  rejected?: number;
+  /** ETA and expiry as sent (ISO 8601), when the task had them. */
+  eta?: string | null;
+  expires?: string | null;
+  /** Where it was sent (task-sent's exchange and routing key). */
+  exchange?: string;
+  routingKey?: string;
+  /** Lamport clock of the last event. */
+  clock?: number;
   /** Every event of the task, oldest first (the timeline). */
   events: { type: string; timestamp: number; hostname: string }[];
 }
@@ -114,7 +125,15 @@ export class EventState {
     if ('parent_id' in e) t.parentId = (e.parent_id as string | null) ?? null;
     if (e.type !== 'task-sent') t.worker = e.hostname;
     const at = e.timestamp;
+    if (typeof e.clock === 'number') t.clock = e.clock;
+    if ('eta' in e) t.eta = (e.eta as string | null) ?? null;
+    if ('expires' in e) t.expires = (e.expires as string | null) ?? null;
+    if (typeof e.exchange === 'string') t.exchange = e.exchange;
+    if (typeof e.routing_key === 'string') t.routingKey = e.routing_key;
     if (e.type === 'task-sent') t.sent = at;
+    if (e.type === 'task-retried') t.retried = at;
+    if (e.type === 'task-revoked') t.revoked = at;
+    if (e.type === 'task-rejected') t.rejected = at;
     if (e.type === 'task-received') t.received = at;
     if (e.type === 'task-started') t.started = at;
     if (e.type === 'task-succeeded') {

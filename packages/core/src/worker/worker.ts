@@ -65,6 +65,12 @@ export interface WorkerOptions {
    */
   onBrokerLost?: (err: Error) => void;
   /**
+   * A remote `shutdown` command arrived (`celery control shutdown`, the dashboard):
+   * called instead of the default warm `stop()`, so a process can stop and exit the
+   * way it does on SIGTERM (the CLI does).
+   */
+  onRemoteShutdown?: () => void;
+  /**
    * Hard time limit in seconds for tasks whose message and options set none
    * (`--time-limit`). Default: app `taskTimeLimit`.
    */
@@ -435,7 +441,7 @@ export class Worker {
       setRateLimit: (taskName, rate) => this.setRateLimit(taskName, rate),
       shutdown: () => {
         this.log.warn('Got shutdown from remote');
-        setImmediate(() => void this.stop());
+        setImmediate(() => (this.options.onRemoteShutdown ? this.options.onRemoteShutdown() : void this.stop()));
       },
     };
   }
