@@ -457,8 +457,8 @@ export class RedisConsumer implements Consumer {
     this.closing = true;
     this.closedAt = Date.now();
     for (const watcher of this.watchers.values()) dropRedisClient(watcher.connection);
-    // No more fanout copies pushed for this consumer.
-    await this.feed?.close().catch((err: unknown) => this.log.debug({ err }, 'Closing the fanout subscription failed'));
+    // No more fanout copies pushed for this consumer (copies go to the shared queue list, so nothing waits on it).
+    void this.feed?.close().catch((err: unknown) => this.log.debug({ err }, 'Closing the fanout subscription failed'));
     // Pending acks first (retried up to ACK_RETRY_AFTER_CLOSE_MS): an ack that lands now
     // keeps a finished task from being given back below.
     await Promise.allSettled([...this.pendingAcks]);
