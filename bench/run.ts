@@ -39,7 +39,7 @@ function tryExec(cmd: string, args: string[]): string {
 
 async function machineInfo(conns: Conns): Promise<MachineInfo> {
   const server = await conns.db0.info('server');
-  const pkg = (p: string) => (JSON.parse(readFileSync(join(ROOT, p), 'utf8')) as { version: string }).version;
+  const pkg = (p: string) => (existsSync(join(ROOT, p)) ? (JSON.parse(readFileSync(join(ROOT, p), 'utf8')) as { version: string }).version : 'not installed');
   const dirty = tryExec('git', ['-C', ROOT, 'status', '--porcelain', '--untracked-files=no']) ? '+dirty' : '';
   return {
     nproc: Number(tryExec('nproc', [])) || cpus().length,

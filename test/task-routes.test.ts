@@ -163,3 +163,13 @@ test('memory broker: topic, fanout and direct exchanges of taskQueues reach the 
   }
   assert.deepEqual(seen.sort(), ['direct@dk', 'fan@x', 'fan@x', 'topic@usa.weather', 'topic@usa.weather']);
 });
+
+test("the README's routing snippet type-checks without annotations and routes as it says", () => {
+  const s = resolveSettings({
+    taskQueues: [{ name: 'usa', exchange: 'news', exchangeType: 'topic', routingKey: 'usa.#' }, { name: 'media' }],
+    taskRoutes: [(name, args) => (name === 'video.encode' && args[0] === 'hd' ? { queue: 'media', priority: 0 } : null), [[/^(video|image)\./, 'media']]],
+  });
+  assert.deepEqual(resolveRoute('video.encode', {}, s, {}, { args: ['hd'] }), { queue: 'media', exchange: '', routingKey: 'media', priority: 0 });
+  assert.equal(resolveRoute('image.resize', {}, s).queue, 'media');
+  assert.equal(resolveRoute('other', {}, s).queue, 'celery');
+});
