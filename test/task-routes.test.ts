@@ -173,3 +173,12 @@ test("the README's routing snippet type-checks without annotations and routes as
   assert.equal(resolveRoute('image.resize', {}, s).queue, 'media');
   assert.equal(resolveRoute('other', {}, s).queue, 'celery');
 });
+
+test('memory broker: a send to a configured exchange that reaches no queue fails with the exchange and key, not silently', async () => {
+  const app = createApp('mem-unrouted', { brokerUrl: 'memory://mem-unrouted', resultBackend: null, taskQueues: [{ name: 'usa', exchange: 'news', exchangeType: 'topic', routingKey: 'usa.#' }] });
+  try {
+    await assert.rejects(app.sendTask('t.x', [], {}, { exchange: 'news', routingKey: 'europe.sport' }), /No queue is bound to topic exchange "news" with routing key "europe\.sport"/);
+  } finally {
+    await app.close();
+  }
+});

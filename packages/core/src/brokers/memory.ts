@@ -6,6 +6,7 @@
  * `memory://name` gives separate ones). No options. Messages live in this process
  * only: a producer and a worker must share the process (the demo, tests).
  */
+import { ConfigurationError } from '../errors.js';
 import { processWide } from '../process-state.js';
 import { randomUUID } from 'node:crypto';
 import type { TaskMessage } from '../protocol/message.js';
@@ -140,7 +141,11 @@ export class MemoryBroker implements Broker {
     const rows = this.topology!.configuredQueues.flatMap((q) =>
       q.bindings.filter((b) => b.exchange === route.exchange).map((b) => ({ routingKey: b.routingKey, pattern: type === 'topic' ? topicPattern(b.routingKey) : '', queue: q.name })),
     );
-    return lookupQueues(type, rows, route.routingKey);
+    const queues = lookupQueues(type, rows, route.routingKey);
+    if (queues.length === 0) {
+      throw new ConfigurationError(`No queue is bound to ${type} exchange "${route.exchange}" with routing key "${route.routingKey}" in taskQueues; the message would be lost.`);
+    }
+    return queues;
   }
 
   async publishMany(batch: readonly PublishItem[]): Promise<void> {
