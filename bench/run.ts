@@ -16,6 +16,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { startRedis, type RedisServer } from '../test/helpers/services.ts';
+import { rabbitmqMissing, startRabbitMQ, type RabbitServer } from '../test/helpers/rabbitmq.ts';
 import { liveWorkers, measureOnce, type RunRecord } from './lib/measure.ts';
 import { parseOptions } from './lib/options.ts';
 import { killPid } from './lib/proc.ts';
@@ -38,7 +39,7 @@ function tryExec(cmd: string, args: string[]): string {
 
 async function machineInfo(conns: Conns): Promise<MachineInfo> {
   const server = await conns.db0.info('server');
-  const pkg = (p: string) => (JSON.parse(readFileSync(join(ROOT, p), 'utf8')) as { version: string }).version;
+  const pkg = (p: string) => (existsSync(join(ROOT, p)) ? (JSON.parse(readFileSync(join(ROOT, p), 'utf8')) as { version: string }).version : 'not installed');
   const dirty = tryExec('git', ['-C', ROOT, 'status', '--porcelain', '--untracked-files=no']) ? '+dirty' : '';
   return {
     nproc: Number(tryExec('nproc', [])) || cpus().length,
@@ -73,12 +74,14 @@ async function main(): Promise<void> {
 
   const started = Date.now();
   let redis: RedisServer | undefined;
+  let rabbit: RabbitServer | undefined;
   let conns: Conns | undefined;
   const cleanup = async () => {
     for (const w of liveWorkers) killPid(w.pid, 'SIGKILL');
     conns?.db0.disconnect();
     conns?.db1.disconnect();
     await redis?.stop();
+    await rabbit?.stop();
   };
   const onSignal = () => {
     log('\nInterrupted; stopping workers and redis-server.');
@@ -91,7 +94,13 @@ async function main(): Promise<void> {
     redis = await startRedis();
     conns = { db0: new Redis(redis.port, '127.0.0.1', { db: 0 }), db1: new Redis(redis.port, '127.0.0.1', { db: 1 }) };
     const machine = await machineInfo(conns);
-    const configs = systemConfigs(opts, ROOT, redis.port);
+    // The -amqp systems: one private RabbitMQ (loopback, own node and ports), stopped by PID at the end.
+    if (opts.systems.some((x) => x.endsWith('-amqp'))) {
+      const why = rabbitmqMissing();
+      if (why) log(`RabbitMQ rows skipped: ${why}`);
+      else rabbit = await startRabbitMQ();
+    }
+    const configs = systemConfigs(opts, ROOT, redis.port, rabbit?.url ?? null);
     log(
       `Celeriac bench: N=${opts.n}, runs=${opts.runs}, rt=${opts.rt}, configs=${configs.map((c) => c.id).join(', ')}; ` +
         `redis-server ${machine.redis} pid ${redis.pid} on 127.0.0.1:${redis.port}; ${machine.nproc} CPU, Node ${machine.node}`,
@@ -128,7 +137,7 @@ async function main(): Promise<void> {
 
     let scale: ScaleResult | undefined;
     if (opts.scale) {
-      const scaleConfigs = systemConfigs({ ...opts, concurrency: [opts.scaleConcurrency] }, ROOT, redis.port);
+      const scaleConfigs = systemConfigs({ ...opts, concurrency: [opts.scaleConcurrency] }, ROOT, redis.port).filter((c) => !c.system.endsWith('-amqp'));
       try {
         scale = await runScale({ opts, configs, scaleConfigs, medians, records, conns, live: liveWorkers, log });
       } catch (err) {
@@ -144,6 +153,7 @@ async function main(): Promise<void> {
       renderMarkdown({ date, opts, machine, configs, medians, ratios, elapsedSec }) +
       '\n' +
       renderExtraMarkdown({ opts, configs, records }) +
+      renderAmqpSummary(configs, medians) +
       (scale ? '\n' + renderScaleMarkdown(scale, opts) : '');
     const json = {
       date,
@@ -174,6 +184,22 @@ async function main(): Promise<void> {
   } finally {
     await cleanup();
   }
+}
+
+/** Celeriac on RabbitMQ against Celery on RabbitMQ and against Celeriac on Redis, same run (drain medians). */
+function renderAmqpSummary(configs: ReturnType<typeof systemConfigs>, medians: Record<string, Medians>): string {
+  const rows = configs.filter((c) => c.system === 'celeriac-amqp');
+  const celery = configs.find((c) => c.system === 'celery-amqp');
+  if (rows.length === 0) return '';
+  const fmt = (v: number | null | undefined) => (v === undefined || v === null || !Number.isFinite(v) ? '—' : `${v.toFixed(1)}×`);
+  const lines = ['', '### RabbitMQ broker (drain, same run)', '', '| Celeriac on RabbitMQ | drain/s | ÷ Celery 5.2 prefork on RabbitMQ | ÷ Celeriac on Redis, same c |', '|---|--:|--:|--:|'];
+  for (const c of rows) {
+    const own = medians[c.id]?.drainPerSec;
+    const py = celery ? medians[celery.id]?.drainPerSec : undefined;
+    const redisRow = medians[c.id.replace('-amqp', '')]?.drainPerSec;
+    lines.push(`| ${c.label} | ${own === undefined || own === null ? '—' : Math.round(own).toLocaleString('en-US')} | ${fmt(own && py ? own / py : undefined)} | ${fmt(own && redisRow ? own / redisRow : undefined)} |`);
+  }
+  return lines.join('\n') + '\n';
 }
 
 main().catch((err: Error) => {

@@ -99,6 +99,7 @@ export async function measureOnce(cfg: SystemConfig, conns: Conns, opts: BenchOp
   const n = opts.n;
   const rec: RunRecord = { run, id: cfg.id, ok: false, n };
   await conns.db0.flushall();
+  await cfg.resetBroker?.();
 
   // 0. Bulk enqueue (delayMany / addBulk), per batch size, then flushed: the drain
   //    below runs on the one-by-one enqueue's messages, as before.

@@ -1,6 +1,7 @@
 /** Benchmark options: argv `--name=value` overrides env `BENCH_NAME`, which overrides the default. */
 
-export type SystemName = 'celeriac' | 'bullmq' | 'celery';
+/** `-amqp`: the same system with RabbitMQ as broker (results still on Redis db 1). */
+export type SystemName = 'celeriac' | 'bullmq' | 'celery' | 'celeriac-amqp' | 'celery-amqp';
 
 export interface BenchOptions {
   /** Tasks per enqueue/drain measurement. */
@@ -42,7 +43,8 @@ const HELP = `Usage: npm run bench [-- --n=10000 --runs=3 --systems=celeriac,bul
 
   --n                   tasks per enqueue/drain measurement     (BENCH_N, default 10000)
   --runs                repetitions; medians over them          (BENCH_RUNS, default 3)
-  --systems             celeriac,bullmq,celery                  (BENCH_SYSTEMS, default all)
+  --systems             celeriac,bullmq,celery,celeriac-amqp,   (BENCH_SYSTEMS, default all; the -amqp ones
+                        celery-amqp                             use a private RabbitMQ as broker)
   --concurrency         Celeriac/BullMQ worker concurrency list (BENCH_CONCURRENCY, default 8,50)
   --celery-concurrency  Python Celery prefork -c                (BENCH_CELERY_CONCURRENCY, default 2)
   --rt                  sequential delay→get round trips        (BENCH_RT, default 1000)
@@ -85,8 +87,9 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, defaultOut:
     if (!Number.isInteger(v) || v < min) throw new Error(`--${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
     return v;
   };
-  const systems = (get('systems') ?? 'celeriac,bullmq,celery').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
-  for (const s of systems) if (!['celeriac', 'bullmq', 'celery'].includes(s)) throw new Error(`Unknown system ${JSON.stringify(s)}; use celeriac, bullmq, celery.`);
+  const all = ['celeriac', 'bullmq', 'celery', 'celeriac-amqp', 'celery-amqp'];
+  const systems = (get('systems') ?? all.join(',')).split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  for (const s of systems) if (!all.includes(s)) throw new Error(`Unknown system ${JSON.stringify(s)}; use ${all.join(', ')}.`);
   const concurrency = (get('concurrency') ?? '8,50').split(',').map((c) => Number(c.trim()));
   if (concurrency.some((c) => !Number.isInteger(c) || c < 1)) throw new Error(`--concurrency must be a list of positive integers`);
   const prefetch = get('celeriac-prefetch');

@@ -2,6 +2,7 @@
  * The systems under test: how to start each one's worker, producer and
  * round-trip client, and how to count its queued messages and stored results.
  */
+import { connect } from 'amqplib';
 import type { Redis } from 'ioredis';
 import { join } from 'node:path';
 import type { BenchOptions, SystemName } from './options.ts';
@@ -41,6 +42,8 @@ export interface SystemConfig {
   roundtrip: Command;
   /** Ready messages in the queue (all priorities). */
   queueLength(c: Conns): Promise<number>;
+  /** Empty the broker's queue before a measurement, for brokers other than the bench Redis (flushed anyway). */
+  resetBroker?(): Promise<void>;
   /** Results stored so far; must be cheap (polled every few ms during drain). */
   countResults(c: Conns): Promise<number>;
   /** The Redis command `countResults` issues (subtracted from command stats). */
@@ -85,7 +88,36 @@ async function verifyCeleryResults(c: Conns, n: number): Promise<{ stored: numbe
   return { stored: keys.length, problems };
 }
 
-export function systemConfigs(opts: BenchOptions, root: string, redisPort: number): SystemConfig[] {
+/** Ready messages of RabbitMQ queue `celery` (0 when it does not exist yet). */
+async function amqpQueueLength(url: string): Promise<number> {
+  const conn = await connect(url);
+  try {
+    const ch = await conn.createChannel();
+    ch.on('error', () => undefined);
+    return await ch.checkQueue('celery').then((q) => q.messageCount, () => 0);
+  } finally {
+    await conn.close().catch(() => undefined);
+  }
+}
+
+/** Purge RabbitMQ queue `celery` (absent: nothing to do). */
+async function amqpPurge(url: string): Promise<void> {
+  const conn = await connect(url);
+  try {
+    const ch = await conn.createChannel();
+    ch.on('error', () => undefined);
+    await ch.purgeQueue('celery').catch(() => undefined);
+  } finally {
+    await conn.close().catch(() => undefined);
+  }
+}
+
+/**
+ * `amqpUrl`: the private RabbitMQ of the -amqp systems (null when none runs). They are
+ * the Redis systems' commands with the broker URL switched; results stay on Redis db 1,
+ * so the drain is measured the same way.
+ */
+export function systemConfigs(opts: BenchOptions, root: string, redisPort: number, amqpUrl: string | null = null): SystemConfig[] {
   const broker = `redis://127.0.0.1:${redisPort}/0`;
   const backend = `redis://127.0.0.1:${redisPort}/1`;
   const env: NodeJS.ProcessEnv = {
@@ -191,11 +223,35 @@ export function systemConfigs(opts: BenchOptions, root: string, redisPort: numbe
     verify: verifyCeleryResults,
   });
 
+  /** The same system with RabbitMQ as broker. */
+  const onAmqp = (cfg: SystemConfig, system: SystemName, baselineId: string | null): SystemConfig => {
+    const url = amqpUrl!;
+    const swap = (cmd: Command): Command => ({ ...cmd, env: { ...cmd.env, BENCH_BROKER_URL: url } });
+    return {
+      ...cfg,
+      id: cfg.id.replace(/^(\w+)-/, '$1-amqp-'),
+      system,
+      label: cfg.label.replace(/^(\S+( 5\.2 prefork)?)/, '$1 RabbitMQ'),
+      baselineId,
+      worker: swap(cfg.worker),
+      enqueue: swap(cfg.enqueue),
+      enqueueN: (n) => swap(cfg.enqueueN(n)),
+      enqueueBulk: null, // its client resets Redis command stats; the bulk rows stay Redis-only
+      roundtrip: swap(cfg.roundtrip),
+      queueLength: () => amqpQueueLength(url),
+      resetBroker: () => amqpPurge(url),
+    };
+  };
+  const celeryAmqpId = `celery-amqp-c${opts.celeryConcurrency}`;
+  const amqp = amqpUrl !== null;
+
   // Interleave so that drift (thermal, noisy neighbours) spreads over all systems.
   for (const c of opts.concurrency) {
     if (opts.systems.includes('celeriac')) configs.push(celeriac(c));
     if (opts.systems.includes('bullmq')) configs.push(bullmq(c));
+    if (amqp && opts.systems.includes('celeriac-amqp')) configs.push(onAmqp(celeriac(c), 'celeriac-amqp', opts.systems.includes('celery-amqp') ? celeryAmqpId : null));
   }
   if (opts.systems.includes('celery')) configs.push(celery(opts.celeryConcurrency));
+  if (amqp && opts.systems.includes('celery-amqp')) configs.push(onAmqp(celery(opts.celeryConcurrency), 'celery-amqp', null));
   return configs;
 }

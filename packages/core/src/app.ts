@@ -254,8 +254,9 @@ export class Celeriac {
   /** Build the message and route of one send (validates the options). */
   private prepareSend(name: string, args: readonly unknown[], kwargs: Record<string, unknown>, options: ApplyOptions): PreparedSend {
     const s = this.settings;
-    const taskOptions = (this.registry.get(name)?.options ?? {}) as TaskOptions;
-    const route = resolveRoute(name, options, s, taskOptions);
+    const task = this.registry.get(name);
+    const taskOptions = (task?.options ?? {}) as TaskOptions;
+    const route = resolveRoute(name, options, s, taskOptions, { args, kwargs, task: task as Task | undefined });
     const id = options.taskId ?? randomUUID();
     const parent = currentTask();
     for (const field of ['countdown', 'expires'] as const) {

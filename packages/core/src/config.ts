@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { fromCeleryBeatSchedule, type BeatScheduleConfig } from './beat/entry.js';
 import { ConfigurationError } from './errors.js';
 import type { LogFormat } from './logger.js';
+import { compileTaskRoutes, type TaskRoutes } from './task-routes.js';
 
 /** A route for one task name: where its messages go. */
 export interface TaskRoute {
@@ -35,11 +36,11 @@ export interface QueueBinding {
  */
 export interface QueueSpec {
   name: string;
-  /** Exchange the queue is bound to. Default: the queue name (kombu's `Queue(name)`). */
+  /** Exchange the queue is bound to. Default: `taskDefaultExchange` (Celery's `Queues._add`). */
   exchange?: string;
-  /** Default `direct`. */
+  /** Default `direct` (`taskDefaultExchangeType` when the exchange is the default one). */
   exchangeType?: ExchangeType;
-  /** Binding key. Default: the queue name. */
+  /** Binding key (`usa.#` on a topic exchange). Default: `taskDefaultRoutingKey` (Celery's `Queues._add`). */
   routingKey?: string;
   /** More bindings (several exchanges or keys). */
   bindings?: QueueBinding[];
@@ -97,8 +98,11 @@ export interface Settings {
   taskDefaultRoutingKey: string;
   /** `task_default_priority`. Default none (0 on the wire). */
   taskDefaultPriority: number | null;
-  /** `task_routes`: task name (or `prefix.*` glob) → route. */
-  taskRoutes: Record<string, TaskRoute>;
+  /**
+   * `task_routes`: a map of task name / glob / `/regexp/` → queue name or route, `[pattern, route]`
+   * pairs (RegExp patterns), a router function, or a list of these (see task-routes.ts).
+   */
+  taskRoutes: TaskRoutes;
   /** `task_default_exchange_type`. Default `direct`. */
   taskDefaultExchangeType: ExchangeType;
   /**
@@ -335,7 +339,7 @@ export function defaultSettings(): Settings {
   };
 }
 
-type Kind = 'string' | 'nullable-string' | 'number' | 'nullable-number' | 'boolean' | 'list' | 'object' | 'beat-schedule' | 'queues';
+type Kind = 'string' | 'nullable-string' | 'number' | 'nullable-number' | 'boolean' | 'list' | 'object' | 'beat-schedule' | 'queues' | 'routes';
 
 /** Celery 4+ lowercase name → [camelCase key, kind]. */
 const CELERY_NAMES: Record<string, [keyof Settings, Kind]> = {
@@ -351,7 +355,7 @@ const CELERY_NAMES: Record<string, [keyof Settings, Kind]> = {
   task_default_exchange: ['taskDefaultExchange', 'string'],
   task_default_routing_key: ['taskDefaultRoutingKey', 'string'],
   task_default_priority: ['taskDefaultPriority', 'nullable-number'],
-  task_routes: ['taskRoutes', 'object'],
+  task_routes: ['taskRoutes', 'routes'],
   task_default_exchange_type: ['taskDefaultExchangeType', 'string'],
   task_queues: ['taskQueues', 'queues'],
   task_create_missing_queues: ['taskCreateMissingQueues', 'boolean'],
@@ -478,6 +482,12 @@ function coerce(key: string, value: unknown, kind: Kind): unknown {
     }
     case 'beat-schedule':
       return fromCeleryBeatSchedule(value, key);
+    case 'routes':
+      // task_routes: a map, a list of routers, or a router function (compiled by task-routes.ts).
+      if (typeof value === 'string') return JSON.parse(value);
+      if (typeof value === 'function' || Array.isArray(value)) return value;
+      if (value && typeof value === 'object') return normalizeObject(key, value as Record<string, unknown>);
+      throw fail('a map of task name → route, a list of routers or a router function');
     case 'object':
       if (typeof value === 'string') return JSON.parse(value);
       if (value && typeof value === 'object') return normalizeObject(key, value as Record<string, unknown>);
@@ -577,6 +587,8 @@ export function resolveSettings(partial: Partial<Settings>): Settings {
     if (v !== null && (!Number.isSafeInteger(v) || v < 1)) throw new ConfigurationError(`${key} must be a positive whole number or null (no limit), got ${JSON.stringify(v)}.`);
   }
   if (s.taskQueues) s.taskQueues = s.taskQueues.map((q) => normalizeQueueSpec('taskQueues', q));
+  // A bad task_routes entry is a configuration error now, not on the first send.
+  if (s.taskRoutes) compileTaskRoutes(s.taskRoutes);
   if (!['direct', 'topic', 'fanout'].includes(s.taskDefaultExchangeType)) {
     throw new ConfigurationError(`taskDefaultExchangeType must be direct, topic or fanout, got ${JSON.stringify(s.taskDefaultExchangeType)}.`);
   }

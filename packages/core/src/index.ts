@@ -17,6 +17,7 @@ export type { SendItem } from './app.js';
 export type { ApplyOptions } from './apply-options.js';
 export { fromObject, defaultSettings, resolveSettings } from './config.js';
 export type { Settings, TaskRoute, FromObjectOptions, BrokerTransportOptions } from './config.js';
+export type { TaskRoutes, TaskRouter, TaskRouteMap, TaskRoutePairs, TaskRouterEntry, RouteTarget } from './task-routes.js';
 export type { TaskOptions, TaskFunction, ErrorClass, ApplyCall } from './task.js';
 export type { TaskDecoratorOptions, TaskMethods } from './task-decorator.js';
 export { currentTask } from './task-context.js';
@@ -33,7 +34,7 @@ export { States, READY_STATES, EXCEPTION_STATES, PROPAGATE_STATES } from './stat
 export type { TaskState } from './states.js';
 export * from './errors.js';
 export { Worker } from './worker/worker.js';
-export type { WorkerOptions, WorkerStats } from './worker/worker.js';
+export type { WorkerOptions, WorkerStats, AddConsumerOptions } from './worker/worker.js';
 export type { Broker, Consumer, ConsumerOptions, Delivery, EarlyAck, IfWorkerLost, RunningTask, Route, ReserveOptions, PublishItem } from './brokers/broker.js';
 export type { ResultBackend, ResultDocument, ExceptionDocument } from './backends/backend.js';
 export { createBroker } from './brokers/index.js';

@@ -22,6 +22,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { MessageTooLarge } from '../errors.js';
+import type { QueueSpec } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Consumer, ConsumerOptions, Delivery, EarlyAck, ReserveOptions } from './broker.js';
 import { decodeDelivery } from './amqp-codec.js';
@@ -42,7 +43,7 @@ interface Waiter {
 
 export class AmqpConsumer implements Consumer {
   readonly id: string;
-  readonly queues: readonly string[];
+  private queueList: string[];
   private readonly log: Logger | undefined;
   private channel: Channel | undefined;
   private opening: Promise<Channel | undefined> | undefined;
@@ -69,10 +70,53 @@ export class AmqpConsumer implements Consumer {
     private readonly onClosed: () => void,
   ) {
     this.id = options.consumerId ?? randomUUID();
-    this.queues = [...queues];
+    this.queueList = [...queues];
     this.log = options.log;
     this.globalQos = !queues.some((q) => broker.topology.declaration(q)?.arguments['x-queue-type'] === 'quorum');
     broker.connection.on('connected', this.onConnected);
+  }
+
+  /** The queues it consumes (changed by `addQueue` / `removeQueue`). */
+  get queues(): readonly string[] {
+    return this.queueList;
+  }
+
+  /** See `Consumer.addQueue`: declared (from `spec` when given), then consumed on the open channel. */
+  async addQueue(queue: string, spec?: QueueSpec): Promise<void> {
+    if (this.closed) throw new Error(`The consumer is closed; cannot start consuming from ${queue}.`);
+    if (spec) this.broker.topology.define(spec);
+    await this.broker.ensureQueue(queue);
+    if (this.queueList.includes(queue)) return;
+    this.queueList = [...this.queueList, queue];
+    await this.opening?.catch(() => undefined);
+    await this.consumeOn(this.channel, this.channelGen, queue);
+  }
+
+  /** See `Consumer.removeQueue`: basic.cancel; its buffered deliveries go back to the queue. */
+  async removeQueue(queue: string): Promise<void> {
+    if (!this.queueList.includes(queue)) return;
+    this.queueList = this.queueList.filter((q) => q !== queue);
+    const ch = this.channel;
+    for (const [tag, q] of this.queueByTag) {
+      if (q !== queue) continue;
+      this.queueByTag.delete(tag);
+      if (ch) await ch.cancel(tag).catch(() => undefined);
+    }
+    for (let i = this.buffer.length - 1; i >= 0; i--) {
+      const d = this.buffer[i]!;
+      if (d.queue !== queue) continue;
+      this.buffer.splice(i, 1);
+      const msg = this.held.get(d.deliveryTag);
+      this.held.delete(d.deliveryTag);
+      if (msg && ch && d.lease === String(this.channelGen)) ch.nack(msg, false, true);
+    }
+  }
+
+  /** basic.consume `queue` on `ch` unless it is consumed there already. */
+  private async consumeOn(ch: Channel | undefined, gen: number, queue: string): Promise<void> {
+    if (!ch || [...this.queueByTag.values()].includes(queue)) return;
+    const { consumerTag } = await ch.consume(queue, (msg) => this.arrived(gen, queue, msg), { noAck: false });
+    this.queueByTag.set(consumerTag, queue);
   }
 
   /** Deliveries handed out by `reserve` and not settled. */
@@ -114,6 +158,8 @@ export class AmqpConsumer implements Consumer {
         await ch.close().catch(() => undefined);
         return undefined;
       }
+      // Queues added while the channel was opening.
+      for (const queue of this.queues) await this.consumeOn(ch, gen, queue);
       this.channel = ch;
       return ch;
     })();

@@ -1,4 +1,5 @@
 import type { ThreadResultTarget } from '../backends/backend.js';
+import type { QueueSpec } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { TaskMessage } from '../protocol/message.js';
 
@@ -164,8 +165,19 @@ export interface ConsumerOptions {
 export interface Consumer {
   /** This consumer's id in the broker. */
   readonly id: string;
-  /** The queues it consumes, in priority order. */
+  /** The queues it consumes, in priority order (changed by `addQueue` / `removeQueue`). */
   readonly queues: readonly string[];
+  /**
+   * Start consuming `queue` too (Celery's `add_consumer`): declared as `taskQueues`
+   * says, or from `spec` when the queue is not configured yet. Resolves once the next
+   * reserve takes from it. Transports without it cannot change queues at run time.
+   */
+  addQueue?(queue: string, spec?: QueueSpec): Promise<void>;
+  /**
+   * Stop consuming `queue` (Celery's `cancel_consumer`). Messages already handed out
+   * are settled as usual; RabbitMQ's unhanded prefetched ones go back to the queue.
+   */
+  removeQueue?(queue: string): Promise<void>;
   /**
    * Up to `max` messages (first queue first, higher priority first), each recorded
    * as held by this consumer in the same atomic step. Resolves with an empty array

@@ -21,11 +21,11 @@ export async function createBroker(url: string, options: BrokerFactoryOptions = 
   const scheme = url.split(':', 1)[0]!.toLowerCase();
   switch (scheme) {
     case 'memory':
-      return new MemoryBroker(url);
+      return new MemoryBroker(url, options.routing);
     case 'redis':
     case 'rediss': {
       const { RedisBroker } = await import('./redis.js');
-      return new RedisBroker(url, { ...options.transportOptions, connectionEvents: options.connectionEvents });
+      return new RedisBroker(url, { ...options.transportOptions, routing: options.routing, connectionEvents: options.connectionEvents });
     }
     case 'amqp':
     case 'amqps':

@@ -6,11 +6,14 @@
  * `memory://name` gives separate ones). No options. Messages live in this process
  * only: a producer and a worker must share the process (the demo, tests).
  */
+import { ConfigurationError } from '../errors.js';
 import { processWide } from '../process-state.js';
 import { randomUUID } from 'node:crypto';
 import type { TaskMessage } from '../protocol/message.js';
 import type { Broker, Consumer, ConsumerOptions, ControlChannel, Delivery, PublishItem, ReserveOptions, Route } from './broker.js';
 import { MemoryControlChannel, MemoryFanoutHub } from './memory-fanout.js';
+import { QueueTopology, type BrokerRouting } from './queue-topology.js';
+import { lookupQueues, topicPattern } from './redis-exchange.js';
 
 interface Stored {
   message: TaskMessage;
@@ -102,8 +105,12 @@ export class MemoryBroker implements Broker {
   readonly displayUrl: string;
   private readonly hub: MemoryHub;
 
-  constructor(url = 'memory://') {
+  /** Queues, exchanges and bindings from the settings (named exchanges route through them). */
+  private readonly topology: QueueTopology | undefined;
+
+  constructor(url = 'memory://', routing?: BrokerRouting) {
     this.displayUrl = url;
+    this.topology = routing ? new QueueTopology(routing) : undefined;
     let hub = hubs.get(url);
     if (!hub) hubs.set(url, (hub = new MemoryHub()));
     this.hub = hub;
@@ -117,10 +124,28 @@ export class MemoryBroker implements Broker {
   }
 
   async publish(message: TaskMessage, route: Route): Promise<void> {
-    // Direct routing only: the routing key names the queue (exchanges arrive with step 2).
-    const queue = route.routingKey;
     const priority = Math.min(9, Math.max(0, route.priority ?? 0));
-    this.hub.push({ message, queue, exchange: route.exchange, routingKey: route.routingKey, priority, redelivered: false });
+    for (const queue of this.queuesFor(route)) {
+      this.hub.push({ message, queue, exchange: route.exchange, routingKey: route.routingKey, priority, redelivered: false });
+    }
+  }
+
+  /**
+   * Exchange `""` or one `taskQueues` does not bind: the routing key names the queue.
+   * A configured exchange: the configured queues bound to it that the key reaches
+   * (direct: equal key, topic: kombu's pattern, fanout: all).
+   */
+  private queuesFor(route: Route): string[] {
+    const type = route.exchange === '' ? undefined : this.topology?.exchangeType(route.exchange);
+    if (!type) return [route.routingKey];
+    const rows = this.topology!.configuredQueues.flatMap((q) =>
+      q.bindings.filter((b) => b.exchange === route.exchange).map((b) => ({ routingKey: b.routingKey, pattern: type === 'topic' ? topicPattern(b.routingKey) : '', queue: q.name })),
+    );
+    const queues = lookupQueues(type, rows, route.routingKey);
+    if (queues.length === 0) {
+      throw new ConfigurationError(`No queue is bound to ${type} exchange "${route.exchange}" with routing key "${route.routingKey}" in taskQueues; the message would be lost.`);
+    }
+    return queues;
   }
 
   async publishMany(batch: readonly PublishItem[]): Promise<void> {
@@ -155,9 +180,18 @@ class MemoryConsumer implements Consumer {
 
   constructor(
     private readonly hub: MemoryHub,
-    readonly queues: readonly string[],
+    public queues: readonly string[],
     readonly id: string,
   ) {}
+
+  async addQueue(queue: string): Promise<void> {
+    if (!this.queues.includes(queue)) this.queues = [...this.queues, queue];
+    this.hub.wakeAll();
+  }
+
+  async removeQueue(queue: string): Promise<void> {
+    this.queues = this.queues.filter((q) => q !== queue);
+  }
 
   async reserve({ max, timeoutMs }: ReserveOptions): Promise<Delivery[]> {
     if (this.closing) return [];

@@ -63,11 +63,28 @@ export class QueueTopology {
     for (const spec of specs) this.add(spec);
   }
 
+  /**
+   * Add a queue at run time (remote control `add_consumer`), as `taskQueues` would;
+   * a queue already known keeps its declaration. Returns how it is declared.
+   */
+  define(spec: QueueSpec): QueueDeclaration {
+    const known = this.configured.get(spec.name);
+    if (known) return known;
+    this.add(spec);
+    return this.configured.get(spec.name)!;
+  }
+
+  /**
+   * Celery's `Queues._add`: a queue without an exchange is bound to the default
+   * exchange, one without a binding key uses the default routing key (so a fanout
+   * queue of Python's `Queue('b', Exchange('b', type='fanout'))` is bound under
+   * `celery`, the key kombu's Redis fanout subscribes to).
+   */
   private add(spec: QueueSpec): void {
-    const exchange = spec.exchange ?? spec.name;
-    const type = spec.exchangeType ?? 'direct';
+    const exchange = spec.exchange || this.routing.defaultExchange;
+    const type = spec.exchangeType ?? (spec.exchange ? 'direct' : this.routing.defaultExchangeType);
     const bindings: BindingDeclaration[] = [];
-    if (exchange !== '') bindings.push({ exchange, exchangeType: type, routingKey: spec.routingKey ?? spec.name });
+    if (exchange !== '') bindings.push({ exchange, exchangeType: type, routingKey: spec.routingKey || this.routing.defaultRoutingKey });
     for (const b of spec.bindings ?? []) bindings.push({ exchange: b.exchange, exchangeType: b.exchangeType ?? 'direct', routingKey: b.routingKey ?? spec.name });
     for (const b of bindings) {
       const known = this.exchangeTypes.get(b.exchange);

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { Command, type Redis, type RedisOptions } from 'ioredis';
 import { pino } from 'pino';
 import { MessageDecodeError, MessageTooLarge } from '../errors.js';
+import type { QueueSpec } from '../config.js';
 import type { Logger } from '../logger.js';
 import { dropRedisClient, duplicateRedisClient, whenRedisLost } from '../redis-client.js';
 import { isConnectionError } from '../redis-connection.js';
@@ -51,6 +52,15 @@ export interface RedisConsumerContext {
   restoreVisibleIntervalMs: number;
 }
 
+/** How a consumer declares and feeds the queues it adds or drops at run time (see `RedisBroker.openConsumer`). */
+export interface RedisQueueFeed {
+  /** Declare `queue` (bindings, fanout subscription), defining it from `spec` when given. */
+  add(queue: string, spec?: QueueSpec): Promise<void>;
+  /** Stop feeding `queue` (fanout subscription). */
+  remove(queue: string): Promise<void>;
+  close(): Promise<void>;
+}
+
 /** A blocking connection that waits for one ready list to be non-empty. */
 interface ListWatcher {
   connection: Redis;
@@ -63,7 +73,7 @@ const silent: Logger = pino({ level: 'silent' });
 /** One consumer of a set of queues on Redis. */
 export class RedisConsumer implements Consumer {
   readonly id: string;
-  readonly queues: readonly string[];
+  private queueList: string[];
   private readonly watchers = new Map<string, ListWatcher>();
   private readonly pendingAcks = new Set<Promise<void>>();
   /** When `close` was called. */
@@ -82,9 +92,10 @@ export class RedisConsumer implements Consumer {
     private readonly ctx: RedisConsumerContext,
     queues: readonly string[],
     private readonly options: ConsumerOptions = {},
+    private readonly feed?: RedisQueueFeed,
   ) {
     this.id = options.consumerId || randomUUID();
-    this.queues = [...queues];
+    this.queueList = [...queues];
     this.log = options.log ?? silent;
     this.heartbeats = new ConsumerHeartbeats({
       beat: () => this.beat(),
@@ -101,6 +112,32 @@ export class RedisConsumer implements Consumer {
       intervalSeconds: options.heartbeatIntervalSeconds ?? 2,
       log: this.log,
     });
+  }
+
+  /** The queues it consumes, in priority order. */
+  get queues(): readonly string[] {
+    return this.queueList;
+  }
+
+  /** See `Consumer.addQueue`: declared (and subscribed, for a fanout binding) before it is reserved from. */
+  async addQueue(queue: string, spec?: QueueSpec): Promise<void> {
+    if (this.closing) throw new Error(`The consumer is closed; cannot start consuming from ${queue}.`);
+    await this.feed?.add(queue, spec);
+    if (!this.queueList.includes(queue)) this.queueList = [...this.queueList, queue];
+  }
+
+  /** See `Consumer.removeQueue`: reserves from then on skip it; its wake-up connections are closed. */
+  async removeQueue(queue: string): Promise<void> {
+    if (!this.queueList.includes(queue)) return;
+    this.queueList = this.queueList.filter((q) => q !== queue);
+    await this.feed?.remove(queue);
+    for (const step of this.ctx.steps) {
+      const list = step === 0 ? queue : `${queue}${SEP}${step}`;
+      const watcher = this.watchers.get(list);
+      if (!watcher) continue;
+      this.watchers.delete(list);
+      dropRedisClient(watcher.connection);
+    }
   }
 
   /** Begin liveness and upkeep (unless `autoUpkeep: false`). Called by `RedisBroker.openConsumer`. */
@@ -128,6 +165,11 @@ export class RedisConsumer implements Consumer {
     await this.heartbeats.whileHangReleases(() => !this.closing);
     const stillOurs = this.heartbeats.reserving();
     const queues = this.queues;
+    if (queues.length === 0 && !this.closing && max > 0) {
+      // Every queue cancelled (remote control): wait, do not spin.
+      await new Promise((r) => setTimeout(r, Math.min(timeoutMs, 1000)));
+      return [];
+    }
     if (queues.length === 0 || max <= 0 || this.closing) return [];
     const shift = this.roundRobin % queues.length;
     const order = [...queues.slice(shift), ...queues.slice(0, shift)];
@@ -141,6 +183,8 @@ export class RedisConsumer implements Consumer {
     }
     const deadline = Date.now() + timeoutMs;
     for (;;) {
+      // The queues changed while waiting (add/cancel consumer): the next reserve takes from the new set.
+      if (this.queueList !== queues) return [];
       const got = await this.takeReady(keys, keyQueues, max);
       if (got.length > 0 && !stillOurs()) {
         // A hang was declared while this reserve was under way (the loop was blocked with
@@ -413,6 +457,8 @@ export class RedisConsumer implements Consumer {
     this.closing = true;
     this.closedAt = Date.now();
     for (const watcher of this.watchers.values()) dropRedisClient(watcher.connection);
+    // No more fanout copies pushed for this consumer (copies go to the shared queue list, so nothing waits on it).
+    void this.feed?.close().catch((err: unknown) => this.log.debug({ err }, 'Closing the fanout subscription failed'));
     // Pending acks first (retried up to ACK_RETRY_AFTER_CLOSE_MS): an ack that lands now
     // keeps a finished task from being given back below.
     await Promise.allSettled([...this.pendingAcks]);

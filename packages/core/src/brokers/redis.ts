@@ -49,7 +49,11 @@
  * deferred messages, restores dead consumers' messages and, every
  * `restoreVisibleIntervalMs`, runs kombu's visibility-timeout restore.
  * Deferred messages are promoted only by Celeriac consumers.
- * Named exchanges are resolved as direct exchanges (exact routing-key match).
+ *
+ * Routing (`taskQueues`, exchanges): kombu's emulation, see redis-exchange.ts. Queues
+ * are declared (their `_kombu.binding.*` members written) when consumed and before a
+ * send to them; a named exchange's type comes from `taskQueues` (kombu's default
+ * `direct` otherwise); fanout goes through PUBLISH (redis-fanout-inlet.ts).
  */
 import type { Redis, RedisOptions } from 'ioredis';
 import { closeRedisClient, createRedisClient, whenRedisReady, type ConnectionEvents } from '../redis-client.js';
@@ -61,6 +65,10 @@ import type { Broker, ConsumerOptions, ControlChannel, PublishItem, Route } from
 import { RedisControlChannel } from './redis-fanout.js';
 import { RedisConsumer, type RedisConsumerContext } from './redis-consumer.js';
 import { encodeEnvelope, messagePriority } from './redis-envelope.js';
+import { bindingSetKey, bindingWrites, fanoutChannel, fanoutSubscription, lookupQueues, parseBindingMember, type BindingRow } from './redis-exchange.js';
+import { RedisFanoutInlet } from './redis-fanout-inlet.js';
+import { QueueTopology, type BrokerRouting } from './queue-topology.js';
+import type { QueueSpec } from '../config.js';
 
 /** Options of the Redis transport. */
 export interface RedisBrokerOptions {
@@ -76,11 +84,22 @@ export interface RedisBrokerOptions {
   redis?: RedisOptions;
   /** Where connection outages are reported (one line down, one on recovery). */
   connectionEvents?: ConnectionEvents;
+  /** Settings-derived routing (`taskQueues`, default exchange...). Default: Celery's default queue only. */
+  routing?: BrokerRouting;
   /** Other `broker_transport_options` are accepted and ignored. */
   [option: string]: unknown;
 }
 
 const SEP = '\x06\x16';
+const DEFAULT_ROUTING: BrokerRouting = {
+  queues: null,
+  defaultQueue: 'celery',
+  defaultExchange: 'celery',
+  defaultExchangeType: 'direct',
+  defaultRoutingKey: 'celery',
+  createMissingQueues: true,
+  queueMaxPriority: null,
+};
 /** Most values in one LPUSH of `publishMany` (keeps each command short for Redis). */
 const LPUSH_CHUNK = 1000;
 
@@ -95,11 +114,13 @@ export function priorityListKey(queue: string, priority: number, steps: readonly
 /** Celery's Redis transport (kombu layout) with Celeriac's reliability additions. */
 export class RedisBroker implements Broker {
   readonly displayUrl: string;
+  /** Queues, exchanges and bindings from the settings. */
+  readonly topology: QueueTopology;
   private readonly redis: Redis;
   private readonly ctx: RedisConsumerContext;
   private readonly bindingCacheMs: number;
   private readonly declared = new Set<string>();
-  private readonly bindings = new Map<string, { at: number; members: string[] }>();
+  private readonly bindings = new Map<string, { at: number; rows: BindingRow[] }>();
   private readonly consumers = new Set<RedisConsumer>();
   private readonly controlChannels = new Set<RedisControlChannel>();
   private readonly db: number;
@@ -114,6 +135,7 @@ export class RedisBroker implements Broker {
     if (options.globalKeyprefix) throw new ConfigurationError('broker_transport_options.global_keyprefix is not supported by the Celeriac Redis transport yet; remove it (and from the Python side) or use a separate Redis db.');
     if (steps[0] !== 0) throw new ConfigurationError(`prioritySteps must start with 0 (kombu's bare queue list), got ${JSON.stringify(options.prioritySteps)}.`);
     this.bindingCacheMs = options.bindingCacheMs ?? 5_000;
+    this.topology = new QueueTopology(options.routing ?? DEFAULT_ROUTING);
     const connection = resolveRedisConnection(url, options.redis);
     this.db = connection.db;
     this.redis = createRedisClient(connection, { redis: { enableAutoPipelining: true, ...options.redis }, events: options.connectionEvents });
@@ -134,10 +156,72 @@ export class RedisBroker implements Broker {
   /** Open a consumer: it beats (liveness) and runs upkeep on its own until closed. */
   async openConsumer(queues: readonly string[], options: ConsumerOptions = {}): Promise<RedisConsumer> {
     if (this.closed) throw new Error('The Redis broker is closed; open consumers before closing it.');
-    const consumer = new RedisConsumer(this.ctx, queues, options);
+    const inlet = new RedisFanoutInlet(this.redis, this.steps, options.log);
+    const consumer = new RedisConsumer(this.ctx, queues, options, {
+      add: (queue, spec) => this.startFeeding(inlet, queue, spec),
+      remove: (queue) => inlet.remove(queue),
+      close: () => inlet.close(),
+    });
     this.consumers.add(consumer);
+    try {
+      for (const queue of queues) await this.startFeeding(inlet, queue);
+    } catch (err) {
+      await inlet.close();
+      this.consumers.delete(consumer);
+      throw err;
+    }
     await consumer.start();
     return consumer;
+  }
+
+  /**
+   * Declare a consumed queue (kombu's consumer declares it too) and, when it is bound
+   * to a fanout exchange, subscribe to kombu's topic for it.
+   */
+  private async startFeeding(inlet: RedisFanoutInlet, queue: string, spec?: QueueSpec): Promise<void> {
+    const decl = spec ? this.topology.define(spec) : this.topology.declaration(queue);
+    if (!decl) return;
+    await this.declareQueue(queue, true);
+    for (const b of decl.bindings) if (b.exchangeType === 'fanout') await inlet.add(queue, fanoutSubscription(this.db, b.exchange, b.routingKey));
+  }
+
+  /** Write `queue`'s binding members as `taskQueues` / kombu's `Queue(name)` says (once per broker unless `force`). */
+  private async declareQueue(queue: string, force = false): Promise<void> {
+    if (this.declared.has(queue) && !force) return;
+    const decl = this.topology.declaration(queue);
+    this.declared.add(queue);
+    if (!decl) return;
+    try {
+      await Promise.all(bindingWrites(decl).map(([key, member]) => this.redis.sadd(key, member)));
+    } catch (err) {
+      this.declared.delete(queue);
+      throw err;
+    }
+  }
+
+  /** Declare what a route needs: its queue, and every configured queue bound to its named exchange. */
+  private async prepare(route: Route): Promise<void> {
+    if (route.queue !== undefined) await this.declareQueue(route.queue);
+    if (route.exchange === '') {
+      if (route.queue === undefined && route.routingKey !== '') await this.declareQueue(route.routingKey);
+      return;
+    }
+    if (this.declared.has(`x:${route.exchange}`)) return;
+    for (const q of this.topology.configuredQueues) {
+      if (q.bindings.some((b) => b.exchange === route.exchange)) await this.declareQueue(q.name);
+    }
+    this.declared.add(`x:${route.exchange}`);
+  }
+
+  /** Where a route's message goes: queue lists, or a fanout channel to PUBLISH on. */
+  private async targets(route: Route): Promise<{ queues: string[] } | { channel: string }> {
+    if (route.exchange === '') {
+      if (route.routingKey === '') throw new ConfigurationError('Cannot publish to exchange "" with an empty routing key: name a queue.');
+      return { queues: [route.routingKey] };
+    }
+    const type = this.topology.exchangeType(route.exchange) ?? 'direct';
+    if (type === 'fanout') return { channel: fanoutChannel(this.db, route.exchange, route.routingKey) };
+    return { queues: await this.queuesBoundTo(route.exchange, type, route.routingKey) };
   }
 
   /** kombu's fanout and reply emulation (remote control, events): see redis-fanout.ts. */
@@ -148,28 +232,25 @@ export class RedisBroker implements Broker {
     return channel;
   }
 
-  /** LPUSH the kombu envelope to the queue list of the message's priority (declaring the queue once). */
+  /**
+   * LPUSH the kombu envelope to the list of the message's priority of every queue
+   * the route reaches (declaring them first), or PUBLISH it on a fanout exchange.
+   */
   async publish(message: TaskMessage, route: Route): Promise<void> {
     const priority = messagePriority(message, route);
     const envelope = encodeEnvelope(message, route);
-    const pending: Promise<unknown>[] = [];
-    if (route.exchange === '') {
-      const queue = route.routingKey;
-      if (queue === '') throw new ConfigurationError('Cannot publish to exchange "" with an empty routing key: name a queue.');
-      if (!this.declared.has(queue)) {
-        this.declared.add(queue);
-        pending.push(this.redis.sadd(`_kombu.binding.${queue}`, `${queue}${SEP}${SEP}${queue}`).catch((err: unknown) => {
-          this.declared.delete(queue);
-          throw err;
-        }));
-      }
-      pending.push(this.redis.lpush(priorityListKey(queue, priority, this.steps), envelope));
-    } else {
-      for (const queue of await this.queuesBoundTo(route.exchange, route.routingKey)) {
-        pending.push(this.redis.lpush(priorityListKey(queue, priority, this.steps), envelope));
-        }
+    if (route.exchange === '' && route.routingKey !== '' && this.declared.has(route.queue ?? route.routingKey)) {
+      // The common case, declared already: one LPUSH.
+      await this.redis.lpush(priorityListKey(route.routingKey, priority, this.steps), envelope);
+      return;
     }
-    await Promise.all(pending);
+    await this.prepare(route);
+    const to = await this.targets(route);
+    if ('channel' in to) {
+      checkFanoutReceived(await this.redis.publish(to.channel, envelope), route);
+      return;
+    }
+    await Promise.all(to.queues.map((queue) => this.redis.lpush(priorityListKey(queue, priority, this.steps), envelope)));
   }
 
   /**
@@ -181,19 +262,22 @@ export class RedisBroker implements Broker {
   async publishMany(batch: readonly PublishItem[]): Promise<void> {
     if (batch.length === 0) return;
     const lists = new Map<string, string[]>();
-    const newQueues: string[] = [];
+    const fanouts: { channel: string; envelope: string; route: Route }[] = [];
+    const prepared = new Set<string>();
     for (const { message, route } of batch) {
       const priority = messagePriority(message, route);
       const envelope = encodeEnvelope(message, route);
-      let queues: readonly string[];
-      if (route.exchange === '') {
-        if (route.routingKey === '') throw new ConfigurationError('Cannot publish to exchange "" with an empty routing key: name a queue.');
-        queues = [route.routingKey];
-        if (!this.declared.has(route.routingKey) && !newQueues.includes(route.routingKey)) newQueues.push(route.routingKey);
-      } else {
-        queues = await this.queuesBoundTo(route.exchange, route.routingKey);
+      const routeKey = `${route.queue ?? ''}\0${route.exchange}\0${route.routingKey}`;
+      if (!prepared.has(routeKey)) {
+        prepared.add(routeKey);
+        await this.prepare(route);
       }
-      for (const queue of queues) {
+      const to = await this.targets(route);
+      if ('channel' in to) {
+        fanouts.push({ channel: to.channel, envelope, route });
+        continue;
+      }
+      for (const queue of to.queues) {
         const key = priorityListKey(queue, priority, this.steps);
         let envelopes = lists.get(key);
         if (!envelopes) lists.set(key, (envelopes = []));
@@ -201,36 +285,34 @@ export class RedisBroker implements Broker {
       }
     }
     const multi = this.redis.multi();
-    for (const queue of newQueues) multi.sadd(`_kombu.binding.${queue}`, `${queue}${SEP}${SEP}${queue}`);
     for (const [key, envelopes] of lists) {
       for (let i = 0; i < envelopes.length; i += LPUSH_CHUNK) multi.lpush(key, ...envelopes.slice(i, i + LPUSH_CHUNK));
     }
-    throwFirstError(await multi.exec());
-    for (const queue of newQueues) this.declared.add(queue);
+    for (const f of fanouts) multi.publish(f.channel, f.envelope);
+    const results = await multi.exec();
+    throwFirstError(results);
+    const received = results!.slice(results!.length - fanouts.length);
+    fanouts.forEach((f, i) => checkFanoutReceived(Number(received[i]![1]), f.route));
   }
 
-  /** Queues bound to a named exchange for a routing key (direct match), cached. */
-  private async queuesBoundTo(exchange: string, routingKey: string): Promise<string[]> {
-    const match = (members: string[]) =>
-      members.flatMap((m) => {
-        const [rk, , queue] = m.split(SEP);
-        return rk === routingKey && queue ? [queue] : [];
-      });
+  /** Queues bound to a named direct or topic exchange that `routingKey` reaches (kombu's lookup), cached. */
+  private async queuesBoundTo(exchange: string, type: 'direct' | 'topic', routingKey: string): Promise<string[]> {
     const cached = this.bindings.get(exchange);
     if (cached && Date.now() - cached.at < this.bindingCacheMs) {
-      const queues = match(cached.members);
+      const queues = lookupQueues(type, cached.rows, routingKey);
       if (queues.length > 0) return queues;
     }
-    const members = await this.redis.smembers(`_kombu.binding.${exchange}`);
-    this.bindings.set(exchange, { at: Date.now(), members });
-    const queues = match(members);
+    const members = await this.redis.smembers(bindingSetKey(exchange));
+    const rows = members.map(parseBindingMember).filter((r): r is BindingRow => r !== null);
+    this.bindings.set(exchange, { at: Date.now(), rows });
+    const queues = lookupQueues(type, rows, routingKey);
     if (queues.length === 0) {
       throw new ConfigurationError(
-        `No queue is bound to exchange "${exchange}" with routing key "${routingKey}" (set _kombu.binding.${exchange} is ` +
-          `${members.length ? 'missing that key' : 'empty'}). Start a worker consuming the queue first, or publish to exchange "" with the queue name as routing key.`,
+        `No queue is bound to ${type} exchange "${exchange}" with routing key "${routingKey}" (set _kombu.binding.${exchange} is ` +
+          `${members.length ? 'missing that key' : 'empty'}). Declare the queue in taskQueues, start a worker consuming it first, or publish to exchange "" with the queue name as routing key.`,
       );
     }
-    return [...new Set(queues)];
+    return queues;
   }
 
   /** Delete every ready message (all priority lists) of the queues; resolves with how many. */
@@ -269,6 +351,18 @@ export class RedisBroker implements Broker {
       await closeRedisClient(this.redis);
     }
   }
+}
+
+/**
+ * kombu's fanout is PUB/SUB: a message nobody is subscribed to is gone. Rather than
+ * lose it silently, the send fails with the reason and the fix.
+ */
+function checkFanoutReceived(receivers: number, route: Route): void {
+  if (receivers > 0) return;
+  throw new ConfigurationError(
+    `Nobody is subscribed to fanout exchange "${route.exchange}" (routing key "${route.routingKey}") on Redis: kombu's Redis fanout is PUBLISH/SUBSCRIBE, ` +
+      'so the message would be lost. Start a worker consuming a queue bound to that exchange first (RabbitMQ keeps fanout copies in durable queues).',
+  );
 }
 
 function throwFirstError(results: [Error | null, unknown][] | null): void {

@@ -123,6 +123,25 @@ export class Control {
     });
   }
 
+  /**
+   * Celery's `add_consumer`: the workers start consuming `queue` (declared as
+   * `taskQueues` says, else from `exchange` / `exchangeType` / `routingKey`).
+   * With `reply: true`, resolves with `[{ '<node>': { ok: 'add consumer <queue>' } }]`.
+   */
+  addConsumer(
+    queue: string,
+    options: ControlOptions & { exchange?: string; exchangeType?: 'direct' | 'topic' | 'fanout'; routingKey?: string; queueArguments?: Record<string, unknown>; reply?: boolean } = {},
+  ): Promise<ControlReplies> {
+    const args: Record<string, unknown> = { queue, exchange: options.exchange ?? null, exchange_type: options.exchangeType ?? 'direct', routing_key: options.routingKey ?? null };
+    if (options.queueArguments) args.queue_arguments = options.queueArguments;
+    return this.broadcast('add_consumer', { ...options, arguments: args });
+  }
+
+  /** Celery's `cancel_consumer`: the workers stop consuming `queue` (`{ ok: 'no longer consuming from <queue>' }`). */
+  cancelConsumer(queue: string, options: ControlOptions & { reply?: boolean } = {}): Promise<ControlReplies> {
+    return this.broadcast('cancel_consumer', { ...options, arguments: { queue } });
+  }
+
   /** Ask the workers to shut down (warm). */
   shutdown(options: ControlOptions = {}): Promise<ControlReplies> {
     return this.broadcast('shutdown', options);

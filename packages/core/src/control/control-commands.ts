@@ -7,6 +7,7 @@ import { constants as osConstants } from 'node:os';
 import type { Celeriac } from '../app.js';
 import { maskUrl } from '../mask-url.js';
 import type { WorkerStats } from '../worker/request-lifecycle.js';
+import type { AddConsumerOptions } from '../worker/worker.js';
 import { clockOf } from './lamport-clock.js';
 import { requestInfo } from './request-info.js';
 import type { RevokedSet } from './revoked-set.js';
@@ -47,6 +48,10 @@ export interface ControlTarget {
   shutdown(): void;
   /** Change a task's rate limit on this worker (`'10/s'`; null = none). Throws for a bad rate. */
   setRateLimit(taskName: string, rate: string | null): void;
+  /** Start consuming a queue (see `Worker.addConsumer`). */
+  addConsumer(queue: string, options: AddConsumerOptions): Promise<boolean>;
+  /** Stop consuming a queue (see `Worker.cancelConsumer`). */
+  cancelConsumer(queue: string): Promise<boolean>;
 }
 
 /** A command handler: arguments in, JSON-able reply out (undefined: no reply). */
@@ -248,6 +253,24 @@ export const CONTROL_COMMANDS: Record<string, ControlHandler> = {
       return nok(`Invalid rate limit string: ${(err as Error).message}`);
     }
     return ok(rate === null ? 'rate limit disabled successfully' : 'new rate limit set successfully');
+  },
+  // Celery replies at once and changes the consumer soon after (call_soon); so does this.
+  add_consumer: (t, a) => {
+    const queue = a.queue;
+    if (typeof queue !== 'string' || queue === '') return nok(`add_consumer needs a queue name, got ${JSON.stringify(queue)}`);
+    const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+    const type = str(a.exchange_type);
+    const options: AddConsumerOptions = { exchange: str(a.exchange), routingKey: str(a.routing_key) };
+    if (type === 'direct' || type === 'topic' || type === 'fanout') options.exchangeType = type;
+    if (a.queue_arguments && typeof a.queue_arguments === 'object') options.queueArguments = a.queue_arguments as Record<string, unknown>;
+    void t.addConsumer(queue, options).catch((err: unknown) => t.app.logger.error({ err, queue }, `add_consumer ${queue} failed: ${(err as Error).message}`));
+    return ok(`add consumer ${queue}`);
+  },
+  cancel_consumer: (t, a) => {
+    const queue = a.queue;
+    if (typeof queue !== 'string' || queue === '') return nok(`cancel_consumer needs a queue name, got ${JSON.stringify(queue)}`);
+    void t.cancelConsumer(queue).catch((err: unknown) => t.app.logger.error({ err, queue }, `cancel_consumer ${queue} failed: ${(err as Error).message}`));
+    return ok(`no longer consuming from ${queue}`);
   },
   time_limit: (t, a) => {
     const name = a.task_name;

@@ -16,7 +16,7 @@ import type { Broker, Consumer, ControlChannel } from '../brokers/broker.js';
 import { createBroker, waitForBroker } from '../brokers/index.js';
 import { routingFromSettings } from '../brokers/queue-topology.js';
 import { waitForBackend } from '../backends/index.js';
-import { checkHangTimeout } from '../config.js';
+import { checkHangTimeout, type ExchangeType, type QueueSpec } from '../config.js';
 import { ConfigurationError } from '../errors.js';
 import { createLogger, type Logger, type LogLevel } from '../logger.js';
 import { maskUrl } from '../mask-url.js';
@@ -114,6 +114,18 @@ export interface WorkerOptions {
   sendEvents?: boolean;
   /** Send worker-online / worker-heartbeat / worker-offline events (`--without-heartbeat` turns them off). Default true. */
   heartbeat?: boolean;
+}
+
+/** How `Worker.addConsumer` declares a queue that is not in `taskQueues` (Celery's `add_consumer` arguments). */
+export interface AddConsumerOptions {
+  /** Exchange to bind the queue to. Default: the queue name. */
+  exchange?: string;
+  /** Default `direct`. */
+  exchangeType?: ExchangeType;
+  /** Binding key. Default: the queue name. */
+  routingKey?: string;
+  /** AMQP queue arguments (`x-max-priority`, ...). */
+  queueArguments?: Record<string, unknown>;
 }
 
 /** Where task functions run. */
@@ -305,6 +317,48 @@ export class Worker {
     this.log.info({ statedb: db.path, revoked: this.revoked.size }, `statedb: ${this.revoked.size} revoked id(s) loaded from ${db.path}`);
   }
 
+  /**
+   * Start consuming `queue` as well (Celery's `add_consumer`, what remote control's
+   * `add_consumer` calls). A queue of `taskQueues` is declared as configured; any
+   * other is declared from `options` (direct exchange and binding key named after
+   * the queue by default). Resolves true once the worker consumes it, false when it
+   * did already. Before `start()`, the queue is added to those it will consume.
+   */
+  async addConsumer(queue: string, options: AddConsumerOptions = {}): Promise<boolean> {
+    if (typeof queue !== 'string' || queue === '') throw new ConfigurationError(`addConsumer needs a queue name, got ${JSON.stringify(queue)}.`);
+    if (this.queues.includes(queue)) return false;
+    const consumer = this.consumer;
+    if (this.running && consumer) {
+      if (!consumer.addQueue) throw new ConfigurationError(`The broker ${this.broker?.displayUrl ?? ''} cannot change the consumed queues at run time.`);
+      const spec: QueueSpec = { name: queue, exchange: options.exchange ?? queue, exchangeType: options.exchangeType ?? 'direct', routingKey: options.routingKey ?? queue };
+      if (options.queueArguments) spec.queueArguments = options.queueArguments;
+      await consumer.addQueue(queue, spec);
+      if (this.queues.includes(queue)) return false;
+    }
+    this.queues.push(queue);
+    this.log.info({ queue }, `Started consuming from ${queue}`);
+    this.loop?.wake();
+    return true;
+  }
+
+  /**
+   * Stop consuming `queue` (Celery's `cancel_consumer`). Messages already taken
+   * from it run and are settled as usual. Resolves false when it was not consumed.
+   */
+  async cancelConsumer(queue: string): Promise<boolean> {
+    const at = this.queues.indexOf(queue);
+    if (at < 0) return false;
+    const consumer = this.consumer;
+    if (this.running && consumer) {
+      if (!consumer.removeQueue) throw new ConfigurationError(`The broker ${this.broker?.displayUrl ?? ''} cannot change the consumed queues at run time.`);
+      await consumer.removeQueue(queue);
+    }
+    const now = this.queues.indexOf(queue);
+    if (now >= 0) this.queues.splice(now, 1);
+    this.log.info({ queue }, `No longer consuming from ${queue}`);
+    return true;
+  }
+
   /** The pool `--pool` / `workerPool` names. */
   private createPool(): Pool {
     const s = this.app.settings;
@@ -439,6 +493,8 @@ export class Worker {
         return { terminated: running.filter((id) => pool.terminate!(id, signal)), notStoppable: [] };
       },
       setRateLimit: (taskName, rate) => this.setRateLimit(taskName, rate),
+      addConsumer: (queue, options) => this.addConsumer(queue, options),
+      cancelConsumer: (queue) => this.cancelConsumer(queue),
       shutdown: () => {
         this.log.warn('Got shutdown from remote');
         setImmediate(() => (this.options.onRemoteShutdown ? this.options.onRemoteShutdown() : void this.stop()));
