@@ -16,6 +16,7 @@ import { createApp, fromObject, Worker, type Celeriac } from '../packages/core/s
 import { createBroker, waitForBroker } from '../packages/core/src/brokers/index.ts';
 import { createBackend } from '../packages/core/src/backends/index.ts';
 import { maskUrl } from '../packages/core/src/mask-url.ts';
+import { censor, maskUrlPassword } from '../packages/core/src/cli/report.ts';
 import { resolveRedisConnection } from '../packages/core/src/redis-connection.ts';
 import { RedisConnectError } from '../packages/core/src/redis-probe.ts';
 import { pino } from 'pino';
@@ -89,6 +90,11 @@ describe('sentinel:// settings (no server)', () => {
     assert.equal(maskUrl('sentinel://:pw@h1:26379/0;sentinel://:pw@h2:26380'), 'sentinel://:****@h1:26379/0;sentinel://:****@h2:26380');
     assert.equal(maskUrl('sentinel://user:p%40ss@h1;sentinel://h2'), 'sentinel://user:****@h1;sentinel://h2');
     assert.equal(maskUrl('sentinel://h1:26379?password=secret;sentinel://h2'), 'sentinel://h1:26379?password=****;sentinel://h2');
+  });
+
+  test('celeriac report masks every password of a sentinel list and the sentinels\' password in the transport options', () => {
+    assert.equal(maskUrlPassword('sentinel://:pw@h1:26379/0;sentinel://:pw@h2:26380/0'), 'sentinel://:********@h1:26379/0;sentinel://:********@h2:26380/0');
+    assert.deepEqual(censor('brokerTransportOptions', { masterName: 'm', sentinelKwargs: { password: 'spw' } }), { masterName: 'm', sentinelKwargs: { password: '********' } });
   });
 
   test('waitForReplicas: on (1) by default with sentinel://, off with redis://, validated', async () => {
