@@ -10,6 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { loadavg } from 'node:os';
+import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { createApp, fromObject, Worker, type Celeriac } from '../packages/core/src/index.ts';
@@ -184,7 +185,9 @@ describe('Redis Sentinel topology: master + 2 replicas + 3 sentinels (quorum 2)'
   test('SENTINEL FAILOVER, then the master killed by PID: the worker (and its heartbeat thread) and the producer follow the new master and go on', async () => {
     const app = sentinelApp('sentinel-follow');
     app.task('sentinel.mul', (a: number, b: number) => a * b);
-    const worker = new Worker(app, { concurrency: 2, logLevel: 'error' });
+    const logLines: string[] = [];
+    const logStream = new Writable({ write: (chunk, _enc, done) => (logLines.push(...String(chunk).split('\n').filter(Boolean)), done()) });
+    const worker = new Worker(app, { concurrency: 2, logger: pino({ level: 'info' }, logStream) });
     workers.push(worker);
     await worker.start();
     const run = async (a: number) => (await app.sendTask('sentinel.mul', [a, 3], {}, { retryPolicy: { maxRetries: 100, intervalStart: 0.1, intervalStep: 0.1, intervalMax: 0.5 } })).get({ timeout: 60_000 });
@@ -211,6 +214,10 @@ describe('Redis Sentinel topology: master + 2 replicas + 3 sentinels (quorum 2)'
     await topo.nodes.find((n) => n.port === killed.from)!.restart();
     await topo.settled(2);
     assert.equal(await run(5), 15);
+    // The beats came from the heartbeat thread all along (it never died and left the loop beating).
+    assert.deepEqual(logLines.filter((l) => /Heartbeat: .*beating from the event loop/.test(l)), []);
+    assert.ok(logLines.some((l) => /Connection to broker sentinel:\/\/:\*\*\*\*@.* lost/.test(l)), 'the outage was reported, masked');
+    assert.ok(!logLines.some((l) => l.includes(MASTER_PASSWORD) || l.includes(SENTINEL_PASSWORD)), 'no password in the logs');
     await worker.stop();
     workers.splice(workers.indexOf(worker), 1);
   });
