@@ -87,8 +87,8 @@ test('redis.keyPrefix is refused at start-up, naming the option and the fix', as
   await app.close();
 });
 
-test('Sentinel and Cluster ioredis options are refused', async () => {
-  assert.throws(() => resolveRedisConnection('redis://h/0', { sentinels: [{ host: 'h', port: 26379 }] }), /Sentinel .* not supported/);
+test('Sentinel and Cluster ioredis options are refused (Sentinel is given by a sentinel:// URL)', async () => {
+  assert.throws(() => resolveRedisConnection('redis://h/0', { sentinels: [{ host: 'h', port: 26379 }] }), /Give Redis Sentinel in the URL, not as redis\.sentinels: brokerUrl 'sentinel:\/\//);
   assert.throws(() => resolveRedisConnection('redis://h/0', { clusterNodes: ['h:7000'] } as never), /Redis Cluster is not supported/);
 });
 
@@ -115,7 +115,7 @@ test('maskUrl hides userinfo passwords and ?password= for any scheme, including 
 
 test('an unknown scheme is reported with the URL masked', async () => {
   for (const [open, url] of [
-    [createBroker, `sentinel://:${SECRET}@127.0.0.1:26379`],
+    [createBroker, `kafka://:${SECRET}@127.0.0.1:9092`],
     [(u: string) => createBackend(u, { resultExpires: 1 }), `db+postgresql://scott:${SECRET}@127.0.0.1/celery`],
   ] as const) {
     await assert.rejects((open as (u: string) => Promise<unknown>)(url), (err: Error) => {

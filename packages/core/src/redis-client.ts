@@ -7,7 +7,14 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { describeRedisError, type RedisConnectionSettings } from './redis-connection.js';
 
-const CONNECTION_KEYS = ['host', 'port', 'path', 'username', 'password', 'db', 'tls'] as const;
+const CONNECTION_KEYS = ['host', 'port', 'path', 'username', 'password', 'db', 'tls', 'sentinels', 'name', 'role', 'sentinelUsername', 'sentinelPassword'] as const;
+
+/**
+ * Sentinel: a command refused by a master demoted in a failover (READONLY), or by a
+ * master without its replicas (MASTERDOWN): reconnect (ioredis asks the sentinels
+ * again) and send the command once more. Nothing was written, so resending is safe.
+ */
+const reconnectOnFailover = (err: Error): 2 | false => (/^(READONLY|MASTERDOWN)\b/.test(err.message) ? 2 : false);
 
 /** Reports a client group's outages: one line when it goes down, one when it is back. */
 export interface ConnectionEvents {
@@ -68,10 +75,21 @@ export interface RedisClientOptions {
 export function createRedisClient(settings: RedisConnectionSettings, options: RedisClientOptions = {}): Redis {
   const passThrough: RedisOptions = { ...options.redis };
   for (const key of CONNECTION_KEYS) delete (passThrough as Record<string, unknown>)[key];
+  const sentinel = settings.sentinel;
   const clientOptions: RedisOptions = {
     ...passThrough,
-    host: settings.host,
-    port: settings.port,
+    ...(sentinel
+      ? {
+          // ioredis asks the sentinels for the master, and again on every reconnect.
+          sentinels: sentinel.sentinels.map((a) => ({ ...a })),
+          name: sentinel.masterName,
+          role: 'master' as const,
+          ...(sentinel.sentinelUsername ? { sentinelUsername: sentinel.sentinelUsername } : {}),
+          ...(sentinel.sentinelPassword ? { sentinelPassword: sentinel.sentinelPassword } : {}),
+          ...(sentinel.sentinelCommandTimeoutMs ? { sentinelCommandTimeout: sentinel.sentinelCommandTimeoutMs } : {}),
+          reconnectOnError: passThrough.reconnectOnError ?? reconnectOnFailover,
+        }
+      : { host: settings.host, port: settings.port }),
     db: settings.db,
     ...(settings.username ? { username: settings.username } : {}),
     ...(settings.password ? { password: settings.password } : {}),

@@ -6,7 +6,10 @@
  * plain, cloneable description (host, port, user, password, db, TLS); every client
  * is built from it, so the same password, database and CA reach all of them.
  *
- * URL forms: `redis://[[user]:password@]host[:port][/db]` and `rediss://` for TLS.
+ * URL forms: `redis://[[user]:password@]host[:port][/db]` and `rediss://` for TLS;
+ * `sentinel://[[user]:password@]host[:port][/db];sentinel://host2...` for Redis
+ * Sentinel with the `master_name` transport option (see redis-sentinel.ts): then
+ * `sentinel` holds the sentinels and the login/db are the master's.
  * Query parameters (kombu/redis-py names): `password`, `db`, and for TLS
  * `ssl_ca_certs`, `ssl_certfile`, `ssl_keyfile` (file paths) and `ssl_cert_reqs`
  * (`required` | `optional` | `none`). Values in the URL win over `redis` options.
@@ -15,13 +18,14 @@
  * load ioredis, so the heartbeat thread can use it.
  *
  * Refused with a clear error: ioredis's `keyPrefix` (Celery/kombu peers use
- * unprefixed keys, and pub/sub channels are never prefixed) and Sentinel/Cluster
- * options. A server in cluster mode is refused when probed (see redis-probe.ts).
+ * unprefixed keys, and pub/sub channels are never prefixed) and ioredis's own
+ * Sentinel/Cluster options (Sentinel is configured by the `sentinel://` URL). A server in cluster mode is refused when probed (see redis-probe.ts).
  */
 import { readFileSync } from 'node:fs';
 import type { RedisOptions } from 'ioredis';
 import { ConfigurationError } from './errors.js';
 import { maskUrl } from './mask-url.js';
+import { isSentinelUrl, parseSentinelUrl, type RedisSentinelSettings, type SentinelTransportOptions } from './redis-sentinel.js';
 
 /** TLS settings for a `rediss://` connection (node `tls.connect` options). */
 export interface RedisTlsSettings {
@@ -42,22 +46,35 @@ export interface RedisConnectionSettings {
   tls?: RedisTlsSettings;
   /** The URL with its secrets masked, for messages. */
   displayUrl: string;
+  /**
+   * Set for `sentinel://` URLs: the master is found through these sentinels, and
+   * `host`/`port` (the first sentinel) must not be connected to as the server.
+   */
+  sentinel?: RedisSentinelSettings;
 }
 
 const REFUSED_OPTIONS: Record<string, string> = {
   keyPrefix:
     'redis.keyPrefix is not supported: Celery/kombu peers read unprefixed keys and Redis pub/sub channels are never prefixed, ' +
     'so requeued messages and results would be lost. Remove keyPrefix and separate apps with a Redis database number instead (redis://host:6379/<db>).',
-  sentinels: 'Redis Sentinel (redis.sentinels) is not supported yet: point the URL at the current primary (redis://primary-host:6379/0).',
+  sentinels:
+    "Give Redis Sentinel in the URL, not as redis.sentinels: brokerUrl 'sentinel://host1:26379;sentinel://host2:26379' with the transport option " +
+    "masterName (Celery's broker_transport_options = {'master_name': 'mymaster'}).",
   clusterNodes: 'Redis Cluster is not supported (kombu does not support it either): point the URL at a single, non-cluster Redis node.',
 };
 
-/** Parse a Redis URL and the `redis` transport option into connection settings. */
-export function resolveRedisConnection(url: string, redisOptions: RedisOptions = {}): RedisConnectionSettings {
+/**
+ * Parse a Redis URL and the `redis` transport option into connection settings.
+ * `transportOptions` (the whole `broker_transport_options` or
+ * `result_backend_transport_options`) is read for `sentinel://` URLs only:
+ * `master_name` and `sentinel_kwargs`.
+ */
+export function resolveRedisConnection(url: string, redisOptions: RedisOptions = {}, transportOptions: SentinelTransportOptions | object = {}): RedisConnectionSettings {
   const displayUrl = maskUrl(url);
   for (const [option, why] of Object.entries(REFUSED_OPTIONS)) {
     if ((redisOptions as Record<string, unknown>)[option] !== undefined) throw new ConfigurationError(`${why} (connection ${displayUrl})`);
   }
+  if (isSentinelUrl(url)) return resolveSentinelConnection(url, redisOptions, transportOptions as SentinelTransportOptions, displayUrl);
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -85,6 +102,26 @@ export function resolveRedisConnection(url: string, redisOptions: RedisOptions =
   if (username) settings.username = username;
   if (password) settings.password = password;
   const tls = resolveTls(scheme === 'rediss', query, redisOptions.tls as RedisTlsSettings | undefined, displayUrl);
+  if (tls) settings.tls = tls;
+  return settings;
+}
+
+/** `sentinel://` URLs: the sentinels, plus the master's login, database and TLS. */
+function resolveSentinelConnection(url: string, redisOptions: RedisOptions, transportOptions: SentinelTransportOptions, displayUrl: string): RedisConnectionSettings {
+  const { sentinel, master } = parseSentinelUrl(url, transportOptions, displayUrl);
+  const query = master.query;
+  const username = master.username || query.get('username') || redisOptions.username || undefined;
+  const password = master.password || query.get('password') || redisOptions.password || undefined;
+  const dbText = master.dbText ?? query.get('db') ?? undefined;
+  const db = dbText === undefined ? (redisOptions.db ?? 0) : Number(dbText);
+  if (!Number.isInteger(db) || db < 0) {
+    throw new ConfigurationError(`The database in ${displayUrl} must be a non-negative integer (the first URL's path, e.g. sentinel://host:26379/0), got ${JSON.stringify(dbText ?? db)}.`);
+  }
+  const first = sentinel.sentinels[0]!;
+  const settings: RedisConnectionSettings = { host: first.host, port: first.port, db, displayUrl, sentinel };
+  if (username) settings.username = username;
+  if (password) settings.password = password;
+  const tls = resolveTls(false, query, redisOptions.tls as RedisTlsSettings | undefined, displayUrl);
   if (tls) settings.tls = tls;
   return settings;
 }
@@ -141,10 +178,10 @@ export function describeRedisError(err: unknown): string {
   return err.message.split('\n', 1)[0]!.replace(/\.+$/, '');
 }
 
-const CONNECTION_ERROR_NAMES = new Set(['MaxRetriesPerRequestError', 'AbortError', 'ClusterAllFailedError', 'AmqpConnectionError']);
+const CONNECTION_ERROR_NAMES = new Set(['MaxRetriesPerRequestError', 'AbortError', 'ClusterAllFailedError', 'AmqpConnectionError', 'ReplicationWaitError']);
 const CONNECTION_ERROR_MESSAGES = ['Connection is closed', "Stream isn't writeable", 'Connection in subscriber mode'];
 /** Replies that mean the connection cannot be used (ioredis fails every queued command with them). */
-const UNUSABLE_CONNECTION_REPLIES = /^(WRONGPASS|NOAUTH|LOADING|MASTERDOWN)\b|^ERR invalid password/;
+const UNUSABLE_CONNECTION_REPLIES = /^(WRONGPASS|NOAUTH|LOADING|MASTERDOWN|READONLY|UNBLOCKED)\b|^ERR invalid password|^ERR WAIT cannot be used with replica/;
 
 /**
  * True for errors that mean "no usable connection" (refused, reset, closed, gave

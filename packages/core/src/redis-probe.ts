@@ -8,16 +8,10 @@ import { connect as connectTcp, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { CeleriacError } from './errors.js';
 import { describeRedisError, type RedisConnectionSettings } from './redis-connection.js';
+import { encodeCommand, ReplyReader } from './redis-resp.js';
+import { resolveMasterAddress } from './redis-sentinel-lookup.js';
 
-/** One RESP command: an array of bulk strings. */
-export function encodeCommand(args: readonly (string | number)[]): Buffer {
-  const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`)];
-  for (const arg of args) {
-    const bytes = Buffer.from(String(arg), 'utf8');
-    parts.push(Buffer.from(`$${bytes.length}\r\n`), bytes, Buffer.from('\r\n'));
-  }
-  return Buffer.concat(parts);
-}
+export { encodeCommand };
 
 /** AUTH / SELECT commands the settings ask for, sent before anything else. */
 export function handshakeCommands(settings: RedisConnectionSettings): Buffer[] {
@@ -27,12 +21,30 @@ export function handshakeCommands(settings: RedisConnectionSettings): Buffer[] {
   return commands;
 }
 
-/** A plain or TLS socket to the server (TLS options as resolved: CA, client cert, servername). */
-export function openRedisSocket(settings: RedisConnectionSettings): Socket {
-  const { host, port, tls } = settings;
+/**
+ * A plain or TLS socket to the server (TLS options as resolved: CA, client cert,
+ * servername). With Sentinel settings, `address` (the master, from
+ * `connectRedisSocket`) is required: `host`/`port` are a sentinel's.
+ */
+export function openRedisSocket(settings: RedisConnectionSettings, address?: { host: string; port: number }): Socket {
+  if (settings.sentinel && !address) throw new Error(`openRedisSocket(${settings.displayUrl}): a Sentinel connection needs the master's address (use connectRedisSocket)`);
+  const { host, port } = address ?? settings;
+  const { tls } = settings;
   const socket = tls ? connectTls({ host, port, servername: tls.servername ?? (isIpAddress(host) ? undefined : host), ...tls }) : connectTcp({ host, port });
   socket.setNoDelay(true);
   return socket;
+}
+
+/**
+ * `openRedisSocket` after finding the server: with Sentinel settings, the master
+ * the sentinels name now. Rejects with a `RedisConnectError` when no sentinel
+ * names one (not retryable for an unknown master name or a refused sentinel login).
+ */
+export async function connectRedisSocket(settings: RedisConnectionSettings, timeoutMs = 2000): Promise<Socket> {
+  if (!settings.sentinel) return openRedisSocket(settings);
+  const found = await resolveMasterAddress(settings.sentinel, timeoutMs);
+  if (!found.ok) throw new RedisConnectError(settings.displayUrl, found.reason, found.retryable, found.fix);
+  return openRedisSocket(settings, found.address);
 }
 
 function isIpAddress(host: string): boolean {
@@ -64,9 +76,13 @@ const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_|ERR_TLS|ERR_SSL|EPROTO/;
  * out of range, a TLS certificate problem or a cluster node.
  */
 export function probeRedis(settings: RedisConnectionSettings, timeoutMs = 4000): Promise<void> {
+  const started = Date.now();
+  return connectRedisSocket(settings, timeoutMs).then((socket) => probeSocket(settings, socket, Math.max(1, timeoutMs - (Date.now() - started))));
+}
+
+function probeSocket(settings: RedisConnectionSettings, socket: Socket, timeoutMs: number): Promise<void> {
   const url = settings.displayUrl;
   return new Promise<void>((resolve, reject) => {
-    const socket = openRedisSocket(settings);
     const steps: ('auth' | 'select' | 'info')[] = [];
     if (settings.password) steps.push('auth');
     if (settings.db) steps.push('select');
@@ -125,40 +141,4 @@ function classifyReplyError(settings: RedisConnectionSettings, step: string | un
   }
   if (/LOADING/.test(firstLine)) return new RedisConnectError(url, 'the server is loading its data set', true);
   return new RedisConnectError(url, firstLine, false);
-}
-
-interface Reply {
-  error?: string;
-  text?: string;
-}
-
-/** Just enough of a RESP reader for one-line replies and bulk strings. */
-class ReplyReader {
-  private buffer = Buffer.alloc(0);
-
-  push(chunk: Buffer): Reply[] {
-    this.buffer = Buffer.concat([this.buffer, chunk]);
-    const replies: Reply[] = [];
-    for (;;) {
-      const end = this.buffer.indexOf('\r\n');
-      if (end < 0) break;
-      const type = String.fromCharCode(this.buffer[0]!);
-      const line = this.buffer.subarray(1, end).toString('utf8');
-      if (type === '$') {
-        const length = Number(line);
-        if (length < 0) {
-          replies.push({ text: '' });
-          this.buffer = this.buffer.subarray(end + 2);
-          continue;
-        }
-        if (this.buffer.length < end + 2 + length + 2) break;
-        replies.push({ text: this.buffer.subarray(end + 2, end + 2 + length).toString('utf8') });
-        this.buffer = this.buffer.subarray(end + 2 + length + 2);
-        continue;
-      }
-      this.buffer = this.buffer.subarray(end + 2);
-      replies.push(type === '-' ? { error: line } : { text: line });
-    }
-    return replies;
-  }
 }

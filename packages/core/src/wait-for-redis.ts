@@ -32,10 +32,16 @@ export function startupRetryInterval(n: number): number {
  * schemes: at once). Throws a `RedisConnectError` when it is not retryable or the
  * retries run out.
  */
-export async function waitForRedis(url: string, redisOptions: Record<string, unknown> | undefined, options: WaitForRedisOptions): Promise<void> {
+export async function waitForRedis(
+  url: string,
+  redisOptions: Record<string, unknown> | undefined,
+  options: WaitForRedisOptions,
+  /** The whole transport options: `master_name` and `sentinel_kwargs` for `sentinel://` URLs. */
+  transportOptions: Record<string, unknown> = {},
+): Promise<void> {
   const scheme = url.split(':', 1)[0]!.toLowerCase();
-  if (scheme !== 'redis' && scheme !== 'rediss') return;
-  const settings = resolveRedisConnection(url, redisOptions);
+  if (scheme !== 'redis' && scheme !== 'rediss' && scheme !== 'sentinel') return;
+  const settings = resolveRedisConnection(url, redisOptions, transportOptions);
   const max = options.maxRetries && options.maxRetries > 0 ? Math.trunc(options.maxRetries) : Infinity;
   for (let retry = 1; ; retry++) {
     try {

@@ -24,14 +24,15 @@ export interface BackendFactoryOptions {
   accept?: readonly string[];
 }
 
-/** Pick a result backend by URL scheme: `memory://`, `redis://`, `rediss://`, `rpc://`. */
+/** Pick a result backend by URL scheme: `memory://`, `redis://`, `rediss://`, `sentinel://` (with `masterName`), `rpc://`. */
 export async function createBackend(url: string, options: BackendFactoryOptions): Promise<ResultBackend> {
   const scheme = url.split(':', 1)[0]!.toLowerCase();
   switch (scheme) {
     case 'memory':
       return new MemoryBackend(url);
     case 'redis':
-    case 'rediss': {
+    case 'rediss':
+    case 'sentinel': {
       const { RedisBackend } = await import('./redis.js');
       return new RedisBackend(url, {
         ...options.transportOptions,
@@ -49,7 +50,7 @@ export async function createBackend(url: string, options: BackendFactoryOptions)
       return new RpcBackend({ broker: options.broker, replyTo: options.replyTo, resultExpires: options.resultExpires, persistent: options.persistent });
     }
     default:
-      throw new ConfigurationError(`Unknown result backend scheme "${scheme}" in ${JSON.stringify(maskUrl(url))}: use memory://, redis://, rediss:// or rpc://.`);
+      throw new ConfigurationError(`Unknown result backend scheme "${scheme}" in ${JSON.stringify(maskUrl(url))}: use memory://, redis://, rediss://, sentinel:// or rpc://.`);
   }
 }
 
@@ -59,7 +60,7 @@ export async function createBackend(url: string, options: BackendFactoryOptions)
  */
 export async function waitForBackend(url: string, transportOptions: Record<string, unknown>, wait: WaitForRedisOptions): Promise<void> {
   const scheme = url.split(':', 1)[0]!.toLowerCase();
-  if (scheme !== 'redis' && scheme !== 'rediss') return;
+  if (scheme !== 'redis' && scheme !== 'rediss' && scheme !== 'sentinel') return;
   const { waitForRedis } = await import('../wait-for-redis.js');
-  await waitForRedis(url, transportOptions.redis as Record<string, unknown> | undefined, wait);
+  await waitForRedis(url, transportOptions.redis as Record<string, unknown> | undefined, wait, transportOptions);
 }

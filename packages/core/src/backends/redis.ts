@@ -2,7 +2,10 @@
  * Redis result backend — Celery 5.2's layout and write sequence, so Python clients
  * read Celeriac's results and Celeriac reads Python workers' results.
  *
- * Connection string: `redis://[[user]:password@]host[:port][/db]`, `rediss://` for TLS.
+ * Connection string: `redis://[[user]:password@]host[:port][/db]`, `rediss://` for TLS,
+ * `sentinel://host:26379;sentinel://host2:26379` with `masterName` (Celery's
+ * SentinelBackend); then a stored result resolves only once a replica has it
+ * (`waitForReplicas`, see redis-replication.ts).
  * Options: `resultExpires` (seconds, default 86400; 0 or null = never expire).
  *
  * Keys: `celery-task-meta-<task id>` — the JSON result document (Python `json.dumps`
@@ -21,6 +24,8 @@ import { moduleRoot } from '../module-root.cjs';
 import type { Redis, RedisOptions } from 'ioredis';
 import { closeRedisClient, createRedisClient, dropRedisClient, duplicateRedisClient, type ConnectionEvents } from '../redis-client.js';
 import { resolveRedisConnection, type RedisConnectionSettings } from '../redis-connection.js';
+import { ReplicationBarrier, replicaWaitFrom } from '../redis-replication.js';
+import type { SentinelKwargs } from '../redis-sentinel.js';
 import { RedisScript, replies } from '../brokers/redis-scripts.js';
 
 const BACKEND_LUA_DIR = pathToFileURL(join(moduleRoot, 'backends', 'redis-lua') + '/');
@@ -48,6 +53,16 @@ export interface RedisBackendOptions {
   serializer?: string;
   /** `result_accept_content`: what a stored document may be decoded as; must include `serializer`. Default: `[serializer]`. */
   accept?: readonly string[];
+  /** `sentinel://` URLs: the master group the sentinels watch (Celery's `master_name`). */
+  masterName?: string;
+  master_name?: string;
+  /** `sentinel://` URLs: the sentinels' own login (Celery's `sentinel_kwargs`). */
+  sentinelKwargs?: SentinelKwargs;
+  sentinel_kwargs?: SentinelKwargs;
+  /** Replicas that must have a stored result before `storeResult` resolves. Default 1 with `sentinel://`, else 0 (see redis-replication.ts). */
+  waitForReplicas?: number;
+  /** How long to wait for them (ms). Default 1000. */
+  waitForReplicasTimeoutMs?: number;
 }
 
 /** How result documents become bytes and back (Celery keeps no content type with them: both sides use result_serializer). */
@@ -128,6 +143,8 @@ export class RedisBackend implements ResultBackend {
   private closing: Promise<void> | undefined;
   private readonly connection: RedisConnectionSettings;
   private readonly codec: ResultCodec;
+  /** `waitForReplicas`: stores resolve once replicas have them (on by default with Sentinel). */
+  private readonly replication: ReplicationBarrier | null;
 
   constructor(url: string, options: RedisBackendOptions = {}) {
     this.displayUrl = maskUrl(url);
@@ -135,14 +152,17 @@ export class RedisBackend implements ResultBackend {
     this.chordOrdered = options.result_chord_ordered !== false;
     const serializer = options.serializer ?? 'json';
     this.codec = resultCodec(serializer, options.accept ?? [serializer]);
-    const connection = resolveRedisConnection(url, options.redis);
+    const connection = resolveRedisConnection(url, options.redis, options);
     this.connection = connection;
     this.redis = createRedisClient(connection, { redis: { enableAutoPipelining: true, ...options.redis }, events: options.connectionEvents });
+    const wait = replicaWaitFrom(options as Record<string, unknown>, connection.sentinel !== undefined, this.displayUrl);
+    this.replication = wait && new ReplicationBarrier(this.redis, wait, this.displayUrl);
   }
 
   /** Store a document and wake waiters, unless SUCCESS is already stored. */
   async storeResult(doc: ResultDocument): Promise<void> {
     await backendScripts.storeResult.run(this.redis, [resultKey(doc.task_id)], [this.codec.encode(doc), this.ttl]);
+    if (this.replication) await this.replication.afterWrites();
   }
 
   /**
@@ -162,6 +182,14 @@ export class RedisBackend implements ResultBackend {
 
   /** Write encoded documents in one pipeline; one error (or null) per document. */
   async storeEncoded(results: readonly EncodedResult[]): Promise<(Error | null)[]> {
+    const errors = await this.writeEncoded(results);
+    if (!this.replication || errors.every((e) => e !== null)) return errors;
+    // Written, but only counted as stored once replicas have it (Sentinel).
+    const replicated = await this.replication.afterWrites().then(() => null, (err: Error) => err);
+    return replicated ? errors.map((e) => e ?? replicated) : errors;
+  }
+
+  private async writeEncoded(results: readonly EncodedResult[]): Promise<(Error | null)[]> {
     if (results.length === 0) return [];
     if (this.batchScript !== false) {
       const errors = await this.storeBatch(results);

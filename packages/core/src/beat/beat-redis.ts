@@ -14,15 +14,15 @@ export interface BeatRedis {
   connection: RedisConnectionSettings;
 }
 
-const isRedis = (url: string | null | undefined): url is string => !!url && /^rediss?:/i.test(url);
+const isRedis = (url: string | null | undefined): url is string => !!url && /^(rediss?|sentinel):/i.test(url);
 
 /** The Redis beat coordinates through, or null. */
 export function beatRedis(s: Settings): BeatRedis | null {
   if (isRedis(s.brokerUrl)) {
-    return { url: s.brokerUrl, role: 'broker', connection: resolveRedisConnection(s.brokerUrl, (s.brokerTransportOptions.redis ?? {}) as Record<string, unknown>) };
+    return { url: s.brokerUrl, role: 'broker', connection: resolveRedisConnection(s.brokerUrl, (s.brokerTransportOptions.redis ?? {}) as Record<string, unknown>, s.brokerTransportOptions) };
   }
   if (isRedis(s.resultBackend)) {
-    return { url: s.resultBackend, role: 'result backend', connection: resolveRedisConnection(s.resultBackend, (s.resultBackendTransportOptions.redis ?? {}) as Record<string, unknown>) };
+    return { url: s.resultBackend, role: 'result backend', connection: resolveRedisConnection(s.resultBackend, (s.resultBackendTransportOptions.redis ?? {}) as Record<string, unknown>, s.resultBackendTransportOptions) };
   }
   return null;
 }

@@ -16,14 +16,19 @@ export interface BrokerFactoryOptions {
   routing?: BrokerRouting;
 }
 
-/** Pick a transport by URL scheme: `memory://`, `redis://`, `rediss://`, `amqp://`, `amqps://`, `pyamqp://` (a `;` list for failover). */
+/**
+ * Pick a transport by URL scheme: `memory://`, `redis://`, `rediss://`, `sentinel://`
+ * (Redis Sentinel: a `;` list of sentinels plus the `masterName` transport option),
+ * `amqp://`, `amqps://`, `pyamqp://` (a `;` list for failover).
+ */
 export async function createBroker(url: string, options: BrokerFactoryOptions = {}): Promise<Broker> {
   const scheme = url.split(':', 1)[0]!.toLowerCase();
   switch (scheme) {
     case 'memory':
       return new MemoryBroker(url, options.routing);
     case 'redis':
-    case 'rediss': {
+    case 'rediss':
+    case 'sentinel': {
       const { RedisBroker } = await import('./redis.js');
       return new RedisBroker(url, { ...options.transportOptions, routing: options.routing, connectionEvents: options.connectionEvents });
     }
@@ -34,7 +39,7 @@ export async function createBroker(url: string, options: BrokerFactoryOptions = 
       return new AmqpBroker(url, { ...options.transportOptions, routing: options.routing, connectionEvents: options.connectionEvents });
     }
     default:
-      throw new ConfigurationError(`Unknown broker URL scheme "${scheme}" in ${JSON.stringify(maskUrl(url))}: use memory://, redis://, rediss://, amqp://, amqps:// or pyamqp://.`);
+      throw new ConfigurationError(`Unknown broker URL scheme "${scheme}" in ${JSON.stringify(maskUrl(url))}: use memory://, redis://, rediss://, sentinel://, amqp://, amqps:// or pyamqp://.`);
   }
 }
 
@@ -46,7 +51,7 @@ export async function createBroker(url: string, options: BrokerFactoryOptions = 
  */
 export async function waitForBroker(url: string, transportOptions: Record<string, unknown>, wait: WaitForRedisOptions): Promise<void> {
   const scheme = url.split(':', 1)[0]!.toLowerCase();
-  if (scheme !== 'redis' && scheme !== 'rediss') return;
+  if (scheme !== 'redis' && scheme !== 'rediss' && scheme !== 'sentinel') return;
   const { waitForRedis } = await import('../wait-for-redis.js');
-  await waitForRedis(url, transportOptions.redis as Record<string, unknown> | undefined, wait);
+  await waitForRedis(url, transportOptions.redis as Record<string, unknown> | undefined, wait, transportOptions);
 }

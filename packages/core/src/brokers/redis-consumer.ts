@@ -47,6 +47,8 @@ export interface RedisConsumerContext {
   url: string;
   /** The `redis` transport option: the heartbeat thread connects with it too (password, db, TLS). */
   redisOptions?: RedisOptions;
+  /** Sentinel URLs: `masterName` and `sentinelKwargs`, for the heartbeat thread's connection too. */
+  sentinelOptions?: Record<string, unknown>;
   steps: readonly number[];
   visibilityTimeout: number;
   restoreVisibleIntervalMs: number;
@@ -100,7 +102,7 @@ export class RedisConsumer implements Consumer {
     this.heartbeats = new ConsumerHeartbeats({
       beat: () => this.beat(),
       upkeep: () => this.upkeep(),
-      thread: options.heartbeatThread === false ? null : { brokerUrl: ctx.url, consumerId: this.id, transportOptions: { redis: ctx.redisOptions } },
+      thread: options.heartbeatThread === false ? null : { brokerUrl: ctx.url, consumerId: this.id, transportOptions: { ...ctx.sentinelOptions, redis: ctx.redisOptions } },
       hang: options.hangTimeoutSeconds
         ? {
             timeoutSeconds: options.hangTimeoutSeconds,

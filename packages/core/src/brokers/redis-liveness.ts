@@ -8,7 +8,7 @@
  */
 import type { Socket } from 'node:net';
 import { describeRedisError, resolveRedisConnection, type RedisConnectionSettings } from '../redis-connection.js';
-import { encodeCommand, handshakeCommands, openRedisSocket } from '../redis-probe.js';
+import { connectRedisSocket, encodeCommand, handshakeCommands, openRedisSocket, RedisConnectError } from '../redis-probe.js';
 import { CONSUMERS, ownedKey, UNACKED, UNACKED_INDEX } from './redis-keys.js';
 import { scripts } from './redis-scripts.js';
 
@@ -79,8 +79,16 @@ export function startLiveness(options: LivenessOptions): Liveness {
     failing = true;
     options.onError(message, kind);
   };
+  // With Sentinel the master is looked up first (asynchronously): beats wait for it.
+  let opening: Promise<void> | null = null;
   const open = () => {
-    const s = openRedisSocket(settings);
+    if (!settings.sentinel) return attach(openRedisSocket(settings));
+    opening ??= connectRedisSocket(settings)
+      .then(attach, (err: unknown) => failed(err instanceof RedisConnectError ? err.reason : describeRedisError(err), 'socket'))
+      .finally(() => (opening = null));
+  };
+  const attach = (s: Socket) => {
+    if (stopped) return void s.destroy();
     // Written now, sent in order once connected: the handshake always precedes a beat.
     for (const command of handshakeCommands(settings)) send(s, command);
     s.on('data', (chunk) => {
@@ -92,7 +100,11 @@ export function startLiveness(options: LivenessOptions): Liveness {
         const handler = replies.shift();
         if (handler && line.startsWith('-')) handler.reject(new Error(line.slice(1)));
         else if (handler) handler.resolve(line);
-        else if (line.startsWith('-')) failed(line.slice(1), 'reply');
+        else if (line.startsWith('-')) {
+          // A demoted master (Sentinel failover): ask the sentinels again on the next beat.
+          if (settings.sentinel && /^-(READONLY|MASTERDOWN|LOADING)/.test(line)) s.destroy();
+          failed(line.slice(1), 'reply');
+        }
         else if (line.startsWith(':') && failing) {
           failing = false;
           options.onRecovered?.();
@@ -114,7 +126,7 @@ export function startLiveness(options: LivenessOptions): Liveness {
   const timer = setInterval(() => {
     if (stopped) return;
     if (!socket || socket.destroyed) open();
-    send(socket!, beat);
+    if (socket && !socket.destroyed) send(socket, beat);
   }, options.intervalMs);
   const send = (s: Socket, command: Buffer, handler: ReplyHandler = null) => {
     replies.push(handler);
@@ -123,17 +135,22 @@ export function startLiveness(options: LivenessOptions): Liveness {
   open();
 
   return {
-    release: (started) =>
-      new Promise<string>((resolve, reject) => {
+    release: async (started) => {
+      if (!stopped && (!socket || socket.destroyed)) {
+        open();
+        await opening;
+      }
+      return new Promise<string>((resolve, reject) => {
         if (stopped) return reject(new Error('liveness stopped'));
-        if (!socket || socket.destroyed) open();
+        if (!socket || socket.destroyed) return reject(new Error('no connection to Redis'));
         const args = started.flatMap(({ tag, requeue }) => [tag, requeue ? 2 : 1]);
         const script = scripts.releaseHungConsumer.lua;
-        send(socket!, encodeCommand(['EVAL', script, 3, UNACKED, UNACKED_INDEX, ownedKey(options.consumerId), options.consumerId, ...args]), { resolve, reject });
+        send(socket, encodeCommand(['EVAL', script, 3, UNACKED, UNACKED_INDEX, ownedKey(options.consumerId), options.consumerId, ...args]), { resolve, reject });
       }).then((status) => {
         const [restored = 0, dropped = 0, requeued = 0] = status.slice(1).split(' ').map(Number);
         return { restored, dropped, requeued };
-      }),
+      });
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         stopped = true;

@@ -10,7 +10,10 @@
  * a single node (no cluster).
  *
  * Connection string: `redis://[[user]:password@]host[:port][/db]`, `rediss://...` for
- * TLS (certificates through the `redis` option). The db is the URL path.
+ * TLS (certificates through the `redis` option). The db is the URL path. Redis
+ * Sentinel: `sentinel://host:26379;sentinel://host2:26379` with `masterName`; then
+ * a publish resolves only once a replica has it (`waitForReplicas`, see
+ * redis-replication.ts).
  *
  * Options (`RedisBrokerOptions`, also reachable as `broker_transport_options`):
  * `visibilityTimeout` (s, 3600), `prioritySteps` ([0, 3, 6, 9]),
@@ -58,6 +61,7 @@
 import type { Redis, RedisOptions } from 'ioredis';
 import { closeRedisClient, createRedisClient, whenRedisReady, type ConnectionEvents } from '../redis-client.js';
 import { resolveRedisConnection } from '../redis-connection.js';
+import { ReplicationBarrier, replicaWaitFrom } from '../redis-replication.js';
 import { ConfigurationError } from '../errors.js';
 import { maskUrl } from '../mask-url.js';
 import type { TaskMessage } from '../protocol/message.js';
@@ -124,6 +128,8 @@ export class RedisBroker implements Broker {
   private readonly consumers = new Set<RedisConsumer>();
   private readonly controlChannels = new Set<RedisControlChannel>();
   private readonly db: number;
+  /** `waitForReplicas`: publishes resolve once replicas have them (on by default with Sentinel). */
+  private readonly replication: ReplicationBarrier | null;
   private closed: Promise<void> | undefined;
 
   constructor(
@@ -136,13 +142,16 @@ export class RedisBroker implements Broker {
     if (steps[0] !== 0) throw new ConfigurationError(`prioritySteps must start with 0 (kombu's bare queue list), got ${JSON.stringify(options.prioritySteps)}.`);
     this.bindingCacheMs = options.bindingCacheMs ?? 5_000;
     this.topology = new QueueTopology(options.routing ?? DEFAULT_ROUTING);
-    const connection = resolveRedisConnection(url, options.redis);
+    const connection = resolveRedisConnection(url, options.redis, options);
     this.db = connection.db;
     this.redis = createRedisClient(connection, { redis: { enableAutoPipelining: true, ...options.redis }, events: options.connectionEvents });
+    const wait = replicaWaitFrom(options, connection.sentinel !== undefined, this.displayUrl);
+    this.replication = wait && new ReplicationBarrier(this.redis, wait, this.displayUrl);
     this.ctx = {
       redis: this.redis,
       url,
       redisOptions: options.redis,
+      sentinelOptions: connection.sentinel ? { masterName: connection.sentinel.masterName, sentinelKwargs: options.sentinelKwargs ?? options.sentinel_kwargs } : undefined,
       steps,
       visibilityTimeout: options.visibilityTimeout ?? 3600,
       restoreVisibleIntervalMs: options.restoreVisibleIntervalMs ?? 30_000,
@@ -242,6 +251,7 @@ export class RedisBroker implements Broker {
     if (route.exchange === '' && route.routingKey !== '' && this.declared.has(route.queue ?? route.routingKey)) {
       // The common case, declared already: one LPUSH.
       await this.redis.lpush(priorityListKey(route.routingKey, priority, this.steps), envelope);
+      if (this.replication) await this.replication.afterWrites();
       return;
     }
     await this.prepare(route);
@@ -251,6 +261,7 @@ export class RedisBroker implements Broker {
       return;
     }
     await Promise.all(to.queues.map((queue) => this.redis.lpush(priorityListKey(queue, priority, this.steps), envelope)));
+    if (this.replication) await this.replication.afterWrites();
   }
 
   /**
@@ -293,6 +304,7 @@ export class RedisBroker implements Broker {
     throwFirstError(results);
     const received = results!.slice(results!.length - fanouts.length);
     fanouts.forEach((f, i) => checkFanoutReceived(Number(received[i]![1]), f.route));
+    if (this.replication) await this.replication.afterWrites();
   }
 
   /** Queues bound to a named direct or topic exchange that `routingKey` reaches (kombu's lookup), cached. */

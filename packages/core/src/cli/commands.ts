@@ -44,8 +44,8 @@ async function clientApp(command: string, flags: ConnectionFlags, needs: Needs):
  */
 async function ensureBackendReachable(app: Celeriac): Promise<void> {
   const url = app.resultBackendUrl ?? '';
-  if (!/^rediss?:/i.test(url)) return;
-  const settings = resolveRedisConnection(url, app.settings.resultBackendTransportOptions.redis as Record<string, unknown> | undefined);
+  if (!/^(rediss?|sentinel):/i.test(url)) return;
+  const settings = resolveRedisConnection(url, app.settings.resultBackendTransportOptions.redis as Record<string, unknown> | undefined, app.settings.resultBackendTransportOptions);
   try {
     await probeRedis(settings, app.settings.brokerConnectionTimeout * 1000);
   } catch (err) {

@@ -16,8 +16,13 @@ const MASK = '********';
 /** Celery's `HIDDEN_SETTINGS` (celery/app/utils.py). */
 const HIDDEN = /API|TOKEN|KEY|SECRET|PASS|PROFANITIES_LIST|SIGNATURE|DATABASE/i;
 
-/** A URL with its password replaced by `mask` (unparseable values are masked by pattern). */
+/**
+ * A URL with its password replaced by `mask` (unparseable values are masked by
+ * pattern); each URL of a `;` list (`sentinel://:pw@h1;sentinel://:pw@h2`, as
+ * Celery's SentinelBackend sanitizes each chunk).
+ */
 export function maskUrlPassword(url: string, mask = MASK): string {
+  if (url.includes(';')) return url.split(';').map((chunk) => maskUrlPassword(chunk, mask)).join(';');
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*):[^@/]*@/i, `$1:${mask}@`);
 }
 

@@ -37,7 +37,7 @@ export const THREAD_START_TIMEOUT_MS = 10_000;
 /** What the thread needs to open its own connection, beat, and watch the loop. */
 export interface HeartbeatThreadOptions {
   brokerUrl: string;
-  /** `broker_transport_options`: its `redis` options (password, TLS CA...) apply to the thread's connection too. */
+  /** `broker_transport_options`: its `redis` options (password, TLS CA...) and Sentinel options apply to the thread's connection too. */
   transportOptions?: Record<string, unknown>;
   consumerId: string;
   intervalMs: number;
@@ -118,7 +118,7 @@ function threadModule(): { moduleUrl: string; tsxApiUrl: string | null } {
 export function startHeartbeatThread(options: HeartbeatThreadOptions, log: Logger, onDied: (why: string) => void): Promise<HeartbeatThread> {
   const { moduleUrl, tsxApiUrl } = threadModule();
   const redisOptions = options.transportOptions?.redis as Parameters<typeof resolveRedisConnection>[1];
-  const connection = resolveRedisConnection(options.brokerUrl, redisOptions);
+  const connection = resolveRedisConnection(options.brokerUrl, redisOptions, options.transportOptions);
   const { transportOptions: _, ...rest } = options;
   const data: ThreadData = { ...rest, connection, moduleUrl, tsxApiUrl, startTimeoutMs: THREAD_START_TIMEOUT_MS };
   // A small heap: the thread only sends one pipeline every few seconds.
@@ -195,7 +195,7 @@ async function storeLost(target: ThreadResultTarget, tasks: readonly LostTask[],
 export async function runHeartbeatThread(data: ThreadData): Promise<void> {
   const port = parentPort!;
   const scheme = data.brokerUrl.split(':', 1)[0]!.toLowerCase();
-  if (scheme !== 'redis' && scheme !== 'rediss') throw new Error(`No heartbeat thread for ${scheme}:// brokers`);
+  if (scheme !== 'redis' && scheme !== 'rediss' && scheme !== 'sentinel') throw new Error(`No heartbeat thread for ${scheme}:// brokers`);
   const { startLiveness } = await import('../brokers/redis-liveness.js');
   const liveness = startLiveness({
     url: data.brokerUrl,

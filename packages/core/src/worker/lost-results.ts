@@ -11,7 +11,7 @@ import type { ThreadResultTarget } from '../backends/backend.js';
 import { RedisScript, replies } from '../brokers/redis-scripts.js';
 import { moduleRoot } from '../module-root.cjs';
 import { dumpsPython } from '../protocol/python-json.js';
-import { encodeCommand, handshakeCommands, openRedisSocket } from '../redis-probe.js';
+import { connectRedisSocket, encodeCommand, handshakeCommands } from '../redis-probe.js';
 import { States } from '../states.js';
 import type { LostTask } from './loop-watch.js';
 import { resultDocument } from './result-document.js';
@@ -26,7 +26,7 @@ const storeResult = new RedisScript<readonly [key: string], readonly [json: stri
  * Write one FAILURE document per task; resolves with how many kept an earlier
  * SUCCESS. Rejects on a connection or server error, or after `timeoutMs`.
  */
-export function storeLostResults(target: ThreadResultTarget, tasks: readonly LostTask[], why: string, timeoutMs = 10_000): Promise<number> {
+export async function storeLostResults(target: ThreadResultTarget, tasks: readonly LostTask[], why: string, timeoutMs = 10_000): Promise<number> {
   const exception = { exc_type: 'WorkerLostError', exc_message: [why], exc_module: 'billiard.exceptions' };
   const commands = handshakeCommands(target.connection);
   const replyCount = commands.length + tasks.length;
@@ -34,8 +34,9 @@ export function storeLostResults(target: ThreadResultTarget, tasks: readonly Los
     const doc = dumpsPython(resultDocument(task, States.FAILURE, exception));
     commands.push(encodeCommand(['EVAL', storeResult.lua, 1, `celery-task-meta-${task.id}`, doc, target.expiresSeconds]));
   }
+  // With Sentinel: the master the sentinels name now.
+  const socket = await connectRedisSocket(target.connection);
   return new Promise((resolve, reject) => {
-    const socket = openRedisSocket(target.connection);
     const timer = setTimeout(() => done(new Error(`no reply within ${timeoutMs / 1000} s`)), timeoutMs);
     let buffered = '';
     let replies = 0;
