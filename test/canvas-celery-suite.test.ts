@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { chain, createApp, group, Worker, type AsyncResult } from '../packages/core/src/index.ts';
+import { chain, createApp, group, RemoteTaskError, Worker, type AsyncResult, type TaskContext } from '../packages/core/src/index.ts';
+import { waitFor } from './helpers/worker-process.ts';
 
 const app = createApp('canvas-suite', { brokerUrl: 'memory://canvas-celery-suite' });
 const add = app.task('suite.add', (x: number, y: number) => x + y);
@@ -13,6 +14,22 @@ const add = app.task('suite.add', (x: number, y: number) => x + y);
 const sendsChain = app.task('suite.sends_chain', async () => {
   const inner: AsyncResult = await chain(add.s(1, 1), add.s(2), group(add.s(3), add.s(4))).delay();
   return inner;
+});
+const identity = app.task('suite.identity', (x: unknown) => x);
+const concat = app.task('suite.concat', (x: string, y: string) => x + y);
+const boom = app.task('suite.boom', (..._args: unknown[]): never => {
+  throw new TypeError('boom');
+});
+/** What the link / link_error tasks recorded, in order. */
+const echoes: string[] = [];
+const echo = app.task('suite.echo', (message: string) => void echoes.push(message));
+/** As t.integration.tasks.replace_with_chain: replaced by a two-step chain carrying a callback. */
+const replaceWithLinkedChain = app.task('suite.replace_with_linked_chain', function (this: TaskContext, x: string) {
+  return this.replace(chain(identity.s(x), identity.s()).link(echo.si('chain callback')));
+});
+/** As t.integration.tasks.replace_with_chain_which_raises: replaced by a failing chain carrying an errback. */
+const replaceWithFailingChain = app.task('suite.replace_with_failing_chain', function (this: TaskContext, x: string) {
+  return this.replace(chain(identity.s(x), boom.s()).linkError(echo.si('chain errback')));
 });
 let worker: Worker;
 const T = { timeout: 10_000 };
@@ -37,4 +54,29 @@ test('a task returning a result handle stores its as_tuple() (Celery\'s prepare_
   assert.equal(members.length, 2);
   const memberIds = members.map((m) => (m as [[string, null], null])[0][0]);
   assert.deepEqual(await Promise.all(memberIds.map((id) => app.AsyncResult(id).get(T))), [7, 8]);
+});
+
+test('a task in the middle of a chain replaced by a chain with a callback: the chain goes on and the callback runs (test_chain_replaced_with_a_chain_and_a_callback)', async () => {
+  echoes.length = 0;
+  const r = await chain(identity.s('Hello '), replaceWithLinkedChain.s(), concat.s('world')).delay();
+  assert.equal(await r.get(T), 'Hello world');
+  await waitFor(() => echoes.length > 0, 5_000, 'the replacement chain\'s callback');
+  assert.deepEqual(echoes, ['chain callback']);
+});
+
+test('a task in the middle of a chain replaced by a failing chain with an errback: the errback runs once, the chain fails (test_chain_replaced_with_a_chain_and_an_error_callback)', async () => {
+  echoes.length = 0;
+  const r = await chain(identity.s('Hello '), replaceWithFailingChain.s(), concat.s(' never')).delay();
+  const err = await r.get(T).then(() => assert.fail('expected the chain to fail'), (e: unknown) => e);
+  assert.ok(err instanceof RemoteTaskError, String(err));
+  assert.equal(err.name, 'TypeError');
+  await waitFor(() => echoes.length > 0, 5_000, 'the replacement chain\'s errback');
+  assert.deepEqual(echoes, ['chain errback']);
+});
+
+test('a | b keeps a chain\'s link_error: every step of the spliced chain carries it (Celery\'s unchain_tasks)', () => {
+  const left = chain(identity.s(1), identity.s()).linkError(echo.si('eb'));
+  const joined = left.pipe(identity.s()) as ReturnType<typeof chain>;
+  const errbacksOf = (i: number) => (joined.tasks[i]!.options.link_error as { task: string }[] | undefined)?.map((e) => e.task);
+  assert.deepEqual([errbacksOf(0), errbacksOf(1), errbacksOf(2)], [['suite.echo'], ['suite.echo'], undefined]);
 });
