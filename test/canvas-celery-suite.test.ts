@@ -31,6 +31,9 @@ const replaceWithLinkedChain = app.task('suite.replace_with_linked_chain', funct
 const replaceWithFailingChain = app.task('suite.replace_with_failing_chain', function (this: TaskContext, x: string) {
   return this.replace(chain(identity.s(x), boom.s()).linkError(echo.si('chain errback')));
 });
+const replaceWithEmptyChain = app.task('suite.replace_with_empty_chain', function (this: TaskContext) {
+  return this.replace(chain());
+});
 let worker: Worker;
 const T = { timeout: 10_000 };
 
@@ -79,4 +82,13 @@ test('a | b keeps a chain\'s link_error: every step of the spliced chain carries
   const joined = left.pipe(identity.s()) as ReturnType<typeof chain>;
   const errbacksOf = (i: number) => (joined.tasks[i]!.options.link_error as { task: string }[] | undefined)?.map((e) => e.task);
   assert.deepEqual([errbacksOf(0), errbacksOf(1), errbacksOf(2)], [['suite.echo'], ['suite.echo'], undefined]);
+});
+
+test('replacing with an empty chain fails the task as Celery\'s celery.exceptions.ImproperlyConfigured (test_replace_chain_with_empty_chain)', async () => {
+  const r = await chain(identity.s(1), replaceWithEmptyChain.s()).delay();
+  const err = await r.get(T).then(() => assert.fail('expected a failure'), (e: unknown) => e);
+  assert.ok(err instanceof RemoteTaskError, String(err));
+  assert.equal(err.name, 'ImproperlyConfigured');
+  assert.equal(err.excModule, 'celery.exceptions');
+  assert.equal(err.message, 'Cannot replace with an empty chain');
 });

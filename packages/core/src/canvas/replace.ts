@@ -20,6 +20,11 @@ export interface ReplaceableRequest {
   readonly replacedTaskNesting: number;
 }
 
+/** A ConfigurationError a Python caller reads as Celery's `celery.exceptions.ImproperlyConfigured`, as Task.replace raises. */
+function improperlyConfigured(message: string): ConfigurationError {
+  return Object.assign(new ConfigurationError(message), { excModule: 'celery.exceptions', excType: 'ImproperlyConfigured' });
+}
+
 /**
  * Send `sig` in place of the running task: it takes over the task's id, its
  * callbacks and errbacks, its group / chord membership and the rest of its chain;
@@ -28,8 +33,8 @@ export interface ReplaceableRequest {
  * (`celery.accumulate`) returns the group's list.
  */
 export async function replaceTask(app: Celeriac, req: ReplaceableRequest, replacement: Signature): Promise<never> {
-  if ('chord' in replacement.options) throw new ConfigurationError('A signature replacing a task must not be part of a chord');
-  if (replacement instanceof Chain && replacement.tasks.length === 0) throw new ConfigurationError('Cannot replace with an empty chain');
+  if ('chord' in replacement.options) throw improperlyConfigured('A signature replacing a task must not be part of a chord');
+  if (replacement instanceof Chain && replacement.tasks.length === 0) throw improperlyConfigured('Cannot replace with an empty chain');
   let sig: Signature = replacement.clone();
   if (sig instanceof Group) sig = new Chord(sig, app.signature('celery.accumulate', [], { index: 0 }), {}, app);
   for (const cb of req.embed.callbacks ?? []) sig.appendToListOption('link', cb);
