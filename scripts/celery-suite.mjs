@@ -28,6 +28,8 @@
  *                                   so a failing test costs one timeout, not six)
  *   --out FILE                      also write the Markdown table and list to FILE
  *   --json FILE                     also write every test's outcome (both runs) as JSON
+ *   --baseline FILE                 take the Python worker's outcomes from FILE (an earlier --json)
+ *                                   instead of running them again
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -52,6 +54,7 @@ const { values: opts } = parseArgs({
     reruns: { type: 'boolean', default: false },
     out: { type: 'string' },
     json: { type: 'string' },
+    baseline: { type: 'string' },
   },
 });
 
@@ -213,7 +216,8 @@ const { dir: src, cleanup } = celerySource();
 const workDir = mkdtempSync(join(tmpdir(), 'celery-suite-run-'));
 const runs = {};
 try {
-  if (opts.worker !== 'celeriac') runs.python = await runPytest('python', src, workDir);
+  if (opts.baseline) runs.python = JSON.parse(readFileSync(opts.baseline, 'utf8')).python;
+  else if (opts.worker !== 'celeriac') runs.python = await runPytest('python', src, workDir);
   if (opts.worker !== 'python') runs.celeriac = await runPytest('celeriac', src, workDir);
 } finally {
   cleanup();

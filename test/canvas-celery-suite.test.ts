@@ -48,7 +48,7 @@ after(async () => {
 
 test('a task returning a result handle stores its as_tuple() (Celery\'s prepare_value), not a serialization error (test_groupresult_serialization)', async () => {
   const r = await sendsChain.delay();
-  const value = (await r.get(T)) as unknown[];
+  const value = (await r.get(T)) as unknown as unknown[];
   // [[group id, [[add(2) id, [[add(1, 1) id, null], null]], null]], [[[member id, null], null], [[member id, null], null]]]
   assert.equal(value.length, 2);
   const [[groupId, parent], members] = value as [[string, unknown[]], unknown[][]];

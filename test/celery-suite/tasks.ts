@@ -99,12 +99,12 @@ app.task(t('chord_add'), async (x: number, y: number) => {
   return null;
 }, { argNames: ['x', 'y'] });
 
-app.task(t('delayed_sum'), async (numbers: number[], pauseTime = 1) => {
+app.task(t('delayed_sum'), async (numbers: number[], pauseTime: number = 1) => {
   await sleep(pauseTime * 1000);
   return pySum(numbers);
 }, { argNames: ['numbers', 'pause_time'] });
 
-app.task(t('delayed_sum_with_soft_guard'), async function (this: TaskContext, numbers: number[], pauseTime = 1) {
+app.task(t('delayed_sum_with_soft_guard'), async function (this: TaskContext, numbers: number[], pauseTime: number = 1) {
   try {
     await sleep(pauseTime * 1000, undefined, { signal: this.signal });
     return pySum(numbers);
@@ -267,9 +267,10 @@ app.task(t('return_nested_signature_chain_chord'), () => chain(chord([s()], s())
 app.task(t('return_nested_signature_group_chain'), () => group(chain(s())));
 app.task(t('return_nested_signature_group_group'), () => group(group(s())));
 app.task(t('return_nested_signature_group_chord'), () => group(chord([s()], s())));
-app.task(t('return_nested_signature_chord_chain'), () => chord(chain(s()), s()));
+// Celery's chord() takes a chain header as the chain's steps (its _maybe_group), any other signature as a one-member header.
+app.task(t('return_nested_signature_chord_chain'), () => chord(chain(s()).tasks, s()));
 app.task(t('return_nested_signature_chord_group'), () => chord(group(s()), s()));
-app.task(t('return_nested_signature_chord_chord'), () => chord(chord([s()], s()), s()));
+app.task(t('return_nested_signature_chord_chord'), () => chord([chord([s()], s())], s()));
 
 /** Rebuild a canvas from its dict and check every part of it is a signature again. */
 app.task(t('rebuild_signature'), (sigDict: WireSignature) => {
