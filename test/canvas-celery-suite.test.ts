@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { chain, createApp, group, RemoteTaskError, Worker, type AsyncResult, type TaskContext } from '../packages/core/src/index.ts';
+import { chain, chord, createApp, group, RemoteTaskError, Worker, type AsyncResult, type TaskContext } from '../packages/core/src/index.ts';
 import { waitFor } from './helpers/worker-process.ts';
 
 const app = createApp('canvas-suite', { brokerUrl: 'memory://canvas-celery-suite' });
@@ -34,6 +34,9 @@ const replaceWithFailingChain = app.task('suite.replace_with_failing_chain', fun
 const replaceWithEmptyChain = app.task('suite.replace_with_empty_chain', function (this: TaskContext) {
   return this.replace(chain());
 });
+/** Old-style errback (gets the failed task's id), returns it: errback_old_style. */
+const oldStyleErrback = app.task('suite.old_style_errback', (failedId: string) => failedId);
+const never = app.task('suite.never', (..._args: unknown[]) => 'should not run');
 let worker: Worker;
 const T = { timeout: 10_000 };
 
@@ -91,4 +94,20 @@ test('replacing with an empty chain fails the task as Celery\'s celery.exception
   assert.equal(err.name, 'ImproperlyConfigured');
   assert.equal(err.excModule, 'celery.exceptions');
   assert.equal(err.message, 'Cannot replace with an empty chain');
+});
+
+test('a failed chord body lists the errbacks it sent as its children, and the errback got the body\'s id (test_chord_on_error)', async () => {
+  const res = await chord([add.s(1, 2), add.s(3, 4), boom.s()], never.s().onError(oldStyleErrback.s())).delay();
+  const err = await res.get(T).then(() => assert.fail('expected the chord to fail'), (e: unknown) => e);
+  assert.ok(err instanceof RemoteTaskError, String(err));
+  assert.equal(err.name, 'ChordError');
+  const backend = await app.getBackend();
+  const doc = await backend.getResult(res.id);
+  // [[errback group id, null], [[[errback id, null], null]]]: the errbacks go out as a group.
+  const [groupTuple] = doc!.children as [[[string, null], [[[string, null], null]]]];
+  assert.ok(groupTuple, `the failed body has children: ${JSON.stringify(doc)}`);
+  const errbackId = groupTuple[1][0]![0][0];
+  assert.equal(await app.AsyncResult(errbackId).get(T), res.id);
+  // The body's stored error names the member that failed (Celery's "Dependency <id> raised ...").
+  assert.match(err.message, /^Dependency [0-9a-f-]{36} raised TypeError\('boom'\)$/);
 });

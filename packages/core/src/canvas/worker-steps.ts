@@ -157,8 +157,10 @@ export async function chordErrorFromStack(app: Celeriac, log: Logger, backend: R
     kwargs: callback.kwargs,
     embed: { callbacks: null, errbacks, chain: null, chord: null },
   };
-  await callErrbacks(app, log, fakeRequest, error, null);
-  if (bodyId) await backend.storeResult(resultDocument({ id: bodyId, groupId: null, parentId: null }, States.FAILURE, toExceptionDocument(error), tracebackOf(error)));
+  // The errbacks sent are the failed body's children (Celery stores the running task's
+  // children with it), so a caller can walk result.children to the errback's result.
+  const children = await callErrbacks(app, log, fakeRequest, error, null);
+  if (bodyId) await backend.storeResult(resultDocument({ id: bodyId, groupId: null, parentId: null }, States.FAILURE, toExceptionDocument(error), tracebackOf(error), children));
 }
 
 /**
