@@ -128,6 +128,34 @@ test('the chord script: of 400 concurrent member results from two connections ex
   }
 });
 
+test('a chord with a failed member keeps its .j/.t/.s keys (to expire), as Celery does: its ChordError comes before the DEL; a successful one deletes them', { skip: skip ?? false }, async () => {
+  const { RedisBackend } = await import('../packages/core/src/backends/redis.ts');
+  const backend = new RedisBackend(workers.redis.url(1));
+  const raw = new Redis(workers.redis.url(1));
+  try {
+    await backend.setChordSize('g-failed', 2);
+    assert.equal(await backend.onChordPartReturn({ taskId: 'ok', groupId: 'g-failed', groupIndex: 0, state: 'SUCCESS', result: 3 }), null);
+    const failure = { exc_type: 'ValueError', exc_message: ['x'], exc_module: 'builtins' };
+    const fired = await backend.onChordPartReturn({ taskId: 'bad', groupId: 'g-failed', groupIndex: 1, state: 'FAILURE', result: failure });
+    assert.deepEqual(fired, [
+      { taskId: 'ok', state: 'SUCCESS', result: 3 },
+      { taskId: 'bad', state: 'FAILURE', result: failure },
+    ]);
+    assert.deepEqual(await raw.zrange('celery-taskset-meta-g-failed.j', 0, -1), [
+      '[1, "ok", "SUCCESS", 3]',
+      '[1, "bad", "FAILURE", {"exc_type": "ValueError", "exc_message": ["x"], "exc_module": "builtins"}]',
+    ]);
+    assert.equal(await raw.exists('celery-taskset-meta-g-failed.s'), 1);
+    assert.ok((await raw.ttl('celery-taskset-meta-g-failed.j')) > 0, 'kept keys still expire');
+    await backend.setChordSize('g-good', 1);
+    assert.deepEqual(await backend.onChordPartReturn({ taskId: 'only', groupId: 'g-good', groupIndex: 0, state: 'SUCCESS', result: 1 }), [{ taskId: 'only', state: 'SUCCESS', result: 1 }]);
+    assert.equal(await raw.exists('celery-taskset-meta-g-good.j', 'celery-taskset-meta-g-good.s'), 0);
+  } finally {
+    await backend.close();
+    raw.disconnect();
+  }
+});
+
 test('result_chord_ordered: false counts in a list (RPUSH / LLEN), results in finishing order, as Celery', { skip: skip ?? false }, async () => {
   const { RedisBackend } = await import('../packages/core/src/backends/redis.ts');
   const backend = new RedisBackend(workers.redis.url(1), { result_chord_ordered: false });

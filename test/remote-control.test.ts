@@ -67,6 +67,14 @@ describe('remote control on memory:// (in-process worker)', () => {
     assert.equal(stats[node]!.pid, process.pid);
   });
 
+  test('registered with task attributes (Celery\'s taskinfoitems): `name [name=name]`; unset attributes are left out (celery t/integration test_registered)', async () => {
+    assert.deepEqual(await app.control.inspect({ timeout: 300 }).registered('name'), { [node]: ['ctl.add [name=ctl.add]', 'ctl.sleep [name=ctl.sleep]'] });
+    assert.deepEqual(await app.control.inspect({ timeout: 300 }).registered('rate_limit'), { [node]: ['ctl.add', 'ctl.sleep'] });
+    // The raw request, as Python's inspect().registered('name', 'ignore_result') sends it.
+    const replies = await app.control.broadcast('registered', { arguments: { taskinfoitems: ['name', 'rate_limit'] }, reply: true, timeout: 300 });
+    assert.deepEqual(replies, [{ [node]: ['ctl.add [name=ctl.add]', 'ctl.sleep [name=ctl.sleep]'] }]);
+  });
+
   test('revoke: a task revoked before it arrives is discarded with state REVOKED (TaskRevokedError "revoked") and never runs', async () => {
     const id = randomUUID();
     assert.deepEqual(await app.control.revoke(id), []); // fire-and-forget, as Celery

@@ -52,6 +52,20 @@ export class Chain<R = unknown> extends Signature<R> {
     );
   }
 
+  /**
+   * Celery's `unchain_tasks`: copies of the steps, each given the chain's own
+   * `link_error`s, for splicing this chain into another (`a | b`, `replace`)
+   * where the chain's options no longer exist.
+   */
+  unchainTasks(): Signature[] {
+    const tasks = this.tasks.map((t) => t.clone());
+    const errbacks = this.options.link_error;
+    for (const eb of Array.isArray(errbacks) ? errbacks : errbacks ? [errbacks] : []) {
+      for (const t of tasks) t.appendToListOption('link_error', eb as WireSignature);
+    }
+    return tasks;
+  }
+
   // link / link_error stay in the chain's own options, as in Celery: sending puts `link` on the
   // last step and `link_error` on every step after freezing them (where Celery's wire has it).
 
@@ -180,8 +194,8 @@ canvasKinds.pipe = (left, right) => {
   }
   if (left instanceof Group) return new Chord(left, right, {}, left.sender ?? right.sender);
   if (left instanceof Chain) {
-    const steps = left.tasks.map((t) => t.clone());
-    if (right instanceof Chain) return new Chain([...steps, ...right.tasks.map((t) => t.clone())], {}, left.sender);
+    const steps = left.unchainTasks();
+    if (right instanceof Chain) return new Chain([...steps, ...right.unchainTasks()], {}, left.sender);
     if (!(right instanceof Group)) {
       const last = steps[steps.length - 1];
       if (last instanceof Group) {
@@ -195,6 +209,6 @@ canvasKinds.pipe = (left, right) => {
     }
     return new Chain([...steps, right], {}, left.sender);
   }
-  if (right instanceof Chain) return new Chain([left, ...right.tasks.map((t) => t.clone())], {}, left.sender ?? right.sender);
+  if (right instanceof Chain) return new Chain([left, ...right.unchainTasks()], {}, left.sender ?? right.sender);
   return new Chain([left, right], {}, left.sender ?? right.sender);
 };

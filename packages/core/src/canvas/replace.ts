@@ -20,6 +20,11 @@ export interface ReplaceableRequest {
   readonly replacedTaskNesting: number;
 }
 
+/** A ConfigurationError a Python caller reads as Celery's `celery.exceptions.ImproperlyConfigured`, as Task.replace raises. */
+function improperlyConfigured(message: string): ConfigurationError {
+  return Object.assign(new ConfigurationError(message), { excModule: 'celery.exceptions', excType: 'ImproperlyConfigured' });
+}
+
 /**
  * Send `sig` in place of the running task: it takes over the task's id, its
  * callbacks and errbacks, its group / chord membership and the rest of its chain;
@@ -28,12 +33,18 @@ export interface ReplaceableRequest {
  * (`celery.accumulate`) returns the group's list.
  */
 export async function replaceTask(app: Celeriac, req: ReplaceableRequest, replacement: Signature): Promise<never> {
-  if ('chord' in replacement.options) throw new ConfigurationError('A signature replacing a task must not be part of a chord');
-  if (replacement instanceof Chain && replacement.tasks.length === 0) throw new ConfigurationError('Cannot replace with an empty chain');
+  if ('chord' in replacement.options) throw improperlyConfigured('A signature replacing a task must not be part of a chord');
+  if (replacement instanceof Chain && replacement.tasks.length === 0) throw improperlyConfigured('Cannot replace with an empty chain');
   let sig: Signature = replacement.clone();
   if (sig instanceof Group) sig = new Chord(sig, app.signature('celery.accumulate', [], { index: 0 }), {}, app);
   for (const cb of req.embed.callbacks ?? []) sig.appendToListOption('link', cb);
   for (const eb of req.embed.errbacks ?? []) sig.appendToListOption('link_error', eb);
+  // A chain's callbacks go down to its last step, so they still run at its end once the
+  // rest of the replaced task's chain is appended below (Celery's Task.replace).
+  if (sig instanceof Chain && sig.tasks.length && sig.options.link) {
+    const links = sig.options.link;
+    for (const cb of Array.isArray(links) ? links : [links]) sig.tasks[sig.tasks.length - 1]!.appendToListOption('link', cb as WireSignature);
+  }
   sig.freeze({ taskId: req.id });
   Object.assign(sig.options, {
     chord: req.embed.chord ?? null,
@@ -43,7 +54,12 @@ export async function replaceTask(app: Celeriac, req: ReplaceableRequest, replac
     replaced_task_nesting: req.replacedTaskNesting + 1,
   });
   const rest = req.embed.chain ?? [];
-  if (rest.length) sig = new Chain([sig, ...[...rest].reverse().map((w: WireSignature) => Signature.fromWire(w, app))], {}, app);
+  if (rest.length) {
+    // Celery's `sig |= signature(t)` per remaining step: a chain is unchained (its
+    // link_error copied to every step), so neither its callbacks nor errbacks are lost.
+    const steps = sig instanceof Chain ? sig.unchainTasks() : [sig];
+    sig = new Chain([...steps, ...[...rest].reverse().map((w: WireSignature) => Signature.fromWire(w, app))], {}, app);
+  }
   await sig.delay();
   throw new Ignore('Replaced by new task');
 }

@@ -13,6 +13,7 @@ import type { Logger } from '../logger.js';
 import type { Embed, WireSignature } from '../protocol/message.js';
 import { fromExceptionDocument, toExceptionDocument, tracebackOf } from '../protocol/exceptions.js';
 import { pyRepr } from '../protocol/python-repr.js';
+import { AsyncResult } from '../result.js';
 import { PROPAGATE_STATES, States, type TaskState } from '../states.js';
 import { resultDocument } from '../worker/result-document.js';
 import { Group } from './group.js';
@@ -27,6 +28,15 @@ export interface CanvasRequest {
   readonly groupId: string | null;
   readonly groupIndex: number | null;
   readonly embed: Embed;
+}
+
+/**
+ * What a task's return value becomes (Celery's backend `prepare_value`): a result
+ * handle (`AsyncResult`, `GroupResult`, e.g. of a canvas the task sent) is
+ * returned as its `as_tuple()` form, `[[id, parent], children]`; anything else as is.
+ */
+export function returnedValue(retval: unknown): unknown {
+  return retval instanceof AsyncResult ? retval.asTuple() : retval;
 }
 
 /** How a sent canvas appears in the parent's `children`. */
@@ -147,8 +157,10 @@ export async function chordErrorFromStack(app: Celeriac, log: Logger, backend: R
     kwargs: callback.kwargs,
     embed: { callbacks: null, errbacks, chain: null, chord: null },
   };
-  await callErrbacks(app, log, fakeRequest, error, null);
-  if (bodyId) await backend.storeResult(resultDocument({ id: bodyId, groupId: null, parentId: null }, States.FAILURE, toExceptionDocument(error), tracebackOf(error)));
+  // The errbacks sent are the failed body's children (Celery stores the running task's
+  // children with it), so a caller can walk result.children to the errback's result.
+  const children = await callErrbacks(app, log, fakeRequest, error, null);
+  if (bodyId) await backend.storeResult(resultDocument({ id: bodyId, groupId: null, parentId: null }, States.FAILURE, toExceptionDocument(error), tracebackOf(error), children));
 }
 
 /**

@@ -190,8 +190,9 @@ export class Inspect {
   revoked() {
     return this.request('revoked');
   }
-  registered() {
-    return this.request('registered');
+  /** Registered task names; with Celery attribute names (`registered('name', 'rate_limit')`) each line adds ` [attr=value ...]` for those that are set. */
+  registered(...taskinfoitems: string[]) {
+    return this.request('registered', taskinfoitems.length ? { taskinfoitems } : {});
   }
   activeQueues() {
     return this.request('active_queues');

@@ -177,6 +177,41 @@ function resize(t: ControlTarget, a: Record<string, unknown>, sign: 1 | -1) {
   return ok(sign > 0 ? 'pool will grow' : 'pool will shrink');
 }
 
+/** Celery's `DEFAULT_TASK_INFO_ITEMS`: what `registered` shows when the caller names no attributes. */
+const DEFAULT_TASK_INFO_ITEMS = ['exchange', 'routing_key', 'rate_limit'];
+
+/** A task attribute by its Celery name (`registered('name', 'rate_limit')`), or undefined when unset / unknown. */
+function taskAttribute(app: Celeriac, name: string, attribute: string): unknown {
+  const options = app.getTask(name).options as Record<string, unknown>;
+  const byCeleryName: Record<string, unknown> = {
+    name,
+    rate_limit: options.rateLimit,
+    time_limit: options.timeLimit,
+    soft_time_limit: options.softTimeLimit,
+    ignore_result: options.ignoreResult,
+    max_retries: options.maxRetries,
+    default_retry_delay: options.defaultRetryDelay,
+    acks_late: options.acksLate,
+    track_started: options.trackStarted,
+    serializer: options.serializer,
+    queue: options.queue,
+    priority: options.priority,
+  };
+  return byCeleryName[attribute] ?? undefined;
+}
+
+/**
+ * One `registered` line as Celery writes it: the name, then `[attr=value ...]` for
+ * the asked attributes that are set (`add [name=add]`); just the name when none is.
+ */
+function taskInfoLine(app: Celeriac, name: string, items: readonly string[]): string {
+  const fields = items.flatMap((item) => {
+    const value = taskAttribute(app, name, item);
+    return value === undefined || value === null ? [] : [`${item}=${typeof value === 'boolean' ? (value ? 'True' : 'False') : String(value)}`];
+  });
+  return fields.length ? `${name} [${fields.join(' ')}]` : name;
+}
+
 /** Every command by name (Celery's `Panel.data`), aliases included. */
 export const CONTROL_COMMANDS: Record<string, ControlHandler> = {
   ping: () => ok('pong'),
@@ -186,8 +221,13 @@ export const CONTROL_COMMANDS: Record<string, ControlHandler> = {
   scheduled: (t) =>
     t.requests.list('scheduled').map((h) => ({ eta: h.request.eta ? h.request.eta.toISOString() : null, priority: 6, request: requestInfo(h) })),
   revoked: (t) => t.revoked.ids(),
-  registered: (t, a) =>
-    t.app.taskNames.filter((n) => a.builtins === true || !n.startsWith('celery.')).sort(),
+  registered: (t, a) => {
+    const items = Array.isArray(a.taskinfoitems) && a.taskinfoitems.length ? a.taskinfoitems.map(String) : DEFAULT_TASK_INFO_ITEMS;
+    return t.app.taskNames
+      .filter((n) => a.builtins === true || !n.startsWith('celery.'))
+      .sort()
+      .map((n) => taskInfoLine(t.app, n, items));
+  },
   active_queues: (t) => t.queues.map(queueInfo),
   query_task: (t, a) => {
     const out: Record<string, [string, unknown]> = {};

@@ -1,7 +1,7 @@
 import { constants as osConstants } from 'node:os';
 import type { Celeriac } from '../app.js';
 import type { ResultDocument, ResultTuple } from '../backends/backend.js';
-import { callErrbacks, chordPartReturn, failRestOfChain, sendCallbacks, sendNextStep, type CanvasRequest } from '../canvas/worker-steps.js';
+import { callErrbacks, chordPartReturn, failRestOfChain, returnedValue, sendCallbacks, sendNextStep, type CanvasRequest } from '../canvas/worker-steps.js';
 import { Ignore, Reject, Retry, TaskTerminated, TimeLimitExceeded, WorkerLostError } from '../errors.js';
 import { toExceptionDocument, tracebackOf } from '../protocol/exceptions.js';
 import { States, type TaskState } from '../states.js';
@@ -182,7 +182,7 @@ export async function recordOutcome(req: TaskRequest, deps: RunDeps, ran: Functi
     : undefined;
   try {
     if (!ran.ok) throw ran.error;
-    const retval = ran.retval;
+    const retval = returnedValue(ran.retval);
     // Celery's order: callbacks and the next chain step are sent before SUCCESS is stored (canvas/worker-steps.ts).
     const canvasReq = canvasRequest(req);
     const children: ResultTuple[] = [...(await sendCallbacks(app, canvasReq, retval)), ...(await sendNextStep(app, canvasReq, retval))];

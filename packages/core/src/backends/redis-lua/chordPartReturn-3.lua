@@ -7,6 +7,9 @@
   any other call runs: the body is sent exactly once, even when the last members
   finish at the same instant on different workers. A Python worker's pipeline on
   the same keys is atomic too, so mixed headers count together.
+  When a member failed (FAILURE / REVOKED) the keys are kept, to expire: Celery
+  raises ChordError while unpacking the results, before its DEL, so a caller can
+  still read every member's state from .j (Celery's test_chord_on_error does).
   KEYS[1] celery-taskset-meta-<gid>.j  KEYS[2] ...t  KEYS[3] ...s
   ARGV[1] member JSON [1, task_id, state, result]; ARGV[2] score (group_index or
   '+inf'); ARGV[3] expiry seconds (0 = none); ARGV[4] '1' sorted set (Celery's
@@ -40,7 +43,15 @@ if ordered then
 else
   members = redis.call('LRANGE', KEYS[1], 0, total)
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+local failed = false
+for i = 1, #members do
+  local ok, member = pcall(cjson.decode, members[i])
+  if ok and type(member) == 'table' and (member[3] == 'FAILURE' or member[3] == 'REVOKED') then
+    failed = true
+    break
+  end
+end
+if not failed then redis.call('DEL', KEYS[1], KEYS[2], KEYS[3]) end
 local out = {1, count}
 for i = 1, #members do out[#out + 1] = members[i] end
 return out
