@@ -66,7 +66,7 @@ async function main(): Promise<void> {
   const expectedChord = chordN * (chordN - 1);
   try {
     // Celeriac: a worker process, the producer here (timed from the call to the body's result).
-    const worker = spawnChild('celeriac', process.execPath, [join(root, 'packages/core/dist/cli/main.js'), 'worker', '-A', join(root, 'bench/canvas/tasks.mjs'), '-c', String(celeriacC), '-l', 'warning', '--broker', broker, '--backend', backend], { cwd: root, env });
+    const worker = spawnChild('celeriac', process.execPath, [join(root, 'packages/core/dist/esm/cli/main.js'), 'worker', '-A', join(root, 'bench/canvas/tasks.mjs'), '-c', String(celeriacC), '-l', 'warning', '--broker', broker, '--backend', backend], { cwd: root, env });
     const { app, add, tsum } = (await import(join(root, 'bench/canvas/tasks.mjs'))) as { app: Celeriac; add: Task<[number, number], number>; tsum: Task<[number[]], number> };
     await (await add.delay(1, 1)).get({ timeout: 60_000 }); // the worker is up
     // Warm-up (unmeasured, as client.py does): JIT and connections on both sides.

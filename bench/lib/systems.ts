@@ -113,7 +113,7 @@ export function systemConfigs(opts: BenchOptions, root: string, redisPort: numbe
     worker: {
       command: node,
       args: [
-        join(root, 'packages/core/dist/cli/main.js'),
+        join(root, 'packages/core/dist/esm/cli/main.js'),
         'worker',
         '-A',
         join(celeriacDir, 'tasks.mjs'),
