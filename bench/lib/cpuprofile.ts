@@ -36,10 +36,10 @@ export function category(url: string, fn: string): string {
     if (fn === '(program)') return 'V8/native (program)';
     return `native ${fn}`;
   }
-  if (url.includes('packages/core/dist/brokers/')) return 'celeriac: brokers';
-  if (url.includes('packages/core/dist/backends/')) return 'celeriac: backends';
-  if (url.includes('packages/core/dist/protocol/')) return 'celeriac: protocol';
-  if (url.includes('packages/core/dist/worker/')) return 'celeriac: worker';
+  if (url.includes('packages/core/dist/esm/brokers/')) return 'celeriac: brokers';
+  if (url.includes('packages/core/dist/esm/backends/')) return 'celeriac: backends';
+  if (url.includes('packages/core/dist/esm/protocol/')) return 'celeriac: protocol';
+  if (url.includes('packages/core/dist/esm/worker/')) return 'celeriac: worker';
   if (url.includes('packages/core/dist/')) return 'celeriac: other';
   if (/node_modules\/(ioredis|redis-parser|@ioredis|denque|standard-as-callback|cluster-key-slot)\//.test(url)) return 'ioredis';
   if (/node_modules\/(pino|sonic-boom|thread-stream|pino-std-serializers|quick-format-unescaped)\//.test(url)) return 'pino (logging)';

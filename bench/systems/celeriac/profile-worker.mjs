@@ -3,8 +3,8 @@
 // On SIGTERM: warm stop, then prints one JSON line with per-call timings and exits
 // (so --cpu-prof writes its profile).
 import { Worker } from '@celeriac/core';
-import { RedisConsumer } from '../../../packages/core/dist/brokers/redis-consumer.js';
-import { RedisBackend } from '../../../packages/core/dist/backends/redis.js';
+import { RedisConsumer } from '../../../packages/core/dist/esm/brokers/redis-consumer.js';
+import { RedisBackend } from '../../../packages/core/dist/esm/backends/redis.js';
 import { app } from './tasks.mjs';
 
 const concurrency = Number(process.argv[2] ?? 8);

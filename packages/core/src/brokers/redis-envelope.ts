@@ -16,7 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import { MessageDecodeError } from '../errors.js';
 import type { MessageProperties, TaskHeaders, TaskMessage } from '../protocol/message.js';
-import { dumpsPython, loadsPython } from '../protocol/python-json.js';
+import { dumpsPython, loadsPython, loadsPythonScanningFrom } from '../protocol/python-json.js';
 import type { Route } from './broker.js';
 
 /** Properties the Redis transport owns: never copied from `message.properties`. */
@@ -91,7 +91,7 @@ function preview(raw: string): string {
 export function decodeEnvelope(raw: string): DecodedEnvelope {
   let doc: unknown;
   try {
-    doc = loadsPython(raw);
+    doc = loadsEnvelope(raw);
   } catch (err) {
     throw new MessageDecodeError(`Redis message is not valid JSON (${(err as Error).message}): ${preview(raw)}`);
   }
@@ -130,6 +130,22 @@ export function decodeEnvelope(raw: string): DecodedEnvelope {
     priority,
     redelivered: headers.redelivered === true || info.redelivered === true,
   };
+}
+
+/** How kombu (and `encodeEnvelope`) begin an envelope: the body string first. */
+const BODY_FIRST = '{"body": "';
+
+/**
+ * `loadsPython` of an envelope. When it starts with the body string (kombu's and our
+ * layout) and that string has no escapes (base64 has none), the body's characters
+ * are not scanned for what needs the tolerant parser: a string's contents never do.
+ */
+function loadsEnvelope(raw: string): unknown {
+  if (raw.startsWith(BODY_FIRST)) {
+    const close = raw.indexOf('"', BODY_FIRST.length);
+    if (close > 0 && raw.lastIndexOf('\\', close) < BODY_FIRST.length) return loadsPythonScanningFrom(raw, close + 1);
+  }
+  return loadsPython(raw);
 }
 
 function decodeBodyField(body: unknown, encoding: unknown, contentEncoding: string): Buffer {

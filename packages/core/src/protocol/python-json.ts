@@ -222,7 +222,23 @@ const KEY_ORDER: unique symbol = Symbol('celeriac.pythonKeyOrder');
  * is an ordinary own property, never the prototype.
  */
 export function loadsPython(text: string): unknown {
-  if (NEEDS_TOLERANT.test(text)) return parseTolerant(text);
+  return loadsPythonScanningFrom(text, 0);
+}
+
+/** `NEEDS_TOLERANT`, searched from `lastIndex`. */
+const NEEDS_TOLERANT_FROM = new RegExp(NEEDS_TOLERANT.source, 'g');
+
+/**
+ * `loadsPython` for text whose first `from` characters are known to need no
+ * tolerant parsing (the caller checked they are an object's opening and one JSON
+ * string: a string's contents never do). The kombu envelope's base64 body is most
+ * of its bytes; this parses it without scanning them.
+ */
+export function loadsPythonScanningFrom(text: string, from: number): unknown {
+  NEEDS_TOLERANT_FROM.lastIndex = from;
+  const tolerant = NEEDS_TOLERANT_FROM.test(text);
+  NEEDS_TOLERANT_FROM.lastIndex = 0;
+  if (tolerant) return parseTolerant(text);
   try {
     return JSON.parse(text);
   } catch (err) {

@@ -19,6 +19,8 @@ const quoted = (keys: readonly string[]) => keys.map((k) => `'${k}'`).join(', ')
  * `acceptKwargs` is set. Throws `TypeError` naming the task, the keys and the fix.
  */
 export function callArguments(taskName: string, options: KwargsOptions, args: readonly unknown[], kwargs: Readonly<Record<string, unknown>>): unknown[] {
+  // No kwargs (the usual message): nothing to place, nothing unexpected.
+  if (isEmpty(kwargs)) return options.trailingKwargs ? [...args, {}] : [...args];
   const out = [...args];
   const rest: Record<string, unknown> = { ...kwargs };
   const duplicates: string[] = [];
@@ -54,4 +56,9 @@ export function callArguments(taskName: string, options: KwargsOptions, args: re
     );
   }
   return out;
+}
+
+function isEmpty(record: Readonly<Record<string, unknown>>): boolean {
+  for (const key in record) if (Object.prototype.hasOwnProperty.call(record, key)) return false;
+  return true;
 }

@@ -87,6 +87,23 @@ function canvasRequest(req: TaskRequest): CanvasRequest & TaskRequest {
   return Object.assign(Object.create(req) as TaskRequest, { embed: req.decoded.embed }) as CanvasRequest & TaskRequest;
 }
 
+/** Does the message carry `link` callbacks or a rest of chain to send on success? */
+function hasCanvasSteps(req: TaskRequest): boolean {
+  const { callbacks, chain } = req.decoded.embed;
+  return (callbacks !== undefined && callbacks !== null && callbacks.length > 0) || (chain !== undefined && chain !== null && chain.length > 0);
+}
+
+/** Callbacks, then the next chain step (Celery's order); their children for the result document. */
+async function sendCanvasSteps(app: Celeriac, req: TaskRequest, retval: unknown): Promise<ResultTuple[]> {
+  const canvasReq = canvasRequest(req);
+  return [...(await sendCallbacks(app, canvasReq, retval)), ...(await sendNextStep(app, canvasReq, retval))];
+}
+
+/** Is this run a chord header member (what `chordPartReturn` counts)? */
+function isChordPart(req: TaskRequest): boolean {
+  return Boolean(req.decoded.embed.chord) && Boolean(req.groupId);
+}
+
 /** This run as a chord header member (no-op in `chordPartReturn` when it is none). */
 function chordPart(req: TaskRequest) {
   return { id: req.id, rootId: req.rootId, groupId: req.groupId, groupIndex: req.groupIndex, chord: req.decoded.embed.chord };
@@ -110,6 +127,11 @@ async function taskPostrun(req: TaskRequest, deps: RunDeps, retval: unknown, sta
   if (hasSignal(deps.app, 'taskPostrun')) await emitSignal(deps.app, 'taskPostrun', { sender: req.name, taskId: req.id, task: req, args: req.args, kwargs: req.kwargs, retval, state });
 }
 
+/** Is STARTED stored for this run (`trackStarted`, results not ignored, a backend)? */
+function tracksStarted(req: TaskRequest, deps: RunDeps): boolean {
+  return deps.storeResult !== null && (req.task.options.trackStarted ?? deps.app.settings.taskTrackStarted) && !req.ignoreResult;
+}
+
 /** STARTED, when tracked, with the pid and hostname Celery stores. */
 export async function storeStarted(req: TaskRequest, deps: RunDeps, pid: number = process.pid): Promise<void> {
   const store = req.ignoreResult ? null : deps.storeResult;
@@ -128,16 +150,15 @@ export async function storeStarted(req: TaskRequest, deps: RunDeps, pid: number 
 export async function runTaskFunction(req: TaskRequest, deps: RunDeps): Promise<FunctionOutcome> {
   const { log } = deps;
   const startedAt = performance.now();
-  const controller = req.abortController;
   let cancelSoft = () => undefined as void;
   let cancelHard = () => undefined as void;
   try {
-    await storeStarted(req, deps);
+    if (tracksStarted(req, deps)) await storeStarted(req, deps);
     const limits = timeLimitsFor(req, deps.timeLimits);
     const args = callArguments(req.name, req.task.options, req.args, req.kwargs);
-    await taskPrerun(req, deps);
+    if (hasSignal(deps.app, 'taskPrerun')) await taskPrerun(req, deps);
     const body = Promise.resolve().then(() => runInTaskContext(req, () => req.task.fn.apply(req, args as never[])));
-    cancelSoft = armSoftLimit(controller, limits.soft, log, `${req.name}[${req.id}]`);
+    if (limits.soft !== null) cancelSoft = armSoftLimit(req.abortController, limits.soft, log, `${req.name}[${req.id}]`);
     const hard = limits.hard;
     if (hard === null) return { ok: true, retval: await body, startedAt };
     const hardHit = new Promise<typeof HARD>((resolve) => {
@@ -147,6 +168,7 @@ export async function runTaskFunction(req: TaskRequest, deps: RunDeps): Promise<
     const first = await Promise.race([body.then((retval) => ({ retval })), hardHit]);
     if (first !== HARD) return { ok: true, retval: first.retval, startedAt };
     const error = new TimeLimitExceeded(hard);
+    const controller = req.abortController;
     if (!controller.signal.aborted) controller.abort(error);
     log.error(
       { task: req.name, id: req.id, timeLimit: hard },
@@ -158,7 +180,7 @@ export async function runTaskFunction(req: TaskRequest, deps: RunDeps): Promise<
     );
     return { ok: false, error, startedAt, stillRunning };
   } catch (error) {
-    return { ok: false, error: failureAfterAbort(error, controller.signal), startedAt };
+    return { ok: false, error: req.hasAbortController ? failureAfterAbort(error, req.abortController.signal) : error, startedAt };
   } finally {
     cancelSoft();
     cancelHard();
@@ -184,20 +206,21 @@ export async function recordOutcome(req: TaskRequest, deps: RunDeps, ran: Functi
     if (!ran.ok) throw ran.error;
     const retval = returnedValue(ran.retval);
     // Celery's order: callbacks and the next chain step are sent before SUCCESS is stored (canvas/worker-steps.ts).
-    const canvasReq = canvasRequest(req);
-    const children: ResultTuple[] = [...(await sendCallbacks(app, canvasReq, retval)), ...(await sendNextStep(app, canvasReq, retval))];
+    // The common case (no canvas, no hooks, no signals) skips each step without an await:
+    // a no-op task's whole run is a handful of promises, not twenty.
+    const children: ResultTuple[] = hasCanvasSteps(req) ? await sendCanvasSteps(app, req, retval) : [];
     const storedInstead = store ? await persist(store, resultDocument(req.decoded, States.SUCCESS, retval ?? null, null, children, extended)) : undefined;
     // Celery's tracer: a return value the serializer refuses is the task's failure (EncodeError, already stored).
     if (storedInstead) return recordFailure(req, deps, storedInstead, extended, null);
-    await chordPartReturn(app, log, chordPart(req), States.SUCCESS, retval ?? null);
+    if (isChordPart(req)) await chordPartReturn(app, log, chordPart(req), States.SUCCESS, retval ?? null);
     if (log.isLevelEnabled('info')) {
       const runtime = (performance.now() - ran.startedAt) / 1000;
       log.info({ task: req.name, id: req.id, runtime }, `Task ${req.name}[${req.id}] succeeded in ${seconds(runtime)}s: ${pyRepr(retval)}`);
     }
-    await hook(log, () => opts.onSuccess?.(retval, req.id, req.args as never[], req.kwargs));
-    await hook(log, () => opts.afterReturn?.(States.SUCCESS, retval, req.id, req.args as never[], req.kwargs));
-    await emitSignal(app, 'taskSuccess', { sender: req.name, result: retval, request: req });
-    await taskPostrun(req, deps, retval, States.SUCCESS);
+    if (opts.onSuccess) await hook(log, () => opts.onSuccess?.(retval, req.id, req.args as never[], req.kwargs));
+    if (opts.afterReturn) await hook(log, () => opts.afterReturn?.(States.SUCCESS, retval, req.id, req.args as never[], req.kwargs));
+    if (hasSignal(app, 'taskSuccess')) await emitSignal(app, 'taskSuccess', { sender: req.name, result: retval, request: req });
+    if (hasSignal(app, 'taskPostrun')) await taskPostrun(req, deps, retval, States.SUCCESS);
     return { state: States.SUCCESS };
   } catch (caught) {
     let error = caught;

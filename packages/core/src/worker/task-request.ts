@@ -22,8 +22,7 @@ import { requestContextFromMessage, type RequestContext } from '../web/request-c
 export class TaskRequest implements TaskContext {
   readonly calledDirectly = false;
   readonly deliveryInfo: DeliveryInfo;
-  /** Aborted at the soft time limit (or the hard one); `signal` is what the task sees. */
-  readonly abortController = new AbortController();
+  private controller: AbortController | undefined;
 
   constructor(
     readonly decoded: DecodedTask,
@@ -40,6 +39,19 @@ export class TaskRequest implements TaskContext {
       priority: typeof priority === 'number' ? priority : null,
       redelivered: delivery.redelivered,
     };
+  }
+
+  /**
+   * Aborted at the soft time limit (or the hard one); `signal` is what the task sees.
+   * Made on first use: most runs have no time limit and never read it.
+   */
+  get abortController(): AbortController {
+    return (this.controller ??= new AbortController());
+  }
+
+  /** True once `abortController` exists (a run without one was never aborted). */
+  get hasAbortController(): boolean {
+    return this.controller !== undefined;
   }
 
   get signal(): AbortSignal {
