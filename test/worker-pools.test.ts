@@ -84,6 +84,18 @@ for (const kind of ['threads', 'processes'] as const) {
       if (kind === 'processes') assert.notEqual(init.pid, process.pid);
     });
 
+    test("the task sees its message's properties, delivery_info and headers in the member", async () => {
+      const r = await app.sendTask('pool.request', [], {}, { priority: 3 });
+      const seen = (await r.get({ timeout: 90_000 })) as { properties: Record<string, unknown>; deliveryInfo: Record<string, unknown>; headers: Record<string, unknown>; hostname: string };
+      assert.equal(seen.properties.correlation_id, r.id);
+      assert.equal(seen.properties.reply_to, app.oid);
+      assert.deepEqual(seen.properties.delivery_info, { exchange: '', routing_key: 'celery', priority: 3, redelivered: false });
+      assert.equal(seen.deliveryInfo.routingKey, 'celery');
+      assert.equal(seen.deliveryInfo.priority, 3);
+      assert.deepEqual(seen.headers, { id: r.id, task: 'pool.request' });
+      assert.equal(seen.hostname, worker.hostname);
+    });
+
     test('CPU-bound bodies run in parallel, never more than concurrency at once', async () => {
       const windows = await Promise.all(Array.from({ length: 6 }, () => run<{ start: number; end: number }>('pool.window', [150])));
       const events = windows.flatMap((w) => [

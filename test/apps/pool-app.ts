@@ -25,6 +25,11 @@ let processInit: unknown = null;
 app.signals.connect('workerProcessInit', (payload) => void (processInit = payload));
 app.task('pool.processInit', () => processInit);
 
+/** What the task sees of its message in a member (Celery's self.request.properties / delivery_info). */
+app.task('pool.request', function (this: TaskContext) {
+  return { properties: this.properties, deliveryInfo: this.deliveryInfo, headers: { id: this.headers.id, task: this.headers.task }, hostname: this.hostname };
+});
+
 /** Where it ran. */
 app.task('pool.where', () => ({ pid: process.pid, threadId }));
 
