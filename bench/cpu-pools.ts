@@ -110,6 +110,8 @@ interface Run {
   cpuSeconds: number;
   /** ... of the worker's own process (broker, dispatch, results; for threads and async also the tasks). */
   parentCpuSeconds: number;
+  /** ... of each child process (processes / prefork): both busy means both ran tasks side by side. */
+  childCpuSeconds: number[];
   loadavgBefore: number[];
 }
 
@@ -151,6 +153,11 @@ async function main(): Promise<void> {
   };
   const systems = [celeriac('async'), celeriac('threads'), celeriac('processes'), celery];
   const runs = new Map<System, Run[]>(systems.map((s) => [s, []]));
+  const runLines: string[] = [];
+  const log = (line: string) => {
+    runLines.push(line.trimEnd());
+    process.stdout.write(line);
+  };
   try {
     for (let round = 0; round < RUNS; round++) {
       // Rotate the order: each system runs first in some round.
@@ -171,11 +178,13 @@ async function main(): Promise<void> {
           let cpu = 0;
           for (const [pid, s] of after) cpu += s - (before.get(pid) ?? 0);
           const parentCpu = (after.get(worker.pid!) ?? 0) - (before.get(worker.pid!) ?? 0);
-          const run: Run = { round, seconds, tasksPerSecond: TASKS / seconds, cpuSeconds: cpu, parentCpuSeconds: parentCpu, loadavgBefore };
+          const childCpu = [...after].filter(([pid]) => pid !== worker.pid).map(([pid, s]) => s - (before.get(pid) ?? 0)).filter((s) => s > 0);
+          const run: Run = { round, seconds, tasksPerSecond: TASKS / seconds, cpuSeconds: cpu, parentCpuSeconds: parentCpu, childCpuSeconds: childCpu, loadavgBefore };
           runs.get(system)!.push(run);
-          process.stdout.write(
+          log(
             `round ${round + 1} ${system.label}: ${TASKS} tasks in ${seconds.toFixed(2)} s = ${run.tasksPerSecond.toFixed(1)} tasks/s; ` +
-              `CPU ${((cpu * 1000) / TASKS).toFixed(1)} ms/task (worker process ${((parentCpu * 1000) / TASKS).toFixed(1)}); load ${loadavgBefore[0]!.toFixed(1)}\n`,
+              `CPU ${((cpu * 1000) / TASKS).toFixed(1)} ms/task (worker process ${((parentCpu * 1000) / TASKS).toFixed(1)}` +
+              `${childCpu.length ? `; children ${childCpu.map((s) => s.toFixed(2)).join(' / ')} s` : ''}); load ${loadavgBefore[0]!.toFixed(1)}\n`,
           );
         } finally {
           await stopChild(worker, 15_000);
@@ -220,6 +229,10 @@ async function main(): Promise<void> {
     '',
     'CPU ms/task: user + system time of the worker\'s process tree over the drain ÷ tasks (from /proc; 10 ms ticks). ' +
       'For --pool async and threads the tasks run inside the worker process, so both columns include them.',
+    '',
+    'Each drain (children: CPU seconds of each child process over the drain, i.e. both ran tasks side by side):',
+    '',
+    ...runLines.map((l) => `- ${l}`),
     '',
   ].join('\n');
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
