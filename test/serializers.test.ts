@@ -36,6 +36,13 @@ test('yaml: dates, binary, and keys PyYAML writes plain (n, y) read as strings',
   assert.match(y.encode(['yes', 'n']).toString(), /- 'yes'\n- 'n'/, 'strings YAML 1.1 would take for booleans are quoted');
 });
 
+test('yaml: a Map is written as a mapping, a BigInt in the 53-bit range as an int; a wider BigInt is refused saying what to use', () => {
+  const y = getSerializer('yaml');
+  assert.equal(y.encode({ m: new Map<unknown, unknown>([['a', 1], [2, [3n]]]) }).toString(), "m:\n  '2':\n    - 3\n  a: 1\n");
+  assert.deepEqual(y.decode(y.encode([new Map([['k', 2n ** 53n - 1n]])])), [{ k: 2 ** 53 - 1 }]);
+  assert.throws(() => y.encode({ n: [2n ** 64n] }), /yaml serializer cannot carry the integer 18446744073709551616 \(value\.n\[0\]\) exactly: send it with json or msgpack, or as a string/);
+});
+
 test('pickle is refused everywhere with a clear error', () => {
   assert.throws(() => getSerializer('pickle'), (err: Error) => err instanceof ContentDisallowed && /does not serialize with pickle/.test(err.message));
   assert.throws(() => checkAcceptContent(['json', 'pickle']), (err: Error) => err instanceof ConfigurationError && /acceptContent lists pickle/.test(err.message));

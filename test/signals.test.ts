@@ -105,3 +105,26 @@ test('task and worker signals: order, payloads, a header added at publish, a fai
     ['workerInit:', 'workerReady:', 'workerShutdown:'],
   );
 });
+
+test('heartbeatSent: after each worker-heartbeat event (every 2 s), with the worker as sender', async () => {
+  const app = createApp('signals-heartbeat', { brokerUrl: 'memory://signals-heartbeat' });
+  const worker = new Worker(app, { concurrency: 1, logger: pino({ level: 'silent' }), hostname: 'beat@test' });
+  const beats: { hostname: string; at: number }[] = [];
+  let second!: () => void;
+  const twoBeats = new Promise<void>((resolve) => (second = resolve));
+  app.signals.connect('heartbeatSent', ({ sender }) => {
+    beats.push({ hostname: sender.hostname, at: Date.now() });
+    if (beats.length === 2) second();
+  });
+  await worker.start();
+  const started = Date.now();
+  try {
+    await twoBeats;
+  } finally {
+    await worker.stop();
+    await app.close();
+  }
+  assert.deepEqual(beats.slice(0, 2).map((b) => b.hostname), ['beat@test', 'beat@test']);
+  assert.ok(beats[0]!.at - started >= 1500, 'the first one after one heartbeat period, not at start-up');
+  assert.ok(beats[1]!.at - beats[0]!.at >= 1500, 'one per period');
+});

@@ -15,8 +15,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
-import { ConfigurationError, createApp, States, Worker, type ResultDocument, type WorkerOptions } from '../packages/core/src/index.ts';
-import { app } from './apps/pool-app.ts';
+import { chord, ConfigurationError, group, createApp, States, Worker, type ResultDocument, type WorkerOptions } from '../packages/core/src/index.ts';
+import { app, canvas } from './apps/pool-app.ts';
+import { replaceExamples } from './helpers/canvas-examples.ts';
 
 const APP_MODULE = 'test/apps/pool-app.ts';
 const silent = pino({ level: 'silent' });
@@ -27,6 +28,8 @@ after(async () => {
 });
 
 const ON_RECYCLE = { queue: 'recycle' };
+// Registered here only: the pool members, which import test/apps/pool-app.ts, do not have it.
+app.task('pool.registeredInTheTestOnly', () => 'ran in the worker');
 type Where = { pid: number; threadId: number };
 const member = (w: Where) => `${w.pid}/${w.threadId}`;
 
@@ -79,6 +82,18 @@ for (const kind of ['threads', 'processes'] as const) {
       const init = await run<{ kind: string; pid: number }>('pool.processInit');
       assert.deepEqual(init, { kind, pid: kind === 'threads' ? process.pid : init.pid }, 'workerProcessInit ran in the member');
       if (kind === 'processes') assert.notEqual(init.pid, process.pid);
+    });
+
+    test("the task sees its message's properties, delivery_info and headers in the member", async () => {
+      const r = await app.sendTask('pool.request', [], {}, { priority: 3 });
+      const seen = (await r.get({ timeout: 90_000 })) as { properties: Record<string, unknown>; deliveryInfo: Record<string, unknown>; headers: Record<string, unknown>; hostname: string };
+      assert.equal(seen.properties.correlation_id, r.id);
+      assert.equal(seen.properties.reply_to, app.oid);
+      assert.deepEqual(seen.properties.delivery_info, { exchange: '', routing_key: 'celery', priority: 3, redelivered: false });
+      assert.equal(seen.deliveryInfo.routingKey, 'celery');
+      assert.equal(seen.deliveryInfo.priority, 3);
+      assert.deepEqual(seen.headers, { id: r.id, task: 'pool.request' });
+      assert.equal(seen.hostname, worker.hostname);
     });
 
     test('CPU-bound bodies run in parallel, never more than concurrency at once', async () => {
@@ -145,6 +160,49 @@ for (const kind of ['threads', 'processes'] as const) {
       assert.equal(seen?.status, 'PROGRESS');
       assert.deepEqual(seen?.result, { current: 1, total: 2 });
       assert.equal(await r.get({ timeout: 90_000 }), 'done');
+    });
+
+    // this.replace / this.addToChord in a member: the worker (parent) sends the replacement or the added task.
+    // (The member's own app has a memory:// broker of its own: a message it sent itself would never arrive.)
+    for (const example of replaceExamples(canvas)) {
+      shared(`in a member: ${example.name}`, async () => {
+        assert.deepEqual(await example.run(), example.expected);
+      });
+    }
+
+    shared('in a member: this.addToChord(sig, true) returns the signature frozen into the chord; outside a chord it is refused', async () => {
+      const id = `lazy-${kind}-${Date.now()}`;
+      const member = app.signature('pool.addsToChordLazy').set({ task_id: id });
+      await chord([member, canvas.add.s(1, 1)], canvas.xsum.s()).delay();
+      const added = await app.AsyncResult<{ task: string; args: unknown[]; frozen: boolean; sameGroup: boolean }>(id).get({ timeout: 90_000 });
+      assert.deepEqual(added, { task: 'tasks.add', args: [5, 5], frozen: true, sameGroup: true });
+      const r = await app.sendTask('pool.addsToChordLazy');
+      const doc = await outcome(r.id);
+      assert.equal(doc.status, States.FAILURE);
+      assert.deepEqual(doc.result, { exc_type: 'TypeError', exc_message: ['Current task is not member of any chord'], exc_module: 'builtins' });
+    });
+
+    shared('canvas built-ins: celery.map / starmap / chunks run in a member, celery.chord_unlock in the worker', async () => {
+      const T = { timeout: 90_000 };
+      assert.deepEqual(await (await canvas.xsum.map([[1, 2], [3, 4, 5]]).delay()).get(T), [3, 12]);
+      assert.deepEqual(await (await canvas.add.starmap([[1, 1], [2, 2]]).delay()).get(T), [2, 4]);
+      assert.deepEqual(await (await canvas.add.chunks([[1, 1], [2, 2], [3, 3]], 2).delay()).get(T), [[2, 4], [6]]);
+      const g = await group(canvas.add.s(1, 2), canvas.add.s(3, 4)).delay();
+      const bodyId = `unlock-body-${Date.now()}`;
+      await app.sendTask('celery.chord_unlock', [g.id, canvas.xsum.s().set({ task_id: bodyId }).toJSON()], { interval: 0.05, result: g.results.map((r) => r.asTuple()) });
+      assert.equal(await app.AsyncResult(bodyId).get(T), 10);
+    });
+
+    shared('a task registered in the worker but not by the app module: FAILURE NotRegistered saying so, the member goes on', async () => {
+      const r = await app.sendTask('pool.registeredInTheTestOnly');
+      const doc = await outcome(r.id);
+      assert.equal(doc.status, States.FAILURE);
+      const exc = doc.result as { exc_type: string; exc_message: string[] };
+      assert.equal(exc.exc_type, 'NotRegistered');
+      assert.match(exc.exc_message[0]!, /^pool\.registeredInTheTestOnly: registered in the worker, but not by the app module test\/apps\/pool-app\.ts/);
+      const where = await run<Where>('pool.where');
+      assert.equal(await run('pool.add', [2, 2]), 4);
+      assert.equal(member(await run<Where>('pool.where')), member(where), 'no member was lost');
     });
 
     test('an error class with static excModule is stored under its Python name; an unclonable result is EncodeError', async () => {

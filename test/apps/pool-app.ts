@@ -6,14 +6,29 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { getHeapStatistics } from 'node:v8';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { threadId } from 'node:worker_threads';
-import { createApp, SoftTimeLimitExceeded } from '../../packages/core/src/index.ts';
+import { createApp, SoftTimeLimitExceeded, type Signature, type TaskContext } from '../../packages/core/src/index.ts';
+import { canvasTasks } from './canvas-app.ts';
 
 export const app = createApp('pool-app', { brokerUrl: 'memory://pool-app' });
+
+/** The canvas tasks, with this.replace(...) / this.addToChord(...) ones (forwarded to the worker from a member). */
+export const canvas = canvasTasks(app);
+
+/** this.addToChord(sig, true): what came back (the signature, frozen into this task's chord, not sent). */
+app.task('pool.addsToChordLazy', async function (this: TaskContext) {
+  const sig = (await this.addToChord(canvas.add.s(5, 5), true)) as Signature;
+  return { task: sig.task, args: sig.args, frozen: typeof sig.id === 'string', sameGroup: sig.options.group_id === this.groupId };
+});
 
 /** What workerProcessInit told this thread / child (sent once it loaded this module). */
 let processInit: unknown = null;
 app.signals.connect('workerProcessInit', (payload) => void (processInit = payload));
 app.task('pool.processInit', () => processInit);
+
+/** What the task sees of its message in a member (Celery's self.request.properties / delivery_info). */
+app.task('pool.request', function (this: TaskContext) {
+  return { properties: this.properties, deliveryInfo: this.deliveryInfo, headers: { id: this.headers.id, task: this.headers.task }, hostname: this.hostname };
+});
 
 /** Where it ran. */
 app.task('pool.where', () => ({ pid: process.pid, threadId }));

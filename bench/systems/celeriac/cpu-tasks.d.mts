@@ -1,5 +1,5 @@
 /** Types of cpu-tasks.mjs for bench/cpu-pools.ts. */
 import type { Celeriac } from '../../../packages/core/dist/esm/index.js';
 export declare const app: Celeriac;
-/** `iterations` SHA-256 digests of 64 bytes. */
-export declare function hashLoop(iterations: number): string;
+/** SHA-256 over `blocks` × 64 KiB (OpenSSL's, as in the Python task). */
+export declare function hashLoop(blocks: number): string;

@@ -8,11 +8,18 @@ export const app = createApp('bench-cpu', {
   resultBackend: process.env.BENCH_BACKEND_URL,
 });
 
-/** `iterations` SHA-256 digests of 64 bytes: calibrated to about 20 ms of one core. */
-export function hashLoop(iterations) {
-  let data = Buffer.alloc(64);
-  for (let i = 0; i < iterations; i++) data = createHash('sha256').update(data).digest();
-  return data.subarray(0, 4).toString('hex');
+/** 64 KiB of 0x5a: the block both sides hash (bench/python/bench_tasks.py has the same). */
+const BLOCK = Buffer.alloc(64 * 1024, 0x5a);
+
+/**
+ * SHA-256 over `blocks` × 64 KiB, one `update` per block: OpenSSL's SHA-256 does the
+ * work in Node and in Python alike (both link OpenSSL 3), so equal `blocks` is equal
+ * work; bench/cpu-pools.ts calibrates it to about 20 ms of CPU.
+ */
+export function hashLoop(blocks) {
+  const hash = createHash('sha256');
+  for (let i = 0; i < blocks; i++) hash.update(BLOCK);
+  return hash.digest('hex').slice(0, 8);
 }
 
 app.task('bench.hash_loop', hashLoop);

@@ -30,6 +30,15 @@ function list(value: unknown, what: string): unknown[] {
   return value;
 }
 
+/**
+ * The built-ins that send messages or read results (`celery.chunks`,
+ * `celery.group`, `celery.chord`, `celery.chord_unlock`). The thread and process
+ * pools run these in the worker itself, which holds the broker and backend
+ * connections; the others (`celery.map`, `celery.accumulate`, ...) compute, and run
+ * in a pool member like any task.
+ */
+export const CANVAS_BUILTINS_THAT_SEND: ReadonlySet<string> = new Set(['celery.chunks', 'celery.group', 'celery.chord', 'celery.chord_unlock']);
+
 /** Register the built-ins on `app` (skipping any the app already has). */
 export function registerCanvasBuiltins(app: Celeriac): void {
   const add = (name: string, fn: (this: TaskContext, ...args: never[]) => unknown, options: Parameters<Celeriac['task']>[2] = {}) => {

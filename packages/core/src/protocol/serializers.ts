@@ -83,11 +83,32 @@ export const msgpack: Serializer = {
  */
 const PYYAML_OUTPUT = CORE_SCHEMA.withTags(timestampTag, binaryTag);
 
+/**
+ * The value as YAML can take it: a `Map` becomes a mapping (string keys, as
+ * msgpack and JSON carry it), a `BigInt` in the 53-bit range a number; a wider
+ * `BigInt` is refused with what to use instead (js-yaml writes no integer past
+ * 2^53 exactly).
+ */
+function yamlReady(value: unknown, path = 'value'): unknown {
+  if (typeof value === 'bigint') {
+    if (Number.isSafeInteger(Number(value))) return Number(value);
+    throw new TypeError(`The yaml serializer cannot carry the integer ${value} (${path}) exactly: send it with json or msgpack, or as a string.`);
+  }
+  if (value instanceof Map) return yamlReady(Object.fromEntries([...value].map(([k, v]) => [String(k), v])), path);
+  if (Array.isArray(value)) return value.some((v) => typeof v === 'bigint' || (v !== null && typeof v === 'object')) ? value.map((v, i) => yamlReady(v, `${path}[${i}]`)) : value;
+  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = yamlReady(v, `${path}.${k}`);
+    return out;
+  }
+  return value;
+}
+
 /** kombu's yaml serializer. */
 export const yaml: Serializer = {
   name: 'yaml',
   contentType: 'application/x-yaml',
   contentEncoding: 'utf-8',
-  encode: (value) => Buffer.from(dump(value, { schema: YAML11_SCHEMA }), 'utf8'),
+  encode: (value) => Buffer.from(dump(yamlReady(value), { schema: YAML11_SCHEMA }), 'utf8'),
   decode: (body) => load(body.toString('utf8'), { schema: PYYAML_OUTPUT }),
 };

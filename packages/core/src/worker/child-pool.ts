@@ -18,13 +18,16 @@
  *   `terminate` (revoke with terminate: the member running the task gets the
  *   signal; a thread is terminated and replaced; the task is stored REVOKED).
  */
+import { CANVAS_BUILTINS_THAT_SEND } from '../canvas/builtins.js';
+import { Signature } from '../canvas/signature.js';
 import { ConfigurationError, Retry, TaskTerminated, TimeLimitExceeded, WorkerLostError } from '../errors.js';
+import type { WireSignature } from '../protocol/message.js';
 import type { Logger } from '../logger.js';
 import { longTimeout } from './long-timeout.js';
 import { spawnProcess, spawnThread, type Executor } from './pool-executors.js';
 import { rebuildError, transferError, type ChildConfig, type FromChild, type JobRequest, type ToChild } from './pool-protocol.js';
 import type { Pool } from './pool.js';
-import { storeStarted, taskPrerun, type FunctionOutcome, type RunDeps } from './run-task.js';
+import { runTaskFunction, storeStarted, taskPrerun, type FunctionOutcome, type RunDeps } from './run-task.js';
 import type { TaskRequest } from './task-request.js';
 import { timeLimitsFor } from './time-limits.js';
 
@@ -181,6 +184,7 @@ export class ChildPool implements Pool {
   }
 
   async run(request: TaskRequest, deps: RunDeps): Promise<FunctionOutcome> {
+    if (CANVAS_BUILTINS_THAT_SEND.has(request.name)) return this.runInWorker(request, deps);
     this.busy++;
     const startedAt = performance.now();
     try {
@@ -191,6 +195,24 @@ export class ChildPool implements Pool {
     } finally {
       this.busy--;
     }
+  }
+
+  /**
+   * A canvas built-in that sends messages or reads results runs here, on the
+   * worker's event loop (a member's own app has its own connections: on memory://
+   * another broker altogether). It holds a slot as on the async pool: until its code
+   * returns, even past a hard time limit.
+   */
+  private async runInWorker(request: TaskRequest, deps: RunDeps): Promise<FunctionOutcome> {
+    this.busy++;
+    const ran = await runTaskFunction(request, deps);
+    if (!ran.stillRunning) this.busy--;
+    else
+      void ran.stillRunning.then(() => {
+        this.busy--;
+        this.onSlotFreed?.();
+      });
+    return ran;
   }
 
   /** Stop every member now (after a warm shutdown finished its tasks; at once when cold). */
@@ -377,11 +399,14 @@ export class ChildPool implements Pool {
             // the member died meanwhile: its exit fails the task
           }
         };
+        const fail = (err: unknown) => reply({ type: 'reply', call: message.call, ok: false, error: transferError(err) });
         if (message.method === 'updateState') {
-          job.request.updateState(message.state, message.meta).then(
-            () => reply({ type: 'reply', call: message.call, ok: true }),
-            (err: unknown) => reply({ type: 'reply', call: message.call, ok: false, error: transferError(err) }),
-          );
+          job.request.updateState(message.state, message.meta).then(() => reply({ type: 'reply', call: message.call, ok: true }), fail);
+        } else if (message.method === 'replace') {
+          // Always rejects: with the Ignore that ends the run once the replacement was sent.
+          job.request.replace(job.request.app.signatureFromWire(message.sig)).catch(fail);
+        } else if (message.method === 'addToChord') {
+          this.addToChord(job.request, message.sig, message.lazy).then((added) => reply({ type: 'reply', call: message.call, ok: true, value: added }), fail);
         } else {
           const exc = message.options.exc ? rebuildError(message.options.exc, job.request.id) : undefined;
           job.request.retry({ ...message.options, exc }).catch((err: unknown) =>
@@ -391,6 +416,18 @@ export class ChildPool implements Pool {
         return;
       }
     }
+  }
+
+  /**
+   * `this.addToChord` for a member: added to the chord here (the parent holds the
+   * broker and backend connections), sent unless lazy; the frozen signature goes
+   * back so the member can return its result handle (or the signature, when lazy).
+   */
+  private async addToChord(request: TaskRequest, wire: WireSignature, lazy: boolean): Promise<WireSignature> {
+    const added = await request.addToChord(request.app.signatureFromWire(wire), true);
+    if (!(added instanceof Signature)) throw new TypeError('addToChord(sig, true) did not return the signature');
+    if (!lazy) await added.delay();
+    return added.toJSON();
   }
 
   private onExit(member: Member, how: string): void {

@@ -10,8 +10,11 @@
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Celeriac } from '../app.js';
+import type { Signature } from '../canvas/signature.js';
+import type { WireSignature } from '../protocol/message.js';
+import { registerCanvasBuiltins } from '../canvas/builtins.js';
 import { loadApp } from '../cli/load-app.js';
-import { SoftTimeLimitExceeded } from '../errors.js';
+import { NotRegistered, SoftTimeLimitExceeded } from '../errors.js';
 import type { TaskState } from '../states.js';
 import { runInTaskContext, type DeliveryInfo, type RetryOptions, type TaskContext } from '../task-context.js';
 import { callArguments } from './call-arguments.js';
@@ -52,6 +55,7 @@ function callParent(job: number, message: CallBody, exc?: unknown): Promise<unkn
 class ChildContext implements TaskContext {
   readonly calledDirectly = false;
   constructor(
+    private readonly app: Celeriac,
     private readonly request: JobRequest,
     private readonly job: number,
     readonly signal: AbortSignal,
@@ -98,12 +102,15 @@ class ChildContext implements TaskContext {
   get groupId() {
     return this.request.groupId;
   }
-  /** Canvas changes from inside a task need the parent's producer: not available in a pool thread or child yet. */
-  replace(): Promise<never> {
-    return Promise.reject(new Error(`this.replace() is not supported in the ${config.kind} pool yet (task ${this.request.name}); run this task on the async pool (a worker started without -P ${config.kind}).`));
+  /** Celery's `Task.replace`, done by the parent (it holds the broker connection); rejects with the `Ignore` that ends the run. */
+  async replace(sig: Signature): Promise<never> {
+    await callParent(this.job, { type: 'call', method: 'replace', sig: sig.toJSON() });
+    throw new Error('replace() returned: the parent should always answer with an error');
   }
-  addToChord(): Promise<unknown> {
-    return Promise.reject(new Error(`this.addToChord() is not supported in the ${config.kind} pool yet (task ${this.request.name}); run this task on the async pool.`));
+  /** Celery's `Task.add_to_chord`, done by the parent; returns the added task's result handle, or the signature when `lazy`. */
+  async addToChord(sig: Signature, lazy = false): Promise<unknown> {
+    const added = this.app.signatureFromWire((await callParent(this.job, { type: 'call', method: 'addToChord', sig: sig.toJSON(), lazy })) as WireSignature);
+    return lazy ? added : added.freeze();
   }
   get groupIndex() {
     return this.request.groupIndex;
@@ -121,15 +128,24 @@ class ChildContext implements TaskContext {
   }
 }
 
+/** The task as this member's app has it; the worker's app may have one the module does not register at import. */
+function taskOf(app: Celeriac, name: string): ReturnType<Celeriac['getTask']> {
+  if (app.hasTask(name)) return app.getTask(name);
+  const err = new NotRegistered(name);
+  err.message = `${name}: registered in the worker, but not by the app module ${config.appSpec} as this pool ${config.kind === 'threads' ? 'thread' : 'process'} loads it; register the task when the module is imported`;
+  throw err;
+}
+
 async function runJob(app: Celeriac, job: number, request: JobRequest): Promise<void> {
   const controller = new AbortController();
   const cancelSoft =
     request.softTimeLimit === null ? () => undefined : longTimeout(() => controller.abort(new SoftTimeLimitExceeded(request.softTimeLimit!)), request.softTimeLimit * 1000);
-  const task = app.getTask(request.name);
+  let task: ReturnType<Celeriac['getTask']> | undefined;
   try {
-    const ctx = new ChildContext(request, job, controller.signal);
-    const args = callArguments(request.name, task.options, request.args, request.kwargs);
-    const retval = await runInTaskContext(ctx, () => task.fn.apply(ctx, args as never[]));
+    const found = (task = taskOf(app, request.name));
+    const ctx = new ChildContext(app, request, job, controller.signal);
+    const args = callArguments(request.name, found.options, request.args, request.kwargs);
+    const retval = await runInTaskContext(ctx, () => found.fn.apply(ctx, args as never[]));
     try {
       send({ type: 'done', job, ok: true, retval, memoryKiB: memoryKiB() });
     } catch (err) {
@@ -142,7 +158,7 @@ async function runJob(app: Celeriac, job: number, request: JobRequest): Promise<
     }
   } catch (caught) {
     const error = failureAfterAbort(caught, controller.signal);
-    send({ type: 'done', job, ok: false, error: transferError(error, shouldAutoretry(task.options, error)), memoryKiB: memoryKiB() });
+    send({ type: 'done', job, ok: false, error: transferError(error, task !== undefined && shouldAutoretry(task.options, error)), memoryKiB: memoryKiB() });
   } finally {
     cancelSoft();
   }
@@ -168,6 +184,8 @@ async function main(): Promise<void> {
   try {
     app = await loadApp(config.appSpec, config.cwd);
     app.configure(config.overrides);
+    // celery.map, celery.accumulate, ... run here as on the worker (those that send run in the worker: child-pool.ts).
+    registerCanvasBuiltins(app);
   } catch (err) {
     send({ type: 'load-failed', message: (err as Error).message });
     return;

@@ -10,6 +10,7 @@ import { toExceptionDocument, tracebackOf } from '../protocol/exceptions.js';
 import type { DeliveryInfo, RetryOptions } from '../task-context.js';
 import type { TaskState } from '../states.js';
 import type { Settings } from '../config.js';
+import type { WireSignature } from '../protocol/message.js';
 
 /** What the parent passes at start (workerData for a thread, argv[2] as JSON for a process). */
 export interface ChildConfig {
@@ -71,7 +72,11 @@ export type FromChild =
   | { type: 'done'; job: number; ok: true; retval: unknown; memoryKiB: number }
   | { type: 'done'; job: number; ok: false; error: TransferredError; memoryKiB: number }
   | { type: 'call'; call: number; job: number; method: 'retry'; options: TransferredRetryOptions }
-  | { type: 'call'; call: number; job: number; method: 'updateState'; state: TaskState; meta: unknown };
+  | { type: 'call'; call: number; job: number; method: 'updateState'; state: TaskState; meta: unknown }
+  /** `this.replace(sig)`: the parent sends `sig` in the task's place; the reply is always the `Ignore` that ends the run (or the error). */
+  | { type: 'call'; call: number; job: number; method: 'replace'; sig: WireSignature }
+  /** `this.addToChord(sig, lazy)`: the parent adds it to the chord (and sends it unless lazy); the reply's value is the added signature, frozen. */
+  | { type: 'call'; call: number; job: number; method: 'addToChord'; sig: WireSignature; lazy: boolean };
 
 /** `retry()` options with `exc` as data. */
 export interface TransferredRetryOptions extends Omit<RetryOptions, 'exc'> {
