@@ -162,3 +162,22 @@ describe.skipIf(skip !== null)('examples/nest-app: npm run start:redis, one comm
     }
   });
 });
+
+describe('examples/nest-app: npm run start, one command on memory://', () => {
+  test('the api runs its own tasks in-process: request → task → result, no server', { timeout: 300_000 }, async () => {
+    const port = await freePort();
+    // What `npm run start` runs (`nest start api`), started detached and stopped by its group.
+    const api = startChild('npx', ['nest', 'start', 'api'], { cwd: EXAMPLE, env: { CELERY_BROKER_URL: '', CELERY_RESULT_BACKEND: '', PORT: String(port), FORCE_COLOR: '0', NO_COLOR: '1' }, detached: true });
+    try {
+      await api.waitFor(/api listening on/, 180_000);
+      const base = `http://127.0.0.1:${port}`;
+      const sent = await fetch(`${base}/mul`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': 'memory-1' }, body: JSON.stringify({ x: 4, y: 6 }) });
+      const { id } = (await sent.json()) as { id: string };
+      const stream = await (await fetch(`${base}/tasks/${id}/events`)).text();
+      expect(stream).toMatch(/"result":\{"product":24,"requestId":"memory-1","pid":\d+\}/);
+      expect(api.output()).toMatch(/Consuming celery/); // the embedded worker, in the api process
+    } finally {
+      await api.stop(15_000);
+    }
+  });
+});

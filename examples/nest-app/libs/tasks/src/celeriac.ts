@@ -5,5 +5,5 @@ export const celeriac = createApp('nest-app');
 
 /** Celery-style settings from the environment; memory:// (one process, zero servers) when none are set. */
 export function celeriacConfig(): Record<string, string | undefined> {
-  return { CELERY_BROKER_URL: process.env.CELERY_BROKER_URL ?? 'memory://', CELERY_RESULT_BACKEND: process.env.CELERY_RESULT_BACKEND };
+  return { CELERY_BROKER_URL: process.env.CELERY_BROKER_URL || 'memory://', CELERY_RESULT_BACKEND: process.env.CELERY_RESULT_BACKEND || undefined };
 }
