@@ -122,4 +122,6 @@ export type { ResultSource } from './result.js';
 export type { SignatureSender } from './canvas/signature.js';
 export type { RetryPolicy } from './config.js';
 export type { ConnectionEvents } from './redis-client.js';
+export { ReplicationWaitError } from './redis-replication.js';
+export type { SentinelKwargs, SentinelTransportOptions } from './redis-sentinel.js';
 export type { DecodeLimits } from './protocol/task-message.js';
