@@ -298,7 +298,7 @@ describe('Redis Sentinel topology: master + 2 replicas + 3 sentinels (quorum 2)'
           );
         }
       })();
-      while (resolved.size < N / 4 || runs.size === 0) await sleep(5);
+      await until('a quarter of the publishes to resolve and a task to run', async () => (resolved.size >= N / 4 && runs.size > 0 ? true : undefined), 60_000);
       const atFault = resolved.size;
       const switched = fault === 'killed master' ? await topo.killMaster() : await topo.failover();
       const afterFault = resolved.size;

@@ -125,6 +125,8 @@ export type { ResultSource } from './result.js';
 export type { SignatureSender } from './canvas/signature.js';
 export type { RetryPolicy } from './config.js';
 export type { ConnectionEvents } from './redis-client.js';
+export { ReplicationWaitError } from './redis-replication.js';
+export type { SentinelKwargs, SentinelTransportOptions } from './redis-sentinel.js';
 export type { DecodeLimits } from './protocol/task-message.js';
 // Dashboard: live web view, Flower's JSON API, guarded actions.
 export * from './dashboard/index.js';

@@ -62,6 +62,7 @@ import type { Redis, RedisOptions } from 'ioredis';
 import { closeRedisClient, createRedisClient, whenRedisReady, type ConnectionEvents } from '../redis-client.js';
 import { resolveRedisConnection } from '../redis-connection.js';
 import { ReplicationBarrier, replicaWaitFrom } from '../redis-replication.js';
+import type { SentinelKwargs } from '../redis-sentinel.js';
 import { ConfigurationError } from '../errors.js';
 import { maskUrl } from '../mask-url.js';
 import type { TaskMessage } from '../protocol/message.js';
@@ -90,6 +91,14 @@ export interface RedisBrokerOptions {
   connectionEvents?: ConnectionEvents;
   /** Settings-derived routing (`taskQueues`, default exchange...). Default: Celery's default queue only. */
   routing?: BrokerRouting;
+  /** `sentinel://` URLs: the master group the sentinels watch (kombu's `master_name`, also accepted). Required there. */
+  masterName?: string;
+  /** `sentinel://` URLs: `{ password, username, socket_timeout }` for the sentinels (kombu's `sentinel_kwargs`). */
+  sentinelKwargs?: SentinelKwargs;
+  /** Replicas that must have a publish before it resolves (`WAIT`). Default 1 with `sentinel://`, 0 otherwise. */
+  waitForReplicas?: number;
+  /** How long a publish waits for them (ms). Default 1000. */
+  waitForReplicasTimeoutMs?: number;
   /** Other `broker_transport_options` are accepted and ignored. */
   [option: string]: unknown;
 }
