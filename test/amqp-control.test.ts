@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { createApp, type Celeriac, type CeleryEvent } from '../packages/core/src/index.ts';
-import { runCli } from './helpers/cli.ts';
+import { runCli, startCli } from './helpers/cli.ts';
 import { pythonCeleryMissing, runCeleryCli, startCeleriacWorker, startCeleryCli, startPythonWorker, type InteropEnv, type PeerProcess } from './helpers/python-celery.ts';
 import { rabbitmqMissing, startRabbitMQ, type RabbitServer } from './helpers/rabbitmq.ts';
 import { missing, REDIS_SERVER, startRedis, type RedisServer } from './helpers/services.ts';
@@ -206,6 +206,22 @@ describe('remote control and events with Python Celery 5.2 over RabbitMQ', { ski
       assert.ok(queues.some((q) => /^celeryev\.[0-9a-f-]{36}$/.test(q)), JSON.stringify(queues));
     } finally {
       await receiver.stop();
+    }
+  });
+
+  test('`celeriac events --dump` over RabbitMQ prints both workers\' task events as JSON lines', async () => {
+    const events = startCli(['events', '--dump', '-b', env.INTEROP_BROKER_URL]);
+    try {
+      await events.waitFor(/celeriac events: listening on amqp:/, 30_000);
+      const [ours, theirs] = await Promise.all([app.sendTask('ctl.add', [5, 6], {}, { queue: 'ts' }), app.sendTask('tasks.add', [7, 8], {}, { queue: 'py' })]);
+      assert.deepEqual(await Promise.all([ours.get({ timeout: 10_000 }), theirs.get({ timeout: 10_000 })]), [11, 15]);
+      await events.waitFor(new RegExp(`"uuid":"${ours.id}".*"type":"task-succeeded"`), 10_000);
+      await events.waitFor(new RegExp(`"uuid":"${theirs.id}".*"type":"task-succeeded"`), 10_000);
+      const lines = events.stdout().trim().split('\n').map((l) => JSON.parse(l) as CeleryEvent);
+      assert.equal(lines.find((e) => e.uuid === ours.id && e.type === 'task-succeeded')!.hostname, tsNode);
+      assert.equal(lines.find((e) => e.uuid === theirs.id && e.type === 'task-succeeded')!.hostname, pyNode);
+    } finally {
+      await events.stop();
     }
   });
 

@@ -120,6 +120,10 @@ describe('pool_grow / pool_shrink / autoscale', () => {
     const node = 'scale@pools';
     await withWorker(node, { pool: 'processes', autoscale: [3, 1] }, async (worker) => {
       assert.equal(worker.poolSize, 1);
+      // inspect stats lists the child processes, as Celery's prefork pool does.
+      const processes = ((await command(node, 'stats')) as { pool: { processes: number[] } }).pool.processes;
+      assert.equal(processes.length, 1);
+      assert.notEqual(processes[0], process.pid);
       assert.deepEqual(await command(node, 'pool_grow', { n: 1 }), { error: 'pool_grow is not supported with autoscale. Adjust autoscale range instead.' });
       assert.deepEqual(await command(node, 'pool_shrink', {}), { error: 'pool_shrink is not supported with autoscale. Adjust autoscale range instead.' });
       assert.deepEqual(await command(node, 'autoscale', { max: 4, min: 2 }), { ok: 'autoscale now max=4 min=2' });

@@ -23,6 +23,8 @@ export interface ControlTarget {
   readonly prefetchLimit: number;
   /** `async`, `threads` or `processes`. */
   readonly poolKind: string;
+  /** `inspect stats` → `pool.processes`: the pool members' pids (the worker's own for the async pool). */
+  readonly poolProcesses: number[];
   /** Started with autoscale (pool_grow / pool_shrink refused then, as Celery does). */
   readonly autoscaling: boolean;
   /** pool_grow / pool_shrink by `delta`; throws when the pool cannot. */
@@ -123,7 +125,7 @@ function stats(t: ControlTarget) {
     uptime: Math.round((Date.now() - t.startedAt) / 1000),
     pool: {
       'max-concurrency': t.concurrency,
-      processes: [process.pid],
+      processes: t.poolProcesses,
       'max-tasks-per-child': 'N/A',
       'put-guarded-by-semaphore': false,
       timeouts: [0, 0],

@@ -166,6 +166,13 @@ export class ChildPool implements Pool {
     return this.live();
   }
 
+  /** Process ids of the members alive (Celery's `pool.processes`; a thread's is the worker's). */
+  get memberPids(): number[] {
+    const pids: number[] = [];
+    for (const m of this.members) if (m.state !== 'gone') pids.push(m.executor.pid);
+    return pids;
+  }
+
   hasFreeSlot(): boolean {
     return !this.closed && this.busy < this.concurrency;
   }

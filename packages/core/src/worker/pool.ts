@@ -19,6 +19,8 @@ export interface Pool {
   readonly active: number;
   /** Members alive (threads / child processes), when the pool has members. */
   readonly size?: number;
+  /** Process ids of the members alive (a thread's is the worker's), for `inspect stats` → `pool.processes`. */
+  readonly memberPids?: number[];
   /** True when `run` would start at once. */
   hasFreeSlot(): boolean;
   /** Run the request's task function in a slot. Never rejects. */

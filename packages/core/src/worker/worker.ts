@@ -457,6 +457,9 @@ export class Worker {
         return worker.prefetchLimit;
       },
       poolKind: this.poolKind,
+      get poolProcesses() {
+        return worker.pool?.memberPids ?? [process.pid];
+      },
       get autoscaling() {
         return worker.pool?.autoscaling === true;
       },
