@@ -97,7 +97,7 @@ describe('remote control and events with Python Celery 5.2 over RabbitMQ', { ski
   });
 
   test('a revoke from Python (`celery control revoke`) discards our queued task (REVOKED); Python `celery inspect active / stats` read our worker', async () => {
-    const running = await app.sendTask('ctl.sleep', [12_000], {}, { queue: 'ts' });
+    const running = await app.sendTask('ctl.sleep', [25_000], {}, { queue: 'ts' });
     const queuedId = randomUUID();
     const queued = await app.sendTask('ctl.add', [1, 1], {}, { taskId: queuedId, queue: 'ts' });
     await waitFor(async () => {
@@ -119,7 +119,7 @@ describe('remote control and events with Python Celery 5.2 over RabbitMQ', { ski
     assert.equal(s.pid, tsWorker!.pid);
     // The sleep must still be running when the revoke landed, or this proves nothing.
     assert.equal(await running.state, 'PENDING', 'the sleep finished before the revoke: the add was not queued any more');
-    assert.equal(await running.get({ timeout: 30_000 }), 12_000);
+    assert.equal(await running.get({ timeout: 60_000 }), 25_000);
     await assert.rejects(queued.get({ timeout: 10_000 }), (err: Error) => err.name === 'TaskRevokedError');
     assert.equal(await queued.state, 'REVOKED');
     assert.match(tsWorker!.output(), new RegExp(`Discarding revoked task: ctl\\.add\\[${queuedId}\\]`));
