@@ -8,7 +8,7 @@
 import { Command } from 'commander';
 import { beatAddCommand, beatCommand, beatListCommand, beatRemoveCommand, beatToggleCommand, type BeatFlags } from './beat-command.js';
 import { callCommand, purgeCommand, resultCommand } from './commands.js';
-import { dashboardCommand } from './dashboard-command.js';
+import type { DashboardFlags } from './dashboard-command.js';
 import { controlCommand, inspectCommand, statusCommand, type ControlFlags } from './control-command.js';
 import { UsageError } from './options.js';
 import { eventsCommand } from './events-command.js';
@@ -182,7 +182,8 @@ program
   .option('--basic-auth <user:password,...>', 'HTTP basic auth on every page (env CELERIAC_DASHBOARD_BASIC_AUTH); turns actions on')
   .option('--read-only', 'no actions (revoke, rate limit, pool, shutdown, apply)')
   .option('--duration <seconds>', 'stop after this long')
-  .action((_opts, cmd: Command) => dashboardCommand(flagsOf(cmd)));
+  // Loaded on use: the other commands do not pay for the dashboard's modules at start-up.
+  .action(async (_opts, cmd: Command) => (await import('./dashboard-command.js')).dashboardCommand(flagsOf<DashboardFlags>(cmd)));
 
 program
   .command('multi')

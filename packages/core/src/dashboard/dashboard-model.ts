@@ -36,7 +36,7 @@ export class DashboardModel extends EventEmitter {
   readonly queueDepths = new Map<string, number>();
   /** Worker name → Flower's inspect record (`stats`, `active_queues`, `registered`, ..., `timestamp`). */
   readonly workerInfo = new Map<string, Record<string, unknown>>();
-  /** When the model last changed (ms); the views re-render after it. */
+  /** Counts the model's changes; a rendered view is current while it is unchanged. */
   version = 0;
   private readonly knownQueues = new Set<string>();
   private queueTimer: NodeJS.Timeout | undefined;
@@ -114,7 +114,7 @@ export class DashboardModel extends EventEmitter {
 
   /** Mark the model changed; listeners of `change` hear it at most every 250 ms. */
   changed(): void {
-    this.version = Date.now();
+    this.version++;
     this.changeTimer ??= setTimeout(() => {
       this.changeTimer = undefined;
       this.emit('change');

@@ -70,6 +70,8 @@ export class Dashboard {
   readonly actionsOff: string | undefined;
   private readonly csrf: CsrfGuard;
   private readonly streams = new Set<SseStream>();
+  /** The last fragments rendered per view, shared by the live streams showing the same view. */
+  private readonly rendered = new Map<string, { stamp: string; parts: Record<string, string> }>();
 
   constructor(
     readonly app: Celeriac,
@@ -208,9 +210,9 @@ export class Dashboard {
     const last = new Map<string, string>();
     const push = () => {
       const changed: Record<string, string> = {};
-      for (const [id, h] of Object.entries(fragments(ctx, view))) {
-        if (last.get(id) !== h.text) changed[id] = h.text;
-        last.set(id, h.text);
+      for (const [id, text] of Object.entries(this.render(ctx, view))) {
+        if (last.get(id) !== text) changed[id] = text;
+        last.set(id, text);
       }
       if (Object.keys(changed).length > 0) stream.send(changed, 'fragments');
     };
@@ -227,6 +229,22 @@ export class Dashboard {
       this.streams.delete(stream);
     });
     return true;
+  }
+
+  /**
+   * The view's fragments, rendered once per model change (and per second, for the
+   * "seconds ago" cells) however many streams show it.
+   */
+  private render(ctx: ViewContext, view: View): Record<string, string> {
+    const key = `${ctx.base}|${JSON.stringify(view)}`;
+    const stamp = `${this.model.version}|${Math.floor(Date.now() / 1000)}`;
+    const cached = this.rendered.get(key);
+    if (cached?.stamp === stamp) return cached.parts;
+    const parts: Record<string, string> = {};
+    for (const [id, h] of Object.entries(fragments(ctx, view))) parts[id] = h.text;
+    if (this.rendered.size >= 200) this.rendered.clear();
+    this.rendered.set(key, { stamp, parts });
+    return parts;
   }
 
   private async allowed(req: IncomingMessage, access: DashboardAccess): Promise<boolean> {
