@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { pino } from 'pino';
-import { createApp, States, Worker, type CeleryEvent, type WorkerOptions } from '../packages/core/src/index.ts';
+import { createApp, States, Worker, type CeleryEvent, type TaskContext, type WorkerOptions } from '../packages/core/src/index.ts';
 import { app } from './apps/pool-app.ts';
 import { waitFor } from './helpers/worker-process.ts';
 
@@ -155,7 +155,7 @@ describe('the async pool', () => {
         return !!active?.[node]?.some((t) => t.id === r.id);
       }, 10_000, 'the sleep running');
       const replies = (await asyncApp.control.revoke(r.id, { terminate: true, reply: true, timeout: 1_000 })) as Record<string, { error?: string }>[];
-      assert.match(replies[0]![node]!.error ?? '', /^terminate: the async pool cannot stop running JavaScript: .* run to the end\. Start the worker with --pool threads or --pool processes/);
+      assert.match(replies[0]![node]!.error ?? '', /^terminate: the async pool cannot stop running JavaScript: .* AbortSignal aborted; code that does not listen to it runs to the end\. Start the worker with --pool threads or --pool processes/);
       assert.ok(lines.some((l) => /Cannot terminate .*the async pool cannot stop running JavaScript/.test(l)), lines.join('\n'));
       assert.equal(await r.get({ timeout: 10_000 }), 1_500);
       const grow = await asyncApp.control.broadcast('pool_grow', { arguments: { n: 3 }, reply: true, timeout: 1_000 });
@@ -164,6 +164,36 @@ describe('the async pool', () => {
     } finally {
       await worker.stop();
       await asyncApp.close();
+    }
+  });
+  test('terminate on the async pool aborts the task\'s signal: a task that listens stops and is stored REVOKED (terminated)', async () => {
+    const listenApp = createApp('control-async-listen', { brokerUrl: 'memory://control-async-listen', workerHeartbeatThread: false });
+    const finished: string[] = [];
+    listenApp.task('async.listen', async function (this: TaskContext) {
+      const signal = this.signal;
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(resolve, 60_000);
+        signal.addEventListener('abort', () => (clearTimeout(timer), reject(signal.reason as Error)), { once: true });
+      });
+      finished.push(this.id);
+      return 'ran to the end';
+    });
+    const node = 'async-listen@pools';
+    const worker = new Worker(listenApp, { hostname: node, concurrency: 1, logger: silent });
+    await worker.start();
+    try {
+      const r = await listenApp.sendTask('async.listen', []);
+      await waitFor(async () => {
+        const active = (await listenApp.control.inspect({ timeout: 300 }).active()) as Record<string, { id: string }[]> | null;
+        return !!active?.[node]?.some((t) => t.id === r.id);
+      }, 10_000, 'the listening task running');
+      await listenApp.control.revoke(r.id, { terminate: true, reply: true, timeout: 1_000 });
+      await assert.rejects(r.get({ timeout: 10_000 }), (err: Error) => err.name === 'TaskRevokedError' && /terminated/.test(err.message));
+      assert.equal(await r.state, States.REVOKED);
+      assert.deepEqual(finished, []);
+    } finally {
+      await worker.stop();
+      await listenApp.close();
     }
   });
 });

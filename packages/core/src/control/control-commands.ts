@@ -261,7 +261,7 @@ export const CONTROL_COMMANDS: Record<string, ControlHandler> = {
     if (notStoppable.length > 0) {
       // Celery's non-prefork pools cannot terminate either (NotImplementedError); say why and what to do.
       return nok(
-        `terminate: the ${t.poolKind} pool cannot stop running JavaScript: ${notStoppable.join(', ')} flagged as revoked but run to the end. ` +
+        `terminate: the ${t.poolKind} pool cannot stop running JavaScript: ${notStoppable.join(', ')} flagged as revoked and their AbortSignal aborted; code that does not listen to it runs to the end. ` +
           'Start the worker with --pool threads or --pool processes to terminate running tasks.',
       );
     }

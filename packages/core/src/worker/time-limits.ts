@@ -4,7 +4,7 @@
  * the app's settings — Celery's order), and the soft-limit timer that aborts the
  * task context's signal with `SoftTimeLimitExceeded`.
  */
-import { SoftTimeLimitExceeded, TimeLimitExceeded } from '../errors.js';
+import { SoftTimeLimitExceeded, TaskTerminated, TimeLimitExceeded } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { longTimeout } from './long-timeout.js';
 import type { TaskRequest } from './task-request.js';
@@ -50,7 +50,7 @@ export function armSoftLimit(controller: AbortController, seconds: number | null
 export function failureAfterAbort(error: unknown, signal: AbortSignal): unknown {
   if (!signal.aborted) return error;
   const reason: unknown = signal.reason;
-  if (!(reason instanceof SoftTimeLimitExceeded || reason instanceof TimeLimitExceeded)) return error;
+  if (!(reason instanceof SoftTimeLimitExceeded || reason instanceof TimeLimitExceeded || reason instanceof TaskTerminated)) return error;
   if (error === reason) return error;
   const e = error as { name?: unknown; cause?: unknown } | null;
   if (e && typeof e === 'object' && (e.name === 'AbortError' || e.cause === reason)) return reason;

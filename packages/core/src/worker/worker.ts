@@ -17,7 +17,7 @@ import { createBroker, waitForBroker } from '../brokers/index.js';
 import { routingFromSettings } from '../brokers/queue-topology.js';
 import { waitForBackend } from '../backends/index.js';
 import { checkHangTimeout, type ExchangeType, type QueueSpec } from '../config.js';
-import { ConfigurationError } from '../errors.js';
+import { ConfigurationError, TaskTerminated } from '../errors.js';
 import { createLogger, type Logger, type LogLevel } from '../logger.js';
 import { maskUrl } from '../mask-url.js';
 import type { ConnectionEvents } from '../redis-client.js';
@@ -486,9 +486,14 @@ export class Worker {
         const pool = this.pool;
         if (!pool?.terminate) {
           if (running.length) {
+            // What the async pool can do: abort each task's `signal`, so a task that listens stops (stored REVOKED).
+            for (const id of running) {
+              const controller = this.requests.get(id)!.request.abortController;
+              if (!controller.signal.aborted) controller.abort(new TaskTerminated(signal));
+            }
             this.log.warn(
               { ids: running },
-              `Cannot terminate ${running.join(', ')}: the async pool cannot stop running JavaScript; they run to the end (flagged as revoked). Use --pool threads or --pool processes to terminate running tasks.`,
+              `Cannot terminate ${running.join(', ')}: the async pool cannot stop running JavaScript; their AbortSignal was aborted, so a task that listens to this.signal stops, other code runs to the end (flagged as revoked). Use --pool threads or --pool processes to terminate running tasks.`,
             );
           }
           return { terminated: [], notStoppable: running };
