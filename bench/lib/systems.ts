@@ -226,7 +226,8 @@ export function systemConfigs(opts: BenchOptions, root: string, redisPort: numbe
   /** The same system with RabbitMQ as broker. */
   const onAmqp = (cfg: SystemConfig, system: SystemName, baselineId: string | null): SystemConfig => {
     const url = amqpUrl!;
-    const swap = (cmd: Command): Command => ({ ...cmd, env: { ...cmd.env, BENCH_BROKER_URL: url } });
+    // The broker URL is in the environment (clients, Celery) and in Celeriac's worker arguments (--broker).
+    const swap = (cmd: Command): Command => ({ ...cmd, args: cmd.args.map((a) => (a === broker ? url : a)), env: { ...cmd.env, BENCH_BROKER_URL: url } });
     return {
       ...cfg,
       id: cfg.id.replace(/^(\w+)-/, '$1-amqp-'),
