@@ -243,14 +243,14 @@ export function systemConfigs(opts: BenchOptions, root: string, redisPort: numbe
       resetBroker: () => amqpPurge(url),
     };
   };
-  const celeryAmqpId = `celery-amqp-c${opts.celeryConcurrency}`;
   const amqp = amqpUrl !== null;
 
   // Interleave so that drift (thermal, noisy neighbours) spreads over all systems.
   for (const c of opts.concurrency) {
     if (opts.systems.includes('celeriac')) configs.push(celeriac(c));
     if (opts.systems.includes('bullmq')) configs.push(bullmq(c));
-    if (amqp && opts.systems.includes('celeriac-amqp')) configs.push(onAmqp(celeriac(c), 'celeriac-amqp', opts.systems.includes('celery-amqp') ? celeryAmqpId : null));
+    // No baseline: the main table's ratio columns are × BullMQ; the RabbitMQ summary table gives its own ratios.
+    if (amqp && opts.systems.includes('celeriac-amqp')) configs.push(onAmqp(celeriac(c), 'celeriac-amqp', null));
   }
   if (opts.systems.includes('celery')) configs.push(celery(opts.celeryConcurrency));
   if (amqp && opts.systems.includes('celery-amqp')) configs.push(onAmqp(celery(opts.celeryConcurrency), 'celery-amqp', null));
