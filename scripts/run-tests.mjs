@@ -5,8 +5,12 @@
 // outage tests) one at a time, so a busy neighbour cannot make them miss their marks.
 // Prints node's TAP output as it goes and ends with one line: "N passed, N failed".
 // Arguments: test files to run instead of test/*.test.ts.
+// RabbitMQ: the files that never restart the broker share one node for the whole run (each
+// in a vhost of its own, see useRabbitMQ in test/helpers/rabbitmq.ts) instead of booting
+// one each; this script starts it before the passes and stops it by PID after them.
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 
 /** Files run alone, after the others. */
 const SERIAL = new Set([
@@ -27,6 +31,37 @@ const all = process.argv.length > 2 ? process.argv.slice(2) : readdirSync('test'
 const parallel = all.filter((f) => !SERIAL.has(f));
 const serial = all.filter((f) => SERIAL.has(f));
 
+/** Files that take the shared RabbitMQ node (useRabbitMQ); the others start a private one. */
+const SHARED_RABBITMQ = new Set(['test/amqp-ha.test.ts', 'test/amqp-interop.test.ts', 'test/amqp-routing.test.ts', 'test/conformance.test.ts', 'test/rpc-backend.test.ts']);
+
+/**
+ * Start the run's RabbitMQ node (test/helpers/shared-rabbitmq.ts) when two or more files
+ * would use it; resolves with its process, or null (each file then boots its own).
+ */
+async function startSharedRabbit() {
+  if (all.filter((f) => SHARED_RABBITMQ.has(f)).length < 2 || !existsSync('/usr/lib/rabbitmq/bin/rabbitmq-server')) return null;
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/shared-rabbitmq.ts'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const line = await new Promise((resolve) => {
+    const lines = createInterface({ input: child.stdout });
+    lines.once('line', (l) => resolve(l));
+    child.once('exit', () => resolve(null));
+  });
+  if (!line) {
+    process.stderr.write('run-tests: the shared RabbitMQ node did not start; the files start their own\n');
+    return null;
+  }
+  process.env.CELERIAC_TEST_RABBITMQ = line;
+  return child;
+}
+
+/** Stop the shared node by the PID of the launcher we started (it stops the node's process group). */
+async function stopSharedRabbit(child) {
+  if (!child || child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  process.kill(child.pid, 'SIGTERM');
+  await exited;
+}
+
 /** Run one pass; resolves with its pass/fail counts (from the runner's final summary). */
 function pass(files, concurrency) {
   if (files.length === 0) return Promise.resolve({ passed: 0, failed: 0, code: 0 });
@@ -46,8 +81,15 @@ function pass(files, concurrency) {
   });
 }
 
-const first = await pass(parallel, 2);
-const second = await pass(serial, 1);
+const rabbit = await startSharedRabbit();
+let first;
+let second;
+try {
+  first = await pass(parallel, 2);
+  second = await pass(serial, 1);
+} finally {
+  await stopSharedRabbit(rabbit);
+}
 const passed = first.passed + second.passed;
 const failed = first.failed + second.failed;
 process.stdout.write(`\n${passed} passed, ${failed} failed\n`);

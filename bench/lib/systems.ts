@@ -226,7 +226,8 @@ export function systemConfigs(opts: BenchOptions, root: string, redisPort: numbe
   /** The same system with RabbitMQ as broker. */
   const onAmqp = (cfg: SystemConfig, system: SystemName, baselineId: string | null): SystemConfig => {
     const url = amqpUrl!;
-    const swap = (cmd: Command): Command => ({ ...cmd, env: { ...cmd.env, BENCH_BROKER_URL: url } });
+    // The broker URL is in the environment (clients, Celery) and in Celeriac's worker arguments (--broker).
+    const swap = (cmd: Command): Command => ({ ...cmd, args: cmd.args.map((a) => (a === broker ? url : a)), env: { ...cmd.env, BENCH_BROKER_URL: url } });
     return {
       ...cfg,
       id: cfg.id.replace(/^(\w+)-/, '$1-amqp-'),
@@ -242,14 +243,14 @@ export function systemConfigs(opts: BenchOptions, root: string, redisPort: numbe
       resetBroker: () => amqpPurge(url),
     };
   };
-  const celeryAmqpId = `celery-amqp-c${opts.celeryConcurrency}`;
   const amqp = amqpUrl !== null;
 
   // Interleave so that drift (thermal, noisy neighbours) spreads over all systems.
   for (const c of opts.concurrency) {
     if (opts.systems.includes('celeriac')) configs.push(celeriac(c));
     if (opts.systems.includes('bullmq')) configs.push(bullmq(c));
-    if (amqp && opts.systems.includes('celeriac-amqp')) configs.push(onAmqp(celeriac(c), 'celeriac-amqp', opts.systems.includes('celery-amqp') ? celeryAmqpId : null));
+    // No baseline: the main table's ratio columns are × BullMQ; the RabbitMQ summary table gives its own ratios.
+    if (amqp && opts.systems.includes('celeriac-amqp')) configs.push(onAmqp(celeriac(c), 'celeriac-amqp', null));
   }
   if (opts.systems.includes('celery')) configs.push(celery(opts.celeryConcurrency));
   if (amqp && opts.systems.includes('celery-amqp')) configs.push(onAmqp(celery(opts.celeryConcurrency), 'celery-amqp', null));

@@ -52,8 +52,64 @@ export interface RabbitServer {
   kill(options?: { hard?: boolean }): Promise<void>;
   /** Start again after `kill`. */
   start(): Promise<void>;
-  /** Stop and remove the data. */
+  /** Stop and remove the data (a shared node: delete this file's vhost). */
   stop(): Promise<void>;
+  /** How other processes reach this node's rabbitmqctl (see `useRabbitMQ`). */
+  share?: SharedRabbit;
+}
+
+/** A node started once per test run (scripts/run-tests.mjs), as the test files find it in `SHARED_RABBITMQ_ENV`. */
+export interface SharedRabbit {
+  port: number;
+  node: string;
+  /** Its HOME (the Erlang cookie rabbitmqctl needs). */
+  home: string;
+  epmdPort: number;
+}
+
+/** The environment variable scripts/run-tests.mjs sets to a `SharedRabbit` JSON for the files it runs. */
+export const SHARED_RABBITMQ_ENV = 'CELERIAC_TEST_RABBITMQ';
+
+/** Commands that act inside one vhost: a file on the shared node gets its own vhost added. */
+const VHOST_COMMANDS = new Set(['list_queues', 'list_exchanges', 'list_bindings', 'list_consumers', 'purge_queue', 'delete_queue', 'list_permissions']);
+
+function runCtl(node: string, env: NodeJS.ProcessEnv, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(RABBITMQCTL, ['-n', node, ...args], { env, encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`rabbitmqctl ${args.join(' ')} failed: ${stderr || stdout || err.message}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+let vhostCount = 0;
+
+/**
+ * The RabbitMQ of a test file that does not restart it: a vhost of its own on the
+ * run's shared node when scripts/run-tests.mjs started one (`SHARED_RABBITMQ_ENV`),
+ * else a private node (`startRabbitMQ`). `ctl` adds `-p <vhost>` to per-vhost
+ * commands; `restart` / `kill` / `start` refuse on the shared node (files that
+ * restart the broker use `startRabbitMQ`); `stop` deletes the vhost.
+ */
+export async function useRabbitMQ(): Promise<RabbitServer> {
+  const raw = process.env[SHARED_RABBITMQ_ENV];
+  if (!raw) return startRabbitMQ();
+  const shared = JSON.parse(raw) as SharedRabbit;
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: shared.home, ERL_EPMD_PORT: String(shared.epmdPort), ERL_EPMD_ADDRESS: '127.0.0.1' };
+  const vhost = `celeriac-${process.pid}-${++vhostCount}`;
+  await runCtl(shared.node, env, ['add_vhost', vhost]);
+  await runCtl(shared.node, env, ['set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*']);
+  const refuse = () => Promise.reject(new Error('This file uses the shared RabbitMQ node of the test run: restart it only on a private node (startRabbitMQ()).'));
+  return {
+    port: shared.port,
+    url: `amqp://guest:guest@127.0.0.1:${shared.port}/${vhost}`,
+    pid: -1,
+    ctl: (args) => runCtl(shared.node, env, VHOST_COMMANDS.has(args[0] ?? '') ? [args[0]!, '-p', vhost, ...args.slice(1)] : args),
+    restart: refuse,
+    kill: refuse,
+    start: refuse,
+    stop: () => runCtl(shared.node, env, ['delete_vhost', vhost]).then(() => undefined),
+  };
 }
 
 async function portOpen(port: number): Promise<boolean> {
@@ -183,14 +239,8 @@ export async function startRabbitMQ(options: RabbitOptions = {}): Promise<Rabbit
     get pid() {
       return child?.pid ?? -1;
     },
-    ctl(args: string[]): Promise<string> {
-      return new Promise((resolve, reject) => {
-        execFile(RABBITMQCTL, ['-n', node, ...args], { env, encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => {
-          if (err) reject(new Error(`rabbitmqctl ${args.join(' ')} failed: ${stderr || stdout || err.message}`));
-          else resolve(stdout);
-        });
-      });
-    },
+    ctl: (args: string[]) => runCtl(node, env, args),
+    share: { port, node, home: dir, epmdPort },
     async restart() {
       await kill();
       await launch();
