@@ -154,20 +154,14 @@ export async function runTaskFunction(req: TaskRequest, deps: RunDeps): Promise<
     const limits = timeLimitsFor(req, deps.timeLimits);
     const args = callArguments(req.name, req.task.options, req.args, req.kwargs);
     if (hasSignal(deps.app, 'taskPrerun')) await taskPrerun(req, deps);
-    // The limits are armed before the function is called; it is called directly (a throw
-    // lands in the catch below), and only a returned promise is awaited.
+    const body = Promise.resolve().then(() => runInTaskContext(req, () => req.task.fn.apply(req, args as never[])));
     if (limits.soft !== null) cancelSoft = armSoftLimit(req.abortController, limits.soft, log, `${req.name}[${req.id}]`);
     const hard = limits.hard;
-    const hardHit =
-      hard === null
-        ? null
-        : new Promise<typeof HARD>((resolve) => {
-            // Limits past 24.8 days outlast one setTimeout: longTimeout re-arms instead of firing at once.
-            cancelHard = longTimeout(() => resolve(HARD), hard * 1000);
-          });
-    const returned: unknown = runInTaskContext(req, () => req.task.fn.apply(req, args as never[]));
-    if (hard === null || hardHit === null) return { ok: true, retval: await returned, startedAt };
-    const body = Promise.resolve(returned);
+    if (hard === null) return { ok: true, retval: await body, startedAt };
+    const hardHit = new Promise<typeof HARD>((resolve) => {
+      // Limits past 24.8 days outlast one setTimeout: longTimeout re-arms instead of firing at once.
+      cancelHard = longTimeout(() => resolve(HARD), hard * 1000);
+    });
     const first = await Promise.race([body.then((retval) => ({ retval })), hardHit]);
     if (first !== HARD) return { ok: true, retval: first.retval, startedAt };
     const error = new TimeLimitExceeded(hard);
