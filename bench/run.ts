@@ -141,7 +141,7 @@ async function main(): Promise<void> {
       try {
         scale = await runScale({ opts, configs, scaleConfigs, medians, records, conns, live: liveWorkers, log });
       } catch (err) {
-        scale = { memory: [], drain: null, vs10k: { bulkEnqueue: null, drain: null, bulkEnqueue10k: null, drain10k: null }, error: (err as Error).message };
+        scale = { memory: [], drain: null, vs10k: { bulkEnqueue: null, drain: null, bulkEnqueue10k: null, drain10k: null }, steady: null, vsSteady: { bulkEnqueue: null, drain: null }, error: (err as Error).message };
         log(`[scale] FAILED: ${(err as Error).message}`);
       }
     }

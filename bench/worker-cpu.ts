@@ -160,7 +160,7 @@ async function main(): Promise<void> {
     const mine = samples.filter((s) => s.id === w.id);
     const bull = samples.filter((s) => s.id === `bullmq-c${w.concurrency}`);
     const ratios = mine.map((s) => bull.find((b) => b.rep === s.rep)).map((b, i) => (b ? mine[i]!.cpuPer1k / b.cpuPer1k : NaN));
-    const med = (f: (s: Sample) => number) => median(mine.map(f));
+    const med = (f: (s: Sample) => number) => median(mine.map(f)) ?? NaN;
     log(
       `| ${w.id} | ${Math.round(med((s) => s.drainPerSec))} | ${med((s) => s.cpuPer1k).toFixed(3)} (${Math.min(...mine.map((s) => s.cpuPer1k)).toFixed(3)}–${Math.max(...mine.map((s) => s.cpuPer1k)).toFixed(3)}) | ` +
         `${med((s) => s.steadyCpuPer1k).toFixed(3)} | ${med((s) => s.maxRssMB).toFixed(1)} | ${med((s) => s.cmdsPerTask).toFixed(2)} | ${ratios.map((r) => r.toFixed(2)).join(' / ')} |`,

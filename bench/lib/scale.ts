@@ -36,13 +36,33 @@ export interface ScaleDrain {
   decileRates: number[];
 }
 
+/**
+ * The 10,000-task rates measured in steady state, right before the backlog: the
+ * producer after `warmup` unmeasured messages, the worker timed from the moment
+ * `warmup` results are stored until `warmup + n` are (a warm worker: JIT-compiled,
+ * heap grown, connections up). The matrix's 10,000-task drain is timed from the
+ * first result of a freshly started worker, so it includes that warm-up.
+ */
+export interface SteadyReference {
+  n: number;
+  warmup: number;
+  bulkEnqueuePerSec: number;
+  drainPerSec: number;
+}
+
 export interface ScaleResult {
   memory: ScaleMemory[];
   drain: ScaleDrain | null;
   /** Celeriac scale rate ÷ the 10,000-task rate of the same run (1 = same speed). */
   vs10k: { bulkEnqueue: number | null; drain: number | null; bulkEnqueue10k: number | null; drain10k: number | null };
+  steady: SteadyReference | null;
+  /** Celeriac scale rate ÷ the steady-state 10,000-task rate. */
+  vsSteady: { bulkEnqueue: number | null; drain: number | null };
   error?: string;
 }
+
+/** Unmeasured messages before the steady-state 10,000-task window. */
+const STEADY_WARMUP = 20_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -74,13 +94,16 @@ export async function runScale(p: {
   log: (s: string) => void;
 }): Promise<ScaleResult> {
   const { opts, conns, log } = p;
-  const result: ScaleResult = { memory: [], drain: null, vs10k: { bulkEnqueue: null, drain: null, bulkEnqueue10k: null, drain10k: null } };
+  const result: ScaleResult = { memory: [], drain: null, vs10k: { bulkEnqueue: null, drain: null, bulkEnqueue10k: null, drain10k: null }, steady: null, vsSteady: { bulkEnqueue: null, drain: null } };
   const firstListItem = async (c: Conns) => (await c.db0.lindex('celery', 0)) ?? null;
   const celeriac = p.scaleConfigs.find((c) => c.system === 'celeriac' && c.concurrency === opts.scaleConcurrency);
   const bullmq = p.scaleConfigs.find((c) => c.system === 'bullmq');
   const celery = p.scaleConfigs.find((c) => c.system === 'celery');
 
   if (celeriac?.enqueueBulk) {
+    log(`[scale] Celeriac: steady-state ${opts.n.toLocaleString('en-US')}-task reference (after ${STEADY_WARMUP.toLocaleString('en-US')} unmeasured) …`);
+    result.steady = await steadyReference(celeriac, opts, conns, p.live);
+    log(`[scale] Celeriac steady state: bulk enqueue ${Math.round(result.steady.bulkEnqueuePerSec).toLocaleString('en-US')}/s, drain ${Math.round(result.steady.drainPerSec).toLocaleString('en-US')}/s`);
     const n = opts.scaleN;
     log(`[scale] Celeriac: enqueue ${n.toLocaleString('en-US')} with delayMany (batch ${opts.scaleBatch}) …`);
     const mem = await enqueueAndMeasure('celeriac', `add.delayMany, batch ${opts.scaleBatch}`, celeriac.enqueueBulk(n, opts.scaleBatch), n, conns, celeriac.queueLength, firstListItem);
@@ -94,6 +117,8 @@ export async function runScale(p: {
     result.vs10k.drain10k = tenK?.drainPerSec ?? null;
     result.vs10k.bulkEnqueue = ratio(mem.enqueuePerSec, result.vs10k.bulkEnqueue10k);
     result.vs10k.drain = ratio(result.drain.drainPerSec, result.vs10k.drain10k);
+    result.vsSteady.bulkEnqueue = ratio(mem.enqueuePerSec, result.steady.bulkEnqueuePerSec);
+    result.vsSteady.drain = ratio(result.drain.drainPerSec, result.steady.drainPerSec);
   }
   if (celery) {
     const n = opts.scaleCeleryN;
@@ -107,6 +132,40 @@ export async function runScale(p: {
   }
   await conns.db0.flushall();
   return result;
+}
+
+/** See `SteadyReference`. */
+async function steadyReference(cfg: SystemConfig, opts: BenchOptions, conns: Conns, live: Set<Spawned>): Promise<SteadyReference> {
+  const n = opts.n;
+  const warmup = STEADY_WARMUP;
+  await conns.db0.flushall();
+  const enq = await runClient<{ ms: number }>('celeriac steady producer', ...commandArgs(cfg.enqueueBulk!(n, opts.scaleBatch, warmup)));
+  await conns.db0.flushall();
+  await runClient<{ ms: number }>('celeriac steady backlog', ...commandArgs(cfg.enqueueBulk!(warmup + n, opts.scaleBatch)));
+  const worker = spawnChild(`${cfg.id} steady worker`, cfg.worker.command, cfg.worker.args, { cwd: cfg.worker.cwd, env: cfg.worker.env });
+  live.add(worker);
+  try {
+    const deadline = performance.now() + 120_000 + (warmup + n) * 20;
+    let tWarm: number | undefined;
+    let count = 0;
+    while (count < warmup + n) {
+      if (worker.hasExited()) throw new Error(`${cfg.id} worker exited during the steady-state reference (${await worker.exited})\n${worker.stderrTail()}`);
+      if (performance.now() > deadline) throw new Error(`${cfg.id}: steady-state reference timed out with ${count}/${warmup + n} results stored`);
+      count = await cfg.countResults(conns);
+      if (tWarm === undefined && count >= warmup) tWarm = performance.now();
+      if (count < warmup + n) await sleep(10);
+    }
+    const tDone = performance.now();
+    return { n, warmup, bulkEnqueuePerSec: n / (enq.ms / 1000), drainPerSec: n / ((tDone - tWarm!) / 1000) };
+  } finally {
+    await stopWorker(worker, [worker.pid]);
+    live.delete(worker);
+    await conns.db0.flushall();
+  }
+}
+
+function commandArgs(cmd: Command): [string, string[], { cwd: string | undefined; env: NodeJS.ProcessEnv | undefined; timeoutMs: number }] {
+  return [cmd.command, cmd.args, { cwd: cmd.cwd, env: cmd.env, timeoutMs: 600_000 }];
 }
 
 async function drainBacklog(cfg: SystemConfig, n: number, conns: Conns, live: Set<Spawned>): Promise<ScaleDrain> {
@@ -173,6 +232,21 @@ export function renderScaleMarkdown(s: ScaleResult, opts: BenchOptions): string 
     lines.push(`| bulk enqueue/s | ${fmtInt(mem?.enqueuePerSec)} | ${fmtInt(s.vs10k.bulkEnqueue10k)} | ${fmtX(s.vs10k.bulkEnqueue)} |`);
     lines.push(`| drain/s (c=${d.concurrency}) | ${fmtInt(d.drainPerSec)} | ${fmtInt(s.vs10k.drain10k)} | ${fmtX(s.vs10k.drain)} |`);
     lines.push('');
+    if (s.steady) {
+      const st = s.steady;
+      lines.push(
+        `The ${opts.n.toLocaleString('en-US')}-task medians above come from fresh processes (the drain is timed from a new worker's first result), so JIT ` +
+          `compilation, heap growth and connection set-up weigh on them far more than on a ${d.n.toLocaleString('en-US')}-task run. Steady state, measured ` +
+          `right before the backlog: the producer after ${st.warmup.toLocaleString('en-US')} unmeasured messages, the worker timed from its ` +
+          `${st.warmup.toLocaleString('en-US')}th result to its ${(st.warmup + st.n).toLocaleString('en-US')}th:`,
+      );
+      lines.push('');
+      lines.push(`| | ${d.n.toLocaleString('en-US')} tasks | ${st.n.toLocaleString('en-US')} tasks, steady state | ratio (target 0.85–1.15×) |`);
+      lines.push('|---|--:|--:|--:|');
+      lines.push(`| bulk enqueue/s | ${fmtInt(mem?.enqueuePerSec)} | ${fmtInt(st.bulkEnqueuePerSec)} | ${fmtX(s.vsSteady.bulkEnqueue)} |`);
+      lines.push(`| drain/s (c=${d.concurrency}) | ${fmtInt(d.drainPerSec)} | ${fmtInt(st.drainPerSec)} | ${fmtX(s.vsSteady.drain)} |`);
+      lines.push('');
+    }
     lines.push(`Drain rate per tenth of the backlog (tasks/s): ${d.decileRates.map((r) => fmtInt(r)).join(', ')}.`);
     lines.push('');
     lines.push(`Worker RSS (MB) when x % of the results were stored: ${Object.entries(d.rssAtPctMB).map(([k, v]) => `${k} %: ${v.toFixed(1)}`).join(', ')}; max ${d.maxRssMB.toFixed(1)}.`);

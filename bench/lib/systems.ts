@@ -38,7 +38,8 @@ export interface SystemConfig {
   /** The same producer for another N (scale mode). */
   enqueueN(n: number): Command;
   /** Bulk producer (`delayMany` / `addBulk`) of n tasks in batches; null when the system has none. */
-  enqueueBulk: ((n: number, batch: number) => Command) | null;
+  /** `warmup`: unmeasured messages sent first (default one batch), where the producer supports it. */
+  enqueueBulk: ((n: number, batch: number, warmup?: number) => Command) | null;
   roundtrip: Command;
   /** Ready messages in the queue (all priorities). */
   queueLength(c: Conns): Promise<number>;
@@ -164,7 +165,7 @@ export function systemConfigs(opts: BenchOptions, root: string, redisPort: numbe
     },
     enqueue: { command: node, args: [join(celeriacDir, 'client.mjs'), 'enqueue', String(opts.n), String(opts.chunk)], cwd: root, env },
     enqueueN: (n) => ({ command: node, args: [join(celeriacDir, 'client.mjs'), 'enqueue', String(n), String(opts.chunk)], cwd: root, env }),
-    enqueueBulk: (n, batch) => ({ command: node, args: [join(celeriacDir, 'client.mjs'), 'enqueue-bulk', String(n), String(batch)], cwd: root, env }),
+    enqueueBulk: (n, batch, warmup) => ({ command: node, args: [join(celeriacDir, 'client.mjs'), 'enqueue-bulk', String(n), String(batch), ...(warmup === undefined ? [] : [String(warmup)])], cwd: root, env }),
     roundtrip: { command: node, args: [join(celeriacDir, 'client.mjs'), 'roundtrip', ...rtArgs], cwd: root, env },
     queueLength: (k) => kombuQueueLength(k.db0, 'celery'),
     countResults: (k) => k.db1.dbsize(),

@@ -1,11 +1,12 @@
 // Celeriac producer / round-trip client, run as its own process by bench/run.ts.
 //   node client.mjs enqueue <n> <chunk>      -> {"ms": ...}
-//   node client.mjs enqueue-bulk <n> <batch> -> {"ms": ...}   (add.delayMany, one awaited batch at a time, after one warm-up batch)
+//   node client.mjs enqueue-bulk <n> <batch> [warmup] -> {"ms": ...}   (add.delayMany, one awaited batch at a time, after
+//                                            `warmup` unmeasured messages, default one batch, sent to another queue and purged)
 //   node client.mjs roundtrip <n> <warmup>   -> {"latencies": [...ms]}
 import { Redis } from 'ioredis';
 import { app, add } from './tasks.mjs';
 
-const [mode, nArg, extraArg] = process.argv.slice(2);
+const [mode, nArg, extraArg, warmupArg] = process.argv.slice(2);
 const n = Number(nArg);
 
 async function enqueue(chunk) {
@@ -24,8 +25,11 @@ async function enqueueBulk(batchSize) {
   // trips' warm-up, so JIT compilation is not counted; then reset Redis's command
   // stats so the harness counts only the measured batches.
   const broker = await app.getBroker();
-  await add.applyAsyncMany(Array.from({ length: batchSize }, (_, j) => ({ args: [j, j] })), { queue: 'bench-warmup' });
-  await broker.purge(['bench-warmup']);
+  const warmup = warmupArg === undefined ? batchSize : Number(warmupArg);
+  for (let i = 0; i < warmup; i += batchSize) {
+    await add.applyAsyncMany(Array.from({ length: Math.min(batchSize, warmup - i) }, (_, j) => ({ args: [j, j] })), { queue: 'bench-warmup' });
+    await broker.purge(['bench-warmup']);
+  }
   const stats = new Redis(process.env.BENCH_BROKER_URL);
   await stats.config('RESETSTAT');
   stats.disconnect();

@@ -118,8 +118,9 @@ export function decodeEnvelope(raw: string): DecodedEnvelope {
 
   const body = decodeBodyField(doc.body, props.body_encoding, contentEncoding);
   const properties: MessageProperties = {};
-  for (const [key, value] of Object.entries(props)) {
-    if (key !== 'delivery_info' && key !== 'body_encoding' && key !== 'delivery_tag') properties[key] = value;
+  // A for-in over the parsed (plain, own-keyed) object: no [key, value] array per property.
+  for (const key in props) {
+    if (key !== 'delivery_info' && key !== 'body_encoding' && key !== 'delivery_tag') properties[key] = props[key];
   }
   const priority = typeof props.priority === 'number' ? props.priority : 0;
   return {

@@ -26,7 +26,11 @@ interface Bzip2Codec {
   decompressFile(input: Uint8Array, output: { writeByte(byte: number): void }, multistream?: boolean): unknown;
 }
 const requireHere = createRequire(join(moduleRoot, 'index.js'));
-const { Bzip2 } = requireHere('compressjs') as { Bzip2: Bzip2Codec };
+/** compressjs, loaded on first use (bzip2 is rare; loading it cost every worker ~8 MB of RSS). */
+let bzip2Codec: Bzip2Codec | undefined;
+function bzip2(): Bzip2Codec {
+  return (bzip2Codec ??= (requireHere('compressjs') as { Bzip2: Bzip2Codec }).Bzip2);
+}
 
 /**
  * node-liblzma (xz / lzma) is ESM-only: loaded on first use, so a CommonJS host that
@@ -58,7 +62,7 @@ export function compress(body: Buffer, method: string): { body: Buffer; header: 
     case BROTLI:
       return { body: brotliCompressSync(body), header };
     case BZ2:
-      return { body: Buffer.from(Bzip2.compressFile(body)), header };
+      return { body: Buffer.from(bzip2().compressFile(body)), header };
     case LZMA:
       return { body: liblzma().xzSync(body), header };
     default:
@@ -116,7 +120,7 @@ function bunzip(body: Buffer, max: number, header: string): Buffer {
       out[length++] = byte;
     },
   };
-  Bzip2.decompressFile(body, sink, true);
+  bzip2().decompressFile(body, sink, true);
   return out.subarray(0, length);
 }
 

@@ -12,19 +12,33 @@
  *   timestamps (Python reads `datetime`), Buffers `!!binary` (Python `bytes`; they
  *   come back as Uint8Array).
  */
-import { binaryTag, CORE_SCHEMA, dump, load, timestampTag, YAML11_SCHEMA } from 'js-yaml';
-import { Packr } from 'msgpackr';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import type * as JsYaml from 'js-yaml';
+import type * as Msgpackr from 'msgpackr';
+import { moduleRoot } from '../module-root.cjs';
 import type { Serializer } from './serialization.js';
 
-// 'auto' (a safe integer as a number, a larger one as BigInt) is supported by msgpackr's
-// decoder but missing from its typings.
-const packr = new Packr({
-  useRecords: false, // msgpackr's record extension is not msgpack Python can read
-  mapsAsObjects: true,
-  variableMapSize: true,
-  int64AsType: 'auto' as 'bigint',
-  encodeUndefinedAsNil: true,
-});
+// Both libraries are loaded on first use: most workers never see msgpack or yaml, and
+// loading them (msgpackr's native extension included) cost a worker ~10 MB of RSS.
+const requireHere = createRequire(join(moduleRoot, 'index.js'));
+
+let packrInstance: Msgpackr.Packr | undefined;
+function packr(): Msgpackr.Packr {
+  if (!packrInstance) {
+    const { Packr } = requireHere('msgpackr') as typeof Msgpackr;
+    // 'auto' (a safe integer as a number, a larger one as BigInt) is supported by msgpackr's
+    // decoder but missing from its typings.
+    packrInstance = new Packr({
+      useRecords: false, // msgpackr's record extension is not msgpack Python can read
+      mapsAsObjects: true,
+      variableMapSize: true,
+      int64AsType: 'auto' as 'bigint',
+      encodeUndefinedAsNil: true,
+    });
+  }
+  return packrInstance;
+}
 
 /**
  * msgpackr writes a whole number beyond 32 bits as a float64, which Python reads as a
@@ -70,8 +84,8 @@ export const msgpack: Serializer = {
   name: 'msgpack',
   contentType: 'application/x-msgpack',
   contentEncoding: 'binary',
-  encode: (value) => packr.pack(wideIntegersAsBigInt(value)),
-  decode: (body) => packr.unpack(body),
+  encode: (value) => packr().pack(wideIntegersAsBigInt(value)),
+  decode: (body) => packr().unpack(body),
 };
 
 /**
@@ -81,7 +95,14 @@ export const msgpack: Serializer = {
  * plain key `n` or `y` as a boolean, which PyYAML never does. Writing uses the YAML 1.1
  * schema, so such strings are quoted for PyYAML.
  */
-const PYYAML_OUTPUT = CORE_SCHEMA.withTags(timestampTag, binaryTag);
+let yamlLib: { lib: typeof JsYaml; pyyamlOutput: JsYaml.Schema } | undefined;
+function jsYaml(): NonNullable<typeof yamlLib> {
+  if (!yamlLib) {
+    const lib = requireHere('js-yaml') as typeof JsYaml;
+    yamlLib = { lib, pyyamlOutput: lib.CORE_SCHEMA.withTags(lib.timestampTag, lib.binaryTag) };
+  }
+  return yamlLib;
+}
 
 /**
  * The value as YAML can take it: a `Map` becomes a mapping (string keys, as
@@ -109,6 +130,12 @@ export const yaml: Serializer = {
   name: 'yaml',
   contentType: 'application/x-yaml',
   contentEncoding: 'utf-8',
-  encode: (value) => Buffer.from(dump(yamlReady(value), { schema: YAML11_SCHEMA }), 'utf8'),
-  decode: (body) => load(body.toString('utf8'), { schema: PYYAML_OUTPUT }),
+  encode: (value) => {
+    const { lib } = jsYaml();
+    return Buffer.from(lib.dump(yamlReady(value), { schema: lib.YAML11_SCHEMA }), 'utf8');
+  },
+  decode: (body) => {
+    const { lib, pyyamlOutput } = jsYaml();
+    return lib.load(body.toString('utf8'), { schema: pyyamlOutput });
+  },
 };

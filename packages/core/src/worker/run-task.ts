@@ -56,12 +56,10 @@ export class ResultNotStored extends Error {
   override name = 'ResultNotStored';
 }
 
-async function persist(store: NonNullable<RunDeps['storeResult']>, doc: ResultDocument): Promise<Error | undefined | void> {
-  try {
-    return await store(doc);
-  } catch (err) {
+function persist(store: NonNullable<RunDeps['storeResult']>, doc: ResultDocument): Promise<Error | undefined | void> {
+  return store(doc).catch((err: unknown) => {
     throw new ResultNotStored(`Could not store ${doc.status} for task ${doc.task_id}: ${(err as Error).message}`, { cause: err });
-  }
+  });
 }
 
 /** Does the task's `autoretryFor` match this error? (An error from a pool thread/child carries the child's answer.) */
