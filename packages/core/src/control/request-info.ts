@@ -1,5 +1,6 @@
 /** Celery's `Request.info()`: how `inspect active / reserved / scheduled` describe a task. */
 import { argsRepr, kwargsRepr } from '../protocol/python-repr.js';
+import { formatHeaderDate } from '../protocol/time.js';
 import type { HeldRequest } from './worker-requests.js';
 
 /** One task as Celery 5.2's `Request.info(safe)` reports it. */
@@ -36,4 +37,17 @@ export function requestInfo(held: HeldRequest, safe = false): RequestInfo {
     },
     worker_pid: held.state === 'active' ? process.pid : null,
   };
+}
+
+/** An aware Python isoformat timestamp: `2026-12-02T09:19:45.213599+00:00` (any offset). */
+const PYTHON_AWARE_ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{6})?[+-]\d{2}:\d{2}$/;
+
+/**
+ * The `eta` of `inspect scheduled` as Celery writes it (`request.eta.isoformat()`):
+ * the message's own `eta` header when it is already an aware isoformat (Celery keeps
+ * its microseconds and offset), else the parsed date as aware UTC with microseconds.
+ */
+export function scheduledEta(rawHeader: unknown, eta: Date | null): string | null {
+  if (typeof rawHeader === 'string' && PYTHON_AWARE_ISO.test(rawHeader) && !rawHeader.includes('.000000')) return rawHeader;
+  return eta ? formatHeaderDate(eta) : null;
 }
