@@ -95,8 +95,10 @@ describe('remote control on memory:// (in-process worker)', () => {
     const date = new Date('2026-12-02T09:19:45.213Z');
     assert.equal(scheduledEta('2026-12-02T09:19:45.213599+00:00', date), '2026-12-02T09:19:45.213599+00:00');
     assert.equal(scheduledEta('2026-12-02T11:19:45.213599+02:00', date), '2026-12-02T11:19:45.213599+02:00');
+    // Python's datetime.utcnow() + timedelta(...) goes out naive: Celery makes it aware as UTC.
+    assert.equal(scheduledEta('2026-12-02T09:19:45.213599', date), '2026-12-02T09:19:45.213599+00:00');
+    assert.equal(scheduledEta('2026-12-02T09:19:45.000000Z', date), '2026-12-02T09:19:45+00:00');
     assert.equal(scheduledEta('2026-12-02T09:19:45.213Z', date), '2026-12-02T09:19:45.213000+00:00');
-    assert.equal(scheduledEta('2026-12-02T09:19:45.213599', date), '2026-12-02T09:19:45.213000+00:00');
     assert.equal(scheduledEta(undefined, null), null);
   });
 

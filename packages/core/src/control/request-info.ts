@@ -39,15 +39,20 @@ export function requestInfo(held: HeldRequest, safe = false): RequestInfo {
   };
 }
 
-/** An aware Python isoformat timestamp: `2026-12-02T09:19:45.213599+00:00` (any offset). */
-const PYTHON_AWARE_ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{6})?[+-]\d{2}:\d{2}$/;
+/** A Python isoformat timestamp, naive or aware: `2026-12-02T09:19:45.213599`, `...+02:00`, `...Z`. */
+const PYTHON_ISO = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d{6})?(Z|[+-]\d{2}:\d{2})?$/;
 
 /**
  * The `eta` of `inspect scheduled` as Celery writes it (`request.eta.isoformat()`):
- * the message's own `eta` header when it is already an aware isoformat (Celery keeps
- * its microseconds and offset), else the parsed date as aware UTC with microseconds.
+ * the message's own `eta` header with its microseconds and offset (a naive one, or
+ * `Z`, made aware as UTC, as Celery does), else the parsed date as aware UTC.
  */
 export function scheduledEta(rawHeader: unknown, eta: Date | null): string | null {
-  if (typeof rawHeader === 'string' && PYTHON_AWARE_ISO.test(rawHeader) && !rawHeader.includes('.000000')) return rawHeader;
+  const m = typeof rawHeader === 'string' ? PYTHON_ISO.exec(rawHeader) : null;
+  if (m) {
+    const micros = m[2] && m[2] !== '.000000' ? m[2] : '';
+    const offset = !m[3] || m[3] === 'Z' ? '+00:00' : m[3];
+    return `${m[1]}${micros}${offset}`;
+  }
   return eta ? formatHeaderDate(eta) : null;
 }
