@@ -14,6 +14,7 @@ import { fixture } from './helpers/fixtures.ts';
 import { interopEnv, pythonCeleryMissing, runCeleryCli, startCeleriacWorker, startPythonWorker, type InteropEnv, type PeerProcess } from './helpers/python-celery.ts';
 import { missing, REDIS_SERVER, startRedis, type RedisServer } from './helpers/services.ts';
 import { waitFor } from './helpers/worker-process.ts';
+import { scheduledEta } from '../packages/core/src/control/request-info.ts';
 
 describe('remote control on memory:// (in-process worker)', () => {
   let app: Celeriac;
@@ -73,6 +74,32 @@ describe('remote control on memory:// (in-process worker)', () => {
     // The raw request, as Python's inspect().registered('name', 'ignore_result') sends it.
     const replies = await app.control.broadcast('registered', { arguments: { taskinfoitems: ['name', 'rate_limit'] }, reply: true, timeout: 300 });
     assert.deepEqual(replies, [{ [node]: ['ctl.add [name=ctl.add]', 'ctl.sleep [name=ctl.sleep]'] }]);
+  });
+
+  test('scheduled: the eta as Celery writes it, aware isoformat with microseconds (celery t/integration test_scheduled)', async () => {
+    const eta = new Date(Date.now() + 60_000);
+    const r = await app.sendTask('ctl.add', [1, 2], {}, { eta });
+    await waitFor(async () => {
+      const s = (await app.control.inspect({ timeout: 200 }).scheduled()) as Record<string, { request: { id: string } }[]> | null;
+      return !!s?.[node]?.some((x) => x.request.id === r.id);
+    }, 5_000, 'the eta task in inspect scheduled');
+    const scheduled = (await app.control.inspect({ timeout: 300 }).scheduled()) as Record<string, { eta: string; priority: number; request: { id: string } }[]>;
+    const entry = scheduled[node]!.find((x) => x.request.id === r.id)!;
+    const ms = String(eta.getUTCMilliseconds()).padStart(3, '0');
+    assert.equal(entry.eta, ms === '000' ? `${eta.toISOString().slice(0, 19)}+00:00` : `${eta.toISOString().slice(0, 19)}.${ms}000+00:00`);
+    assert.equal(entry.priority, 6);
+    await app.control.revoke(r.id);
+  });
+
+  test('scheduledEta keeps a Python eta header as is (microseconds, offset) and formats anything else as aware UTC', () => {
+    const date = new Date('2026-12-02T09:19:45.213Z');
+    assert.equal(scheduledEta('2026-12-02T09:19:45.213599+00:00', date), '2026-12-02T09:19:45.213599+00:00');
+    assert.equal(scheduledEta('2026-12-02T11:19:45.213599+02:00', date), '2026-12-02T11:19:45.213599+02:00');
+    // Python's datetime.utcnow() + timedelta(...) goes out naive: Celery makes it aware as UTC.
+    assert.equal(scheduledEta('2026-12-02T09:19:45.213599', date), '2026-12-02T09:19:45.213599+00:00');
+    assert.equal(scheduledEta('2026-12-02T09:19:45.000000Z', date), '2026-12-02T09:19:45+00:00');
+    assert.equal(scheduledEta('2026-12-02T09:19:45.213Z', date), '2026-12-02T09:19:45.213000+00:00');
+    assert.equal(scheduledEta(undefined, null), null);
   });
 
   test('revoke: a task revoked before it arrives is discarded with state REVOKED (TaskRevokedError "revoked") and never runs', async () => {

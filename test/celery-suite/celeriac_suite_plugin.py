@@ -1,7 +1,7 @@
 """pytest plugin (``-p celeriac_suite_plugin``) for running Celery 5.2's own
 integration tests (``t/integration``, unmodified) from scripts/celery-suite.mjs.
 
-Two jobs:
+Four jobs (the tests themselves are never changed):
 
 1. Always: the tests' ``get_redis_connection()`` builds ``StrictRedis(host=REDIS_HOST)``,
    i.e. port 6379. Our Redis runs on a free port, so once Celery's
@@ -15,6 +15,11 @@ Two jobs:
    Celery's in-process worker would be (``anon_nodename()``, i.e. ``gen<pytest pid>@<host>``,
    which test_inspect.py expects), waits until it answers a remote-control ping, and
    stops it by its PID at the end of the session. The Python worker never starts.
+
+3. Always: bind the conftest's class-based task before the worker fixture runs (see
+   ``bind_class_based_tasks``), without which Celery 5.2's own worker cannot start.
+
+4. With ``CELERIAC_SUITE_RESULTS`` set: write every test's outcome there as JSON.
 """
 import json
 import os

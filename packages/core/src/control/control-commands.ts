@@ -9,7 +9,7 @@ import { maskUrl } from '../mask-url.js';
 import type { WorkerStats } from '../worker/request-lifecycle.js';
 import type { AddConsumerOptions } from '../worker/worker.js';
 import { clockOf } from './lamport-clock.js';
-import { requestInfo } from './request-info.js';
+import { requestInfo, scheduledEta } from './request-info.js';
 import type { RevokedSet } from './revoked-set.js';
 import type { WorkerRequests } from './worker-requests.js';
 
@@ -221,7 +221,7 @@ export const CONTROL_COMMANDS: Record<string, ControlHandler> = {
   active: (t, a) => t.requests.list('active').map((h) => requestInfo(h, a.safe === true)),
   reserved: (t) => t.requests.list('reserved').map((h) => requestInfo(h)),
   scheduled: (t) =>
-    t.requests.list('scheduled').map((h) => ({ eta: h.request.eta ? h.request.eta.toISOString() : null, priority: 6, request: requestInfo(h) })),
+    t.requests.list('scheduled').map((h) => ({ eta: scheduledEta(h.request.headers.eta, h.request.eta), priority: 6, request: requestInfo(h) })),
   revoked: (t) => t.revoked.ids(),
   registered: (t, a) => {
     const items = Array.isArray(a.taskinfoitems) && a.taskinfoitems.length ? a.taskinfoitems.map(String) : DEFAULT_TASK_INFO_ITEMS;
