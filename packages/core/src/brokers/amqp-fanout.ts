@@ -15,6 +15,8 @@
  *   consumes `celeryev.<uuid>` bound with `#` (non-durable, auto-delete,
  *   `x-message-ttl` 5000, `x-expires` 60000: `event_queue_ttl` / `event_queue_expires`).
  *
+ * Revoked ids are kept in the stream queue `celeriac.revoked` (amqp-revoked.ts).
+ *
  * Messages travel in native AMQP fields (amqp-codec.ts). Subscriptions come back
  * on their own after a reconnection (queue declared, bound and consumed again);
  * publishes wait up to the connect timeout for a connection, like task publishes.
@@ -27,6 +29,7 @@ import type { ControlChannel, ReplyQueue, SubscribeOptions } from './broker.js';
 import { amqpHeaders, decodeDelivery } from './amqp-codec.js';
 import type { AmqpConnection } from './amqp-connection.js';
 import { AmqpConnectionError } from './amqp-connection.js';
+import { AmqpRevokedStream } from './amqp-revoked.js';
 
 /** How Celery declares one exchange and the queues its subscribers read from it. */
 export interface ExchangeSpec {
@@ -85,6 +88,8 @@ export class AmqpControlChannel implements ControlChannel {
   /** Exchanges declared on each publish channel (declared once per channel, not per publish). */
   private readonly declared = new WeakMap<Channel, Set<string>>();
   private closed = false;
+  /** Where revoked ids outlive the workers (beyond Celery). */
+  private readonly revokedStream: AmqpRevokedStream;
   private readonly onLost = () => (this.publisher = undefined);
   private readonly onConnected = () => {
     if (this.closed) return;
@@ -98,6 +103,7 @@ export class AmqpControlChannel implements ControlChannel {
   ) {
     connection.on('connected', this.onConnected);
     connection.on('lost', this.onLost);
+    this.revokedStream = new AmqpRevokedStream(connection, displayUrl, connectTimeoutMs);
   }
 
   private async openChannel(): Promise<Channel> {
@@ -277,9 +283,20 @@ export class AmqpControlChannel implements ControlChannel {
     };
   }
 
+  /** Append to the `celeriac.revoked` stream, confirmed (nothing when RabbitMQ has no streams: one warning). */
+  persistRevoked(ids: readonly string[], expiresAtMs: number): Promise<void> {
+    return this.revokedStream.persist(ids, expiresAtMs);
+  }
+
+  /** Read the `celeriac.revoked` stream up to now; unexpired ids only. */
+  loadRevoked(): Promise<Map<string, number>> {
+    return this.revokedStream.load();
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.revokedStream.close();
     this.connection.off('connected', this.onConnected);
     this.connection.off('lost', this.onLost);
     const channels = [...this.subscriptions].map((s) => s.channel);
