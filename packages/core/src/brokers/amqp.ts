@@ -140,6 +140,15 @@ export class AmqpBroker implements Broker {
     return (this.publisher = opening);
   }
 
+  /** Forget `ch` as the publish channel and close it (the next publish opens another). */
+  private dropPublishChannel(ch: ConfirmChannel): void {
+    void this.publisher?.then((current) => {
+      if (current !== ch) return;
+      this.publisher = undefined;
+      ch.close().catch(() => undefined);
+    });
+  }
+
   /** A plain channel for declarations and checks (a channel error closes it; the next call opens another). */
   private async adminChannel(): Promise<Channel> {
     if (this.admin) return this.admin;
@@ -239,6 +248,10 @@ export class AmqpBroker implements Broker {
         throw explainChannelError(channelErr, { what: `publish to exchange ${JSON.stringify(exchange)} with routing key ${JSON.stringify(routingKey)}` });
       }
       if (err instanceof AmqpChannelError) throw err;
+      // A nack on a live channel: RabbitMQ refused the message (e.g. a quorum queue whose
+      // leader died while this channel published to it: RabbitMQ 3.10 keeps nacking on that
+      // channel after a new leader is elected). The retry goes out on a fresh channel.
+      if (this.connection.live) this.dropPublishChannel(ch);
       throw new AmqpConnectionError(`Publish to ${this.displayUrl} not confirmed: ${(err as Error)?.message ?? err}`);
     }
   }

@@ -45,12 +45,16 @@ export async function createBroker(url: string, options: BrokerFactoryOptions = 
 
 /**
  * Resolve once the broker at `url` answers, retrying like Celery's start-up
- * (`Cannot connect to ...: Trying again in 2.00 seconds...`); transports without a
- * server (memory://) resolve at once. Throws when the retries run out or the error
+ * (`Cannot connect to ...: Trying again in 2.00 seconds...`): Redis (wait-for-redis.ts)
+ * and RabbitMQ (amqp-wait.ts); transports without a server (memory://) resolve at once. Throws when the retries run out or the error
  * cannot be fixed by waiting (wrong password, TLS problem...).
  */
 export async function waitForBroker(url: string, transportOptions: Record<string, unknown>, wait: WaitForRedisOptions): Promise<void> {
   const scheme = url.split(':', 1)[0]!.toLowerCase();
+  if (scheme === 'amqp' || scheme === 'amqps' || scheme === 'pyamqp') {
+    const { waitForAmqp } = await import('./amqp-wait.js');
+    return waitForAmqp(url, transportOptions, wait);
+  }
   if (scheme !== 'redis' && scheme !== 'rediss' && scheme !== 'sentinel') return;
   const { waitForRedis } = await import('../wait-for-redis.js');
   await waitForRedis(url, transportOptions.redis as Record<string, unknown> | undefined, wait, transportOptions);
