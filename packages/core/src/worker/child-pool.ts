@@ -356,10 +356,7 @@ export class ChildPool implements Pool {
 
   /** Sent ahead only when nothing must happen in the worker between its start and its function (STARTED stored, task_prerun handlers). */
   private canSendAhead(job: Job): boolean {
-    if (this.o.sendAhead === false || this.live() < this.max) return false;
-    const { request, deps } = job;
-    if (hasSignal(deps.app, 'taskPrerun')) return false;
-    return !(deps.storeResult !== null && !request.ignoreResult && (request.task.options.trackStarted ?? deps.app.settings.taskTrackStarted));
+    return this.o.sendAhead !== false && this.live() >= this.max && !needsWorkerBeforeStart(job);
   }
 
   /** A busy member running a task, holding none ahead, that will run another (not retiring at `maxTasksPerChild`, pool not shrinking). */
@@ -379,13 +376,12 @@ export class ChildPool implements Pool {
     member.job = job;
     job.phase = 'preparing';
     const { request, deps } = job;
-    const needsPrep = hasSignal(deps.app, 'taskPrerun') || (deps.storeResult !== null && !request.ignoreResult && (request.task.options.trackStarted ?? deps.app.settings.taskTrackStarted));
     const send = () => {
       if (member.state === 'gone' || member.job !== job) return;
       this.begin(member, job);
       this.sendTo(member, { type: 'run', job: job.id, request: jobRequest(request, timeLimitsFor(request, deps.timeLimits).soft), now: true });
     };
-    if (!needsPrep) return send();
+    if (!needsWorkerBeforeStart(job)) return send();
     storeStarted(request, deps, member.executor.pid)
       .then(() => taskPrerun(request, deps))
       .then(send, (error: unknown) => {
@@ -607,6 +603,12 @@ export class ChildPool implements Pool {
     this.dispatch();
     this.onSlotFreed?.();
   }
+}
+
+/** STARTED to store (`trackStarted`) or `taskPrerun` handlers: done in the worker right before the send, so never sent ahead. */
+function needsWorkerBeforeStart({ request, deps }: Job): boolean {
+  if (hasSignal(deps.app, 'taskPrerun')) return true;
+  return deps.storeResult !== null && !request.ignoreResult && (request.task.options.trackStarted ?? deps.app.settings.taskTrackStarted);
 }
 
 /** A revoked run dropped before it started (stored REVOKED, like a revoked message Celery discards). */
