@@ -134,3 +134,28 @@ app.task('pool.window', async (ms: number) => {
   }
   return { start, end: Date.now(), pid: process.pid, threadId };
 });
+
+/** CPU for `ms`, then ends its own thread / process (a task held ahead by the member is still waiting then). */
+app.task('pool.crashAfter', (ms: number) => {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    // CPU-bound on purpose
+  }
+  process.exit(3);
+});
+
+/** CPU for `ms`, then keeps `mb` MiB alive (maxMemoryPerChild with a task held ahead). */
+app.task('pool.keepAfter', (mb: number, ms: number) => {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    // CPU-bound on purpose
+  }
+  kept.push(Buffer.alloc(mb * 1024 * 1024, 1));
+  const arrays: number[][] = [];
+  for (let i = 0; i < mb; i++) arrays.push(new Array(131_072).fill(i));
+  (globalThis as { keptArrays?: number[][][] }).keptArrays = [...((globalThis as { keptArrays?: number[][][] }).keptArrays ?? []), arrays];
+  return { pid: process.pid, threadId };
+});
+
+/** Acks late: its message is acknowledged once it ran. */
+app.task('pool.lateAck', () => 'acked late', { acksLate: true });

@@ -56,9 +56,10 @@ export class TaskEvents {
     } else if (state === States.REJECTED) {
       this.dispatcher.send('task-rejected', { uuid: r.id, requeue });
     } else if (state === States.REVOKED) {
-      // Terminated by remote control while running.
+      // Terminated by remote control while running, or dropped by the pool before it started (no signal).
       const error = ran.ok ? undefined : (ran.error as { signal?: string });
-      this.dispatcher.send('task-revoked', { uuid: r.id, terminated: true, signum: error?.signal ? signalNumber(error.signal) : null, expired: false });
+      const terminated = error?.signal !== undefined;
+      this.dispatcher.send('task-revoked', { uuid: r.id, terminated, signum: error?.signal ? signalNumber(error.signal) : null, expired: false });
     }
   }
 

@@ -11,16 +11,26 @@
  * - `maxTasksPerChild` / `maxMemoryPerChild` (KiB, checked after each task: the
  *   child's RSS, or a thread's V8 heap) retire a member after its task; a new one
  *   takes its place.
+ * - Sent ahead: at its full size the pool accepts two runs per member
+ *   (`capacity`); a busy member is sent its next task, holds it, and starts it as
+ *   soon as the running one ends, without a round trip to this process (Celery's
+ *   prefork fills its children's queue ahead the same way). A task held ahead is
+ *   reserved, not active, until the member says it started; its time limits run
+ *   from then. Revoked before it starts, it is dropped (REVOKED). If its member
+ *   dies or is retired first, it goes to another member. Runs that need this
+ *   process between their start and their function (STARTED stored with
+ *   `trackStarted`, `taskPrerun` handlers) wait for an idle member instead.
  * - Autoscale: between `minConcurrency` and `concurrency` members; new ones start
- *   when every member is busy and work waits, idle ones above the minimum stop
- *   after `idleMs`.
+ *   when every member is busy and work waits (nothing is sent ahead below the
+ *   maximum), idle ones above the minimum stop after `idleMs`.
  * - Remote control: `resize` (pool_grow / pool_shrink), `setAutoscale`, and
  *   `terminate` (revoke with terminate: the member running the task gets the
  *   signal; a thread is terminated and replaced; the task is stored REVOKED).
  */
 import { CANVAS_BUILTINS_THAT_SEND } from '../canvas/builtins.js';
 import { Signature } from '../canvas/signature.js';
-import { ConfigurationError, Retry, TaskTerminated, TimeLimitExceeded, WorkerLostError } from '../errors.js';
+import { ConfigurationError, Retry, TaskRevokedError, TaskTerminated, TimeLimitExceeded, WorkerLostError } from '../errors.js';
+import { hasSignal } from '../signals.js';
 import type { WireSignature } from '../protocol/message.js';
 import type { Logger } from '../logger.js';
 import { longTimeout } from './long-timeout.js';
@@ -51,28 +61,42 @@ export interface ChildPoolOptions {
   autoscale?: boolean;
   /** Idle members above the minimum stop after this long. Default 30 s (Celery's autoscaler keepalive). */
   idleMs?: number;
+  /**
+   * Send each busy member its next task ahead (default true), so it starts it as
+   * soon as the previous one ends, without waiting for this process.
+   */
+  sendAhead?: boolean;
 }
 
-interface RunningJob {
+/** A run handed to the pool: waiting for a member, held ahead by one, or running. */
+interface Job {
   id: number;
   request: TaskRequest;
-  finish: (outcome: FunctionOutcome) => void;
+  deps: RunDeps;
+  onStart?: () => void;
+  resolve: (outcome: FunctionOutcome) => void;
+  /** `performance.now()` when the member started it (when it was accepted, until then). */
   startedAt: number;
+  /** `preparing`: STARTED / task_prerun before the send; `ahead`: sent to a busy member, not started; `running`. */
+  phase: 'waiting' | 'preparing' | 'ahead' | 'running';
+  /** Time-limit timers, armed when it starts. */
+  cancelTimers: () => void;
   /** Set when remote control terminated it: its member's exit is the termination, not a loss. */
   terminatedBy?: NodeJS.Signals;
+  /** Revoked while held ahead: `cancel` was sent to the member. */
+  cancelling?: boolean;
+  settled?: boolean;
 }
 
 interface Member {
   executor: Executor;
   state: 'starting' | 'idle' | 'busy' | 'gone';
   tasks: number;
-  job?: RunningJob;
+  /** The job running (or being prepared for an idle member). */
+  job?: Job;
+  /** The job sent ahead: the member starts it when `job` ends. */
+  ahead?: Job;
   idleTimer?: NodeJS.Timeout;
-}
-
-interface Waiter {
-  resolve: (member: Member) => void;
-  reject: (err: Error) => void;
 }
 
 /** A pool of worker threads or child processes. */
@@ -85,7 +109,8 @@ export class ChildPool implements Pool {
   onSlotFreed?: () => void;
   private readonly members = new Set<Member>();
   private readonly idle: Member[] = [];
-  private readonly waiters: Waiter[] = [];
+  /** Runs accepted and not yet on a member, in order (a run given back by a dead member goes first). */
+  private readonly waiting: Job[] = [];
   private busy = 0;
   private nextIndex = 1;
   private nextJob = 0;
@@ -103,6 +128,11 @@ export class ChildPool implements Pool {
   /** Members at most (tasks at once). */
   get concurrency(): number {
     return this.max;
+  }
+
+  /** Runs accepted at once: one running and one held ahead per member (Celery's prefork fills its children's queue the same way). */
+  get capacity(): number {
+    return this.o.sendAhead === false ? this.max : this.max * 2;
   }
 
   /** Members kept even when idle (autoscale's minimum). */
@@ -126,7 +156,7 @@ export class ChildPool implements Pool {
     return [this.max, this.min];
   }
 
-  /** Retire idle members above the maximum (busy ones retire when their task is done); start up to the minimum. */
+  /** Retire idle members above the maximum (busy ones retire when their tasks are done); start up to the minimum. */
   private applyBounds(): void {
     while (this.live() > this.max && this.idle.length > 0) this.retire(this.idle[0]!, `pool shrunk to ${this.max}`);
     this.maintain();
@@ -138,19 +168,39 @@ export class ChildPool implements Pool {
    * `taskId` gets `signal` (a child process) or is terminated (a thread, whatever
    * the signal) and replaced; the task ends as `TaskTerminated` (stored REVOKED).
    * A child that survives the signal (it handles it) goes on running the task.
+   * A task held ahead (not started) is discarded instead (`discardQueued`).
    */
   terminate(taskId: string, signal: NodeJS.Signals): boolean {
     for (const member of this.members) {
       const job = member.job;
-      if (!job || job.request.id !== taskId || member.state === 'gone') continue;
+      if (!job || job.phase !== 'running' || job.request.id !== taskId || member.state === 'gone') continue;
       this.o.log.info({ id: taskId, signal, member: member.executor.label, pid: member.executor.pid }, `Terminating ${taskId} (${signal}) in ${member.executor.label} (pid ${member.executor.pid})`);
       job.terminatedBy = signal;
       if (this.o.kind === 'threads') {
         member.state = 'gone';
         member.executor.kill();
-        job.finish({ ok: false, error: new TaskTerminated(signal), startedAt: job.startedAt });
+        this.finish(member, job, { ok: false, error: new TaskTerminated(signal), startedAt: job.startedAt });
       } else {
         member.executor.kill(signal);
+      }
+      return true;
+    }
+    return this.discardQueued(taskId);
+  }
+
+  discardQueued(taskId: string): boolean {
+    const i = this.waiting.findIndex((j) => j.request.id === taskId);
+    if (i >= 0) {
+      const [job] = this.waiting.splice(i, 1);
+      this.settle(job!, discarded(job!));
+      return true;
+    }
+    for (const member of this.members) {
+      const job = member.ahead;
+      if (!job || job.request.id !== taskId || member.state === 'gone') continue;
+      if (!job.cancelling) {
+        job.cancelling = true;
+        this.sendTo(member, { type: 'cancel', job: job.id });
       }
       return true;
     }
@@ -174,7 +224,7 @@ export class ChildPool implements Pool {
   }
 
   hasFreeSlot(): boolean {
-    return !this.closed && this.busy < this.concurrency;
+    return !this.closed && this.busy < this.capacity;
   }
 
   /** Start the minimum number of members; rejects if the app module cannot be loaded in one. */
@@ -190,18 +240,27 @@ export class ChildPool implements Pool {
     }
   }
 
-  async run(request: TaskRequest, deps: RunDeps): Promise<FunctionOutcome> {
-    if (CANVAS_BUILTINS_THAT_SEND.has(request.name)) return this.runInWorker(request, deps);
+  run(request: TaskRequest, deps: RunDeps, onStart?: () => void): Promise<FunctionOutcome> {
+    if (CANVAS_BUILTINS_THAT_SEND.has(request.name)) return this.runInWorker(request, deps, onStart);
     this.busy++;
-    const startedAt = performance.now();
-    try {
-      const member = await this.acquire();
-      return await this.runOn(member, request, deps, startedAt);
-    } catch (error) {
-      return { ok: false, error, startedAt };
-    } finally {
-      this.busy--;
-    }
+    return new Promise<FunctionOutcome>((resolve) => {
+      const job: Job = {
+        id: this.nextJob++,
+        request,
+        deps,
+        onStart,
+        startedAt: performance.now(),
+        phase: 'waiting',
+        cancelTimers: () => undefined,
+        resolve: (outcome) => {
+          this.busy--;
+          resolve(outcome);
+        },
+      };
+      if (this.closed) return this.settle(job, { ok: false, error: new WorkerLostError('The pool is closing'), startedAt: job.startedAt });
+      this.waiting.push(job);
+      this.dispatch();
+    });
   }
 
   /**
@@ -210,8 +269,9 @@ export class ChildPool implements Pool {
    * another broker altogether). It holds a slot as on the async pool: until its code
    * returns, even past a hard time limit.
    */
-  private async runInWorker(request: TaskRequest, deps: RunDeps): Promise<FunctionOutcome> {
+  private async runInWorker(request: TaskRequest, deps: RunDeps, onStart?: () => void): Promise<FunctionOutcome> {
     this.busy++;
+    onStart?.();
     const ran = await runTaskFunction(request, deps);
     if (!ran.stillRunning) this.busy--;
     else
@@ -225,7 +285,7 @@ export class ChildPool implements Pool {
   /** Stop every member now (after a warm shutdown finished its tasks; at once when cold). */
   async close(_options: { cold?: boolean } = {}): Promise<void> {
     this.closed = true;
-    for (const waiter of this.waiters.splice(0)) waiter.reject(new WorkerLostError('The pool is closing'));
+    for (const job of this.waiting.splice(0)) this.settle(job, { ok: false, error: new WorkerLostError('The pool is closing'), startedAt: job.startedAt });
     const exits = [...this.members].map(
       (m) =>
         new Promise<void>((resolve) => {
@@ -256,7 +316,7 @@ export class ChildPool implements Pool {
   private spawn(): Member {
     const index = this.nextIndex++;
     const spawnOne = this.o.kind === 'threads' ? spawnThread : spawnProcess;
-    const executor = spawnOne(index, { config: this.o.config, heapLimitMb: this.o.heapLimitMb });
+    const executor = spawnOne(index, { config: { ...this.o.config, maxMemoryKiB: this.o.maxMemoryPerChild ?? null }, heapLimitMb: this.o.heapLimitMb });
     const member: Member = { executor, state: 'starting', tasks: 0 };
     this.members.add(member);
     executor.onMessage((m) => this.onMessage(member, m));
@@ -268,37 +328,143 @@ export class ChildPool implements Pool {
   private maintain(): void {
     if (this.closed) return;
     if (this.broken) {
-      for (const waiter of this.waiters.splice(0)) waiter.reject(this.broken);
+      for (const job of this.waiting.splice(0)) this.settle(job, { ok: false, error: this.broken, startedAt: job.startedAt });
       return;
     }
     while (this.live() < this.min) this.spawn();
-    while (this.waiters.length > this.starting() && this.live() < this.max) this.spawn();
+    while (this.waiting.length > this.starting() && this.live() < this.max) this.spawn();
   }
 
-  private acquire(): Promise<Member> {
-    const member = this.idle.pop();
-    if (member) {
-      clearTimeout(member.idleTimer);
-      member.state = 'busy';
-      return Promise.resolve(member);
+  /**
+   * Give waiting runs to members, in order: an idle member first; else, when the
+   * pool is at its size (no member to start instead), the next run is sent ahead to
+   * a busy member that holds none yet.
+   */
+  private dispatch(): void {
+    while (this.waiting.length > 0 && !this.closed) {
+      const job = this.waiting[0]!;
+      const idle = this.idle.pop();
+      if (idle) {
+        this.waiting.shift();
+        clearTimeout(idle.idleTimer);
+        idle.state = 'busy';
+        this.startOn(idle, job);
+        continue;
+      }
+      const holder = this.canSendAhead(job) ? this.memberToHoldAhead() : undefined;
+      if (!holder) break;
+      this.waiting.shift();
+      holder.ahead = job;
+      job.phase = 'ahead';
+      this.sendTo(holder, { type: 'run', job: job.id, request: jobRequest(job.request, timeLimitsFor(job.request, job.deps.timeLimits).soft), now: false });
     }
-    return new Promise<Member>((resolve, reject) => {
-      this.waiters.push({ resolve, reject });
-      this.maintain();
-    });
+    this.maintain();
   }
 
-  /** A member is free: give it to waiting work, or park it (idle members above the minimum stop later). */
+  /** Sent ahead only when nothing must happen in the worker between its start and its function (STARTED stored, task_prerun handlers). */
+  private canSendAhead(job: Job): boolean {
+    return this.o.sendAhead !== false && this.live() >= this.max && !needsWorkerBeforeStart(job);
+  }
+
+  /** A busy member running a task, holding none ahead, that will run another (not retiring at `maxTasksPerChild`, pool not shrinking). */
+  private memberToHoldAhead(): Member | undefined {
+    if (this.live() > this.max) return undefined;
+    const limit = this.o.maxTasksPerChild;
+    for (const m of this.members) {
+      if (m.state !== 'busy' || m.ahead || m.job?.phase !== 'running') continue;
+      if (limit && m.tasks + 2 > limit) continue;
+      return m;
+    }
+    return undefined;
+  }
+
+  /** Run `job` on an idle member now: STARTED and task_prerun first (when there are any), then the send. */
+  private startOn(member: Member, job: Job): void {
+    member.job = job;
+    job.phase = 'preparing';
+    const { request, deps } = job;
+    const send = () => {
+      if (member.state === 'gone' || member.job !== job) return;
+      this.begin(member, job);
+      this.sendTo(member, { type: 'run', job: job.id, request: jobRequest(request, timeLimitsFor(request, deps.timeLimits).soft), now: true });
+    };
+    if (!needsWorkerBeforeStart(job)) return send();
+    storeStarted(request, deps, member.executor.pid)
+      .then(() => taskPrerun(request, deps))
+      .then(send, (error: unknown) => {
+        this.finish(member, job, { ok: false, error, startedAt: job.startedAt });
+        this.afterJob(member);
+      });
+  }
+
+  /** The member started `job`: it is active from now, and its time limits run from now. */
+  private begin(member: Member, job: Job): void {
+    job.phase = 'running';
+    job.startedAt = performance.now();
+    member.job = job;
+    if (member.ahead === job) member.ahead = undefined;
+    job.onStart?.();
+    const { log } = this.o;
+    const { request } = job;
+    const limits = timeLimitsFor(request, job.deps.timeLimits);
+    const what = `${request.name}[${request.id}]`;
+    if (limits.soft === null && limits.hard === null) return;
+    const cancelSoftLine =
+      limits.soft === null ? () => undefined : longTimeout(() => log.warn({ softTimeLimit: limits.soft }, `Soft time limit (${limits.soft}s) exceeded for ${what}`), limits.soft * 1000);
+    let cancelHard = () => undefined as void;
+    if (limits.hard !== null) {
+      const hard = limits.hard;
+      cancelHard = longTimeout(() => {
+        log.error({ task: request.name, id: request.id, timeLimit: hard }, `Hard time limit (${hard}s) exceeded for ${what}; terminating ${member.executor.label} (pid ${member.executor.pid})`);
+        member.state = 'gone';
+        member.executor.kill();
+        this.finish(member, job, { ok: false, error: new TimeLimitExceeded(hard), startedAt: job.startedAt });
+      }, hard * 1000);
+    }
+    job.cancelTimers = () => {
+      cancelSoftLine();
+      cancelHard();
+    };
+  }
+
+  /** Resolve a run once. */
+  private settle(job: Job, outcome: FunctionOutcome): void {
+    if (job.settled) return;
+    job.settled = true;
+    job.cancelTimers();
+    job.resolve(outcome);
+  }
+
+  /** The running `job` of `member` ended. */
+  private finish(member: Member, job: Job, outcome: FunctionOutcome): void {
+    if (member.job === job) member.job = undefined;
+    this.settle(job, outcome);
+  }
+
+  private sendTo(member: Member, message: ToChild): void {
+    try {
+      member.executor.send(message);
+    } catch (error) {
+      // The member is dying: its exit fails its running task and gives back the one held ahead.
+      this.o.log.debug({ err: error, member: member.executor.label }, `Could not send to ${member.executor.label}`);
+    }
+  }
+
+  /** After a member's running task ended: retire it, keep it busy (it started the one held ahead), or free it. */
+  private afterJob(member: Member): void {
+    if (member.state === 'gone') return;
+    if (member.job || member.ahead) {
+      this.dispatch();
+      return;
+    }
+    this.release(member);
+  }
+
+  /** A member has nothing to run: give it to waiting work, or park it (idle members above the minimum stop later). */
   private release(member: Member): void {
     if (member.state === 'gone') return;
     if (this.live() > this.max) {
       this.retire(member, `pool shrunk to ${this.max}`);
-      return;
-    }
-    const waiter = this.waiters.shift();
-    if (waiter) {
-      member.state = 'busy';
-      waiter.resolve(member);
       return;
     }
     member.state = 'idle';
@@ -309,9 +475,10 @@ export class ChildPool implements Pool {
       }, this.o.idleMs ?? 30_000);
       member.idleTimer.unref();
     }
+    this.dispatch();
   }
 
-  /** Stop a member that is not running a task; a new one takes its place if needed. */
+  /** Stop a member; a new one takes its place if needed (a task it held ahead goes to another one when it has exited). */
   private retire(member: Member, why: string): void {
     member.state = 'gone';
     const i = this.idle.indexOf(member);
@@ -319,49 +486,6 @@ export class ChildPool implements Pool {
     this.o.log.info({ member: member.executor.label, pid: member.executor.pid }, `${member.executor.label} (pid ${member.executor.pid}) retired: ${why}`);
     member.executor.kill();
     this.maintain();
-  }
-
-  private runOn(member: Member, request: TaskRequest, deps: RunDeps, startedAt: number): Promise<FunctionOutcome> {
-    return storeStarted(request, deps, member.executor.pid).then(
-      () => taskPrerun(request, deps),
-    ).then(
-      () =>
-        new Promise<FunctionOutcome>((resolve) => {
-          const { log } = this.o;
-          const limits = timeLimitsFor(request, deps.timeLimits);
-          const what = `${request.name}[${request.id}]`;
-          const cancelSoftLine =
-            limits.soft === null ? () => undefined : longTimeout(() => log.warn({ softTimeLimit: limits.soft }, `Soft time limit (${limits.soft}s) exceeded for ${what}`), limits.soft * 1000);
-          let cancelHard = () => undefined as void;
-          const job: RunningJob = {
-            id: this.nextJob++,
-            request,
-            startedAt,
-            finish: (outcome) => {
-              cancelSoftLine();
-              cancelHard();
-              if (member.job === job) member.job = undefined;
-              resolve(outcome);
-            },
-          };
-          member.job = job;
-          if (limits.hard !== null) {
-            const hard = limits.hard;
-            cancelHard = longTimeout(() => {
-              log.error({ task: request.name, id: request.id, timeLimit: hard }, `Hard time limit (${hard}s) exceeded for ${what}; terminating ${member.executor.label} (pid ${member.executor.pid})`);
-              member.state = 'gone';
-              member.executor.kill();
-              job.finish({ ok: false, error: new TimeLimitExceeded(hard), startedAt });
-            }, hard * 1000);
-          }
-          try {
-            member.executor.send({ type: 'run', job: job.id, request: jobRequest(request, limits.soft) });
-          } catch (error) {
-            job.finish({ ok: false, error, startedAt });
-            this.release(member);
-          }
-        }),
-    );
   }
 
   private onMessage(member: Member, message: FromChild): void {
@@ -385,27 +509,36 @@ export class ChildPool implements Pool {
         }
         return;
       }
+      case 'started': {
+        if (member.ahead?.id === message.job && member.state !== 'gone') this.begin(member, member.ahead);
+        this.dispatch();
+        return;
+      }
+      case 'cancelled': {
+        const job = member.ahead;
+        if (!job || job.id !== message.job) return;
+        member.ahead = undefined;
+        this.settle(job, discarded(job));
+        this.afterJob(member);
+        return;
+      }
       case 'done': {
         const job = member.job;
         if (!job || job.id !== message.job) return;
         member.tasks++;
-        job.finish(message.ok ? { ok: true, retval: message.retval, startedAt: job.startedAt } : { ok: false, error: rebuildError(message.error, job.request.id), startedAt: job.startedAt });
+        this.finish(member, job, message.ok ? { ok: true, retval: message.retval, startedAt: job.startedAt } : { ok: false, error: rebuildError(message.error, job.request.id), startedAt: job.startedAt });
+        if (message.next !== undefined && member.ahead?.id === message.next && member.state !== 'gone') this.begin(member, member.ahead);
         const { maxTasksPerChild, maxMemoryPerChild } = this.o;
-        if (maxTasksPerChild && member.tasks >= maxTasksPerChild) this.retire(member, `ran ${member.tasks} tasks (maxTasksPerChild ${maxTasksPerChild})`);
-        else if (maxMemoryPerChild && message.memoryKiB > maxMemoryPerChild) this.retire(member, `uses ${message.memoryKiB} KiB > maxMemoryPerChild ${maxMemoryPerChild} KiB`);
-        else this.release(member);
+        // Past the memory limit the member starts nothing more: a task it held goes to another member when it has exited.
+        if (maxMemoryPerChild && message.memoryKiB > maxMemoryPerChild) this.retire(member, `uses ${message.memoryKiB} KiB > maxMemoryPerChild ${maxMemoryPerChild} KiB`);
+        else if (maxTasksPerChild && member.tasks >= maxTasksPerChild && !member.job && !member.ahead) this.retire(member, `ran ${member.tasks} tasks (maxTasksPerChild ${maxTasksPerChild})`);
+        else this.afterJob(member);
         return;
       }
       case 'call': {
         const job = member.job;
         if (!job || job.id !== message.job) return;
-        const reply = (m: ToChild) => {
-          try {
-            member.executor.send(m);
-          } catch {
-            // the member died meanwhile: its exit fails the task
-          }
-        };
+        const reply = (m: ToChild) => this.sendTo(member, m);
         const fail = (err: unknown) => reply({ type: 'reply', call: message.call, ok: false, error: transferError(err) });
         if (message.method === 'updateState') {
           job.request.updateState(message.state, message.meta).then(() => reply({ type: 'reply', call: message.call, ok: true }), fail);
@@ -445,19 +578,49 @@ export class ChildPool implements Pool {
     if (i >= 0) this.idle.splice(i, 1);
     clearTimeout(member.idleTimer);
     const job = member.job;
+    const what = `Process '${member.executor.label}' pid:${member.executor.pid}`;
     if (job?.terminatedBy) {
-      this.o.log.info({ member: member.executor.label, pid: member.executor.pid, id: job.request.id }, `Process '${member.executor.label}' pid:${member.executor.pid} terminated by remote control (${how})`);
-      job.finish({ ok: false, error: new TaskTerminated(job.terminatedBy), startedAt: job.startedAt });
-    } else if (job) {
-      this.o.log.error({ member: member.executor.label, pid: member.executor.pid, id: job.request.id }, `Process '${member.executor.label}' pid:${member.executor.pid} exited with '${how}'`);
-      job.finish({ ok: false, error: new WorkerLostError(`Worker exited prematurely: ${how} Job: ${job.id}.`), startedAt: job.startedAt });
-    } else if (!wasGone && !this.closed) {
-      this.o.log.error({ member: member.executor.label, pid: member.executor.pid }, `Process '${member.executor.label}' pid:${member.executor.pid} exited with '${how}'`);
+      this.o.log.info({ member: member.executor.label, pid: member.executor.pid, id: job.request.id }, `${what} terminated by remote control (${how})`);
+      this.finish(member, job, { ok: false, error: new TaskTerminated(job.terminatedBy), startedAt: job.startedAt });
+    } else if (job && job.phase === 'running' && !job.settled) {
+      this.o.log.error({ member: member.executor.label, pid: member.executor.pid, id: job.request.id }, `${what} exited with '${how}'`);
+      this.finish(member, job, { ok: false, error: new WorkerLostError(`Worker exited prematurely: ${how} Job: ${job.id}.`), startedAt: job.startedAt });
+    } else if (!job && !member.ahead && !wasGone && !this.closed) {
+      this.o.log.error({ member: member.executor.label, pid: member.executor.pid }, `${what} exited with '${how}'`);
       this.startWaiters.shift()?.reject(new WorkerLostError(`${member.executor.label} exited while starting: ${how}`));
     }
-    this.maintain();
+    // Not started there (held ahead, or still being prepared): given to another member, not lost and not failed.
+    const notStarted = [member.ahead, job && !job.settled && job.phase !== 'running' ? job : undefined].filter((j): j is Job => j !== undefined && !j.settled);
+    member.ahead = undefined;
+    member.job = undefined;
+    for (const back of notStarted.reverse()) {
+      if (back.cancelling) {
+        this.settle(back, discarded(back));
+        continue;
+      }
+      if (this.closed) {
+        this.settle(back, { ok: false, error: new WorkerLostError(`The pool closed before the task started: ${how}`), startedAt: back.startedAt });
+        continue;
+      }
+      this.o.log.info({ id: back.request.id, member: member.executor.label }, `${back.request.name}[${back.request.id}] was held by ${member.executor.label}, which exited before starting it: given to another member`);
+      back.phase = 'waiting';
+      back.cancelTimers = () => undefined;
+      this.waiting.unshift(back);
+    }
+    this.dispatch();
     this.onSlotFreed?.();
   }
+}
+
+/** STARTED to store (`trackStarted`) or `taskPrerun` handlers: done in the worker right before the send, so never sent ahead. */
+function needsWorkerBeforeStart({ request, deps }: Job): boolean {
+  if (hasSignal(deps.app, 'taskPrerun')) return true;
+  return deps.storeResult !== null && !request.ignoreResult && (request.task.options.trackStarted ?? deps.app.settings.taskTrackStarted);
+}
+
+/** A revoked run dropped before it started (stored REVOKED, like a revoked message Celery discards). */
+function discarded(job: Job): FunctionOutcome {
+  return { ok: false, error: new TaskRevokedError('revoked'), startedAt: job.startedAt };
 }
 
 /** The request as data for the member. */

@@ -1,7 +1,9 @@
 /**
  * The entry of a pool thread (`--pool threads`) or child process
  * (`--pool processes`): load the same app module as the worker (`-A`), say
- * "ready", then run one task at a time as the parent asks. The parent keeps the
+ * "ready", then run one task at a time as the parent asks; a task sent while one
+ * runs is held and started as soon as that one ends, without waiting for the
+ * parent (which hears of it in the `done` message). The parent keeps the
  * broker connection: `retry()` and `updateState()` are forwarded to it, and the
  * outcome goes back as data. The soft time limit is armed here (the task's
  * `signal` aborts with `SoftTimeLimitExceeded`); the hard limit is the parent's:
@@ -136,7 +138,10 @@ function taskOf(app: Celeriac, name: string): ReturnType<Celeriac['getTask']> {
   throw err;
 }
 
-async function runJob(app: Celeriac, job: number, request: JobRequest): Promise<void> {
+type Done = Extract<FromChild, { type: 'done' }>;
+
+/** Run one task; what to tell the parent (sent by `startJob`, with the job started next). */
+async function runJob(app: Celeriac, job: number, request: JobRequest): Promise<Done> {
   const controller = new AbortController();
   const cancelSoft =
     request.softTimeLimit === null ? () => undefined : longTimeout(() => controller.abort(new SoftTimeLimitExceeded(request.softTimeLimit!)), request.softTimeLimit * 1000);
@@ -146,27 +151,65 @@ async function runJob(app: Celeriac, job: number, request: JobRequest): Promise<
     const ctx = new ChildContext(app, request, job, controller.signal);
     const args = callArguments(request.name, found.options, request.args, request.kwargs);
     const retval = await runInTaskContext(ctx, () => found.fn.apply(ctx, args as never[]));
-    try {
-      send({ type: 'done', job, ok: true, retval, memoryKiB: memoryKiB() });
-    } catch (err) {
-      // Not transferable (a function, a class instance with private state...): kombu's EncodeError, as JSON would fail.
-      const error = Object.assign(new Error(`The task's return value cannot be sent from the pool ${config.kind === 'threads' ? 'thread' : 'process'}: ${(err as Error).message}`), {
-        excType: 'EncodeError',
-        excModule: 'kombu.exceptions',
-      });
-      send({ type: 'done', job, ok: false, error: transferError(error), memoryKiB: memoryKiB() });
-    }
+    return { type: 'done', job, ok: true, retval, memoryKiB: 0 };
   } catch (caught) {
     const error = failureAfterAbort(caught, controller.signal);
-    send({ type: 'done', job, ok: false, error: transferError(error, task !== undefined && shouldAutoretry(task.options, error)), memoryKiB: memoryKiB() });
+    return { type: 'done', job, ok: false, error: transferError(error, task !== undefined && shouldAutoretry(task.options, error)), memoryKiB: 0 };
   } finally {
     cancelSoft();
   }
 }
 
+/** Jobs sent ahead, in order (at most one while a job runs: the parent sends no more). */
+const heldAhead: { job: number; request: JobRequest }[] = [];
+let runningJob = false;
+/** Past `maxMemoryKiB` after a task: start nothing more (the parent retires this member). */
+let overMemory = false;
+
+/** Send `done`, naming the held-ahead job started right after it (no round trip to the parent between tasks). */
+function sendDone(done: Done, next: number | undefined): void {
+  const message = next === undefined ? done : { ...done, next };
+  try {
+    send(message);
+  } catch (err) {
+    // Not transferable (a function, a class instance with private state...): kombu's EncodeError, as JSON would fail.
+    const error = Object.assign(new Error(`The task's return value cannot be sent from the pool ${config.kind === 'threads' ? 'thread' : 'process'}: ${(err as Error).message}`), {
+      excType: 'EncodeError',
+      excModule: 'kombu.exceptions',
+    });
+    send({ type: 'done', job: done.job, ok: false, error: transferError(error), memoryKiB: done.memoryKiB, ...(next === undefined ? {} : { next }) });
+  }
+}
+
+function startJob(app: Celeriac, job: number, request: JobRequest): void {
+  runningJob = true;
+  // The next job starts after an I/O poll (two setImmediate hops: the first may run in
+  // this loop turn's check phase, before any poll): a `cancel` the parent sent while this
+  // task kept the event loop busy (a revoke of the held job) is read first.
+  void runJob(app, job, request).then((done) => setImmediate(() => setImmediate(() => finishJob(app, done))));
+}
+
+function finishJob(app: Celeriac, done: Done): void {
+  done.memoryKiB = memoryKiB();
+  if (config.maxMemoryKiB && done.memoryKiB > config.maxMemoryKiB) overMemory = true;
+  const next = overMemory ? undefined : heldAhead.shift();
+  sendDone(done, next?.job);
+  runningJob = false;
+  if (next) startJob(app, next.job, next.request);
+}
+
 function onMessage(app: Celeriac, message: ToChild): void {
   if (message.type === 'run') {
-    void runJob(app, message.job, message.request);
+    if (runningJob || overMemory) heldAhead.push({ job: message.job, request: message.request });
+    else {
+      if (!message.now) send({ type: 'started', job: message.job });
+      startJob(app, message.job, message.request);
+    }
+  } else if (message.type === 'cancel') {
+    const i = heldAhead.findIndex((h) => h.job === message.job);
+    if (i < 0) return; // started already: its `started` / `done.next` is on its way
+    heldAhead.splice(i, 1);
+    send({ type: 'cancelled', job: message.job });
   } else if (message.type === 'reply') {
     const pending = pendingCalls.get(message.call);
     if (!pending) return;

@@ -20,6 +20,11 @@ export interface ChildConfig {
   cwd: string;
   /** Settings the worker's app was given on top of the module's (broker and backend URLs from -b). */
   overrides: Partial<Settings>;
+  /**
+   * `maxMemoryPerChild` (KiB): past it after a task, the member starts no held-ahead
+   * task (the parent retires it and gives that task to another member).
+   */
+  maxMemoryKiB?: number | null;
 }
 
 /** What the child needs to run one task and give it its context. */
@@ -60,7 +65,15 @@ export interface TransferredError {
 
 /** Parent → child. */
 export type ToChild =
-  | { type: 'run'; job: number; request: JobRequest }
+  /**
+   * Run `request`: at once when idle, else right after the task running now (a
+   * member holds at most one ahead). `now`: the parent sent it to an idle member
+   * and counts it as started; otherwise the member says when it starts it
+   * (`started`, or `next` on the previous task's `done`).
+   */
+  | { type: 'run'; job: number; request: JobRequest; now: boolean }
+  /** Revoked: drop the held-ahead `job` if it has not started (answered by `cancelled`; silence when it started). */
+  | { type: 'cancel'; job: number }
   | { type: 'reply'; call: number; ok: true; value?: unknown }
   | { type: 'reply'; call: number; ok: false; error: TransferredError; rethrowExc?: boolean }
   | { type: 'exit' };
@@ -69,8 +82,13 @@ export type ToChild =
 export type FromChild =
   | { type: 'ready'; pid: number }
   | { type: 'load-failed'; message: string }
-  | { type: 'done'; job: number; ok: true; retval: unknown; memoryKiB: number }
-  | { type: 'done'; job: number; ok: false; error: TransferredError; memoryKiB: number }
+  /** `next`: the held-ahead job this member started right after this one. */
+  | { type: 'done'; job: number; ok: true; retval: unknown; memoryKiB: number; next?: number }
+  | { type: 'done'; job: number; ok: false; error: TransferredError; memoryKiB: number; next?: number }
+  /** A job sent ahead (`now: false`) started while the member was idle. */
+  | { type: 'started'; job: number }
+  /** A held-ahead job was dropped (`cancel`) before it started. */
+  | { type: 'cancelled'; job: number }
   | { type: 'call'; call: number; job: number; method: 'retry'; options: TransferredRetryOptions }
   | { type: 'call'; call: number; job: number; method: 'updateState'; state: TaskState; meta: unknown }
   /** `this.replace(sig)`: the parent sends `sig` in the task's place; the reply is always the `Ignore` that ends the run (or the error). */

@@ -5,8 +5,8 @@
  * a slot is held only while the function runs.
  *
  * `AsyncPool` runs functions on this event loop (Celery's closest equivalent is
- * the eventlet/gevent pools); thread and process pools will implement the same
- * interface.
+ * the eventlet/gevent pools); the thread and process pools (`child-pool.ts`)
+ * implement the same interface.
  */
 import { runTaskFunction, type FunctionOutcome, type RunDeps } from './run-task.js';
 import type { TaskRequest } from './task-request.js';
@@ -15,6 +15,12 @@ import type { TaskRequest } from './task-request.js';
 export interface Pool {
   /** Functions that may run at once. */
   readonly concurrency: number;
+  /**
+   * Runs the pool accepts at once (running plus handed ahead to a member, not yet
+   * started). Default: `concurrency`. The thread/process pools take twice as many:
+   * each member holds the next task and starts it as soon as the previous one ends.
+   */
+  readonly capacity?: number;
   /** Slots in use now (including code still running past its hard time limit). */
   readonly active: number;
   /** Members alive (threads / child processes), when the pool has members. */
@@ -23,8 +29,18 @@ export interface Pool {
   readonly memberPids?: number[];
   /** True when `run` would start at once. */
   hasFreeSlot(): boolean;
-  /** Run the request's task function in a slot. Never rejects. */
-  run(request: TaskRequest, deps: RunDeps): Promise<FunctionOutcome>;
+  /**
+   * Run the request's task function in a slot. Never rejects. `onStart` is called
+   * when the function really starts (a run handed ahead to a busy member starts
+   * later); not at all when the run is discarded before it starts.
+   */
+  run(request: TaskRequest, deps: RunDeps, onStart?: () => void): Promise<FunctionOutcome>;
+  /**
+   * A revoked task handed to the pool but not started yet is discarded: its run
+   * resolves with `TaskRevokedError('revoked')` (stored REVOKED) instead of running.
+   * False when the pool holds no such run (not there, or already started).
+   */
+  discardQueued?(taskId: string): boolean;
   /**
    * Called when a slot frees up other than by `run` resolving (code that ran past
    * its hard limit finally returned, a replaced thread or child is ready). Set by
@@ -79,8 +95,9 @@ export class AsyncPool implements Pool {
     return !this.closed && this.busy < this.concurrency;
   }
 
-  run(request: TaskRequest, deps: RunDeps): Promise<FunctionOutcome> {
+  run(request: TaskRequest, deps: RunDeps, onStart?: () => void): Promise<FunctionOutcome> {
     this.busy++;
+    onStart?.();
     const outcome = runTaskFunction(request, deps);
     this.outcomes.add(outcome);
     void outcome.then((ran) => {

@@ -246,7 +246,9 @@ export class RequestLifecycle {
     // `starting`: runs begun but not yet in the pool (waiting for their early ack); they
     // count against the pool's slots too, or a slot still held by code past its hard
     // limit could be handed out twice.
-    while (this.accepting && stats.active < pool.concurrency && pool.hasFreeSlot() && pool.active + this.starting < pool.concurrency && this.recording < this.o.recordingLimit && this.ready.length > 0) {
+    // `capacity`: a thread/process pool also takes one run per member to hold ahead.
+    const capacity = pool.capacity ?? pool.concurrency;
+    while (this.accepting && stats.active < capacity && pool.hasFreeSlot() && pool.active + this.starting < capacity && this.recording < this.o.recordingLimit && this.ready.length > 0) {
       const request = this.ready.shift()!;
       stats.active++;
       this.starting++;
@@ -319,13 +321,16 @@ export class RequestLifecycle {
     const { stats, pool, log } = this.o;
     const lateAck = request.acksLate;
     const control = this.o.control;
-    control?.requests.started(request);
-    if (control) {
-      control.totals.set(request.name, (control.totals.get(request.name) ?? 0) + 1);
-      control.events?.started(request);
-    }
+    // Active (inspect active, task-started) from when the function starts: a run held ahead by a pool member is reserved until then.
+    const onStart = control
+      ? () => {
+          control.requests.started(request);
+          control.totals.set(request.name, (control.totals.get(request.name) ?? 0) + 1);
+          control.events?.started(request);
+        }
+      : undefined;
     enterPool();
-    const ran = await pool.run(request, this.runDeps);
+    const ran = await pool.run(request, this.runDeps, onStart);
     this.recording++;
     freeSlot();
     try {

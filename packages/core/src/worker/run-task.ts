@@ -2,7 +2,7 @@ import { constants as osConstants } from 'node:os';
 import type { Celeriac } from '../app.js';
 import type { ResultDocument, ResultTuple } from '../backends/backend.js';
 import { callErrbacks, chordPartReturn, failRestOfChain, returnedValue, sendCallbacks, sendNextStep, type CanvasRequest } from '../canvas/worker-steps.js';
-import { Ignore, Reject, Retry, TaskTerminated, TimeLimitExceeded, WorkerLostError } from '../errors.js';
+import { Ignore, Reject, Retry, TaskRevokedError, TaskTerminated, TimeLimitExceeded, WorkerLostError } from '../errors.js';
 import { toExceptionDocument, tracebackOf } from '../protocol/exceptions.js';
 import { States, type TaskState } from '../states.js';
 import { runInTaskContext } from '../task-context.js';
@@ -225,6 +225,7 @@ export async function recordOutcome(req: TaskRequest, deps: RunDeps, ran: Functi
     if (error instanceof ResultNotStored) throw error; // not the task's failure: the worker decides
     if (error instanceof Ignore) return { state: States.IGNORED };
     if (error instanceof TaskTerminated) return recordTerminated(req, deps, error, store);
+    if (error instanceof TaskRevokedError) return recordDiscarded(req, deps, error, store);
     if (error instanceof Reject) {
       log.warn({ task: req.name, id: req.id, requeue: error.requeue }, `Task ${req.name}[${req.id}] rejected: ${error.reason}`);
       return { state: States.REJECTED, requeue: error.requeue };
@@ -262,6 +263,18 @@ async function recordTerminated(req: TaskRequest, deps: RunDeps, error: TaskTerm
   deps.log.info({ task: req.name, id: req.id, signal: error.signal }, `Task ${req.name}[${req.id}] terminated (${error.signal}): stored REVOKED`);
   if (store) await persist(store, resultDocument(req.decoded, States.REVOKED, toExceptionDocument(error)));
   await emitSignal(deps.app, 'taskRevoked', { sender: req.name, request: req, terminated: true, signum: signalNumber(error.signal), expired: false });
+  return { state: States.REVOKED };
+}
+
+/**
+ * Revoked while a pool member held it, before it started (the pool dropped it):
+ * REVOKED with `TaskRevokedError('revoked')` and the task_revoked signal, as for a
+ * revoked message discarded before it reaches the pool.
+ */
+async function recordDiscarded(req: TaskRequest, deps: RunDeps, error: TaskRevokedError, store: RunDeps['storeResult'] | null): Promise<RunOutcome> {
+  deps.log.info({ task: req.name, id: req.id }, `Discarding revoked task: ${req.name}[${req.id}] (held by a pool member, not started)`);
+  if (store) await persist(store, resultDocument(req.decoded, States.REVOKED, toExceptionDocument(error)));
+  await emitSignal(deps.app, 'taskRevoked', { sender: req.name, request: req, terminated: false, signum: null, expired: false });
   return { state: States.REVOKED };
 }
 

@@ -481,6 +481,8 @@ export class Worker {
         // Kept in the broker as well, so workers that start later discard them too.
         this.controlChannel?.persistRevoked?.(ids, Date.now() + REVOKE_EXPIRES_SECONDS * 1000).catch((err: unknown) => this.log.warn({ err }, 'Could not keep the revoked ids in the broker'));
         if (ids.length) this.log.info({ ids }, `Tasks flagged as revoked: ${ids.join(', ')}`);
+        // Held ahead by a pool member and not started: dropped now (stored REVOKED), terminate or not.
+        for (const id of ids) if (this.requests.get(id)?.state !== 'active') this.pool?.discardQueued?.(id);
         if (!terminate) return { terminated: [], notStoppable: [] };
         const running = ids.filter((id) => this.requests.get(id)?.state === 'active');
         const pool = this.pool;
