@@ -199,3 +199,26 @@ describe('--pool processes: shared pool logic', () => {
     }
   });
 });
+
+test('worker-heartbeat counts started tasks only: a task held ahead by the busy member is not "active"', T, async () => {
+  const node = 'heartbeat-ahead@send-ahead';
+  const receiver = app.events.receiver();
+  const beats: Array<{ hostname?: unknown; active?: unknown }> = [];
+  receiver.on('worker-heartbeat', (e) => void beats.push(e));
+  await receiver.start();
+  try {
+    await withWorker(node, { pool: 'threads' }, async () => {
+      const running = await app.sendTask('pool.spin', [6_000], {}, { queue: node });
+      const held = await app.sendTask('pool.add', [1, 2], {}, { queue: node });
+      await whenActive(node, running.id);
+      await waitFor(async () => (await activeAndReserved(node)).reserved.includes(held.id), 30_000, 'the add held ahead (reserved)');
+      const from = beats.length;
+      await waitFor(() => beats.slice(from).some((b) => b.hostname === node), 20_000, 'a heartbeat while one task runs and one is held');
+      const beat = beats.slice(from).find((b) => b.hostname === node)!;
+      assert.equal(beat.active, 1, JSON.stringify(beat));
+      assert.equal(await held.get({ timeout: 60_000 }), 3);
+    });
+  } finally {
+    await receiver.stop();
+  }
+});

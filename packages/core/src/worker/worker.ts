@@ -420,7 +420,8 @@ export class Worker {
   /** Celery's worker-heartbeat fields (`freq`, `active`, `processed`, `loadavg`, `sw_*`). */
   private heartbeatFields(): Record<string, unknown> {
     const load = loadavg().map((n) => Math.round(n * 100) / 100);
-    return { freq: HEARTBEAT_FREQ, active: this.stats.active, processed: this.stats.processed, loadavg: load, sw_ident: 'celeriac', sw_ver: VERSION, sw_sys: osType() };
+    // Tasks handed ahead to busy pool members are not started yet; at most one runs per member (Celery counts started ones).
+    return { freq: HEARTBEAT_FREQ, active: Math.min(this.stats.active, this.concurrency), processed: this.stats.processed, loadavg: load, sw_ident: 'celeriac', sw_ver: VERSION, sw_sys: osType() };
   }
 
   /**
