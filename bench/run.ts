@@ -19,7 +19,7 @@ import { startRedis, type RedisServer } from '../test/helpers/services.ts';
 import { rabbitmqMissing, startRabbitMQ, type RabbitServer } from '../test/helpers/rabbitmq.ts';
 import { liveWorkers, measureOnce, type RunRecord } from './lib/measure.ts';
 import { parseOptions } from './lib/options.ts';
-import { killPid } from './lib/proc.ts';
+import { cpuSeconds, killPid, processTree } from './lib/proc.ts';
 import { computeMedians, computeRatios, renderMarkdown, type MachineInfo, type Medians, type Ratios } from './lib/report.ts';
 import { bulkSummaries, ratioSpreads, renderExtraMarkdown } from './lib/report-extra.ts';
 import { renderScaleMarkdown, runScale, type ScaleResult } from './lib/scale.ts';
@@ -100,7 +100,10 @@ async function main(): Promise<void> {
       if (why) log(`RabbitMQ rows skipped: ${why}`);
       else rabbit = await startRabbitMQ();
     }
-    const configs = systemConfigs(opts, ROOT, redis.port, rabbit?.url ?? null);
+    // RabbitMQ's CPU: its whole process tree (the server script and beam.smp), read from /proc.
+    const server = rabbit;
+    const rabbitCpu = server ? () => processTree(server.pid).reduce((s, p) => s + cpuSeconds(p), 0) : undefined;
+    const configs = systemConfigs(opts, ROOT, redis.port, rabbit?.url ?? null, rabbitCpu);
     log(
       `Celeriac bench: N=${opts.n}, runs=${opts.runs}, rt=${opts.rt}, configs=${configs.map((c) => c.id).join(', ')}; ` +
         `redis-server ${machine.redis} pid ${redis.pid} on 127.0.0.1:${redis.port}; ${machine.nproc} CPU, Node ${machine.node}`,
@@ -192,12 +195,27 @@ function renderAmqpSummary(configs: ReturnType<typeof systemConfigs>, medians: R
   const celery = configs.find((c) => c.system === 'celery-amqp');
   if (rows.length === 0) return '';
   const fmt = (v: number | null | undefined) => (v === undefined || v === null || !Number.isFinite(v) ? '—' : `${v.toFixed(1)}×`);
-  const lines = ['', '### RabbitMQ broker (drain, same run)', '', '| Celeriac on RabbitMQ | drain/s | ÷ Celery 5.2 prefork on RabbitMQ | ÷ Celeriac on Redis, same c |', '|---|--:|--:|--:|'];
+  const cpu = (v: number | null | undefined) => (v === undefined || v === null ? '—' : v.toFixed(3));
+  const lines = [
+    '',
+    '### RabbitMQ broker (drain, same run)',
+    '',
+    '| system | drain/s | ÷ Celery 5.2 prefork on RabbitMQ | ÷ Celeriac on Redis, same c | worker CPU s / 1k | RabbitMQ CPU s / 1k |',
+    '|---|--:|--:|--:|--:|--:|',
+  ];
   for (const c of rows) {
     const own = medians[c.id]?.drainPerSec;
     const py = celery ? medians[celery.id]?.drainPerSec : undefined;
     const redisRow = medians[c.id.replace('-amqp', '')]?.drainPerSec;
-    lines.push(`| ${c.label} | ${own === undefined || own === null ? '—' : Math.round(own).toLocaleString('en-US')} | ${fmt(own && py ? own / py : undefined)} | ${fmt(own && redisRow ? own / redisRow : undefined)} |`);
+    const m = medians[c.id];
+    lines.push(
+      `| ${c.label} | ${own === undefined || own === null ? '—' : Math.round(own).toLocaleString('en-US')} | ${fmt(own && py ? own / py : undefined)} | ${fmt(own && redisRow ? own / redisRow : undefined)} | ${cpu(m?.workerCpuSecPer1k)} | ${cpu(m?.brokerCpuSecPer1k)} |`,
+    );
+  }
+  if (celery) {
+    const m = medians[celery.id];
+    const py = m?.drainPerSec;
+    lines.push(`| ${celery.label} | ${py === undefined || py === null ? '—' : Math.round(py).toLocaleString('en-US')} | 1.0× | — | ${cpu(m?.workerCpuSecPer1k)} | ${cpu(m?.brokerCpuSecPer1k)} |`);
   }
   return lines.join('\n') + '\n';
 }

@@ -7,9 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { connect, type Channel } from 'amqplib';
+import { connect, type Channel, type ConsumeMessage } from 'amqplib';
 import { after, before, describe, test } from 'node:test';
-import { BrokerUnavailable, createApp, createBroker, Worker, type Celeriac } from '../packages/core/src/index.ts';
+import { BrokerUnavailable, buildTaskMessage, createApp, createBroker, Worker, type Celeriac } from '../packages/core/src/index.ts';
+import type { Delivery } from '../packages/core/src/brokers/broker.ts';
 import { routingFromSettings } from '../packages/core/src/brokers/queue-topology.ts';
 import { resolveSettings, type Settings } from '../packages/core/src/config.ts';
 import { fixture } from './helpers/fixtures.ts';
@@ -170,6 +171,44 @@ describe('RabbitMQ broker', { skip: skip ?? false }, () => {
     await waitFor(() => started === 20 && worker.stats.succeeded === 20, 'all 20 ran');
     assert.equal(await ready('prefetch'), 0);
     await worker.stop();
+  });
+
+  test('batched acks: a batch acking deliveries 1, 2, 3, 5 of 6 goes out as one multiple ack (up to 3) and one single ack (5); 4 and 6 stay unacknowledged', async () => {
+    const queue = 'batched-acks';
+    const broker = await createBroker(rabbit!.url, { routing: routingFromSettings(resolveSettings({ taskDefaultQueue: queue, taskQueues: null })) });
+    // Record the basic.ack frames every amqplib channel of this process sends (same class as the consumer's channel).
+    const probe = await connect(rabbit!.url);
+    const proto = Object.getPrototypeOf(await probe.createChannel()) as { ack: (msg: ConsumeMessage, allUpTo?: boolean) => void };
+    const realAck = proto.ack;
+    const frames: [tag: number, multiple: boolean][] = [];
+    proto.ack = function (this: unknown, msg: ConsumeMessage, allUpTo?: boolean) {
+      frames.push([msg.fields.deliveryTag, allUpTo === true]);
+      return realAck.call(this, msg, allUpTo);
+    };
+    try {
+      for (let i = 1; i <= 6; i++) {
+        const message = buildTaskMessage({ taskName: 't.acks', taskId: `ack-${i}`, args: [i], kwargs: {}, origin: 't', replyTo: 'r', serializer: 'json' });
+        await broker.publish(message, { exchange: '', routingKey: queue, queue });
+      }
+      const consumer = await broker.openConsumer([queue]);
+      const got: Delivery[] = [];
+      while (got.length < 6) got.push(...(await consumer.reserve({ max: 6 - got.length, timeoutMs: 3000 })));
+      assert.deepEqual(got.map((d) => d.message?.headers.id), ['ack-1', 'ack-2', 'ack-3', 'ack-4', 'ack-5', 'ack-6']);
+      // Out of order in the batch, with 4 and 6 still held: only 1–3 may be covered by a multiple ack.
+      consumer.ackBeforeRun!([got[4]!, got[0]!, got[2]!, got[1]!]);
+      assert.deepEqual(frames, [
+        [5, false],
+        [3, true],
+      ]);
+      await consumer.close();
+      await waitFor(async () => (await ready(queue)) === 2, 'the 2 unacknowledged messages back in the queue').catch(async () => assert.fail(`${await ready(queue)} ready`));
+      const back = [await rawGet(queue), await rawGet(queue)].map((m) => (m?.properties.headers as { id?: string } | undefined)?.id);
+      assert.deepEqual(back.sort(), ['ack-4', 'ack-6']);
+    } finally {
+      proto.ack = realAck;
+      await probe.close().catch(() => undefined);
+      await broker.close();
+    }
   });
 
   test('priorities with a worker: on an x-max-priority queue a priority 9 task sent last runs before priority 0 ones', async () => {

@@ -37,6 +37,8 @@ export interface RunRecord {
   workerCpuSecPer1k?: number;
   /** Redis CPU seconds (user+sys) per 1,000 tasks over the same window. */
   redisCpuSecPer1k?: number;
+  /** The broker's CPU seconds per 1,000 tasks over the same window, when it is not the bench Redis (RabbitMQ's process tree). */
+  brokerCpuSecPer1k?: number;
   /** Redis commands per task during the drain (incl. those run inside Lua scripts). */
   redisCmdsPerTask?: number;
   /** Redis commands per task of the one-by-one enqueue (all commands the producer process sent, connect included). */
@@ -147,6 +149,7 @@ export async function measureOnce(cfg: SystemConfig, conns: Conns, opts: BenchOp
     let tFirst: number | undefined;
     let cpuFirst = 0;
     let redisCpuFirst = cpu0;
+    let brokerCpuFirst = 0;
     let count = 0;
     while (count < n) {
       if (worker.hasExited()) throw new Error(`${cfg.id} worker exited during the drain (${await worker.exited})\n${worker.stderrTail()}`);
@@ -158,6 +161,7 @@ export async function measureOnce(cfg: SystemConfig, conns: Conns, opts: BenchOp
         tFirst = now;
         cpuFirst = treeCpu(sampler.pids);
         redisCpuFirst = await redisCpu(conns);
+        brokerCpuFirst = cfg.brokerCpuSeconds?.() ?? 0;
       }
       if (count < n) await sleep(opts.pollMs);
     }
@@ -165,6 +169,7 @@ export async function measureOnce(cfg: SystemConfig, conns: Conns, opts: BenchOp
     knownPids = sampler.stop();
     const cpuDone = treeCpu(knownPids);
     const redisCpuDone = await redisCpu(conns);
+    const brokerCpuDone = cfg.brokerCpuSeconds?.();
     const stats = await commandStats(conns);
 
     rec.workerStartupMs = tFirst! - worker.spawnedAt;
@@ -178,6 +183,7 @@ export async function measureOnce(cfg: SystemConfig, conns: Conns, opts: BenchOp
     rec.memSamples = sampler.samples;
     rec.workerCpuSecPer1k = ((cpuDone - cpuFirst) / n) * 1000;
     rec.redisCpuSecPer1k = ((redisCpuDone - redisCpuFirst) / n) * 1000;
+    if (brokerCpuDone !== undefined) rec.brokerCpuSecPer1k = ((brokerCpuDone - brokerCpuFirst) / n) * 1000;
     // Our own polling and INFO calls are not the system's work.
     const drainCmds = perTask(stats, new Map([[cfg.pollCommand, polls], ['info', 3], ['config|resetstat', 1]]), n);
     rec.redisCommands = drainCmds.commands;

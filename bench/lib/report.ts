@@ -15,6 +15,7 @@ export const METRICS = [
   'maxPssMB',
   'workerCpuSecPer1k',
   'redisCpuSecPer1k',
+  'brokerCpuSecPer1k',
   'redisCmdsPerTask',
   'enqueueCmdsPerTask',
   'e2eCmdsPerTask',

@@ -45,6 +45,8 @@ export interface SystemConfig {
   queueLength(c: Conns): Promise<number>;
   /** Empty the broker's queue before a measurement, for brokers other than the bench Redis (flushed anyway). */
   resetBroker?(): Promise<void>;
+  /** CPU seconds the broker has used so far, for brokers other than the bench Redis (RabbitMQ). */
+  brokerCpuSeconds?(): number;
   /** Results stored so far; must be cheap (polled every few ms during drain). */
   countResults(c: Conns): Promise<number>;
   /** The Redis command `countResults` issues (subtracted from command stats). */
@@ -118,7 +120,13 @@ async function amqpPurge(url: string): Promise<void> {
  * the Redis systems' commands with the broker URL switched; results stay on Redis db 1,
  * so the drain is measured the same way.
  */
-export function systemConfigs(opts: BenchOptions, root: string, redisPort: number, amqpUrl: string | null = null): SystemConfig[] {
+export function systemConfigs(
+  opts: BenchOptions,
+  root: string,
+  redisPort: number,
+  amqpUrl: string | null = null,
+  amqpCpuSeconds?: () => number,
+): SystemConfig[] {
   const broker = `redis://127.0.0.1:${redisPort}/0`;
   const backend = `redis://127.0.0.1:${redisPort}/1`;
   const env: NodeJS.ProcessEnv = {
@@ -242,6 +250,7 @@ export function systemConfigs(opts: BenchOptions, root: string, redisPort: numbe
       roundtrip: swap(cfg.roundtrip),
       queueLength: () => amqpQueueLength(url),
       resetBroker: () => amqpPurge(url),
+      ...(amqpCpuSeconds ? { brokerCpuSeconds: amqpCpuSeconds } : {}),
     };
   };
   const amqp = amqpUrl !== null;

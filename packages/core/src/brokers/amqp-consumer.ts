@@ -10,7 +10,8 @@
  * messages. Quorum queues do not take a channel-wide QoS: there the prefetch is
  * set per consumer when consuming starts.
  *
- * Settling: `ack` → basic.ack, `reject` → basic.nack(requeue), `restore` →
+ * Settling: `ack` → basic.ack (one `multiple` ack per batch where the batch is
+ * everything unsettled up to its highest tag, see `ackAll`), `reject` → basic.nack(requeue), `restore` →
  * basic.nack(requeue: true) (RabbitMQ marks it redelivered), `defer` → a confirmed
  * copy in a delay queue (see amqp.ts), then basic.ack. Each delivery's `lease` is
  * the channel it came on: when the channel or connection is lost RabbitMQ requeues
@@ -286,18 +287,43 @@ export class AmqpConsumer implements Consumer {
    * lost channel is not acked (RabbitMQ delivers it again), as with `ack`.
    */
   ackBeforeRun(deliveries: readonly Delivery[]): EarlyAck {
-    for (const d of deliveries) {
-      const msg = this.holding(d, 'ack');
-      if (msg) this.channel!.ack(msg);
-    }
+    this.ackAll(deliveries);
     return { sent: true, landed: Promise.resolve() };
   }
 
   async ack(deliveries: readonly Delivery[]): Promise<void> {
+    this.ackAll(deliveries);
+  }
+
+  /**
+   * basic.ack `deliveries` in as few frames as is safe. A `multiple` ack settles every
+   * unacked delivery of the channel up to its tag, so it may only cover tags below the
+   * oldest delivery still held unsettled (buffered, handed out, or being parked): the
+   * batch's tags below that one go out as one `multiple` ack at the highest of them,
+   * the others (completed out of order) as single acks. Tags of one channel rise in
+   * arrival order, which is `held`'s insertion order, so its first entry is the oldest.
+   */
+  private ackAll(deliveries: readonly Delivery[]): void {
+    const msgs: ConsumeMessage[] = [];
     for (const d of deliveries) {
       const msg = this.holding(d, 'ack');
-      if (msg) this.channel!.ack(msg);
+      if (msg) msgs.push(msg);
     }
+    const ch = this.channel;
+    if (!ch || msgs.length === 0) return;
+    if (msgs.length === 1) {
+      ch.ack(msgs[0]!);
+      return;
+    }
+    const oldestHeld = this.held.values().next().value as ConsumeMessage | undefined;
+    const below = oldestHeld?.fields.deliveryTag ?? Infinity;
+    let upTo: ConsumeMessage | undefined;
+    for (const msg of msgs) {
+      if (msg.fields.deliveryTag < below) {
+        if (!upTo || msg.fields.deliveryTag > upTo.fields.deliveryTag) upTo = msg;
+      } else ch.ack(msg);
+    }
+    if (upTo) ch.ack(upTo, true);
   }
 
   async reject(delivery: Delivery, requeue: boolean): Promise<void> {

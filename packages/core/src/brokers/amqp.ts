@@ -46,7 +46,11 @@ export interface AmqpBrokerOptions {
   heartbeat?: number;
   /** Connect timeout per attempt, ms. Default 4000. */
   connectTimeoutMs?: number;
-  /** Extra amqplib socket options (TLS `ca`, `cert`, `key`...). */
+  /**
+   * Extra amqplib socket options (TLS `ca`, `cert`, `key`...). `noDelay` defaults to
+   * true (TCP_NODELAY, as py-amqp sets it): with Nagle's algorithm on, small frames
+   * (acks, QoS, publishes) wait for the peer's delayed TCP ACK, up to 40 ms on Linux.
+   */
   socketOptions?: Record<string, unknown>;
   connectionEvents?: ConnectionEvents;
   [option: string]: unknown;
@@ -104,7 +108,7 @@ export class AmqpBroker implements Broker {
     this.connectTimeoutMs = options.connectTimeoutMs ?? 4000;
     this.topology = new QueueTopology(options.routing ?? DEFAULT_ROUTING);
     const endpoints = parseAmqpUrls(url, { heartbeatSeconds: typeof options.heartbeat === 'number' ? options.heartbeat : undefined });
-    this.connection = new AmqpConnection(endpoints, { connectTimeoutMs: options.connectTimeoutMs, events: options.connectionEvents, socketOptions: options.socketOptions });
+    this.connection = new AmqpConnection(endpoints, { connectTimeoutMs: options.connectTimeoutMs, events: options.connectionEvents, socketOptions: { noDelay: true, ...options.socketOptions } });
     this.connection.on('lost', () => {
       this.publisher = undefined;
       this.admin = undefined;
