@@ -10,7 +10,8 @@ import { after, before, describe, test } from 'node:test';
 import { createApp, createBroker, buildTaskMessage, Worker, type Celeriac } from '../packages/core/src/index.ts';
 import { routingFromSettings } from '../packages/core/src/brokers/queue-topology.ts';
 import { resolveSettings } from '../packages/core/src/config.ts';
-import { rabbitmqMissing, startRabbitMQ, type RabbitServer } from './helpers/rabbitmq.ts';
+import { rabbitmqMissing, type RabbitServer } from './helpers/rabbitmq.ts';
+import { useRabbitMQ } from './helpers/rabbitmq-shared.ts';
 import { freePort } from './helpers/services.ts';
 
 const skip = rabbitmqMissing();
@@ -18,7 +19,7 @@ let rabbit: RabbitServer | undefined;
 const apps: Celeriac[] = [];
 
 before(async () => {
-  if (!skip) rabbit = await startRabbitMQ();
+  if (!skip) rabbit = await useRabbitMQ();
 });
 after(async () => {
   for (const a of apps) await a.close();

@@ -9,7 +9,8 @@ import { after, before, describe, test } from 'node:test';
 import { Worker } from '../packages/core/src/index.ts';
 import { app, closeRecorder, who } from './apps/interop-app.ts';
 import { pythonCeleryMissing, redisClient, runPythonProducer, startCeleriacWorker, startPythonWorker, type InteropEnv, type PeerProcess } from './helpers/python-celery.ts';
-import { rabbitmqMissing, startRabbitMQ, type RabbitServer } from './helpers/rabbitmq.ts';
+import { rabbitmqMissing, type RabbitServer } from './helpers/rabbitmq.ts';
+import { useRabbitMQ } from './helpers/rabbitmq-shared.ts';
 import { missing, REDIS_SERVER, startRedis, type RedisServer } from './helpers/services.ts';
 
 const skip = rabbitmqMissing() ?? missing(REDIS_SERVER, 'apt-get install redis-server') ?? pythonCeleryMissing();
@@ -21,7 +22,7 @@ let env: InteropEnv;
 
 before(async () => {
   if (skip) return;
-  [rabbit, redis] = await Promise.all([startRabbitMQ(), startRedis()]);
+  [rabbit, redis] = await Promise.all([useRabbitMQ(), startRedis()]);
   env = { INTEROP_BROKER_URL: rabbit.url, INTEROP_BACKEND_URL: redis.url(1), INTEROP_RECORD_URL: redis.url(2) };
   process.env.INTEROP_RECORD_URL = env.INTEROP_RECORD_URL;
   app.configure({ brokerUrl: env.INTEROP_BROKER_URL, resultBackend: env.INTEROP_BACKEND_URL });

@@ -15,7 +15,7 @@ import { freePort, missing } from './services.ts';
 
 /** Debian's server script (run directly: /usr/sbin/rabbitmq-server switches to the rabbitmq user). */
 export const RABBITMQ_SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server';
-const RABBITMQCTL = '/usr/lib/rabbitmq/bin/rabbitmqctl';
+export const RABBITMQCTL = '/usr/lib/rabbitmq/bin/rabbitmqctl';
 const EPMD = '/usr/bin/epmd';
 
 /** Why RabbitMQ cannot be used here (null when it can). Throws in CI. */
@@ -31,6 +31,20 @@ export interface RabbitOptions {
   extraConfig?: string[];
   /** `rabbit` application settings for advanced.config (Erlang terms), e.g. `{channel_tick_interval, 500}`. */
   advancedRabbit?: string[];
+  /** Enable the management plugin's HTTP API on a free 127.0.0.1 port (`ctlTarget.httpPort`). */
+  management?: boolean;
+}
+
+/** Node name, cookie folder and epmd port of a running node: enough for `rabbitmqctl -n` from any process. */
+export interface RabbitCtlTarget {
+  /** AMQP port on 127.0.0.1. */
+  port: number;
+  node: string;
+  /** The folder holding `.erlang.cookie` (the server's HOME). */
+  home: string;
+  epmdPort: number;
+  /** The management HTTP API's port (guest/guest), when started with `management: true`. */
+  httpPort?: number;
 }
 
 /** A running private RabbitMQ. */
@@ -40,6 +54,8 @@ export interface RabbitServer {
   url: string;
   /** The process group id (= the pid of the server script we started). */
   pid: number;
+  /** What a `rabbitmqctl` in another process needs to reach this node (see rabbitmq-shared.ts). */
+  ctlTarget: RabbitCtlTarget;
   /** Run rabbitmqctl against this node (asynchronously: an in-process worker keeps running); resolves with stdout. */
   ctl(args: string[]): Promise<string>;
   /** Stop gracefully and start again on the same ports and data (durable queues survive). */
@@ -68,6 +84,7 @@ async function portOpen(port: number): Promise<boolean> {
 export async function startRabbitMQ(options: RabbitOptions = {}): Promise<RabbitServer> {
   const dir = mkdtempSync(join(tmpdir(), 'celeriac-rabbit-'));
   const [port, distPort, epmdPort] = [await freePort(), await freePort(), await freePort()];
+  const httpPort = options.management ? await freePort() : undefined;
   const node = `celeriac-${process.pid}-${port}@localhost`;
   const conf = [
     `listeners.tcp.1 = 127.0.0.1:${port}`,
@@ -75,12 +92,13 @@ export async function startRabbitMQ(options: RabbitOptions = {}): Promise<Rabbit
     'log.console = false',
     'log.file.level = warning',
     ...(options.consumerTimeoutMs !== undefined ? [`consumer_timeout = ${options.consumerTimeoutMs}`] : []),
+    ...(httpPort !== undefined ? ['management.tcp.ip = 127.0.0.1', `management.tcp.port = ${httpPort}`] : []),
     ...(options.extraConfig ?? []),
   ];
   writeFileSync(join(dir, 'rabbitmq.conf'), conf.join('\n') + '\n');
   const advanced = options.advancedRabbit?.length ? `[{rabbit, [${options.advancedRabbit.join(', ')}]}].\n` : '[].\n';
   writeFileSync(join(dir, 'advanced.config'), advanced);
-  writeFileSync(join(dir, 'enabled_plugins'), '[].\n');
+  writeFileSync(join(dir, 'enabled_plugins'), httpPort !== undefined ? '[rabbitmq_management].\n' : '[].\n');
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     HOME: dir, // the Erlang cookie
@@ -183,6 +201,7 @@ export async function startRabbitMQ(options: RabbitOptions = {}): Promise<Rabbit
     get pid() {
       return child?.pid ?? -1;
     },
+    ctlTarget: { port, node, home: dir, epmdPort, ...(httpPort !== undefined ? { httpPort } : {}) },
     ctl(args: string[]): Promise<string> {
       return new Promise((resolve, reject) => {
         execFile(RABBITMQCTL, ['-n', node, ...args], { env, encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => {
