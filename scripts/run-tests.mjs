@@ -32,11 +32,23 @@ const SERIAL = new Set([
 ]);
 
 /**
- * Files of the parallel pass that take longest, longest first (measured on the 2-core
- * machine, 2026-12-02): started first so no lane ends with one long file alone.
+ * Files of the parallel pass that take longest, roughly longest first (from the top-level
+ * test durations of a full run on the 2-core machine, 2026-12-02, plus files known to boot
+ * browsers/frameworks/sentinels): started first so no lane ends with one long file alone.
  */
 const SLOW_FIRST = [
   'test/amqp-control.test.ts',
+  'test/amqp-interop.test.ts',
+  'test/beat-cli.test.ts',
+  'test/amqp-routing.test.ts',
+  'test/beat-interop.test.ts',
+  'test/amqp-fault.test.ts',
+  'test/nest-frameworks.test.ts',
+  'test/dashboard-browser.test.ts',
+  'test/redis-sentinel.test.ts',
+  'test/canvas-redis.test.ts',
+  'test/amqp-eta.test.ts',
+  'test/amqp-broker.test.ts',
 ];
 
 const all = process.argv.length > 2 ? process.argv.slice(2) : readdirSync('test').filter((f) => f.endsWith('.test.ts')).sort().map((f) => `test/${f}`);
