@@ -37,16 +37,22 @@ const SERIAL = new Set([
  * browsers/frameworks/sentinels): started first so no lane ends with one long file alone.
  */
 const SLOW_FIRST = [
+  'test/fresh-clone.test.ts',
   'test/amqp-control.test.ts',
-  'test/amqp-interop.test.ts',
-  'test/beat-cli.test.ts',
-  'test/amqp-routing.test.ts',
-  'test/beat-interop.test.ts',
-  'test/amqp-fault.test.ts',
   'test/nest-frameworks.test.ts',
+  'test/amqp-interop.test.ts',
   'test/dashboard-browser.test.ts',
+  'test/express-adapter.test.ts',
+  'test/events.test.ts',
+  'test/amqp-routing.test.ts',
+  'test/cli-multi.test.ts',
+  'test/beat-cli.test.ts',
+  'test/beat-interop.test.ts',
+  'test/interop-canvas.test.ts',
+  'test/amqp-fault.test.ts',
   'test/redis-sentinel.test.ts',
   'test/canvas-redis.test.ts',
+  'test/cli.test.ts',
   'test/amqp-eta.test.ts',
   'test/amqp-broker.test.ts',
 ];
