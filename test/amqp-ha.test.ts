@@ -10,7 +10,8 @@ import { after, before, describe, test } from 'node:test';
 import { createApp, createBroker, buildTaskMessage, Worker, type Celeriac } from '../packages/core/src/index.ts';
 import { routingFromSettings } from '../packages/core/src/brokers/queue-topology.ts';
 import { resolveSettings } from '../packages/core/src/config.ts';
-import { rabbitmqMissing, useRabbitMQ, type RabbitServer } from './helpers/rabbitmq.ts';
+import { rabbitmqMissing, type RabbitServer } from './helpers/rabbitmq.ts';
+import { useRabbitMQ } from './helpers/rabbitmq-shared.ts';
 import { freePort } from './helpers/services.ts';
 
 const skip = rabbitmqMissing();

@@ -9,7 +9,8 @@ import { after, before, describe, test } from 'node:test';
 import { Worker } from '../packages/core/src/index.ts';
 import { app, closeRecorder, who } from './apps/interop-app.ts';
 import { pythonCeleryMissing, redisClient, runPythonProducer, startCeleriacWorker, startPythonWorker, type InteropEnv, type PeerProcess } from './helpers/python-celery.ts';
-import { rabbitmqMissing, useRabbitMQ, type RabbitServer } from './helpers/rabbitmq.ts';
+import { rabbitmqMissing, type RabbitServer } from './helpers/rabbitmq.ts';
+import { useRabbitMQ } from './helpers/rabbitmq-shared.ts';
 import { missing, REDIS_SERVER, startRedis, type RedisServer } from './helpers/services.ts';
 
 const skip = rabbitmqMissing() ?? missing(REDIS_SERVER, 'apt-get install redis-server') ?? pythonCeleryMissing();

@@ -15,7 +15,8 @@ import { AmqpConnection } from '../packages/core/src/brokers/amqp-connection.ts'
 import { AmqpRevokedStream, REVOKED_STREAM } from '../packages/core/src/brokers/amqp-revoked.ts';
 import { parseAmqpUrls } from '../packages/core/src/brokers/amqp-url.ts';
 import { pythonCeleryMissing, runCeleryCli, startCeleriacWorker, startPythonWorker, type InteropEnv, type PeerProcess } from './helpers/python-celery.ts';
-import { rabbitmqMissing, useRabbitMQ, type RabbitServer } from './helpers/rabbitmq.ts';
+import { rabbitmqMissing, type RabbitServer } from './helpers/rabbitmq.ts';
+import { useRabbitMQ } from './helpers/rabbitmq-shared.ts';
 import { missing, REDIS_SERVER, startRedis, type RedisServer } from './helpers/services.ts';
 import { waitFor } from './helpers/worker-process.ts';
 

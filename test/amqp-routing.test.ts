@@ -11,7 +11,8 @@ import { connect } from 'amqplib';
 import { after, before, describe, test } from 'node:test';
 import { createApp, Worker, type Celeriac, type TaskContext } from '../packages/core/src/index.ts';
 import type { QueueSpec } from '../packages/core/src/config.ts';
-import { rabbitmqMissing, useRabbitMQ, type RabbitServer } from './helpers/rabbitmq.ts';
+import { rabbitmqMissing, type RabbitServer } from './helpers/rabbitmq.ts';
+import { useRabbitMQ } from './helpers/rabbitmq-shared.ts';
 import { pythonCeleryMissing, redisClient, runPythonProducer, startPythonWorker, type InteropEnv } from './helpers/python-celery.ts';
 import { missing, REDIS_SERVER, startRedis, type RedisServer } from './helpers/services.ts';
 

@@ -1,13 +1,14 @@
 /**
  * The conformance suite every broker and every result backend runs: the same
  * behaviours through the interfaces, on memory://, a real Redis and a real
- * RabbitMQ (one private rabbitmq-server for the file).
+ * RabbitMQ (a vhost of its own on the run's shared node: helpers/rabbitmq-shared.ts).
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { buildTaskMessage, createBackend, createBroker, TimeoutError, type Broker, type Consumer, type Delivery, type ResultBackend } from '../packages/core/src/index.ts';
-import { rabbitmqMissing, useRabbitMQ, type RabbitServer } from './helpers/rabbitmq.ts';
+import { rabbitmqMissing, type RabbitServer } from './helpers/rabbitmq.ts';
+import { useRabbitMQ } from './helpers/rabbitmq-shared.ts';
 import { missing, REDIS_SERVER, startRedis, type RedisServer } from './helpers/services.ts';
 
 const redisSkip = missing(REDIS_SERVER, 'apt-get install redis-server');

@@ -12,7 +12,8 @@ import { createApp, type Celeriac, RemoteTaskError } from '../packages/core/src/
 import { rememberReplyTo } from '../packages/core/src/backends/rpc-reply-to.ts';
 import { fixture } from './helpers/fixtures.ts';
 import { pythonCeleryMissing, runPythonProducer, startCeleriacWorker, startPythonWorker, type InteropEnv, type PeerProcess } from './helpers/python-celery.ts';
-import { rabbitmqMissing, useRabbitMQ, type RabbitServer } from './helpers/rabbitmq.ts';
+import { rabbitmqMissing, type RabbitServer } from './helpers/rabbitmq.ts';
+import { useRabbitMQ } from './helpers/rabbitmq-shared.ts';
 import { missing, REDIS_SERVER, startRedis, type RedisServer } from './helpers/services.ts';
 
 const skip = rabbitmqMissing() ?? missing(REDIS_SERVER, 'apt-get install redis-server') ?? pythonCeleryMissing();

@@ -15,7 +15,7 @@ import { freePort, missing } from './services.ts';
 
 /** Debian's server script (run directly: /usr/sbin/rabbitmq-server switches to the rabbitmq user). */
 export const RABBITMQ_SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server';
-const RABBITMQCTL = '/usr/lib/rabbitmq/bin/rabbitmqctl';
+export const RABBITMQCTL = '/usr/lib/rabbitmq/bin/rabbitmqctl';
 const EPMD = '/usr/bin/epmd';
 
 /** Why RabbitMQ cannot be used here (null when it can). Throws in CI. */
@@ -31,6 +31,20 @@ export interface RabbitOptions {
   extraConfig?: string[];
   /** `rabbit` application settings for advanced.config (Erlang terms), e.g. `{channel_tick_interval, 500}`. */
   advancedRabbit?: string[];
+  /** Enable the management plugin's HTTP API on a free 127.0.0.1 port (`ctlTarget.httpPort`). */
+  management?: boolean;
+}
+
+/** Node name, cookie folder and epmd port of a running node: enough for `rabbitmqctl -n` from any process. */
+export interface RabbitCtlTarget {
+  /** AMQP port on 127.0.0.1. */
+  port: number;
+  node: string;
+  /** The folder holding `.erlang.cookie` (the server's HOME). */
+  home: string;
+  epmdPort: number;
+  /** The management HTTP API's port (guest/guest), when started with `management: true`. */
+  httpPort?: number;
 }
 
 /** A running private RabbitMQ. */
@@ -40,6 +54,8 @@ export interface RabbitServer {
   url: string;
   /** The process group id (= the pid of the server script we started). */
   pid: number;
+  /** What a `rabbitmqctl` in another process needs to reach this node (see rabbitmq-shared.ts). */
+  ctlTarget: RabbitCtlTarget;
   /** Run rabbitmqctl against this node (asynchronously: an in-process worker keeps running); resolves with stdout. */
   ctl(args: string[]): Promise<string>;
   /** Stop gracefully and start again on the same ports and data (durable queues survive). */
@@ -52,64 +68,8 @@ export interface RabbitServer {
   kill(options?: { hard?: boolean }): Promise<void>;
   /** Start again after `kill`. */
   start(): Promise<void>;
-  /** Stop and remove the data (a shared node: delete this file's vhost). */
+  /** Stop and remove the data. */
   stop(): Promise<void>;
-  /** How other processes reach this node's rabbitmqctl (see `useRabbitMQ`). */
-  share?: SharedRabbit;
-}
-
-/** A node started once per test run (scripts/run-tests.mjs), as the test files find it in `SHARED_RABBITMQ_ENV`. */
-export interface SharedRabbit {
-  port: number;
-  node: string;
-  /** Its HOME (the Erlang cookie rabbitmqctl needs). */
-  home: string;
-  epmdPort: number;
-}
-
-/** The environment variable scripts/run-tests.mjs sets to a `SharedRabbit` JSON for the files it runs. */
-export const SHARED_RABBITMQ_ENV = 'CELERIAC_TEST_RABBITMQ';
-
-/** Commands that act inside one vhost: a file on the shared node gets its own vhost added. */
-const VHOST_COMMANDS = new Set(['list_queues', 'list_exchanges', 'list_bindings', 'list_consumers', 'purge_queue', 'delete_queue', 'list_permissions']);
-
-function runCtl(node: string, env: NodeJS.ProcessEnv, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(RABBITMQCTL, ['-n', node, ...args], { env, encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`rabbitmqctl ${args.join(' ')} failed: ${stderr || stdout || err.message}`));
-      else resolve(stdout);
-    });
-  });
-}
-
-let vhostCount = 0;
-
-/**
- * The RabbitMQ of a test file that does not restart it: a vhost of its own on the
- * run's shared node when scripts/run-tests.mjs started one (`SHARED_RABBITMQ_ENV`),
- * else a private node (`startRabbitMQ`). `ctl` adds `-p <vhost>` to per-vhost
- * commands; `restart` / `kill` / `start` refuse on the shared node (files that
- * restart the broker use `startRabbitMQ`); `stop` deletes the vhost.
- */
-export async function useRabbitMQ(): Promise<RabbitServer> {
-  const raw = process.env[SHARED_RABBITMQ_ENV];
-  if (!raw) return startRabbitMQ();
-  const shared = JSON.parse(raw) as SharedRabbit;
-  const env: NodeJS.ProcessEnv = { ...process.env, HOME: shared.home, ERL_EPMD_PORT: String(shared.epmdPort), ERL_EPMD_ADDRESS: '127.0.0.1' };
-  const vhost = `celeriac-${process.pid}-${++vhostCount}`;
-  await runCtl(shared.node, env, ['add_vhost', vhost]);
-  await runCtl(shared.node, env, ['set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*']);
-  const refuse = () => Promise.reject(new Error('This file uses the shared RabbitMQ node of the test run: restart it only on a private node (startRabbitMQ()).'));
-  return {
-    port: shared.port,
-    url: `amqp://guest:guest@127.0.0.1:${shared.port}/${vhost}`,
-    pid: -1,
-    ctl: (args) => runCtl(shared.node, env, VHOST_COMMANDS.has(args[0] ?? '') ? [args[0]!, '-p', vhost, ...args.slice(1)] : args),
-    restart: refuse,
-    kill: refuse,
-    start: refuse,
-    stop: () => runCtl(shared.node, env, ['delete_vhost', vhost]).then(() => undefined),
-  };
 }
 
 async function portOpen(port: number): Promise<boolean> {
@@ -124,6 +84,7 @@ async function portOpen(port: number): Promise<boolean> {
 export async function startRabbitMQ(options: RabbitOptions = {}): Promise<RabbitServer> {
   const dir = mkdtempSync(join(tmpdir(), 'celeriac-rabbit-'));
   const [port, distPort, epmdPort] = [await freePort(), await freePort(), await freePort()];
+  const httpPort = options.management ? await freePort() : undefined;
   const node = `celeriac-${process.pid}-${port}@localhost`;
   const conf = [
     `listeners.tcp.1 = 127.0.0.1:${port}`,
@@ -131,12 +92,13 @@ export async function startRabbitMQ(options: RabbitOptions = {}): Promise<Rabbit
     'log.console = false',
     'log.file.level = warning',
     ...(options.consumerTimeoutMs !== undefined ? [`consumer_timeout = ${options.consumerTimeoutMs}`] : []),
+    ...(httpPort !== undefined ? ['management.tcp.ip = 127.0.0.1', `management.tcp.port = ${httpPort}`] : []),
     ...(options.extraConfig ?? []),
   ];
   writeFileSync(join(dir, 'rabbitmq.conf'), conf.join('\n') + '\n');
   const advanced = options.advancedRabbit?.length ? `[{rabbit, [${options.advancedRabbit.join(', ')}]}].\n` : '[].\n';
   writeFileSync(join(dir, 'advanced.config'), advanced);
-  writeFileSync(join(dir, 'enabled_plugins'), '[].\n');
+  writeFileSync(join(dir, 'enabled_plugins'), httpPort !== undefined ? '[rabbitmq_management].\n' : '[].\n');
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     HOME: dir, // the Erlang cookie
@@ -239,8 +201,15 @@ export async function startRabbitMQ(options: RabbitOptions = {}): Promise<Rabbit
     get pid() {
       return child?.pid ?? -1;
     },
-    ctl: (args: string[]) => runCtl(node, env, args),
-    share: { port, node, home: dir, epmdPort },
+    ctlTarget: { port, node, home: dir, epmdPort, ...(httpPort !== undefined ? { httpPort } : {}) },
+    ctl(args: string[]): Promise<string> {
+      return new Promise((resolve, reject) => {
+        execFile(RABBITMQCTL, ['-n', node, ...args], { env, encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => {
+          if (err) reject(new Error(`rabbitmqctl ${args.join(' ')} failed: ${stderr || stdout || err.message}`));
+          else resolve(stdout);
+        });
+      });
+    },
     async restart() {
       await kill();
       await launch();
