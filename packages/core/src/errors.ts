@@ -6,6 +6,29 @@ export class CeleriacError extends Error {
   override name = 'CeleriacError';
 }
 
+/**
+ * A broker or result backend could not be reached, or refused us, at connection time:
+ * `Cannot connect to <masked url>: <reason>. <fix>`. `retryable` is false for mistakes
+ * that waiting will not fix (a login, a permission, a TLS certificate).
+ */
+export class ConnectError extends CeleriacError {
+  override name = 'ConnectError';
+  constructor(
+    /** The masked URL (of the endpoint that failed last). */
+    readonly displayUrl: string,
+    /** Short reason, e.g. `Connection refused`. */
+    readonly reason: string,
+    /** A connection-level failure (refused, timed out...) rather than a login or configuration mistake. */
+    readonly retryable: boolean,
+    fix = '',
+  ) {
+    super(`Cannot connect to ${displayUrl}: ${reason}.${fix ? ` ${fix}` : ''}`);
+  }
+}
+
+/** Node/OpenSSL error codes of a TLS certificate or handshake problem (not worth retrying). */
+export const TLS_ERROR_CODES = /CERT|SELF_SIGNED|UNABLE_TO_|ERR_TLS|ERR_SSL|EPROTO/;
+
 /** A configuration value is missing or invalid. */
 export class ConfigurationError extends CeleriacError {
   override name = 'ConfigurationError';

@@ -6,7 +6,7 @@
  */
 import { connect as connectTcp, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
-import { CeleriacError } from './errors.js';
+import { ConnectError, TLS_ERROR_CODES } from './errors.js';
 import { describeRedisError, type RedisConnectionSettings } from './redis-connection.js';
 import { encodeCommand, ReplyReader } from './redis-resp.js';
 import { resolveMasterAddress } from './redis-sentinel-lookup.js';
@@ -52,22 +52,10 @@ function isIpAddress(host: string): boolean {
 }
 
 /** Why a Redis server cannot be used; `retryable` is false for mistakes that waiting will not fix. */
-export class RedisConnectError extends CeleriacError {
+export class RedisConnectError extends ConnectError {
   override name = 'RedisConnectError';
-  constructor(
-    /** The masked URL. */
-    readonly displayUrl: string,
-    /** Short reason, e.g. `Connection refused`. */
-    readonly reason: string,
-    /** Connection-level failure (refused, timed out...) rather than a configuration mistake. */
-    readonly retryable: boolean,
-    fix = '',
-  ) {
-    super(`Cannot connect to ${displayUrl}: ${reason}.${fix ? ` ${fix}` : ''}`);
-  }
 }
 
-const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_|ERR_TLS|ERR_SSL|EPROTO/;
 
 /**
  * Connect once, log in, select the database and check the server is not in
@@ -99,7 +87,7 @@ function probeSocket(settings: RedisConnectionSettings, socket: Socket, timeoutM
     const timer = setTimeout(() => finish(new RedisConnectError(url, `no answer within ${timeoutMs} ms`, true)), timeoutMs);
     socket.on('error', (err) => {
       const code = (err as NodeJS.ErrnoException).code ?? '';
-      if (TLS_CODES.test(code) || /certificate|ssl|tls/i.test(err.message)) {
+      if (TLS_ERROR_CODES.test(code) || /certificate|ssl|tls/i.test(err.message)) {
         return finish(new RedisConnectError(url, `TLS handshake failed (${err.message})`, false,
           'Give the server\'s CA with ?ssl_ca_certs=/path/ca.pem in the URL or the redis.tls.ca transport option, or use redis:// if the server does not speak TLS.'));
       }

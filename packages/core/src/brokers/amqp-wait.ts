@@ -12,35 +12,23 @@
  * TLS certificate problem is not retried: it throws at once with the reason.
  */
 import { connect } from 'amqplib';
-import { CeleriacError } from '../errors.js';
+import { ConnectError, TLS_ERROR_CODES } from '../errors.js';
 import type { WaitForRedisOptions } from '../wait-for-redis.js';
 import { startupRetryInterval } from '../wait-for-redis.js';
 import { describeAmqpError } from './amqp-connection.js';
 import { parseAmqpUrls, type AmqpEndpoint } from './amqp-url.js';
 
 /** RabbitMQ could not be reached (or refused us) at start-up. */
-export class AmqpConnectError extends CeleriacError {
+export class AmqpConnectError extends ConnectError {
   override name = 'AmqpConnectError';
-  constructor(
-    /** The masked URL of the endpoint that failed last. */
-    readonly displayUrl: string,
-    /** Short reason, e.g. `Connection refused`. */
-    readonly reason: string,
-    /** A connection-level failure (refused, timed out...) rather than a login or configuration mistake. */
-    readonly retryable: boolean,
-    fix = '',
-  ) {
-    super(`Cannot connect to ${displayUrl}: ${reason}.${fix ? ` ${fix}` : ''}`);
-  }
 }
 
-const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_|ERR_TLS|ERR_SSL|EPROTO/;
 
 /** Is this failure something waiting can fix? Logins, vhost permissions and TLS certificates are not. */
 function classify(err: unknown): { reason: string; retryable: boolean; fix: string } {
   const reason = describeAmqpError(err);
   const code = String((err as NodeJS.ErrnoException | undefined)?.code ?? '');
-  if (TLS_CODES.test(code)) return { reason, retryable: false, fix: 'Check the TLS certificates (brokerTransportOptions.socketOptions: ca, cert, key).' };
+  if (TLS_ERROR_CODES.test(code)) return { reason, retryable: false, fix: 'Check the TLS certificates (brokerTransportOptions.socketOptions: ca, cert, key).' };
   if (/\b403\b|ACCESS.REFUSED/i.test(reason)) return { reason, retryable: false, fix: 'Check the user name and password in the broker URL.' };
   if (/\b530\b|NOT.ALLOWED/i.test(reason)) return { reason, retryable: false, fix: 'Check the vhost in the broker URL and that the user may open it (rabbitmqctl set_permissions).' };
   return { reason, retryable: true, fix: '' };
