@@ -77,7 +77,9 @@ describe('multi with real workers on Redis', { skip: skip ?? false }, () => {
     assert.equal(stats[`celery2@${host}`]!.pool['max-concurrency'], 2);
     assert.equal(stats[`celery1@${host}`]!.pid, pids[0]);
     assert.equal(await (await app.sendTask('ctl.add', [20, 22])).get({ timeout: 10_000 }), 42);
-    assert.match(readFileSync(join(dir, 'celery1.log'), 'utf8') + readFileSync(join(dir, 'celery2.log'), 'utf8'), /ctl\.add\[.*\] succeeded/);
+    // The result is stored before the worker's log line reaches its file: wait for the line.
+    const logs = () => readFileSync(join(dir, 'celery1.log'), 'utf8') + readFileSync(join(dir, 'celery2.log'), 'utf8');
+    await waitFor(() => /ctl\.add\[.*\] succeeded/.test(logs()), 10_000, 'the succeeded line in a node log');
 
     const again = await runCli(['multi', 'start', '2', ...common], {}, 60_000);
     assert.equal(again.code, 1);
