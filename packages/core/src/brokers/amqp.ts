@@ -36,7 +36,7 @@ import { AmqpConnection, AmqpConnectionError } from './amqp-connection.js';
 import { AmqpConsumer } from './amqp-consumer.js';
 import { AmqpChannelError, explainChannelError } from './amqp-errors.js';
 import { parseAmqpUrls } from './amqp-url.js';
-import { QueueTopology, type BrokerRouting, type QueueDeclaration } from './queue-topology.js';
+import { DEFAULT_BROKER_ROUTING, QueueTopology, type BrokerRouting, type QueueDeclaration } from './queue-topology.js';
 
 /** Options of the AMQP transport. */
 export interface AmqpBrokerOptions {
@@ -56,15 +56,6 @@ export interface AmqpBrokerOptions {
   [option: string]: unknown;
 }
 
-const DEFAULT_ROUTING: BrokerRouting = {
-  queues: null,
-  defaultQueue: 'celery',
-  defaultExchange: 'celery',
-  defaultExchangeType: 'direct',
-  defaultRoutingKey: 'celery',
-  createMissingQueues: true,
-  queueMaxPriority: null,
-};
 
 /** Prefix of the ETA delay queues and their exchanges. */
 export const DELAY_PREFIX = 'celeriac.delay.';
@@ -106,7 +97,7 @@ export class AmqpBroker implements Broker {
   constructor(url: string, options: AmqpBrokerOptions = {}) {
     this.displayUrl = maskUrl(url);
     this.connectTimeoutMs = options.connectTimeoutMs ?? 4000;
-    this.topology = new QueueTopology(options.routing ?? DEFAULT_ROUTING);
+    this.topology = new QueueTopology(options.routing ?? DEFAULT_BROKER_ROUTING);
     const endpoints = parseAmqpUrls(url, { heartbeatSeconds: typeof options.heartbeat === 'number' ? options.heartbeat : undefined });
     this.connection = new AmqpConnection(endpoints, { connectTimeoutMs: options.connectTimeoutMs, events: options.connectionEvents, socketOptions: { noDelay: true, ...options.socketOptions } });
     this.connection.on('lost', () => {

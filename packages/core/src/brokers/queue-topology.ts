@@ -21,6 +21,17 @@ export interface BrokerRouting {
   queueMaxPriority: number | null;
 }
 
+/** Celery's defaults when no settings are passed: the `celery` queue on the `celery` direct exchange. */
+export const DEFAULT_BROKER_ROUTING: BrokerRouting = {
+  queues: null,
+  defaultQueue: 'celery',
+  defaultExchange: 'celery',
+  defaultExchangeType: 'direct',
+  defaultRoutingKey: 'celery',
+  createMissingQueues: true,
+  queueMaxPriority: null,
+};
+
 /** The routing part of `settings`. */
 export function routingFromSettings(s: Settings): BrokerRouting {
   return {

@@ -72,7 +72,7 @@ import { RedisConsumer, type RedisConsumerContext } from './redis-consumer.js';
 import { encodeEnvelope, messagePriority } from './redis-envelope.js';
 import { bindingSetKey, bindingWrites, fanoutChannel, fanoutSubscription, lookupQueues, parseBindingMember, type BindingRow } from './redis-exchange.js';
 import { RedisFanoutInlet } from './redis-fanout-inlet.js';
-import { QueueTopology, type BrokerRouting } from './queue-topology.js';
+import { DEFAULT_BROKER_ROUTING, QueueTopology, type BrokerRouting } from './queue-topology.js';
 import type { QueueSpec } from '../config.js';
 
 /** Options of the Redis transport. */
@@ -104,15 +104,6 @@ export interface RedisBrokerOptions {
 }
 
 const SEP = '\x06\x16';
-const DEFAULT_ROUTING: BrokerRouting = {
-  queues: null,
-  defaultQueue: 'celery',
-  defaultExchange: 'celery',
-  defaultExchangeType: 'direct',
-  defaultRoutingKey: 'celery',
-  createMissingQueues: true,
-  queueMaxPriority: null,
-};
 /** Most values in one LPUSH of `publishMany` (keeps each command short for Redis). */
 const LPUSH_CHUNK = 1000;
 
@@ -150,7 +141,7 @@ export class RedisBroker implements Broker {
     if (options.globalKeyprefix) throw new ConfigurationError('broker_transport_options.global_keyprefix is not supported by the Celeriac Redis transport yet; remove it (and from the Python side) or use a separate Redis db.');
     if (steps[0] !== 0) throw new ConfigurationError(`prioritySteps must start with 0 (kombu's bare queue list), got ${JSON.stringify(options.prioritySteps)}.`);
     this.bindingCacheMs = options.bindingCacheMs ?? 5_000;
-    this.topology = new QueueTopology(options.routing ?? DEFAULT_ROUTING);
+    this.topology = new QueueTopology(options.routing ?? DEFAULT_BROKER_ROUTING);
     const connection = resolveRedisConnection(url, options.redis, options);
     this.db = connection.db;
     this.redis = createRedisClient(connection, { redis: { enableAutoPipelining: true, ...options.redis }, events: options.connectionEvents });
