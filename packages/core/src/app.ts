@@ -210,7 +210,7 @@ export class Celeriac {
   /**
    * Send many tasks in one batch: every message is built first (a bad item throws
    * before anything is sent), then the broker publishes them together (Redis: one
-   * MULTI/EXEC). Each message is byte for byte what `sendTask` would send for the
+   * MULTI/EXEC, or one LPUSH for up to 1,000 messages to one list). Each message is byte for byte what `sendTask` would send for the
    * same item. Resolves with one `AsyncResult` per item, in order. While the broker
    * is unreachable the whole batch is retried like one `sendTask`, per the first
    * item's `retry` / `retryPolicy` (defaults: `taskPublishRetry`,

@@ -267,7 +267,8 @@ export class RedisBroker implements Broker {
   }
 
   /**
-   * Publish a batch in one MULTI/EXEC pipeline: all of it lands or none of it.
+   * Publish a batch in one MULTI/EXEC pipeline (or, for up to 1,000 messages to
+   * one list, one LPUSH): all of it lands or none of it.
    * Envelopes for the same list go in one LPUSH (up to 1,000 values each), in
    * order, so they are consumed in the order given; each envelope is what
    * `publish` writes for that message.
@@ -297,6 +298,16 @@ export class RedisBroker implements Broker {
         let envelopes = lists.get(key);
         if (!envelopes) lists.set(key, (envelopes = []));
         envelopes.push(envelope);
+      }
+    }
+    if (fanouts.length === 0 && lists.size === 1) {
+      const [[key, envelopes]] = lists;
+      if (envelopes.length <= LPUSH_CHUNK) {
+        // One LPUSH is atomic by itself: no MULTI/EXEC around it, and its bytes go to the
+        // socket as built (a pipeline copies all its commands into one more Buffer).
+        await this.redis.sendCommand(new EnvelopeLpush(key, envelopes));
+        if (this.replication) await this.replication.afterWrites();
+        return;
       }
     }
     const multi = this.redis.multi();
