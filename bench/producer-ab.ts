@@ -4,7 +4,7 @@
  * interleaved round by round on one private redis-server. Nothing is consumed:
  * each measurement starts from FLUSHALL and checks the queued count.
  *
- *   node --import tsx bench/producer-ab.ts [--base=<core esm index.js>] [--rounds=5] [--n=10000] [--batch=1000] [--chunk=1000] [--modes=bulk,single] [--bullmq=0]
+ *   node --import tsx bench/producer-ab.ts [--base=<core esm index.js>] [--new=<core esm index.js>] [--rounds=5] [--n=10000] [--batch=1000] [--chunk=1000] [--modes=bulk,single] [--bullmq=0]
  *
  * `--modes=bulk,single` picks the measurements, `--bullmq=0` leaves BullMQ out.
  * `--base` is an older build of packages/core (e.g. a copy of dist/esm made before
@@ -28,6 +28,8 @@ const n = num('n', 10_000);
 const batch = num('batch', 1000);
 const chunk = num('chunk', 1000);
 const base = args.get('base');
+/** The build under test; default the workspace's packages/core (via @celeriac/core). */
+const current = args.get('new');
 const modes = (args.get('modes') ?? 'bulk,single').split(',');
 
 interface Variant {
@@ -44,12 +46,12 @@ const withBullmq = args.get('bullmq') !== '0';
 const variants: Variant[] = [];
 if (modes.includes('bulk')) {
   if (base) variants.push(celeriac('base', 'bulk', base));
-  variants.push(celeriac('new', 'bulk', undefined));
+  variants.push(celeriac('new', 'bulk', current));
   if (withBullmq) variants.push({ name: `bullmq addBulk(${batch})`, args: [join(ROOT, 'bench/systems/bullmq/client.mjs'), 'enqueue-bulk', String(n), String(batch)], env: {} });
 }
 if (modes.includes('single')) {
   if (base) variants.push(celeriac('base', 'single', base));
-  variants.push(celeriac('new', 'single', undefined));
+  variants.push(celeriac('new', 'single', current));
   if (withBullmq) variants.push({ name: `bullmq add x${chunk}`, args: [join(ROOT, 'bench/systems/bullmq/client.mjs'), 'enqueue', String(n), String(chunk)], env: {} });
 }
 
