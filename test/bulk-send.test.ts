@@ -152,6 +152,28 @@ describe('bulk send on Redis', { skip: skipRedis ?? false }, () => {
     assert.equal(normalize(envelopes[n - 1]!, results[n - 1]!.id), normalize(singleEnvelope!, single.id));
   });
 
+  test('delayMany of 1,000 to one queue: one LPUSH, no MULTI/EXEC, same envelopes as delay()', async () => {
+    await raw.flushall();
+    const single = await add.delay(7, 8);
+    const [singleEnvelope] = await raw.lrange('celery', 0, 0);
+    await raw.del('celery');
+    await raw.config('RESETSTAT');
+    const results = await add.delayMany(Array.from({ length: 1000 }, (_, i) => (i === 0 ? [7, 8] : [i, i]) as [number, number]));
+    const stats = await raw.info('commandstats');
+    const calls = (cmd: string) => Number(new RegExp(`^cmdstat_${cmd}:calls=(\\d+)`, 'm').exec(stats)?.[1] ?? 0);
+    assert.deepEqual({ multi: calls('multi'), exec: calls('exec'), lpush: calls('lpush') }, { multi: 0, exec: 0, lpush: 1 });
+    const envelopes = (await raw.lrange('celery', 0, -1)).reverse();
+    assert.deepEqual(
+      envelopes.map((e) => (JSON.parse(e) as { headers: { id: string } }).headers.id),
+      results.map((r) => r.id),
+    );
+    const normalize = (envelope: string, id: string) => {
+      const tag = (JSON.parse(envelope) as { properties: { delivery_tag: string } }).properties.delivery_tag;
+      return envelope.replaceAll(id, '<id>').replace(tag, '<tag>');
+    };
+    assert.equal(normalize(envelopes[0]!, results[0]!.id), normalize(singleEnvelope!, single.id));
+  });
+
   test('publishMany declares the queue binding once and routes priorities to kombu lists', async () => {
     await raw.flushall();
     const fresh = createApp('bulk-redis-fresh', { brokerUrl: server.url(0) });

@@ -134,6 +134,10 @@ export async function measureOnce(cfg: SystemConfig, conns: Conns, opts: BenchOp
   const queued = await cfg.queueLength(conns);
   if (queued !== n) throw new Error(`${cfg.id}: expected ${n} queued messages after enqueue, found ${queued}`);
   if ((await cfg.countResults(conns)) !== 0) throw new Error(`${cfg.id}: results present before the worker started`);
+  if (opts.enqueueOnly) {
+    rec.ok = true;
+    return rec;
+  }
 
   // 2. Drain: start the worker on the pre-filled queue; poll until all N results are stored.
   await conns.db0.config('RESETSTAT');

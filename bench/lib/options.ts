@@ -26,6 +26,8 @@ export interface BenchOptions {
   pollMs: number;
   /** Batch sizes of the bulk enqueue (Celeriac `delayMany` vs BullMQ `addBulk`); empty = skip. */
   bulkBatches: number[];
+  /** Producer side only (`--enqueue-only`): bulk and one-by-one enqueue, no worker, no drain, no round trips. */
+  enqueueOnly: boolean;
   /** Run the scale mode after the matrix (`--scale`). */
   scale: boolean;
   /** Scale mode: Celeriac backlog size. */
@@ -55,6 +57,8 @@ const HELP = `Usage: npm run bench [-- --n=10000 --runs=3 --systems=celeriac,bul
   --poll-ms             drain completion polling interval       (BENCH_POLL_MS, default 10)
   --bulk-batches        bulk enqueue batch sizes (delayMany vs  (BENCH_BULK_BATCHES, default 100,1000; "" = skip)
                         addBulk), same N
+  --enqueue-only        producer side only: the bulk and one-by-one (BENCH_ENQUEUE_ONLY)
+                        enqueue, no worker, drain or round trips
   --scale               also run the scale mode (opt-in, ~10 min): a --scale-n backlog enqueued with
                         delayMany and drained, worker RSS over the drain, Redis memory per queued
                         task beside Python Celery's (--scale-celery-n messages) and BullMQ's
@@ -71,8 +75,8 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, defaultOut:
       process.stdout.write(HELP);
       process.exit(0);
     }
-    if (arg === '--scale') {
-      flags.set('scale', '1');
+    if (arg === '--scale' || arg === '--enqueue-only') {
+      flags.set(arg.slice(2), '1');
       continue;
     }
     const m = /^--([a-z-]+)=(.*)$/.exec(arg);
@@ -97,6 +101,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, defaultOut:
   const bulkBatches = bulkRaw.trim() === '' ? [] : bulkRaw.split(',').map((c) => Number(c.trim()));
   if (bulkBatches.some((c) => !Number.isInteger(c) || c < 1)) throw new Error(`--bulk-batches must be a list of positive integers (or empty to skip)`);
   const scaleRaw = get('scale');
+  const enqueueOnlyRaw = get('enqueue-only');
   return {
     n: int('n', 10_000),
     runs: int('runs', 3),
@@ -110,6 +115,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, defaultOut:
     outDir: get('out') ?? defaultOut,
     pollMs: int('poll-ms', 10),
     bulkBatches,
+    enqueueOnly: enqueueOnlyRaw !== undefined && enqueueOnlyRaw !== '' && enqueueOnlyRaw !== '0' && enqueueOnlyRaw !== 'false',
     scale: scaleRaw !== undefined && scaleRaw !== '' && scaleRaw !== '0' && scaleRaw !== 'false',
     scaleN: int('scale-n', 1_000_000),
     scaleCeleryN: int('scale-celery-n', 100_000),

@@ -68,6 +68,7 @@ export class Celeriac {
   private brokerPromise: Promise<Broker> | undefined;
   private backendPromise: Promise<ResultBackend> | undefined;
   private lastBrokerError: string | undefined;
+  private maskedBroker: { url: string; masked: string } | undefined;
   /** One outage report per role for every connection of this app (see `connectionEvents`). */
   private readonly outageReports = new Map<ConnectionRole, SharedConnectionEvents>();
   private log: Logger | undefined;
@@ -202,7 +203,7 @@ export class Celeriac {
    */
   async sendTask<R = unknown>(name: string, args: readonly unknown[] = [], kwargs: Record<string, unknown> = {}, options: ApplyOptions = {}): Promise<AsyncResult<R>> {
     const { message, route, id } = this.prepareSend(name, args, kwargs, options);
-    await this.prepareReplyQueue([id]);
+    if (this.usesReplyQueue()) await this.prepareReplyQueue([id]);
     await this.publishMessage(message, route, options);
     return new AsyncResult<R>(id, this);
   }
@@ -210,7 +211,7 @@ export class Celeriac {
   /**
    * Send many tasks in one batch: every message is built first (a bad item throws
    * before anything is sent), then the broker publishes them together (Redis: one
-   * MULTI/EXEC). Each message is byte for byte what `sendTask` would send for the
+   * MULTI/EXEC, or one LPUSH for up to 1,000 messages to one list). Each message is byte for byte what `sendTask` would send for the
    * same item. Resolves with one `AsyncResult` per item, in order. While the broker
    * is unreachable the whole batch is retried like one `sendTask`, per the first
    * item's `retry` / `retryPolicy` (defaults: `taskPublishRetry`,
@@ -231,20 +232,26 @@ export class Celeriac {
       prepared[i] = this.prepareSend(item.name, item.args ?? [], item.kwargs ?? {}, item.options ?? {});
     }
     if (prepared.length === 0) return [];
-    await this.prepareReplyQueue(prepared.map((p) => p.id));
+    if (this.usesReplyQueue()) await this.prepareReplyQueue(prepared.map((p) => p.id));
     const broker = await this.getBroker();
-    for (const p of prepared) await this.beforePublish(p.message, p.route);
+    // No await per message when nothing is connected (the common case): one check per batch.
+    if (hasSignal(this, 'beforeTaskPublish')) for (const p of prepared) await this.beforePublish(p.message, p.route);
     const publish = broker.publishMany
       ? () => broker.publishMany!(prepared)
       : async () => {
           for (const p of prepared) await broker.publish(p.message, p.route);
         };
     await this.publishWithPolicy(publish, items[0]!.options ?? {});
-    for (const p of prepared) await this.afterPublish(p.message, p.route);
+    if (hasSignal(this, 'afterTaskPublish')) for (const p of prepared) await this.afterPublish(p.message, p.route);
     return prepared.map((p) => new AsyncResult<R>(p.id, this));
   }
 
   /** Results that come back as messages (rpc://): the backend declares the reply queue before the tasks go out. */
+  private usesReplyQueue(): boolean {
+    return this.resultBackendUrl?.toLowerCase().startsWith('rpc:') === true;
+  }
+
+  /** Declare the reply queue (rpc://) before the tasks go out. */
   private async prepareReplyQueue(ids: readonly string[]): Promise<void> {
     if (!this.resultBackendUrl?.toLowerCase().startsWith('rpc:')) return;
     const backend = await this.getBackend();
@@ -308,10 +315,11 @@ export class Celeriac {
    */
   async publishMessage(message: TaskMessage, route: Route, options: Pick<ApplyOptions, 'retry' | 'retryPolicy'> = {}): Promise<void> {
     const broker = await this.getBroker();
-    await this.beforePublish(message, route);
+    // The signal checks here, not only inside: no await per publish when nothing is connected.
+    if (hasSignal(this, 'beforeTaskPublish')) await this.beforePublish(message, route);
     await this.publishWithPolicy(() => broker.publish(message, route), options);
     if (this.settings.taskSendSentEvent) void this.events.taskSent(message, route);
-    await this.afterPublish(message, route);
+    if (hasSignal(this, 'afterTaskPublish')) await this.afterPublish(message, route);
   }
 
   /** Celery's before_task_publish: handlers may still change headers and properties. */
@@ -346,6 +354,14 @@ export class Celeriac {
     return this.publishWithPolicy(() => operation(broker), {}, action);
   }
 
+  /** `maskUrl(url)`, parsed once per broker URL (not once per publish). */
+  private maskedBrokerUrl(url: string): string {
+    const cached = this.maskedBroker;
+    if (cached?.url === url) return cached.masked;
+    this.maskedBroker = { url, masked: maskUrl(url) };
+    return this.maskedBroker.masked;
+  }
+
   /** Run `publish`, retrying while the broker is unreachable (see `publishMessage`). */
   private async publishWithPolicy<T>(publish: () => Promise<T>, options: Pick<ApplyOptions, 'retry' | 'retryPolicy'>, action?: string): Promise<T> {
     const s = this.settings;
@@ -353,7 +369,7 @@ export class Celeriac {
     return publishWithRetry(publish, {
       action,
       broker,
-      displayUrl: maskUrl(s.brokerUrl),
+      displayUrl: this.maskedBrokerUrl(s.brokerUrl),
       retry: options.retry ?? s.taskPublishRetry,
       policy: options.retryPolicy ? resolveRetryPolicy({ ...s.taskPublishRetryPolicy, ...options.retryPolicy }) : s.taskPublishRetryPolicy,
       connectTimeoutMs: s.brokerConnectionTimeout * 1000,

@@ -58,7 +58,7 @@
  * send to them; a named exchange's type comes from `taskQueues` (kombu's default
  * `direct` otherwise); fanout goes through PUBLISH (redis-fanout-inlet.ts).
  */
-import type { Redis, RedisOptions } from 'ioredis';
+import type { Pipeline, Redis, RedisOptions } from 'ioredis';
 import { closeRedisClient, createRedisClient, whenRedisReady, type ConnectionEvents } from '../redis-client.js';
 import { resolveRedisConnection } from '../redis-connection.js';
 import { ReplicationBarrier, replicaWaitFrom } from '../redis-replication.js';
@@ -70,6 +70,7 @@ import type { Broker, ConsumerOptions, ControlChannel, PublishItem, Route } from
 import { RedisControlChannel } from './redis-fanout.js';
 import { RedisConsumer, type RedisConsumerContext } from './redis-consumer.js';
 import { encodeEnvelope, messagePriority } from './redis-envelope.js';
+import { EnvelopeLpush } from './redis-lpush.js';
 import { bindingSetKey, bindingWrites, fanoutChannel, fanoutSubscription, lookupQueues, parseBindingMember, type BindingRow } from './redis-exchange.js';
 import { RedisFanoutInlet } from './redis-fanout-inlet.js';
 import { DEFAULT_BROKER_ROUTING, QueueTopology, type BrokerRouting } from './queue-topology.js';
@@ -250,7 +251,8 @@ export class RedisBroker implements Broker {
     const envelope = encodeEnvelope(message, route);
     if (route.exchange === '' && route.routingKey !== '' && this.declared.has(route.queue ?? route.routingKey)) {
       // The common case, declared already: one LPUSH.
-      await this.redis.lpush(priorityListKey(route.routingKey, priority, this.steps), envelope);
+      const lpush = new EnvelopeLpush(priorityListKey(route.routingKey, priority, this.steps), [envelope]);
+      await this.redis.sendCommand(lpush);
       if (this.replication) await this.replication.afterWrites();
       return;
     }
@@ -265,7 +267,8 @@ export class RedisBroker implements Broker {
   }
 
   /**
-   * Publish a batch in one MULTI/EXEC pipeline: all of it lands or none of it.
+   * Publish a batch in one MULTI/EXEC pipeline (or, for up to 1,000 messages to
+   * one list, one LPUSH): all of it lands or none of it.
    * Envelopes for the same list go in one LPUSH (up to 1,000 values each), in
    * order, so they are consumed in the order given; each envelope is what
    * `publish` writes for that message.
@@ -274,16 +277,18 @@ export class RedisBroker implements Broker {
     if (batch.length === 0) return;
     const lists = new Map<string, string[]>();
     const fanouts: { channel: string; envelope: string; route: Route }[] = [];
-    const prepared = new Set<string>();
+    // Targets per distinct route of the batch (queues declared, bindings looked up once).
+    const targetsOf = new Map<string, { queues: string[] } | { channel: string }>();
     for (const { message, route } of batch) {
       const priority = messagePriority(message, route);
       const envelope = encodeEnvelope(message, route);
       const routeKey = `${route.queue ?? ''}\0${route.exchange}\0${route.routingKey}`;
-      if (!prepared.has(routeKey)) {
-        prepared.add(routeKey);
+      let to = targetsOf.get(routeKey);
+      if (!to) {
         await this.prepare(route);
+        to = await this.targets(route);
+        targetsOf.set(routeKey, to);
       }
-      const to = await this.targets(route);
       if ('channel' in to) {
         fanouts.push({ channel: to.channel, envelope, route });
         continue;
@@ -295,9 +300,22 @@ export class RedisBroker implements Broker {
         envelopes.push(envelope);
       }
     }
+    if (fanouts.length === 0 && lists.size === 1) {
+      const [[key, envelopes]] = lists;
+      if (envelopes.length <= LPUSH_CHUNK) {
+        // One LPUSH is atomic by itself: no MULTI/EXEC around it, and its bytes go to the
+        // socket as built (a pipeline copies all its commands into one more Buffer).
+        await this.redis.sendCommand(new EnvelopeLpush(key, envelopes));
+        if (this.replication) await this.replication.afterWrites();
+        return;
+      }
+    }
     const multi = this.redis.multi();
+    // multi() is typed as a ChainableCommander; it is a Pipeline, which takes Command objects.
+    const pipeline = multi as unknown as Pipeline;
     for (const [key, envelopes] of lists) {
-      for (let i = 0; i < envelopes.length; i += LPUSH_CHUNK) multi.lpush(key, ...envelopes.slice(i, i + LPUSH_CHUNK));
+      // Each LPUSH's bytes built at once (see redis-lpush.ts): what multi.lpush(key, ...envelopes) sends.
+      for (let i = 0; i < envelopes.length; i += LPUSH_CHUNK) pipeline.sendCommand(new EnvelopeLpush(key, envelopes.slice(i, i + LPUSH_CHUNK)));
     }
     for (const f of fanouts) multi.publish(f.channel, f.envelope);
     const results = await multi.exec();

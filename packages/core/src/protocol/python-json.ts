@@ -106,12 +106,37 @@ function date(value: Date): string {
  * of a value JSON cannot carry (functions, symbols, BigInt beyond precision...).
  */
 export function dumpsPython(value: unknown): string {
+  return dumpsPythonAt(value, '');
+}
+
+/**
+ * `dumpsPython` of a value that is one member of a larger document written piece by
+ * piece (the kombu envelope): `at` (e.g. `.headers`) prefixes the path in the error.
+ */
+export function dumpsPythonAt(value: unknown, at: string): string {
   try {
     return write(value);
   } catch (err) {
-    if (err instanceof UnencodableValue) throw new TypeError(`Cannot JSON-encode ${err.what} at $${err.path.join('')}${err.hint}`);
+    if (err instanceof UnencodableValue) throw new TypeError(`Cannot JSON-encode ${err.what} at $${at}${err.path.join('')}${err.hint}`);
     throw err;
   }
+}
+
+/**
+ * Whether `dumpsPython` writes `value` as a plain object: its own enumerable members
+ * in JS order (no `toJSON`, no remembered wire key order, not a Map/array/Date...).
+ * Callers writing such an object member by member then write the same bytes.
+ */
+export function isPlainDumpsObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return false;
+  return typeof (value as { toJSON?: unknown }).toJSON !== 'function' && (value as { [KEY_ORDER]?: unknown })[KEY_ORDER] === undefined;
+}
+
+/** `quote` for callers writing a document piece by piece: a JSON string as Python's `json.dumps` writes it. */
+export function quotePython(text: string): string {
+  return quote(text);
 }
 
 /** Raised deep inside `write`; each container on the way out adds its key, so paths cost nothing on success. */
@@ -143,7 +168,7 @@ function write(value: unknown): string {
         let out = '[';
         for (let i = 0; i < value.length; i++) {
           if (i > 0) out += ', ';
-          out += child(value[i], `[${i}]`);
+          out += member(value[i], i);
         }
         return out + ']';
       }
@@ -162,7 +187,7 @@ function write(value: unknown): string {
         if (!Object.prototype.hasOwnProperty.call(value, key)) continue;
         const v = (value as Record<string, unknown>)[key];
         if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
-        out += (first ? '' : ', ') + quote(key) + ': ' + child(v, `.${key}`);
+        out += (first ? '' : ', ') + quote(key) + ': ' + member(v, key);
         first = false;
       }
       return out + '}';
@@ -184,17 +209,25 @@ function writeInOrder(value: Record<string, unknown>, order: readonly string[]):
   for (const key of same ? order : keys) {
     const v = value[key];
     if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
-    out += (first ? '' : ', ') + quote(key) + ': ' + child(v, `.${key}`);
+    out += (first ? '' : ', ') + quote(key) + ': ' + member(v, key);
     first = false;
   }
   return out + '}';
 }
 
-function child(value: unknown, segment: string): string {
+/**
+ * One array element (`at` a number) or object member (`at` its key). Strings,
+ * numbers and null, most members, are written directly; the path segment of an
+ * error is only built when one is thrown.
+ */
+function member(value: unknown, at: number | string): string {
+  if (typeof value === 'string') return quote(value);
+  if (typeof value === 'number') return number(value);
+  if (value === null) return 'null';
   try {
     return write(value);
   } catch (err) {
-    if (err instanceof UnencodableValue) err.path.unshift(segment);
+    if (err instanceof UnencodableValue) err.path.unshift(typeof at === 'number' ? `[${at}]` : `.${at}`);
     throw err;
   }
 }
