@@ -71,3 +71,15 @@ test('run as a command, the worker is the process that was started: SIGTERM is a
   assert.equal(badCode, 2);
   assert.match(bad.stderr(), /unknown command 'bogus'/);
 });
+
+test('run as a command, --pool threads starts: its threads get no V8 heap flags in execArgv (ERR_WORKER_INVALID_EXEC_ARGV), V8 applies them anyway', async () => {
+  for (const pool of ['threads', 'processes']) {
+    const worker = startCli(['worker', '-A', 'test/apps/beat-app.mjs', '-b', 'memory://', '-P', pool, '-c', '2', '-l', 'info', '--log-format', 'json'], {}, [CELERIAC_BIN]);
+    running.push(worker);
+    await worker.waitFor(/ready\./);
+    worker.child.kill('SIGTERM');
+    const code = await new Promise<number | null>((resolve) => (worker.child.exitCode !== null ? resolve(worker.child.exitCode) : worker.child.once('exit', resolve)));
+    assert.equal(code, 0, `${pool}: ${worker.stderr()}`);
+    assert.doesNotMatch(worker.stderr(), /ERR_WORKER_INVALID_EXEC_ARGV/);
+  }
+});
