@@ -10,6 +10,7 @@
  *
  *   npm run build && node --import tsx bench/worker-cpu.ts [--n=20000] [--reps=5] [--concurrency=8,50]
  *     [--base=<dir with a built @celeriac/core copy: dist/ + package.json>] [--steady-from=0.2]
+ *     [--variants='<id>:<node flags>|...'] (more workers of this build: `node <flags> dist/esm/cli/main.js`)
  *
  * `--base` runs a second Celeriac worker from another build (copy `packages/core/dist`
  * and `package.json` of the commit to compare into a directory inside the repository,
@@ -59,6 +60,11 @@ async function main(): Promise<void> {
   const steadyFrom = Number(flag('steady-from', '0.2'));
   const base = flag('base', '');
   const out = flag('out', '');
+  // --variants='<id>:<node flags>|<id>:<node flags>': more Celeriac workers of this build, `node <flags> main.js`.
+  const variants = flag('variants', '')
+    .split('|')
+    .filter(Boolean)
+    .map((v) => ({ id: v.slice(0, v.indexOf(':')), flags: v.slice(v.indexOf(':') + 1).split(' ').filter(Boolean) }));
   const redis = await startRedis();
   const db0 = new Redis(redis.port, '127.0.0.1', { db: 0 });
   const db1 = new Redis(redis.port, '127.0.0.1', { db: 1 });
@@ -68,7 +74,14 @@ async function main(): Promise<void> {
   const celeriacWorker = (cli: string, tasks: string, c: number) => [node, cli, 'worker', '-A', tasks, '-c', String(c), '-l', 'warning', '--broker', broker, '--backend', redis.url(1)];
   const workers: Worker[] = [];
   for (const c of concurrency) {
-    workers.push({ id: `celeriac-c${c}`, system: 'celeriac', concurrency: c, command: celeriacWorker(join(ROOT, 'packages/core/dist/esm/cli/main.js'), join(ROOT, 'bench/systems/celeriac/tasks.mjs'), c) });
+    // The `celeriac` bin executed as a user runs it (its shell lines add the CLI's node flags).
+    const [, ...cliArgs] = celeriacWorker(join(ROOT, 'packages/core/bin/celeriac.js'), join(ROOT, 'bench/systems/celeriac/tasks.mjs'), c);
+    workers.push({ id: `celeriac-c${c}`, system: 'celeriac', concurrency: c, command: cliArgs });
+    // A variant runs `node <its flags> dist/esm/cli/main.js`: `--variants=plain:` is the CLI without the bin's flags.
+    for (const v of variants) {
+      const [nodeBin, ...rest] = celeriacWorker(join(ROOT, 'packages/core/dist/esm/cli/main.js'), join(ROOT, 'bench/systems/celeriac/tasks.mjs'), c);
+      workers.push({ id: `${v.id}-c${c}`, system: 'celeriac', concurrency: c, command: [nodeBin!, ...v.flags, ...rest] });
+    }
     if (base) {
       const dir = resolve(base);
       const tasks = join(dir, 'tasks.mjs');

@@ -151,10 +151,11 @@ export function systemConfigs(
     label: `Celeriac c=${c}`,
     concurrency: c,
     baselineId: opts.systems.includes('bullmq') ? `bullmq-c${c}` : null,
+    // The `celeriac` command as a user runs it (npx, node_modules/.bin): the bin, executed
+    // (its shell lines start node with the CLI's memory flags), not `node dist/.../main.js`.
     worker: {
-      command: node,
+      command: join(root, 'packages/core/bin/celeriac.js'),
       args: [
-        join(root, 'packages/core/dist/esm/cli/main.js'),
         'worker',
         '-A',
         join(celeriacDir, 'tasks.mjs'),

@@ -37,13 +37,21 @@ export interface ExecutorOptions {
 const entryRoot = basename(moduleRoot) === 'cjs' ? join(moduleRoot, '..', 'esm') : moduleRoot;
 const entry = ['pool-child.js', 'pool-child.ts'].map((f) => join(entryRoot, 'worker', f)).find((f) => existsSync(f)) ?? join(entryRoot, 'worker', 'pool-child.js');
 
-/** Node flags worth passing on (loaders such as tsx), not the test runner's or the inspector's. */
-function inheritedExecArgv(): string[] {
+/**
+ * V8 heap flags (the `celeriac` bin adds the first two): a thread's `execArgv` may not
+ * hold them (ERR_WORKER_INVALID_EXEC_ARGV), and it needs not: V8 flags apply to every
+ * isolate of the process. A child process gets them, as it gets no other way.
+ */
+const V8_HEAP_FLAG = /^--(max[-_]semi[-_]space[-_]size|heap[-_]growing[-_]percent|min[-_]semi[-_]space[-_]size|semi[-_]space[-_]growth[-_]factor|max[-_]heap[-_]size|initial[-_]heap[-_]size|initial[-_]old[-_]space[-_]size|optimize[-_]for[-_]size)(=|$)/;
+
+/** Node flags worth passing on (loaders such as tsx), not the test runner's or the inspector's; for a thread, no V8 heap flags. */
+function inheritedExecArgv(forThread = false): string[] {
   const out: string[] = [];
   const argv = process.execArgv;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     if (/^--(test|inspect|debug|watch|max-old-space-size)/.test(flag)) continue;
+    if (forThread && V8_HEAP_FLAG.test(flag)) continue;
     out.push(flag);
     if ((flag === '--import' || flag === '--require' || flag === '-r' || flag === '--loader' || flag === '--conditions' || flag === '-C') && i + 1 < argv.length) out.push(argv[++i]!);
   }
@@ -60,7 +68,7 @@ export function spawnThread(index: number, options: ExecutorOptions): Executor {
   const thread = new Thread(fromSource ? bootstrap : entry, {
     eval: fromSource,
     workerData: options.config,
-    execArgv: inheritedExecArgv(),
+    execArgv: inheritedExecArgv(true),
     ...(options.heapLimitMb ? { resourceLimits: { maxOldGenerationSizeMb: options.heapLimitMb } } : {}),
   });
   let exitHandler: ((how: string) => void) | undefined;
