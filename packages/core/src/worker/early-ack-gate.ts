@@ -37,7 +37,12 @@ export class EarlyAckGate {
    * when it could not be written at once, has landed). Never rejects.
    */
   pass(delivery: Delivery): Promise<void> {
-    this.deliveries.push(delivery);
+    return this.passMany([delivery]);
+  }
+
+  /** `pass` for several deliveries: one promise for all of them (they run in one batch). */
+  passMany(deliveries: readonly Delivery[]): Promise<void> {
+    for (const d of deliveries) this.deliveries.push(d);
     if (!this.scheduled) {
       this.scheduled = true;
       process.nextTick(() => this.flush());

@@ -8,7 +8,7 @@
  * the eventlet/gevent pools); the thread and process pools (`child-pool.ts`)
  * implement the same interface.
  */
-import { runTaskFunction, type FunctionOutcome, type RunDeps } from './run-task.js';
+import { runTaskFunction, runTaskFunctionInline, type FunctionOutcome, type RunDeps } from './run-task.js';
 import type { TaskRequest } from './task-request.js';
 
 /** A pool of slots running task functions. */
@@ -35,6 +35,13 @@ export interface Pool {
    * later); not at all when the run is discarded before it starts.
    */
   run(request: TaskRequest, deps: RunDeps, onStart?: () => void): Promise<FunctionOutcome>;
+  /**
+   * `run` on this event loop, for a request `runsInline` accepts, started at once (the
+   * caller checked `hasFreeSlot`): a function that returns synchronously has its
+   * outcome returned synchronously and its slot already free. Pools that run
+   * elsewhere (threads, processes) omit it.
+   */
+  runInline?(request: TaskRequest, deps: RunDeps, onStart?: () => void): FunctionOutcome | Promise<FunctionOutcome>;
   /**
    * A revoked task handed to the pool but not started yet is discarded: its run
    * resolves with `TaskRevokedError('revoked')` (stored REVOKED) instead of running.
@@ -111,6 +118,20 @@ export class AsyncPool implements Pool {
         this.busy--;
         this.onSlotFreed?.();
       });
+    });
+    return outcome;
+  }
+
+  runInline(request: TaskRequest, deps: RunDeps, onStart?: () => void): FunctionOutcome | Promise<FunctionOutcome> {
+    onStart?.();
+    const outcome = runTaskFunctionInline(request, deps);
+    if (!(outcome instanceof Promise)) return outcome;
+    // No hard limit here (runsInline), so the slot is free when the outcome is.
+    this.busy++;
+    this.outcomes.add(outcome);
+    void outcome.then(() => {
+      this.outcomes.delete(outcome);
+      this.busy--;
     });
     return outcome;
   }

@@ -21,7 +21,7 @@ import { EtaHolder } from './eta-holder.js';
 import type { Pool } from './pool.js';
 import { resultDocument } from './result-document.js';
 import { ResultWriter } from './result-writer.js';
-import { recordOutcome, type RunDeps, type RunOutcome } from './run-task.js';
+import { recordOutcome, recordSuccessInline, runsInline, type FunctionOutcome, type RunDeps, type RunOutcome, type WriteResult } from './run-task.js';
 import { TaskRequest } from './task-request.js';
 import type { TimeLimits } from './time-limits.js';
 import { RateLimiter } from './rate-limits.js';
@@ -78,11 +78,14 @@ export class RequestLifecycle {
   private readonly earlyAcks: EarlyAckGate;
   private readonly results: ResultWriter | undefined;
   private readonly runDeps: RunDeps;
+  /** `runDeps.storeResult` without a promise, for inline runs. */
+  private readonly writeResult: WriteResult | null;
   private readonly eta: EtaHolder;
   private idleWaiters: (() => void)[] = [];
   /** Per-task token buckets (`rateLimit`); `Worker.setRateLimit` changes them. */
   readonly rateLimits: RateLimiter;
   private recording = 0;
+  private pumpScheduled = false;
   /** Times everything held was forfeited after a hang (a run awaiting its early ack checks it). */
   private forfeits = 0;
   private accepting = true;
@@ -107,6 +110,7 @@ export class RequestLifecycle {
     const results = this.results;
     this.rateLimits = new RateLimiter((name) => (app.hasTask(name) ? app.getTask(name).options.rateLimit : undefined) ?? app.settings.taskDefaultRateLimit);
     this.runDeps = { app, log, storeResult: results ? (doc) => results.add(doc) : null, timeLimits: o.timeLimits };
+    this.writeResult = results ? (doc, done) => results.write(doc, done) : null;
     // A pool slot can free up later than its run's outcome (code past its hard time limit, a replaced child).
     o.pool.onSlotFreed = () => this.pump();
     this.eta = new EtaHolder(app.settings.workerEtaHoldSeconds * 1000, {
@@ -232,7 +236,8 @@ export class RequestLifecycle {
 
   private enqueueNow(request: TaskRequest): void {
     this.ready.push(request);
-    this.pump();
+    // After the current step: the messages of one reserve start as one batch.
+    this.pumpSoon();
   }
 
   /**
@@ -248,17 +253,128 @@ export class RequestLifecycle {
     // limit could be handed out twice.
     // `capacity`: a thread/process pool also takes one run per member to hold ahead.
     const capacity = pool.capacity ?? pool.concurrency;
+    let inline: TaskRequest[] | undefined;
     while (this.accepting && stats.active < capacity && pool.hasFreeSlot() && pool.active + this.starting < capacity && this.recording < this.o.recordingLimit && this.ready.length > 0) {
       const request = this.ready.shift()!;
       stats.active++;
       this.starting++;
-      const run = this.execute(request).finally(() => {
-        this.runs.delete(run);
-        this.pump();
-        this.maybeIdle();
-      });
-      this.runs.add(run);
+      if (pool.runInline && !request.acksLate && runsInline(request, this.runDeps)) (inline ??= []).push(request);
+      else this.track(this.execute(request));
     }
+    if (inline) this.track(this.executeInline(inline));
+  }
+
+  private track(started: Promise<void>): void {
+    const run = started.finally(() => {
+      this.runs.delete(run);
+      this.pump();
+      this.maybeIdle();
+    });
+    this.runs.add(run);
+  }
+
+  /**
+   * `execute` for a batch of early-ack requests whose functions the pool runs on this
+   * event loop with nothing around them (`runsInline`): one early-ack wait for the
+   * batch, then each function called in turn, and a synchronous function's outcome
+   * recorded without the promises of the general path. The order of every step for
+   * one request is `execute`'s.
+   */
+  private async executeInline(batch: TaskRequest[]): Promise<void> {
+    const { stats, consumer, control } = this.o;
+    const pool = this.o.pool as Required<Pick<Pool, 'runInline'>> & Pool;
+    const forfeits = this.forfeits;
+    const release = (request: TaskRequest) => {
+      control?.requests.done(request);
+      this.starting--;
+      stats.active--;
+    };
+    const starting: TaskRequest[] = [];
+    for (const request of batch) {
+      if (request.expires && request.expires.getTime() <= Date.now()) {
+        this.revokeExpired(request);
+        release(request);
+      } else if (control?.revoked.has(request.id)) {
+        this.discardRevoked(request);
+        release(request);
+      } else if (consumer.taskStarting?.(request.delivery, 'ack', this.failureTarget(request)) === false) release(request);
+      else starting.push(request);
+    }
+    if (starting.length > 0) {
+      await this.earlyAcks.passMany(starting.map((r) => r.delivery));
+      // Resolved when every run of the batch has recorded its outcome.
+      let unrecorded = 1;
+      let allRecorded: () => void = () => undefined;
+      const finished = () => {
+        if (--unrecorded === 0) allRecorded();
+      };
+      for (const request of starting) {
+        // Forfeited when the consumer released a hung event loop meanwhile.
+        if (this.forfeits !== forfeits) {
+          consumer.taskFinished?.(request.delivery);
+          release(request);
+          continue;
+        }
+        this.starting--;
+        unrecorded++;
+        const ran = pool.runInline(request, this.runDeps, this.onStart(request));
+        if (ran instanceof Promise) {
+          void ran.then((r) => {
+            this.recordInline(request, r, finished);
+            this.pumpSoon(); // its slot is free
+          });
+        } else this.recordInline(request, ran, finished);
+      }
+      this.pump();
+      if (--unrecorded > 0) await new Promise<void>((resolve) => (allRecorded = resolve));
+    } else this.pump();
+  }
+
+  /** The rest of an inline run once its function has returned: free the slot, record, settle, then `finished`. */
+  private recordInline(request: TaskRequest, ran: FunctionOutcome, finished: () => void): void {
+    this.recording++;
+    this.o.stats.active--;
+    const settled = () => {
+      this.o.consumer.taskFinished?.(request.delivery);
+      this.o.control?.requests.done(request);
+      this.pumpSoon(); // a recording slot is free
+      finished();
+    };
+    const inline = recordSuccessInline(request, this.runDeps, ran, this.writeResult, (outcome) => {
+      try {
+        this.recorded(request, ran, outcome);
+      } finally {
+        settled();
+      }
+    });
+    if (!inline) void this.record(request, ran).finally(settled);
+  }
+
+  /** `pump` once the current microtasks are done: the runs freed by one batch reply start as one batch. */
+  private pumpSoon(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    process.nextTick(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  /** For an early-ack run: the task whose FAILURE the consumer stores if the worker is lost while it runs (undefined: none stored). */
+  private failureTarget(request: TaskRequest): { id: string; groupId: string | null; parentId: string | null } | undefined {
+    const storesFailure = this.o.backend !== null && (!request.ignoreResult || this.o.app.settings.taskStoreErrorsEvenIfIgnored);
+    return storesFailure ? { id: request.id, groupId: request.groupId ?? null, parentId: request.parentId ?? null } : undefined;
+  }
+
+  /** Active (inspect active, task-started) from when the function starts: a run held ahead by a pool member is reserved until then. */
+  private onStart(request: TaskRequest): (() => void) | undefined {
+    const control = this.o.control;
+    if (!control) return undefined;
+    return () => {
+      control.requests.started(request);
+      control.totals.set(request.name, (control.totals.get(request.name) ?? 0) + 1);
+      control.events?.started(request);
+    };
   }
 
   private async execute(request: TaskRequest): Promise<void> {
@@ -293,8 +409,7 @@ export class RequestLifecycle {
       // An early-ack message counts as started-to-drop from before its ack is written until
       // the run has finished (a hang before the ack landed acks it; during the run, FAILURE is stored).
       const ifLost = lateAck && request.rejectOnWorkerLost ? 'requeue' : 'ack';
-      const storesFailure = ifLost !== 'requeue' && this.o.backend !== null && (!request.ignoreResult || this.o.app.settings.taskStoreErrorsEvenIfIgnored);
-      const task = storesFailure ? { id: request.id, groupId: request.groupId ?? null, parentId: request.parentId ?? null } : undefined;
+      const task = ifLost !== 'requeue' ? this.failureTarget(request) : undefined;
       if (this.o.consumer.taskStarting?.(request.delivery, ifLost, task) === false) return;
       try {
         if (!lateAck) {
@@ -318,39 +433,47 @@ export class RequestLifecycle {
 
   /** Run the function in a pool slot, then record the outcome (and ack late / reject). */
   private async runAndRecord(request: TaskRequest, freeSlot: () => void, enterPool: () => void): Promise<void> {
-    const { stats, pool, log } = this.o;
-    const lateAck = request.acksLate;
-    const control = this.o.control;
-    // Active (inspect active, task-started) from when the function starts: a run held ahead by a pool member is reserved until then.
-    const onStart = control
-      ? () => {
-          control.requests.started(request);
-          control.totals.set(request.name, (control.totals.get(request.name) ?? 0) + 1);
-          control.events?.started(request);
-        }
-      : undefined;
     enterPool();
-    const ran = await pool.run(request, this.runDeps, onStart);
+    const ran = await this.o.pool.run(request, this.runDeps, this.onStart(request));
     this.recording++;
     freeSlot();
+    await this.record(request, ran);
+  }
+
+  /** Record a run's outcome (counted in `recording`, which it ends) and ack late / reject. */
+  private async record(request: TaskRequest, ran: FunctionOutcome): Promise<void> {
+    let outcome: RunOutcome | Error;
     try {
-      const outcome = await recordOutcome(request, this.runDeps, ran);
+      outcome = await recordOutcome(request, this.runDeps, ran);
+    } catch (err) {
+      outcome = err instanceof Error ? err : new Error(String(err));
+    }
+    this.recorded(request, ran, outcome);
+  }
+
+  /** After `recordOutcome`: count, report, ack late / reject, and end the recording. */
+  private recorded(request: TaskRequest, ran: FunctionOutcome, outcome: RunOutcome | Error): void {
+    const { stats, log } = this.o;
+    const lateAck = request.acksLate;
+    try {
+      if (outcome instanceof Error) {
+        // The result backend failed: a late-ack message is run again later (parked
+        // broker-side, so a backend outage is not a hot requeue loop).
+        log.error({ err: outcome, id: request.id }, `${outcome.message}${lateAck ? `; message redelivered in ${REDELIVER_AFTER_BACKEND_ERROR_MS / 1000} s` : ''}`);
+        stats.failed++;
+        if (lateAck) {
+          this.settle(request.delivery);
+          this.o.consumer.defer(request.delivery, new Date(Date.now() + REDELIVER_AFTER_BACKEND_ERROR_MS)).catch((e) =>
+            log.error({ err: e, id: request.id }, 'Could not park the message; it stays unacked and is restored when this worker stops'),
+          );
+        }
+        return;
+      }
       this.count(outcome);
-      control?.events?.finished(request, outcome.state, ran, (performance.now() - ran.startedAt) / 1000, outcome.requeue);
+      this.o.control?.events?.finished(request, outcome.state, ran, (performance.now() - ran.startedAt) / 1000, outcome.requeue);
       if (lateAck) {
         if (outcome.state === States.REJECTED) this.rejectDelivery(request.delivery, outcome.requeue === true);
         else this.ackDelivery(request.delivery);
-      }
-    } catch (err) {
-      // The result backend failed: a late-ack message is run again later (parked
-      // broker-side, so a backend outage is not a hot requeue loop).
-      log.error({ err, id: request.id }, `${(err as Error).message}${lateAck ? `; message redelivered in ${REDELIVER_AFTER_BACKEND_ERROR_MS / 1000} s` : ''}`);
-      stats.failed++;
-      if (lateAck) {
-        this.settle(request.delivery);
-        this.o.consumer.defer(request.delivery, new Date(Date.now() + REDELIVER_AFTER_BACKEND_ERROR_MS)).catch((e) =>
-          log.error({ err: e, id: request.id }, 'Could not park the message; it stays unacked and is restored when this worker stops'),
-        );
       }
     } finally {
       this.recording--;

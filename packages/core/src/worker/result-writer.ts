@@ -68,9 +68,12 @@ interface Entry {
   attempts: number;
   /** Why its last write failed, when it failed alone. */
   lastError?: Error;
-  resolve(replacedBy: EncodeError | undefined): void;
-  reject(err: Error): void;
+  /** Called once: stored (with the `EncodeError` stored in its place, if any), or dropped / unencodable (`err`). */
+  done: ResultWritten;
 }
+
+/** How a `ResultWriter` reports one document: stored (`replacedBy` when FAILURE EncodeError was stored in its place) or not (`err`). */
+export type ResultWritten = (err: Error | undefined, replacedBy?: EncodeError) => void;
 
 /** Batched, per-document-encoded, outage-tolerant result writes for one worker. */
 export class ResultWriter {
@@ -113,25 +116,32 @@ export class ResultWriter {
    * window, or with the encoding error if not even the replacement encodes.
    */
   add(doc: ResultDocument): Promise<EncodeError | undefined> {
+    return new Promise<EncodeError | undefined>((resolve, reject) => this.write(doc, (err, replacedBy) => (err ? reject(err) : resolve(replacedBy))));
+  }
+
+  /**
+   * `add` without a promise (the worker's hot path): `done` is called once, never in
+   * this synchronous step.
+   */
+  write(doc: ResultDocument, done: ResultWritten): void {
     let encoded: { write: EncodedResult | ResultDocument; replacedBy?: EncodeError };
     try {
       encoded = this.encode(doc);
     } catch (err) {
-      return Promise.reject(err);
+      queueMicrotask(() => done(err as Error));
+      return;
     }
-    return new Promise<EncodeError | undefined>((resolve, reject) => {
-      this.queue.push({ taskId: doc.task_id, status: doc.status, ...encoded, attempts: 0, resolve, reject });
-      if (this.queue.length > this.maxQueued) this.dropOldest();
-      if (this.retryTimer) return; // the retry sends it
-      if (this.queue.length >= this.maxBatch) this.sendBatches();
-      else if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => {
-          this.scheduled = false;
-          if (!this.retryTimer) this.sendBatches();
-        });
-      }
-    });
+    this.queue.push({ taskId: doc.task_id, status: doc.status, write: encoded.write, replacedBy: encoded.replacedBy, attempts: 0, done });
+    if (this.queue.length > this.maxQueued) this.dropOldest();
+    if (this.retryTimer) return; // the retry sends it
+    if (this.queue.length >= this.maxBatch) this.sendBatches();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        if (!this.retryTimer) this.sendBatches();
+      });
+    }
   }
 
   /** Resolves when every document added so far is written or dropped. */
@@ -198,7 +208,7 @@ export class ResultWriter {
           this.options.log.info({ written: batch.length - refused.length, queued: this.queue.length }, `Result backend ${this.backend.displayUrl} accepts writes again; sending ${this.queue.length} queued result(s)`);
           this.failures = 0;
         }
-        batch.forEach((e, i) => (errors[i] ? this.refusedAlone(e, errors[i]) : e.resolve(e.replacedBy)));
+        batch.forEach((e, i) => (errors[i] ? this.refusedAlone(e, errors[i]) : e.done(undefined, e.replacedBy)));
         if (!this.retryTimer && this.queue.length > 0) this.sendBatches();
         this.checkIdle();
       },
@@ -296,7 +306,7 @@ export class ResultWriter {
   private drop(e: Entry, why: string): void {
     const message = `Result of task ${e.taskId} (${e.status}) dropped: ${why}; last error: ${(e.lastError ?? this.lastError)?.message ?? 'none'}`;
     this.options.log.error({ id: e.taskId, status: e.status }, message);
-    e.reject(new ResultDropped(message));
+    e.done(new ResultDropped(message));
   }
 
   private checkIdle(): void {

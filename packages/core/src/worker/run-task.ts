@@ -188,6 +188,41 @@ export async function runTaskFunction(req: TaskRequest, deps: RunDeps): Promise<
 const HARD = Symbol('hard time limit');
 
 /**
+ * Can `runTaskFunctionInline` run this request? Only when `runTaskFunction` would do
+ * nothing but call the function: no time limit to arm, no STARTED to store first, no
+ * task_prerun receiver.
+ */
+export function runsInline(req: TaskRequest, deps: RunDeps): boolean {
+  if (tracksStarted(req, deps) || hasSignal(deps.app, 'taskPrerun')) return false;
+  const limits = timeLimitsFor(req, deps.timeLimits);
+  return limits.hard === null && limits.soft === null;
+}
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
+
+/**
+ * `runTaskFunction` for a request `runsInline` accepts, without its promises: a
+ * function that returns (or throws) synchronously has its outcome returned at once;
+ * one that returns a promise gets a promise of it. Never throws. The caller must not
+ * call it in the same synchronous step as the message's delivery (the worker runs it
+ * after the early-ack gate opens).
+ */
+export function runTaskFunctionInline(req: TaskRequest, deps: RunDeps): FunctionOutcome | Promise<FunctionOutcome> {
+  const startedAt = performance.now();
+  const failed = (error: unknown): FunctionOutcome => ({ ok: false, error: req.hasAbortController ? failureAfterAbort(error, req.abortController.signal) : error, startedAt });
+  let value: unknown;
+  try {
+    const args = callArguments(req.name, req.task.options, req.args, req.kwargs);
+    value = runInTaskContext(req, () => req.task.fn.apply(req, args as never[]));
+  } catch (error) {
+    return failed(error);
+  }
+  if (!isThenable(value)) return { ok: true, retval: value, startedAt };
+  return Promise.resolve(value).then((retval): FunctionOutcome => ({ ok: true, retval, startedAt }), failed);
+}
+
+/**
  * Record what the function did, the way Celery's tracer does: on success send
  * callbacks / the next chain step, then store SUCCESS; on error RETRY, autoretry,
  * or FAILURE with errbacks. Hooks run last. Runs after the pool slot is freed.
@@ -252,6 +287,46 @@ export async function recordOutcome(req: TaskRequest, deps: RunDeps, ran: Functi
     }
     return recordFailure(req, deps, error, extended, store ?? (app.settings.taskStoreErrorsEvenIfIgnored ? deps.storeResult : null));
   }
+}
+
+/** A result write that reports by callback (`ResultWriter.write`). */
+export type WriteResult = (doc: ResultDocument, done: (err: Error | undefined, replacedBy?: Error) => void) => void;
+
+/**
+ * `recordOutcome` for its common case, without promises: the function returned (no
+ * failure), and there is no canvas step, chord, hook or signal to run. Returns false,
+ * having done nothing, for any other run (use `recordOutcome`). Otherwise SUCCESS is
+ * handed to `write` (when results are kept) and `done` gets what `recordOutcome` would
+ * have resolved with — or the `ResultNotStored` it would have thrown — never in this
+ * synchronous step.
+ */
+export function recordSuccessInline(req: TaskRequest, deps: RunDeps, ran: FunctionOutcome, write: WriteResult | null, done: (outcome: RunOutcome | ResultNotStored) => void): boolean {
+  const { app, log } = deps;
+  const opts = req.task.options;
+  if (!ran.ok || hasCanvasSteps(req) || isChordPart(req) || opts.onSuccess || opts.afterReturn || hasSignal(app, 'taskSuccess') || hasSignal(app, 'taskPostrun')) return false;
+  const retval = returnedValue(ran.retval);
+  const succeeded = () => {
+    if (log.isLevelEnabled('info')) {
+      const runtime = (performance.now() - ran.startedAt) / 1000;
+      log.info({ task: req.name, id: req.id, runtime }, `Task ${req.name}[${req.id}] succeeded in ${seconds(runtime)}s: ${pyRepr(retval)}`);
+    }
+    done({ state: States.SUCCESS });
+  };
+  const store = req.ignoreResult || !deps.storeResult ? null : write;
+  if (!store) {
+    queueMicrotask(succeeded);
+    return true;
+  }
+  const extended: ExtendedFields | undefined = app.settings.resultExtended
+    ? { name: req.name, args: [...req.args], kwargs: { ...req.kwargs }, worker: req.hostname, retries: req.retries, queue: req.delivery.routingKey }
+    : undefined;
+  store(resultDocument(req.decoded, States.SUCCESS, retval ?? null, null, [], extended), (err, storedInstead) => {
+    if (err) done(new ResultNotStored(`Could not store SUCCESS for task ${req.id}: ${err.message}`, { cause: err }));
+    // A return value the serializer refuses is the task's failure (EncodeError, already stored).
+    else if (storedInstead) recordFailure(req, deps, storedInstead, extended, null).then(done, (e: unknown) => done(e instanceof ResultNotStored ? e : new ResultNotStored(String(e), { cause: e })));
+    else succeeded();
+  });
+  return true;
 }
 
 /**
