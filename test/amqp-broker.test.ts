@@ -196,6 +196,8 @@ describe('RabbitMQ broker', { skip: skip ?? false }, () => {
       assert.deepEqual(got.map((d) => d.message?.headers.id), ['ack-1', 'ack-2', 'ack-3', 'ack-4', 'ack-5', 'ack-6']);
       // Out of order in the batch, with 4 and 6 still held: only 1–3 may be covered by a multiple ack.
       consumer.ackBeforeRun!([got[4]!, got[0]!, got[2]!, got[1]!]);
+      assert.deepEqual(frames, [], 'acks are coalesced until setImmediate');
+      await new Promise((r) => setImmediate(r));
       assert.deepEqual(frames, [
         [5, false],
         [3, true],
@@ -204,6 +206,47 @@ describe('RabbitMQ broker', { skip: skip ?? false }, () => {
       await waitFor(async () => (await ready(queue)) === 2, 'the 2 unacknowledged messages back in the queue').catch(async () => assert.fail(`${await ready(queue)} ready`));
       const back = [await rawGet(queue), await rawGet(queue)].map((m) => (m?.properties.headers as { id?: string } | undefined)?.id);
       assert.deepEqual(back.sort(), ['ack-4', 'ack-6']);
+    } finally {
+      proto.ack = realAck;
+      await probe.close().catch(() => undefined);
+      await broker.close();
+    }
+  });
+
+  test('coalesced acks: the batches of one event-loop iteration go out as one multiple ack, and close writes pending acks first', async () => {
+    const queue = 'coalesced-acks';
+    const broker = await createBroker(rabbit!.url, { routing: routingFromSettings(resolveSettings({ taskDefaultQueue: queue, taskQueues: null })) });
+    const probe = await connect(rabbit!.url);
+    const proto = Object.getPrototypeOf(await probe.createChannel()) as { ack: (msg: ConsumeMessage, allUpTo?: boolean) => void };
+    const realAck = proto.ack;
+    const frames: [tag: number, multiple: boolean][] = [];
+    proto.ack = function (this: unknown, msg: ConsumeMessage, allUpTo?: boolean) {
+      frames.push([msg.fields.deliveryTag, allUpTo === true]);
+      return realAck.call(this, msg, allUpTo);
+    };
+    try {
+      for (let i = 1; i <= 5; i++) {
+        const message = buildTaskMessage({ taskName: 't.acks', taskId: `co-${i}`, args: [i], kwargs: {}, origin: 't', replyTo: 'r', serializer: 'json' });
+        await broker.publish(message, { exchange: '', routingKey: queue, queue });
+      }
+      const consumer = await broker.openConsumer([queue]);
+      const got: Delivery[] = [];
+      while (got.length < 5) got.push(...(await consumer.reserve({ max: 5 - got.length, timeoutMs: 3000 })));
+      // Three batches in one turn (early acks, then a late ack): one frame.
+      consumer.ackBeforeRun!([got[0]!, got[1]!]);
+      consumer.ackBeforeRun!([got[2]!]);
+      await consumer.ack([got[3]!]);
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(frames, [[4, true]]);
+      // An ack given right before close is written before the channel closes: nothing comes back.
+      await consumer.ack([got[4]!]);
+      await consumer.close();
+      assert.deepEqual(frames, [
+        [4, true],
+        [5, false],
+      ]);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(await ready(queue), 0);
     } finally {
       proto.ack = realAck;
       await probe.close().catch(() => undefined);

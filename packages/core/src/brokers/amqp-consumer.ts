@@ -60,6 +60,10 @@ export class AmqpConsumer implements Consumer {
   private qos = 0;
   private lastMax = 1;
   private readonly globalQos: boolean;
+  /** Acks given since the last `flushAcks`, all of `pendingAckChannel`. */
+  private pendingAcks: ConsumeMessage[] = [];
+  private pendingAckChannel: Channel | undefined;
+  private ackFlushScheduled = false;
   private readonly onConnected = () => {
     if (this.wantConsume && !this.closed) void this.ensureChannel();
   };
@@ -296,21 +300,52 @@ export class AmqpConsumer implements Consumer {
   }
 
   /**
-   * basic.ack `deliveries` in as few frames as is safe. A `multiple` ack settles every
-   * unacked delivery of the channel up to its tag, so it may only cover tags below the
-   * oldest delivery still held unsettled (buffered, handed out, or being parked): the
-   * batch's tags below that one go out as one `multiple` ack at the highest of them,
-   * the others (completed out of order) as single acks. Tags of one channel rise in
-   * arrival order, which is `held`'s insertion order, so its first entry is the oldest.
+   * basic.ack `deliveries`, coalesced: the acks of one event-loop iteration go out
+   * together at `setImmediate` (see `flushAcks`). amqplib itself only writes a
+   * channel's frames to the socket from `setImmediate` (its Mux), so an early ack was
+   * never on the socket before its task started; now it gets there one loop iteration
+   * later than before, and the iteration's batches (one per early-ack turn, one per
+   * late-ack flush) cost one `multiple` basic.ack frame (one socket write, one frame
+   * RabbitMQ parses) instead of one each. `close` writes what is pending first.
    */
   private ackAll(deliveries: readonly Delivery[]): void {
-    const msgs: ConsumeMessage[] = [];
+    const ch = this.channel;
+    if (!ch) {
+      for (const d of deliveries) this.holding(d, 'ack'); // logs: RabbitMQ delivers it again
+      return;
+    }
+    // Pending acks of a channel lost since are dropped: their tags mean nothing on this one.
+    if (this.pendingAckChannel !== ch) this.pendingAcks = [];
+    this.pendingAckChannel = ch;
     for (const d of deliveries) {
       const msg = this.holding(d, 'ack');
-      if (msg) msgs.push(msg);
+      if (msg) this.pendingAcks.push(msg);
     }
-    const ch = this.channel;
-    if (!ch || msgs.length === 0) return;
+    if (this.pendingAcks.length === 0) return;
+    if (!this.ackFlushScheduled) {
+      this.ackFlushScheduled = true;
+      setImmediate(this.flushAcks);
+    }
+  }
+
+  /**
+   * Write the pending acks in as few frames as is safe. A `multiple` ack settles every
+   * unacked delivery of the channel up to its tag, so it may only cover tags below the
+   * oldest delivery still held unsettled (buffered, handed out, or being parked): the
+   * pending tags below that one go out as one `multiple` ack at the highest of them,
+   * the others (completed out of order) as single acks. Tags of one channel rise in
+   * arrival order, which is `held`'s insertion order, so its first entry is the oldest.
+   * Deliveries rejected or restored meanwhile are not held either, but their basic.nack
+   * was written before this frame, so RabbitMQ no longer counts them as unacked. Acks
+   * of a channel lost meanwhile are dropped (RabbitMQ delivers those messages again).
+   */
+  private readonly flushAcks = (): void => {
+    this.ackFlushScheduled = false;
+    const msgs = this.pendingAcks;
+    const ch = this.pendingAckChannel;
+    this.pendingAcks = [];
+    this.pendingAckChannel = undefined;
+    if (!ch || ch !== this.channel || msgs.length === 0) return;
     if (msgs.length === 1) {
       ch.ack(msgs[0]!);
       return;
@@ -324,7 +359,7 @@ export class AmqpConsumer implements Consumer {
       } else ch.ack(msg);
     }
     if (upTo) ch.ack(upTo, true);
-  }
+  };
 
   async reject(delivery: Delivery, requeue: boolean): Promise<void> {
     const msg = this.holding(delivery, 'reject');
@@ -355,6 +390,7 @@ export class AmqpConsumer implements Consumer {
     this.waiter?.resolve();
     this.broker.connection.off('connected', this.onConnected);
     await this.opening?.catch(() => undefined);
+    this.flushAcks(); // acks given before close go out ahead of channel.close
     const ch = this.channel;
     this.channel = undefined;
     this.buffer.length = 0;
