@@ -3,12 +3,23 @@
  * acks) into a local buffer and `reserve` hands them out, waiting up to its timeout
  * when the buffer is empty. Consuming starts at the first `reserve`.
  *
- * Prefetch: the channel's QoS (`basic.qos`, channel-wide) is kept at "messages
- * handed out and not settled + the `max` of the latest reserve" — the worker's free
- * slots — so it equals concurrency × multiplier plus every message the worker holds
- * for a near ETA, Celery's rule of raising the prefetch count while holding ETA
- * messages. Quorum queues do not take a channel-wide QoS: there the prefetch is
- * set per consumer when consuming starts.
+ * Prefetch: the window is "messages handed out and not settled + the `max` of the
+ * latest reserve" — the worker's free slots — so it equals concurrency × multiplier
+ * plus every message the worker holds for a near ETA, Celery's rule of raising the
+ * prefetch count while holding ETA messages. A channel consuming one queue starts
+ * with that window as a per-consumer prefetch (`basic.qos` global=false, set before
+ * basic.consume): with one consumer it is the same limit, and RabbitMQ enforces it
+ * in the queue, where a channel-wide limit costs the queue a call to the channel's
+ * limiter for every delivery (about half of RabbitMQ's CPU per message on the
+ * drain, bench/amqp-qos-cost.ts). RabbitMQ applies a per-consumer prefetch only to
+ * consumers started after it, so the first time the window must change (a held ETA
+ * message, a parked one, a second queue) the channel switches for good to Celery's
+ * channel-wide QoS (global=true, as Celery 5.2 sets it on RabbitMQ): a new consumer
+ * with no limit of its own replaces the old one (basic.consume, then basic.cancel;
+ * the old one's unsettled deliveries stay valid on the channel and count against the
+ * channel-wide limit). Several queues use the channel-wide QoS from the start.
+ * Quorum queues do not take a channel-wide QoS: there the prefetch is set per
+ * consumer when consuming starts and never changes.
  *
  * Settling: `ack` → basic.ack (one `multiple` ack per batch where the batch is
  * everything unsettled up to its highest tag, see `ackAll`), `reject` → basic.nack(requeue), `restore` →
@@ -59,7 +70,10 @@ export class AmqpConsumer implements Consumer {
   private closed = false;
   private qos = 0;
   private lastMax = 1;
-  private readonly globalQos: boolean;
+  /** Consuming a quorum queue: per-consumer prefetch only, fixed when consuming starts. */
+  private readonly quorum: boolean;
+  /** How the current channel's prefetch is set (see the file comment). */
+  private qosMode: 'consumer' | 'global' = 'consumer';
   /** Acks given since the last `flushAcks`, all of `pendingAckChannel`. */
   private pendingAcks: ConsumeMessage[] = [];
   private pendingAckChannel: Channel | undefined;
@@ -77,7 +91,7 @@ export class AmqpConsumer implements Consumer {
     this.id = options.consumerId ?? randomUUID();
     this.queueList = [...queues];
     this.log = options.log;
-    this.globalQos = !queues.some((q) => broker.topology.declaration(q)?.arguments['x-queue-type'] === 'quorum');
+    this.quorum = queues.some((q) => broker.topology.declaration(q)?.arguments['x-queue-type'] === 'quorum');
     broker.connection.on('connected', this.onConnected);
   }
 
@@ -94,6 +108,8 @@ export class AmqpConsumer implements Consumer {
     if (this.queueList.includes(queue)) return;
     this.queueList = [...this.queueList, queue];
     await this.opening?.catch(() => undefined);
+    // A second consumer with its own prefetch would double the window: channel-wide first.
+    if (this.channel) await this.switchToGlobalQos(this.channel, this.channelGen);
     await this.consumeOn(this.channel, this.channelGen, queue);
   }
 
@@ -133,9 +149,38 @@ export class AmqpConsumer implements Consumer {
   private setWindow(total: number): void {
     this.lastMax = Math.max(1, total - this.handedOut);
     const want = Math.max(1, total);
-    if (!this.channel || want === this.qos || !this.globalQos) return;
+    if (!this.channel || want === this.qos || this.quorum) return;
     this.qos = want;
-    this.channel.prefetch(want, true).catch(() => undefined); // a failure closes the channel: handled there
+    if (this.qosMode === 'global') this.channel.prefetch(want, true).catch(() => undefined); // a failure closes the channel: handled there
+    else void this.switchToGlobalQos(this.channel, this.channelGen);
+  }
+
+  /**
+   * Move `ch` from a per-consumer prefetch to the channel-wide one (see the file
+   * comment): new consumers get no limit of their own, the channel gets the window,
+   * and each queue's consumer is replaced (consume first, then cancel the old one, so
+   * the queue is never left unconsumed). A failure closes the channel: handled there.
+   */
+  private async switchToGlobalQos(ch: Channel, gen: number): Promise<void> {
+    if (this.qosMode === 'global' || this.quorum) return;
+    this.qosMode = 'global';
+    try {
+      await ch.prefetch(0, false);
+      await ch.prefetch(this.qos, true);
+      for (const [oldTag, queue] of [...this.queueByTag]) {
+        if (gen !== this.channelGen || this.closed) return;
+        if (!this.queueByTag.has(oldTag)) continue; // removeQueue cancelled it meanwhile
+        if (this.queueList.includes(queue)) {
+          const { consumerTag } = await ch.consume(queue, (msg) => this.arrived(gen, queue, msg), { noAck: false });
+          if (gen !== this.channelGen) return;
+          this.queueByTag.set(consumerTag, queue);
+        }
+        this.queueByTag.delete(oldTag);
+        await ch.cancel(oldTag);
+      }
+    } catch {
+      // The channel closes on a failed method: channelClosed reopens it (per-consumer again).
+    }
   }
 
   private ensureChannel(): Promise<Channel | undefined> {
@@ -150,7 +195,10 @@ export class AmqpConsumer implements Consumer {
       ch.on('error', (err: Error) => (closeError = err));
       ch.on('close', () => this.channelClosed(gen, closeError));
       this.qos = Math.max(1, this.handedOut + this.lastMax);
-      await ch.prefetch(this.qos, this.globalQos);
+      // One queue (or quorum queues): a per-consumer prefetch; several: channel-wide.
+      const mode = this.quorum || this.queues.length === 1 ? 'consumer' : 'global';
+      this.qosMode = mode;
+      await ch.prefetch(this.qos, mode === 'global');
       for (const queue of this.queues) {
         try {
           const { consumerTag } = await ch.consume(queue, (msg) => this.arrived(gen, queue, msg), { noAck: false });
@@ -166,6 +214,7 @@ export class AmqpConsumer implements Consumer {
       // Queues added while the channel was opening.
       for (const queue of this.queues) await this.consumeOn(ch, gen, queue);
       this.channel = ch;
+      if (this.queueByTag.size > 1) void this.switchToGlobalQos(ch, gen);
       return ch;
     })();
     this.opening = opening;
@@ -286,9 +335,13 @@ export class AmqpConsumer implements Consumer {
   }
 
   /**
-   * See `Consumer.ackBeforeRun`: amqplib writes basic.ack to the channel synchronously
-   * (there is no reply to wait for), so the tasks may start at once. A delivery of a
-   * lost channel is not acked (RabbitMQ delivers it again), as with `ack`.
+   * See `Consumer.ackBeforeRun`: basic.ack has no reply to wait for, so the tasks may
+   * start at once. The frame is not on the socket yet: this consumer hands the
+   * iteration's acks to amqplib at `setImmediate` (see `ackAll`) and amqplib writes
+   * them at its next `setImmediate`, so a task that kills the process synchronously
+   * (or within that loop iteration) comes back, as it did when amqplib alone held the
+   * frame until its `setImmediate`. A delivery of a lost channel is not acked (RabbitMQ
+   * delivers it again), as with `ack`.
    */
   ackBeforeRun(deliveries: readonly Delivery[]): EarlyAck {
     this.ackAll(deliveries);
