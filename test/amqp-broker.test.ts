@@ -173,6 +173,54 @@ describe('RabbitMQ broker', { skip: skip ?? false }, () => {
     await worker.stop();
   });
 
+  test('prefetch window: one queue starts with a per-consumer prefetch; when the window grows (held messages) the channel switches to a channel-wide one and the old consumer\'s deliveries stay valid', async () => {
+    const queue = 'qos-switch';
+    const broker = await createBroker(rabbit!.url, { routing: routingFromSettings(resolveSettings({ taskDefaultQueue: queue, taskQueues: null })) });
+    const probe = await connect(rabbit!.url);
+    const proto = Object.getPrototypeOf(await probe.createChannel()) as { prefetch: (count: number, global?: boolean) => Promise<unknown> };
+    const realPrefetch = proto.prefetch;
+    const qos: [count: number, global: boolean][] = [];
+    proto.prefetch = function (this: unknown, count: number, global?: boolean) {
+      qos.push([count, global === true]);
+      return realPrefetch.call(this, count, global);
+    };
+    try {
+      for (let i = 1; i <= 6; i++) {
+        const message = buildTaskMessage({ taskName: 't.qos', taskId: `qos-${i}`, args: [i], kwargs: {}, origin: 't', replyTo: 'r', serializer: 'json' });
+        await broker.publish(message, { exchange: '', routingKey: queue, queue });
+      }
+      const consumer = await broker.openConsumer([queue]);
+      const got: Delivery[] = [];
+      while (got.length < 2) got.push(...(await consumer.reserve({ max: 2 - got.length, timeoutMs: 3000 })));
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(await ready(queue), 4, 'a per-consumer prefetch of 2: 4 stay ready');
+      assert.deepEqual(qos, [[2, false]]);
+      // The worker holds both (an ETA) and asks for 2 more: the window grows to 4.
+      while (got.length < 4) got.push(...(await consumer.reserve({ max: 2, timeoutMs: 3000 })));
+      assert.deepEqual(qos, [
+        [2, false],
+        [0, false],
+        [4, true],
+      ]);
+      await waitFor(async () => (await ready(queue)) === 2, '2 ready').catch(async () => assert.fail(`${await ready(queue)} ready`));
+      // Acks of the old consumer's and the new one's deliveries, then the rest.
+      await consumer.ack(got.splice(0, 4));
+      while (got.length < 2) got.push(...(await consumer.reserve({ max: 2, timeoutMs: 3000 })));
+      assert.deepEqual(
+        got.map((d) => d.message?.headers.id),
+        ['qos-5', 'qos-6'],
+      );
+      await consumer.ack(got);
+      await consumer.close();
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(await ready(queue), 0, 'every message acked exactly once, none requeued');
+    } finally {
+      proto.prefetch = realPrefetch;
+      await probe.close().catch(() => undefined);
+      await broker.close();
+    }
+  });
+
   test('batched acks: a batch acking deliveries 1, 2, 3, 5 of 6 goes out as one multiple ack (up to 3) and one single ack (5); 4 and 6 stay unacknowledged', async () => {
     const queue = 'batched-acks';
     const broker = await createBroker(rabbit!.url, { routing: routingFromSettings(resolveSettings({ taskDefaultQueue: queue, taskQueues: null })) });
@@ -196,6 +244,8 @@ describe('RabbitMQ broker', { skip: skip ?? false }, () => {
       assert.deepEqual(got.map((d) => d.message?.headers.id), ['ack-1', 'ack-2', 'ack-3', 'ack-4', 'ack-5', 'ack-6']);
       // Out of order in the batch, with 4 and 6 still held: only 1–3 may be covered by a multiple ack.
       consumer.ackBeforeRun!([got[4]!, got[0]!, got[2]!, got[1]!]);
+      assert.deepEqual(frames, [], 'acks are coalesced until setImmediate');
+      await new Promise((r) => setImmediate(r));
       assert.deepEqual(frames, [
         [5, false],
         [3, true],
@@ -204,6 +254,47 @@ describe('RabbitMQ broker', { skip: skip ?? false }, () => {
       await waitFor(async () => (await ready(queue)) === 2, 'the 2 unacknowledged messages back in the queue').catch(async () => assert.fail(`${await ready(queue)} ready`));
       const back = [await rawGet(queue), await rawGet(queue)].map((m) => (m?.properties.headers as { id?: string } | undefined)?.id);
       assert.deepEqual(back.sort(), ['ack-4', 'ack-6']);
+    } finally {
+      proto.ack = realAck;
+      await probe.close().catch(() => undefined);
+      await broker.close();
+    }
+  });
+
+  test('coalesced acks: the batches of one event-loop iteration go out as one multiple ack, and close writes pending acks first', async () => {
+    const queue = 'coalesced-acks';
+    const broker = await createBroker(rabbit!.url, { routing: routingFromSettings(resolveSettings({ taskDefaultQueue: queue, taskQueues: null })) });
+    const probe = await connect(rabbit!.url);
+    const proto = Object.getPrototypeOf(await probe.createChannel()) as { ack: (msg: ConsumeMessage, allUpTo?: boolean) => void };
+    const realAck = proto.ack;
+    const frames: [tag: number, multiple: boolean][] = [];
+    proto.ack = function (this: unknown, msg: ConsumeMessage, allUpTo?: boolean) {
+      frames.push([msg.fields.deliveryTag, allUpTo === true]);
+      return realAck.call(this, msg, allUpTo);
+    };
+    try {
+      for (let i = 1; i <= 5; i++) {
+        const message = buildTaskMessage({ taskName: 't.acks', taskId: `co-${i}`, args: [i], kwargs: {}, origin: 't', replyTo: 'r', serializer: 'json' });
+        await broker.publish(message, { exchange: '', routingKey: queue, queue });
+      }
+      const consumer = await broker.openConsumer([queue]);
+      const got: Delivery[] = [];
+      while (got.length < 5) got.push(...(await consumer.reserve({ max: 5 - got.length, timeoutMs: 3000 })));
+      // Three batches in one turn (early acks, then a late ack): one frame.
+      consumer.ackBeforeRun!([got[0]!, got[1]!]);
+      consumer.ackBeforeRun!([got[2]!]);
+      await consumer.ack([got[3]!]);
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(frames, [[4, true]]);
+      // An ack given right before close is written before the channel closes: nothing comes back.
+      await consumer.ack([got[4]!]);
+      await consumer.close();
+      assert.deepEqual(frames, [
+        [4, true],
+        [5, false],
+      ]);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(await ready(queue), 0);
     } finally {
       proto.ack = realAck;
       await probe.close().catch(() => undefined);

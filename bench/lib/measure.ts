@@ -97,6 +97,17 @@ function treeCpu(pids: Iterable<number>): number {
 /** Processes we must stop if the orchestrator is interrupted. */
 export const liveWorkers = new Set<Spawned>();
 
+/** The queue length once it reaches `n`, polling up to `timeoutMs` (unconfirmed publishes land late). */
+async function waitQueued(cfg: SystemConfig, conns: Conns, n: number, timeoutMs: number): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
+  let queued = await cfg.queueLength(conns);
+  while (queued < n && performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    queued = await cfg.queueLength(conns);
+  }
+  return queued;
+}
+
 export async function measureOnce(cfg: SystemConfig, conns: Conns, opts: BenchOptions, run: number, log: (s: string) => void): Promise<RunRecord> {
   const n = opts.n;
   const rec: RunRecord = { run, id: cfg.id, ok: false, n };
@@ -112,7 +123,7 @@ export async function measureOnce(cfg: SystemConfig, conns: Conns, opts: BenchOp
       await conns.db0.config('RESETSTAT');
       const out = await runClient<{ ms: number }>(`${cfg.id} bulk producer (batch ${batch})`, cmd.command, cmd.args, { cwd: cmd.cwd, env: cmd.env, timeoutMs: 60_000 + n * 5 });
       const cmds = perTask(await commandStats(conns), new Map([['config|resetstat', 1]]), n);
-      const queuedBulk = await cfg.queueLength(conns);
+      const queuedBulk = await waitQueued(cfg, conns, n, 10_000);
       if (queuedBulk !== n) throw new Error(`${cfg.id}: expected ${n} queued messages after the bulk enqueue (batch ${batch}), found ${queuedBulk}`);
       rec.bulk[String(batch)] = { ms: out.ms, perSec: n / (out.ms / 1000), cmdsPerTask: cmds.total };
       await conns.db0.flushall();
@@ -131,8 +142,10 @@ export async function measureOnce(cfg: SystemConfig, conns: Conns, opts: BenchOp
   rec.enqueueCommands = enqCmds.commands;
   rec.enqueueMs = enq.ms;
   rec.enqueuePerSec = n / (enq.ms / 1000);
-  const queued = await cfg.queueLength(conns);
-  if (queued !== n) throw new Error(`${cfg.id}: expected ${n} queued messages after enqueue, found ${queued}`);
+  // Python Celery publishes to RabbitMQ without confirms: its producer may exit before
+  // RabbitMQ has routed the last messages, so the queue count lags; wait (bounded) for it.
+  const queued = await waitQueued(cfg, conns, n, 10_000);
+  if (queued !== n) throw new Error(`${cfg.id}: expected ${n} queued messages after enqueue, found ${queued} (after waiting up to 10 s)`);
   if ((await cfg.countResults(conns)) !== 0) throw new Error(`${cfg.id}: results present before the worker started`);
   if (opts.enqueueOnly) {
     rec.ok = true;

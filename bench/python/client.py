@@ -22,7 +22,15 @@ def enqueue(n):
     t0 = time.perf_counter()
     for i in range(n):
         add.delay(i, i)
-    return {'ms': (time.perf_counter() - t0) * 1000}
+    ms = (time.perf_counter() - t0) * 1000
+    # Close the pooled broker connection with the AMQP handshake (connection.close,
+    # close-ok): RabbitMQ answers after it has handled every publish before it. Exiting
+    # with the socket open can reset it (unread heartbeats in its receive buffer), and
+    # RabbitMQ then drops publishes it had not read yet: 9,735 or 9,899 of 10,000 queued.
+    # A no-op on Redis (publishes are replies-awaited there).
+    with app.producer_or_acquire() as producer:
+        producer.connection.release()
+    return {'ms': ms}
 
 
 def roundtrip(n, warmup):

@@ -26,7 +26,7 @@ import { CeleriacError, ConfigurationError, TimeoutError } from '../errors.js';
 import { dumpsPython, loadsPython } from '../protocol/python-json.js';
 import { READY_STATES, type TaskState } from '../states.js';
 import type { ResultBackend, ResultDocument, WaitOptions } from './backend.js';
-import { forgetReplyTo, replyToFor } from './rpc-reply-to.js';
+import { forgetReplyTo, replyToFor, trackReplyTo } from './rpc-reply-to.js';
 
 /** Options of the rpc backend (given by the app). */
 export interface RpcBackendOptions {
@@ -69,7 +69,9 @@ export class RpcBackend implements ResultBackend {
   private closed = false;
   private amqp: AmqpBroker | undefined;
 
-  constructor(private readonly options: RpcBackendOptions) {}
+  constructor(private readonly options: RpcBackendOptions) {
+    trackReplyTo();
+  }
 
   private async broker(): Promise<AmqpBroker> {
     if (this.amqp) return this.amqp;

@@ -3,12 +3,23 @@
  * acks) into a local buffer and `reserve` hands them out, waiting up to its timeout
  * when the buffer is empty. Consuming starts at the first `reserve`.
  *
- * Prefetch: the channel's QoS (`basic.qos`, channel-wide) is kept at "messages
- * handed out and not settled + the `max` of the latest reserve" — the worker's free
- * slots — so it equals concurrency × multiplier plus every message the worker holds
- * for a near ETA, Celery's rule of raising the prefetch count while holding ETA
- * messages. Quorum queues do not take a channel-wide QoS: there the prefetch is
- * set per consumer when consuming starts.
+ * Prefetch: the window is "messages handed out and not settled + the `max` of the
+ * latest reserve" — the worker's free slots — so it equals concurrency × multiplier
+ * plus every message the worker holds for a near ETA, Celery's rule of raising the
+ * prefetch count while holding ETA messages. A channel consuming one queue starts
+ * with that window as a per-consumer prefetch (`basic.qos` global=false, set before
+ * basic.consume): with one consumer it is the same limit, and RabbitMQ enforces it
+ * in the queue, where a channel-wide limit costs the queue a call to the channel's
+ * limiter for every delivery (about half of RabbitMQ's CPU per message on the
+ * drain, bench/amqp-qos-cost.ts). RabbitMQ applies a per-consumer prefetch only to
+ * consumers started after it, so the first time the window must change (a held ETA
+ * message, a parked one, a second queue) the channel switches for good to Celery's
+ * channel-wide QoS (global=true, as Celery 5.2 sets it on RabbitMQ): a new consumer
+ * with no limit of its own replaces the old one (basic.consume, then basic.cancel;
+ * the old one's unsettled deliveries stay valid on the channel and count against the
+ * channel-wide limit). Several queues use the channel-wide QoS from the start.
+ * Quorum queues do not take a channel-wide QoS: there the prefetch is set per
+ * consumer when consuming starts and never changes.
  *
  * Settling: `ack` → basic.ack (one `multiple` ack per batch where the batch is
  * everything unsettled up to its highest tag, see `ackAll`), `reject` → basic.nack(requeue), `restore` →
@@ -59,7 +70,14 @@ export class AmqpConsumer implements Consumer {
   private closed = false;
   private qos = 0;
   private lastMax = 1;
-  private readonly globalQos: boolean;
+  /** Consuming a quorum queue: per-consumer prefetch only, fixed when consuming starts. */
+  private readonly quorum: boolean;
+  /** How the current channel's prefetch is set (see the file comment). */
+  private qosMode: 'consumer' | 'global' = 'consumer';
+  /** Acks given since the last `flushAcks`, all of `pendingAckChannel`. */
+  private pendingAcks: ConsumeMessage[] = [];
+  private pendingAckChannel: Channel | undefined;
+  private ackFlushScheduled = false;
   private readonly onConnected = () => {
     if (this.wantConsume && !this.closed) void this.ensureChannel();
   };
@@ -73,7 +91,7 @@ export class AmqpConsumer implements Consumer {
     this.id = options.consumerId ?? randomUUID();
     this.queueList = [...queues];
     this.log = options.log;
-    this.globalQos = !queues.some((q) => broker.topology.declaration(q)?.arguments['x-queue-type'] === 'quorum');
+    this.quorum = queues.some((q) => broker.topology.declaration(q)?.arguments['x-queue-type'] === 'quorum');
     broker.connection.on('connected', this.onConnected);
   }
 
@@ -90,6 +108,8 @@ export class AmqpConsumer implements Consumer {
     if (this.queueList.includes(queue)) return;
     this.queueList = [...this.queueList, queue];
     await this.opening?.catch(() => undefined);
+    // A second consumer with its own prefetch would double the window: channel-wide first.
+    if (this.channel) await this.switchToGlobalQos(this.channel, this.channelGen);
     await this.consumeOn(this.channel, this.channelGen, queue);
   }
 
@@ -129,9 +149,38 @@ export class AmqpConsumer implements Consumer {
   private setWindow(total: number): void {
     this.lastMax = Math.max(1, total - this.handedOut);
     const want = Math.max(1, total);
-    if (!this.channel || want === this.qos || !this.globalQos) return;
+    if (!this.channel || want === this.qos || this.quorum) return;
     this.qos = want;
-    this.channel.prefetch(want, true).catch(() => undefined); // a failure closes the channel: handled there
+    if (this.qosMode === 'global') this.channel.prefetch(want, true).catch(() => undefined); // a failure closes the channel: handled there
+    else void this.switchToGlobalQos(this.channel, this.channelGen);
+  }
+
+  /**
+   * Move `ch` from a per-consumer prefetch to the channel-wide one (see the file
+   * comment): new consumers get no limit of their own, the channel gets the window,
+   * and each queue's consumer is replaced (consume first, then cancel the old one, so
+   * the queue is never left unconsumed). A failure closes the channel: handled there.
+   */
+  private async switchToGlobalQos(ch: Channel, gen: number): Promise<void> {
+    if (this.qosMode === 'global' || this.quorum) return;
+    this.qosMode = 'global';
+    try {
+      await ch.prefetch(0, false);
+      await ch.prefetch(this.qos, true);
+      for (const [oldTag, queue] of [...this.queueByTag]) {
+        if (gen !== this.channelGen || this.closed) return;
+        if (!this.queueByTag.has(oldTag)) continue; // removeQueue cancelled it meanwhile
+        if (this.queueList.includes(queue)) {
+          const { consumerTag } = await ch.consume(queue, (msg) => this.arrived(gen, queue, msg), { noAck: false });
+          if (gen !== this.channelGen) return;
+          this.queueByTag.set(consumerTag, queue);
+        }
+        this.queueByTag.delete(oldTag);
+        await ch.cancel(oldTag);
+      }
+    } catch {
+      // The channel closes on a failed method: channelClosed reopens it (per-consumer again).
+    }
   }
 
   private ensureChannel(): Promise<Channel | undefined> {
@@ -146,7 +195,10 @@ export class AmqpConsumer implements Consumer {
       ch.on('error', (err: Error) => (closeError = err));
       ch.on('close', () => this.channelClosed(gen, closeError));
       this.qos = Math.max(1, this.handedOut + this.lastMax);
-      await ch.prefetch(this.qos, this.globalQos);
+      // One queue (or quorum queues): a per-consumer prefetch; several: channel-wide.
+      const mode = this.quorum || this.queues.length === 1 ? 'consumer' : 'global';
+      this.qosMode = mode;
+      await ch.prefetch(this.qos, mode === 'global');
       for (const queue of this.queues) {
         try {
           const { consumerTag } = await ch.consume(queue, (msg) => this.arrived(gen, queue, msg), { noAck: false });
@@ -162,6 +214,7 @@ export class AmqpConsumer implements Consumer {
       // Queues added while the channel was opening.
       for (const queue of this.queues) await this.consumeOn(ch, gen, queue);
       this.channel = ch;
+      if (this.queueByTag.size > 1) void this.switchToGlobalQos(ch, gen);
       return ch;
     })();
     this.opening = opening;
@@ -282,9 +335,13 @@ export class AmqpConsumer implements Consumer {
   }
 
   /**
-   * See `Consumer.ackBeforeRun`: amqplib writes basic.ack to the channel synchronously
-   * (there is no reply to wait for), so the tasks may start at once. A delivery of a
-   * lost channel is not acked (RabbitMQ delivers it again), as with `ack`.
+   * See `Consumer.ackBeforeRun`: basic.ack has no reply to wait for, so the tasks may
+   * start at once. The frame is not on the socket yet: this consumer hands the
+   * iteration's acks to amqplib at `setImmediate` (see `ackAll`) and amqplib writes
+   * them at its next `setImmediate`, so a task that kills the process synchronously
+   * (or within that loop iteration) comes back, as it did when amqplib alone held the
+   * frame until its `setImmediate`. A delivery of a lost channel is not acked (RabbitMQ
+   * delivers it again), as with `ack`.
    */
   ackBeforeRun(deliveries: readonly Delivery[]): EarlyAck {
     this.ackAll(deliveries);
@@ -296,21 +353,52 @@ export class AmqpConsumer implements Consumer {
   }
 
   /**
-   * basic.ack `deliveries` in as few frames as is safe. A `multiple` ack settles every
-   * unacked delivery of the channel up to its tag, so it may only cover tags below the
-   * oldest delivery still held unsettled (buffered, handed out, or being parked): the
-   * batch's tags below that one go out as one `multiple` ack at the highest of them,
-   * the others (completed out of order) as single acks. Tags of one channel rise in
-   * arrival order, which is `held`'s insertion order, so its first entry is the oldest.
+   * basic.ack `deliveries`, coalesced: the acks of one event-loop iteration go out
+   * together at `setImmediate` (see `flushAcks`). amqplib itself only writes a
+   * channel's frames to the socket from `setImmediate` (its Mux), so an early ack was
+   * never on the socket before its task started; now it gets there one loop iteration
+   * later than before, and the iteration's batches (one per early-ack turn, one per
+   * late-ack flush) cost one `multiple` basic.ack frame (one socket write, one frame
+   * RabbitMQ parses) instead of one each. `close` writes what is pending first.
    */
   private ackAll(deliveries: readonly Delivery[]): void {
-    const msgs: ConsumeMessage[] = [];
+    const ch = this.channel;
+    if (!ch) {
+      for (const d of deliveries) this.holding(d, 'ack'); // logs: RabbitMQ delivers it again
+      return;
+    }
+    // Pending acks of a channel lost since are dropped: their tags mean nothing on this one.
+    if (this.pendingAckChannel !== ch) this.pendingAcks = [];
+    this.pendingAckChannel = ch;
     for (const d of deliveries) {
       const msg = this.holding(d, 'ack');
-      if (msg) msgs.push(msg);
+      if (msg) this.pendingAcks.push(msg);
     }
-    const ch = this.channel;
-    if (!ch || msgs.length === 0) return;
+    if (this.pendingAcks.length === 0) return;
+    if (!this.ackFlushScheduled) {
+      this.ackFlushScheduled = true;
+      setImmediate(this.flushAcks);
+    }
+  }
+
+  /**
+   * Write the pending acks in as few frames as is safe. A `multiple` ack settles every
+   * unacked delivery of the channel up to its tag, so it may only cover tags below the
+   * oldest delivery still held unsettled (buffered, handed out, or being parked): the
+   * pending tags below that one go out as one `multiple` ack at the highest of them,
+   * the others (completed out of order) as single acks. Tags of one channel rise in
+   * arrival order, which is `held`'s insertion order, so its first entry is the oldest.
+   * Deliveries rejected or restored meanwhile are not held either, but their basic.nack
+   * was written before this frame, so RabbitMQ no longer counts them as unacked. Acks
+   * of a channel lost meanwhile are dropped (RabbitMQ delivers those messages again).
+   */
+  private readonly flushAcks = (): void => {
+    this.ackFlushScheduled = false;
+    const msgs = this.pendingAcks;
+    const ch = this.pendingAckChannel;
+    this.pendingAcks = [];
+    this.pendingAckChannel = undefined;
+    if (!ch || ch !== this.channel || msgs.length === 0) return;
     if (msgs.length === 1) {
       ch.ack(msgs[0]!);
       return;
@@ -324,7 +412,7 @@ export class AmqpConsumer implements Consumer {
       } else ch.ack(msg);
     }
     if (upTo) ch.ack(upTo, true);
-  }
+  };
 
   async reject(delivery: Delivery, requeue: boolean): Promise<void> {
     const msg = this.holding(delivery, 'reject');
@@ -355,6 +443,7 @@ export class AmqpConsumer implements Consumer {
     this.waiter?.resolve();
     this.broker.connection.off('connected', this.onConnected);
     await this.opening?.catch(() => undefined);
+    this.flushAcks(); // acks given before close go out ahead of channel.close
     const ch = this.channel;
     this.channel = undefined;
     this.buffer.length = 0;
