@@ -54,6 +54,28 @@ const ready = (queue: string) => withChannel((ch) => ch.checkQueue(queue).then((
 /** The channel error code a declaration gets (0 when RabbitMQ accepts it as equivalent). */
 const declareCode = (op: (ch: Channel) => Promise<unknown>) => withChannel((ch) => op(ch).then(() => 0, (err: { code?: number }) => err.code ?? -1));
 
+/**
+ * Record the basic.ack frames every amqplib channel of this process sends (one class
+ * for all channels, the consumer's included) until `stop`.
+ */
+async function recordAckFrames(): Promise<{ frames: [tag: number, multiple: boolean][]; stop: () => Promise<void> }> {
+  const probe = await connect(rabbit!.url);
+  const proto = Object.getPrototypeOf(await probe.createChannel()) as { ack: (msg: ConsumeMessage, allUpTo?: boolean) => void };
+  const realAck = proto.ack;
+  const frames: [tag: number, multiple: boolean][] = [];
+  proto.ack = function (this: unknown, msg: ConsumeMessage, allUpTo?: boolean) {
+    frames.push([msg.fields.deliveryTag, allUpTo === true]);
+    return realAck.call(this, msg, allUpTo);
+  };
+  return {
+    frames,
+    stop: async () => {
+      proto.ack = realAck;
+      await probe.close().catch(() => undefined);
+    },
+  };
+}
+
 async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await cond())) {
@@ -224,15 +246,7 @@ describe('RabbitMQ broker', { skip: skip ?? false }, () => {
   test('batched acks: a batch acking deliveries 1, 2, 3, 5 of 6 goes out as one multiple ack (up to 3) and one single ack (5); 4 and 6 stay unacknowledged', async () => {
     const queue = 'batched-acks';
     const broker = await createBroker(rabbit!.url, { routing: routingFromSettings(resolveSettings({ taskDefaultQueue: queue, taskQueues: null })) });
-    // Record the basic.ack frames every amqplib channel of this process sends (same class as the consumer's channel).
-    const probe = await connect(rabbit!.url);
-    const proto = Object.getPrototypeOf(await probe.createChannel()) as { ack: (msg: ConsumeMessage, allUpTo?: boolean) => void };
-    const realAck = proto.ack;
-    const frames: [tag: number, multiple: boolean][] = [];
-    proto.ack = function (this: unknown, msg: ConsumeMessage, allUpTo?: boolean) {
-      frames.push([msg.fields.deliveryTag, allUpTo === true]);
-      return realAck.call(this, msg, allUpTo);
-    };
+    const { frames, stop } = await recordAckFrames();
     try {
       for (let i = 1; i <= 6; i++) {
         const message = buildTaskMessage({ taskName: 't.acks', taskId: `ack-${i}`, args: [i], kwargs: {}, origin: 't', replyTo: 'r', serializer: 'json' });
@@ -255,8 +269,7 @@ describe('RabbitMQ broker', { skip: skip ?? false }, () => {
       const back = [await rawGet(queue), await rawGet(queue)].map((m) => (m?.properties.headers as { id?: string } | undefined)?.id);
       assert.deepEqual(back.sort(), ['ack-4', 'ack-6']);
     } finally {
-      proto.ack = realAck;
-      await probe.close().catch(() => undefined);
+      await stop();
       await broker.close();
     }
   });
@@ -264,14 +277,7 @@ describe('RabbitMQ broker', { skip: skip ?? false }, () => {
   test('coalesced acks: the batches of one event-loop iteration go out as one multiple ack, and close writes pending acks first', async () => {
     const queue = 'coalesced-acks';
     const broker = await createBroker(rabbit!.url, { routing: routingFromSettings(resolveSettings({ taskDefaultQueue: queue, taskQueues: null })) });
-    const probe = await connect(rabbit!.url);
-    const proto = Object.getPrototypeOf(await probe.createChannel()) as { ack: (msg: ConsumeMessage, allUpTo?: boolean) => void };
-    const realAck = proto.ack;
-    const frames: [tag: number, multiple: boolean][] = [];
-    proto.ack = function (this: unknown, msg: ConsumeMessage, allUpTo?: boolean) {
-      frames.push([msg.fields.deliveryTag, allUpTo === true]);
-      return realAck.call(this, msg, allUpTo);
-    };
+    const { frames, stop } = await recordAckFrames();
     try {
       for (let i = 1; i <= 5; i++) {
         const message = buildTaskMessage({ taskName: 't.acks', taskId: `co-${i}`, args: [i], kwargs: {}, origin: 't', replyTo: 'r', serializer: 'json' });
@@ -296,8 +302,7 @@ describe('RabbitMQ broker', { skip: skip ?? false }, () => {
       await new Promise((r) => setTimeout(r, 300));
       assert.equal(await ready(queue), 0);
     } finally {
-      proto.ack = realAck;
-      await probe.close().catch(() => undefined);
+      await stop();
       await broker.close();
     }
   });

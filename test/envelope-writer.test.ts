@@ -7,27 +7,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EnvelopeWriter } from '../packages/core/src/brokers/envelope-writer.ts';
-import { encodeEnvelope } from '../packages/core/src/brokers/redis-envelope.ts';
+import { encodeEnvelope, encodeEnvelopeWhole } from '../packages/core/src/brokers/redis-envelope.ts';
 import type { TaskMessage } from '../packages/core/src/protocol/message.ts';
-import { dumpsPython } from '../packages/core/src/protocol/python-json.ts';
 
 const TRANSPORT = new Set(['delivery_info', 'body_encoding', 'delivery_tag', 'priority']);
 
 /** What `dumpsPython` of the whole envelope document writes (the reference). */
 function reference(message: TaskMessage, route: { exchange: string; routingKey: string; priority: number }, tag: string): string {
-  const properties: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(message.properties)) if (!TRANSPORT.has(k)) properties[k] = v;
-  properties.delivery_info = { exchange: route.exchange, routing_key: route.routingKey };
-  properties.priority = route.priority;
-  properties.body_encoding = 'base64';
-  properties.delivery_tag = tag;
-  return dumpsPython({
-    body: message.body.toString('base64'),
-    'content-encoding': message.contentEncoding,
-    'content-type': message.contentType,
-    headers: message.headers,
-    properties,
-  });
+  return encodeEnvelopeWhole(message, route, { deliveryTag: tag });
 }
 
 /** Deterministic PRNG (mulberry32). */

@@ -295,11 +295,12 @@ describe('Redis, a separate worker process (the example) and a Python worker', {
     const chordAccepted = (await request(web).post('/chord?n=4').set('X-Request-Id', 'req-redis-chord').expect(202)).body as { id: string; events: string };
     const chordEvents = statusEvents((await request(web).get(chordAccepted.events).buffer(true).parse(asText).expect(200)).body as string);
     assert.deepEqual(chordEvents.at(-1)!.result, { total: 0 + 2 + 4 + 6, requestId: 'req-redis-chord' });
-    assert.match(worker.output(), /Task example\.total\[[0-9a-f-]+\] received/);
+    // The log line may reach the pipe after the result reached the web process (the logger writes asynchronously).
+    await worker.waitFor(/Task example\.total\[[0-9a-f-]+\] received/, 10_000);
 
     const who = (await request(web).get('/whoami').set('X-Request-Id', 'req-redis-2').set('traceparent', TRACEPARENT).set('X-Tenant', 'acme').expect(200)).body;
     assert.deepEqual(who, { requestContext: { requestId: 'req-redis-2', traceparent: TRACEPARENT }, tenant: 'acme' });
-    assert.match(worker.output(), /Task example\.whoami\[[0-9a-f-]+\] received/, "the separate worker process ran it");
+    await worker.waitFor(/Task example\.whoami\[[0-9a-f-]+\] received/, 10_000); // the separate worker process ran it
 
     if (skipPython) {
       if (IN_CI) assert.fail(skipPython);
@@ -335,7 +336,7 @@ describe('the example, one command each', () => {
       const accepted = (await (await fetch(`${url}/chord?n=3`, { method: 'POST', headers: { 'x-request-id': 'one-command' } })).json()) as { events: string };
       const events = statusEvents(await (await fetch(url + accepted.events)).text());
       assert.deepEqual(events.at(-1)?.result, { total: 0 + 2 + 4, requestId: 'one-command' });
-      assert.match(server.output(), /Task example\.total\[[0-9a-f-]+\] received/);
+      await server.waitFor(/Task example\.total\[[0-9a-f-]+\] received/, 10_000); // logged asynchronously: may follow the result
       assert.ok(Number(pid) !== server.child.pid, 'the worker is its own process');
     } finally {
       await server.stop();

@@ -50,3 +50,35 @@ test('a busy worker reserves at least half its prefetch window per call (c=2, pr
     `every reserve that got messages asked for >= 4 (half of prefetch 8): ${JSON.stringify(asked)}`,
   );
 });
+
+test('messages arriving one at a time fill every slot of a window of prefetch = concurrency (the buffer draining wakes the loop)', { timeout: 20_000 }, async () => {
+  // Regression: starting received runs after the current step left the loop waiting for
+  // "half the window free" while the buffer still held the message just received; once
+  // it started nothing woke the loop, and the 4th slot stayed empty (3 of 4 ran).
+  await worker?.stop();
+  worker = undefined;
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const running = new Set<number>();
+  // Acks late: a running message keeps its prefetch slot (an early ack would free it and wake the loop).
+  const hold = app.task(
+    'pb.hold',
+    async (i: number) => {
+      running.add(i);
+      await released;
+      return i;
+    },
+    { acksLate: true },
+  );
+  worker = new Worker(app, { concurrency: 4, prefetchMultiplier: 1, logLevel: 'silent' });
+  await worker.start();
+  const results = [];
+  for (let i = 0; i < 4; i++) {
+    results.push(await hold.delay(i));
+    const deadline = Date.now() + 5_000;
+    while (running.size < i + 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(running.size, i + 1, `task ${i} started while the earlier ones still run (running: ${[...running].join(', ')})`);
+  }
+  release();
+  assert.deepEqual(await Promise.all(results.map((r) => r.get({ timeout: 5_000 }))), [0, 1, 2, 3]);
+});

@@ -15,6 +15,8 @@ export interface WorkerProcess {
   output: () => string;
   exited: Promise<number | null>;
   signal(signal: NodeJS.Signals): void;
+  /** Resolve once the output matches `pattern` (the logger writes asynchronously: a line may follow what it reports). */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>;
 }
 
 /** How to start a worker process; every field optional. */
@@ -44,7 +46,16 @@ export function spawnWorkerProcess(
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => (children.delete(child), resolve(code))));
-  const worker: WorkerProcess = { child, pid: child.pid!, output: () => out, exited, signal: (s) => process.kill(child.pid!, s) };
+  const worker: WorkerProcess = {
+    child,
+    pid: child.pid!,
+    output: () => out,
+    exited,
+    signal: (s) => process.kill(child.pid!, s),
+    waitFor: (pattern, timeoutMs = 10_000) => waitFor(() => pattern.test(out), timeoutMs, `worker output matching ${pattern}`).catch((err: Error) => {
+      throw new Error(`${err.message}:\n${out}`);
+    }),
+  };
   if (!waitReady) return Promise.resolve(worker);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`worker did not start:\n${out}`)), 30_000);

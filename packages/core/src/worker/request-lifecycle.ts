@@ -253,6 +253,7 @@ export class RequestLifecycle {
     // limit could be handed out twice.
     // `capacity`: a thread/process pool also takes one run per member to hold ahead.
     const capacity = pool.capacity ?? pool.concurrency;
+    const buffered = this.ready.length;
     let inline: TaskRequest[] | undefined;
     while (this.accepting && stats.active < capacity && pool.hasFreeSlot() && pool.active + this.starting < capacity && this.recording < this.o.recordingLimit && this.ready.length > 0) {
       const request = this.ready.shift()!;
@@ -262,6 +263,8 @@ export class RequestLifecycle {
       else this.track(this.execute(request));
     }
     if (inline) this.track(this.executeInline(inline));
+    // The consumer loop may wait for the buffer to drain before it reserves more (`minBatch`).
+    if (this.ready.length < buffered) this.o.onSlotFreed();
   }
 
   private track(started: Promise<void>): void {
