@@ -53,7 +53,7 @@ describe.skipIf(skip !== null)('examples/nest-app: nest start worker + nest star
     expect(body.state).toBe('SUCCESS');
     const workerPid = Number(/worker ready \(pid (\d+)\)/.exec(worker.output())![1]);
     expect(body.result).toEqual({ product: 54, requestId: 'example-req-1', pid: workerPid });
-    expect(worker.output()).toMatch(/mul\(6, 9\) for request example-req-1/);
+    await worker.waitFor(/mul\(6, 9\) for request example-req-1/, 10_000); // logged asynchronously: may follow the result
     // The SSE route of CeleriacStatusModule: a finished task streams its final state, then `end`.
     const stream = await (await fetch(`${base}/tasks/${id}/events`)).text();
     expect(stream).toMatch(/"state":"SUCCESS"/);
@@ -66,7 +66,7 @@ describe.skipIf(skip !== null)('examples/nest-app: nest start worker + nest star
     const { id } = (await sent.json()) as { id: string };
     const stream = await (await fetch(`${base}/tasks/${id}/events`)).text();
     expect(stream).toMatch(/"state":"SUCCESS".*"result":\{"total":30,"requestId":"example-chord-1"\}/);
-    expect(worker.output()).toMatch(/mul\(4, 4\) for request example-chord-1/);
+    await worker.waitFor(/mul\(4, 4\) for request example-chord-1/, 10_000);
   });
 
   test('POST /resize: a Python-only task, sent by name, runs on a Celery 5.2 worker (examples/nest-app/python) with the request id', async (ctx) => {
@@ -86,7 +86,7 @@ describe.skipIf(skip !== null)('examples/nest-app: nest start worker + nest star
       const { id } = (await sent.json()) as { id: string };
       const stream = await (await fetch(`${base}/tasks/${id}/events`)).text();
       expect(stream).toContain(`"result":{"thumbnail":"cat_128.jpg","request_id":"example-py-1","traceparent":"${traceparent}"}`);
-      expect(py.output()).toMatch(/py\.tasks\.resize\[[0-9a-f-]+\] succeeded/);
+      await py.waitFor(/py\.tasks\.resize\[[0-9a-f-]+\] succeeded/, 10_000); // Celery logs it after storing the result
     } finally {
       await py.stop(10_000);
     }
