@@ -223,6 +223,18 @@ describe('beat on Redis', { skip: skip ?? false }, () => {
     await waitFor(() => beat.entries.length === 0, 5000, 'removed');
     assert.equal(await raw.hexists(BEAT_KEYS.state, 'dyn-10s'), 0, 'its run record goes too');
     await assert.rejects(admin.beat.dynamic.add('bad', { task: 't', schedule: { minute: '61' } }), /beat entry "bad": crontab minute "61"/);
+
+    // A pass under way when the entry was removed claims its next run after the removal
+    // deleted the record, writing it back (seen in CI: beat-cli "its last run is removed
+    // too"). Replayed by hand: remove without the notice, write the record back, then notify.
+    await admin.beat.dynamic.add('dyn-race', { task: 'tasks.dyn', schedule: { seconds: 10 } });
+    await waitFor(() => beat.entries.some((e) => e.name === 'dyn-race'), 5000, 'the race entry is seen');
+    const record = (await raw.hget(BEAT_KEYS.state, 'dyn-race')) ?? JSON.stringify({ lastRunAt: T0, totalRunCount: 1 });
+    await raw.multi().hdel(BEAT_KEYS.entries, 'dyn-race').hdel(BEAT_KEYS.state, 'dyn-race').exec();
+    await raw.hset(BEAT_KEYS.state, 'dyn-race', record);
+    await raw.publish(BEAT_KEYS.changed, 'dyn-race');
+    await waitFor(() => beat.entries.length === 0, 5000, 'the race entry removed');
+    assert.equal(await raw.hexists(BEAT_KEYS.state, 'dyn-race'), 0, 'a record written back after the removal is deleted by the next pass');
     await beat.stop();
     await app.close();
     await admin.close();

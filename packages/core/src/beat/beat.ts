@@ -231,6 +231,7 @@ export class Beat {
       let sleep: number;
       try {
         const entries = await this.currentEntries();
+        await this.forgetRemoved(this.current, entries);
         this.reportChanges(this.current, entries);
         this.current = entries;
         this.reportEntries();
@@ -268,6 +269,18 @@ export class Beat {
     });
     const names = new Set(dynamic.map((e) => e.name));
     return [...this.staticEntries.filter((e) => !names.has(e.name)), ...dynamic];
+  }
+
+  /**
+   * Delete the run records of entries gone since the last pass. `beat remove` deletes
+   * the record with the entry, but a pass under way may still have claimed the entry's
+   * next run after that, writing the record back.
+   */
+  private async forgetRemoved(before: readonly ResolvedEntry[], after: readonly ResolvedEntry[]): Promise<void> {
+    if (!this.redis) return;
+    const now = new Set(after.map((e) => e.name));
+    const removed = before.filter((e) => !now.has(e.name)).map((e) => e.name);
+    if (removed.length > 0) await this.redis.hdel(BEAT_KEYS.state, ...removed);
   }
 
   /** Log dynamic changes to the entry set (added, removed, changed). */
