@@ -294,13 +294,8 @@ export class RequestLifecycle {
     };
     const starting: TaskRequest[] = [];
     for (const request of batch) {
-      if (request.expires && request.expires.getTime() <= Date.now()) {
-        this.revokeExpired(request);
-        release(request);
-      } else if (control?.revoked.has(request.id)) {
-        this.discardRevoked(request);
-        release(request);
-      } else if (consumer.taskStarting?.(request.delivery, 'ack', this.failureTarget(request)) === false) release(request);
+      if (this.discardedBeforeRun(request)) release(request);
+      else if (consumer.taskStarting?.(request.delivery, 'ack', this.failureTarget(request)) === false) release(request);
       else starting.push(request);
     }
     if (starting.length > 0) {
@@ -363,6 +358,22 @@ export class RequestLifecycle {
     });
   }
 
+  /**
+   * Celery checks expiry and revocation again right before running (an ETA task may
+   * expire, or be revoked, while held): true when the request was discarded for either.
+   */
+  private discardedBeforeRun(request: TaskRequest): boolean {
+    if (request.expires && request.expires.getTime() <= Date.now()) {
+      this.revokeExpired(request);
+      return true;
+    }
+    if (this.o.control?.revoked.has(request.id)) {
+      this.discardRevoked(request);
+      return true;
+    }
+    return false;
+  }
+
   /** For an early-ack run: the task whose FAILURE the consumer stores if the worker is lost while it runs (undefined: none stored). */
   private failureTarget(request: TaskRequest): { id: string; groupId: string | null; parentId: string | null } | undefined {
     const storesFailure = this.o.backend !== null && (!request.ignoreResult || this.o.app.settings.taskStoreErrorsEvenIfIgnored);
@@ -397,15 +408,7 @@ export class RequestLifecycle {
       this.pump();
     };
     try {
-      // Celery checks expiry again right before running (an ETA task may expire while held).
-      if (request.expires && request.expires.getTime() <= Date.now()) {
-        this.revokeExpired(request);
-        return;
-      }
-      if (this.o.control?.revoked.has(request.id)) {
-        this.discardRevoked(request);
-        return;
-      }
+      if (this.discardedBeforeRun(request)) return;
       const lateAck = request.acksLate;
       const forfeits = this.forfeits;
       // Refused when the consumer is settling a hung event loop: it may have given the message back.
