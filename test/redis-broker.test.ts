@@ -7,6 +7,7 @@ import type { RedisConsumer } from '../packages/core/src/brokers/redis-consumer.
 import { ConfigurationError, MessageDecodeError } from '../packages/core/src/errors.ts';
 import { buildTaskMessage, decodeTaskMessage } from '../packages/core/src/protocol/task-message.ts';
 import { encodeEnvelope } from '../packages/core/src/brokers/redis-envelope.ts';
+import { scripts } from '../packages/core/src/brokers/redis-scripts.ts';
 import { fixture } from './helpers/fixtures.ts';
 import { missing, REDIS_SERVER, startRedis, type RedisServer } from './helpers/services.ts';
 
@@ -121,6 +122,60 @@ describe('RedisBroker', { skip: skip ?? false }, () => {
     assert.equal(got[0]!.message!.headers.id, 'on-b');
     assert.equal(got[0]!.queue, 'b');
     assert.ok(Date.now() - started < 300 + 400, `took ${Date.now() - started} ms`);
+  });
+
+  /** Arm the watchers (their connections come up during a first, empty wait), take one message, and leave the lists empty. */
+  async function armedIdle(b: RedisConsumer): Promise<void> {
+    assert.deepEqual(await b.reserve({ max: 1, timeoutMs: 200 }), []);
+    await pub.publish(message('warm'), celery);
+    const warm = await b.reserve({ max: 1, timeoutMs: 0 });
+    assert.equal(warm.length, 1);
+    await b.ack(warm);
+  }
+  /** Connections whose last command was EVALSHA (CLIENT LIST). */
+  const lastRanEvalsha = async () => String(await raw.client('LIST')).split('\n').filter((line) => / cmd=evalsha /.test(line)).length;
+  const calls = async (cmd: string) => Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(await raw.info('commandstats'))?.[1] ?? 0);
+
+  test('on an idle queue the reserve rides behind the wait: Redis runs it when a message lands, with no reserve round trip after the wake-up', async () => {
+    const b = await consumer('A');
+    await b.beat(); // the queued reserve only takes for a consumer whose heartbeat is current
+    await armedIdle(b);
+    const before = await calls('evalsha');
+    const evalshaLast = await lastRanEvalsha();
+    setTimeout(() => void pub.publish(message('idle-1'), celery), 300);
+    const got = await b.reserve({ max: 5, timeoutMs: 5000 });
+    assert.deepEqual(got.map((d) => d.message!.headers.id), ['idle-1']);
+    assert.equal((await calls('evalsha')) - before, 2, 'one take before blocking, one queued behind the wait; none after the wake-up');
+    assert.equal((await lastRanEvalsha()) - evalshaLast, 1, "the watcher connection's last command is now the reserve (it was BLMOVE)");
+    assert.deepEqual(await raw.smembers('_celeriac.owned.A'), [`${got[0]!.lease}${SEP}${got[0]!.deliveryTag}`], 'held under its lease like any reservation');
+    await b.ack(got);
+    assert.equal(await raw.hlen('unacked'), 0);
+  });
+
+  test("a queued reserve takes nothing for a consumer whose heartbeat is not current (Redis runs it even while its worker is frozen): the wake-up reserves instead", async () => {
+    const b = await consumer('A'); // never beats
+    await armedIdle(b);
+    const before = await calls('evalsha');
+    setTimeout(() => void pub.publish(message('idle-2'), celery), 300);
+    const got = await b.reserve({ max: 5, timeoutMs: 5000 });
+    assert.deepEqual(got.map((d) => d.message!.headers.id), ['idle-2']);
+    assert.equal((await calls('evalsha')) - before, 3, 'take before blocking, queued (took nothing), take after the wake-up');
+  });
+
+  test('restoreLease gives back exactly the messages of one reserve, by its lease prefix', async () => {
+    const b = await consumer('A');
+    for (const id of ['l1', 'l2']) await pub.publish(message(id), celery);
+    const first = await b.reserve({ max: 2, timeoutMs: 0 });
+    await pub.publish(message('l3'), celery);
+    const second = await b.reserve({ max: 1, timeoutMs: 0 });
+    const prefix = first[0]!.lease!.replace(/\d+$/, '');
+    assert.ok(first.every((d) => d.lease!.startsWith(prefix)) && !second[0]!.lease!.startsWith(prefix));
+    assert.equal(await scripts.restoreLease.run(raw, ['unacked', 'unacked_index', '_celeriac.owned.A'], [prefix, 'celery']), 2);
+    assert.equal(await raw.llen('celery'), 2);
+    assert.deepEqual(await raw.hkeys('unacked'), [second[0]!.deliveryTag], 'the other reserve is untouched');
+    assert.deepEqual(await raw.smembers('_celeriac.owned.A'), [`${second[0]!.lease}${SEP}${second[0]!.deliveryTag}`]);
+    const again = await b.reserve({ max: 2, timeoutMs: 0 });
+    assert.deepEqual(again.map((d) => [d.message!.headers.id, d.redelivered]).sort(), [['l1', true], ['l2', true]]);
   });
 
   test('a blocked reserve wakes on a priority list of an idle queue at once (every priority list is watched)', async () => {

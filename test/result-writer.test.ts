@@ -188,3 +188,20 @@ test('abandon() (cold stop) drops what the backend has not accepted, logged by i
   assert.equal(calls.length, callsAfter, 'no retries after abandon()');
   assert.equal(writer.pending, 0);
 });
+
+test('with nothing in flight, a batch is written in the turn its documents were added (before the next setImmediate); while one is in flight, the next gathers until the loop turns', async () => {
+  const { backend, calls } = scriptedBackend();
+  const writer = new ResultWriter(backend, { log: pino({ level: 'silent' }), retryWindowMs: 60_000 });
+  writer.write(doc('a'), () => undefined);
+  writer.write(doc('b'), () => undefined);
+  await new Promise<void>((resolve) => process.nextTick(resolve));
+  // Before: the first batch waited for setImmediate (a full loop turn) even on an idle worker.
+  assert.deepEqual(calls, [['a', 'b']], 'written at the end of this turn');
+  writer.write(doc('c'), () => undefined); // the first batch is in flight (the backend takes 5 ms)
+  writer.write(doc('d'), () => undefined);
+  await new Promise<void>((resolve) => process.nextTick(resolve));
+  assert.equal(calls.length, 1, 'not yet: a batch is in flight');
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  assert.deepEqual(calls, [['a', 'b'], ['c', 'd']]);
+  await writer.flush();
+});

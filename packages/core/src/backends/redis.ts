@@ -27,6 +27,7 @@ import { resolveRedisConnection, type RedisConnectionSettings } from '../redis-c
 import { ReplicationBarrier, replicaWaitFrom } from '../redis-replication.js';
 import type { SentinelKwargs } from '../redis-sentinel.js';
 import { RedisScript, replies } from '../brokers/redis-scripts.js';
+import { runScriptNow } from '../brokers/redis-script-now.js';
 
 const BACKEND_LUA_DIR = pathToFileURL(join(moduleRoot, 'backends', 'redis-lua') + '/');
 import { CeleriacError, ConfigurationError, MessageDecodeError, TimeoutError } from '../errors.js';
@@ -207,7 +208,8 @@ export class RedisBackend implements ResultBackend {
     const keys = results.map((r) => resultKey(r.taskId));
     const args: (string | Buffer | number)[] = [this.ttl];
     for (const r of results) args.push(r.payload);
-    const reply = await backendScripts.storeResults.run(this.redis, [], args, keys);
+    // Written now (not at the auto-pipeline's setImmediate): waiters and freed slots wait on it.
+    const reply = await runScriptNow(this.redis, backendScripts.storeResults, [], args, keys);
     if (reply.length !== results.length) throw new CeleriacError(`Result backend ${this.displayUrl}: unexpected reply to the batch write.`);
     return reply.map((r) => (typeof r === 'string' ? new Error(r) : null));
   }

@@ -16,6 +16,7 @@ import { ConsumerHeartbeats } from '../worker/consumer-heartbeats.js';
 import type { Consumer, ConsumerOptions, Delivery, EarlyAck, IfWorkerLost, ReserveOptions, RunningTask } from './broker.js';
 import { decodeEnvelope } from './redis-envelope.js';
 import { CONSUMERS, DEFERRED, ownedKey, REDELIVERIES, REDELIVERIES_AT, UNACKED, UNACKED_INDEX, UNACKED_MUTEX } from './redis-keys.js';
+import { runScriptNow } from './redis-script-now.js';
 import { scripts } from './redis-scripts.js';
 
 const SEP = '\x06\x16';
@@ -70,6 +71,35 @@ interface ListWatcher {
   pending: Promise<void> | null;
 }
 
+/**
+ * A reserve written right behind a watcher's BLMOVE on the same connection: Redis runs
+ * it the moment the wait ends, so a message that arrives on an idle queue is reserved
+ * without the worker's own round trip (wake, then reserve).
+ */
+interface QueuedReserve {
+  /** The BLMOVE ahead of it returned (a message came, or it timed out): the reserve's reply follows. */
+  fired: boolean;
+  /** What it took; [] when it took nothing or failed. */
+  taken: Promise<Delivery[]>;
+  /** What it asked for. */
+  max: number;
+  /** False once a hang was declared after it was written (see `ConsumerHeartbeats.reserving`). */
+  stillOurs: () => boolean;
+}
+
+/** What `waitForAnyList` needs to queue a reserve behind the wait. */
+interface ReserveSpec {
+  keys: string[];
+  keyQueues: string[];
+  max: number;
+  stillOurs: () => boolean;
+}
+
+/** After a queued reserve's connection failed, give back what it may have taken this long later (and retry until then). */
+const LEASE_RESTORE_DELAY_MS = 1_000;
+/** Attempts at that give-back before it is left to shutdown (which restores everything held). */
+const LEASE_RESTORE_ATTEMPTS = 30;
+
 const silent: Logger = pino({ level: 'silent' });
 
 /** One consumer of a set of queues on Redis. */
@@ -82,6 +112,10 @@ export class RedisConsumer implements Consumer {
   private closedAt: number | undefined;
   private reserveLock: Promise<unknown> = Promise.resolve();
   private roundRobin = 0;
+  /** The last reserve took fewer than it asked for: every list it read was empty then. */
+  private listsDrained = false;
+  /** The reserve queued behind the wait on a single queue's bare list, if armed. */
+  private queuedReserve: QueuedReserve | null = null;
   private closing = false;
   private closed: Promise<void> | undefined;
   private lastVisibleRestore = 0;
@@ -184,10 +218,41 @@ export class RedisConsumer implements Consumer {
       }
     }
     const deadline = Date.now() + timeoutMs;
+    // One queue: a reserve rides behind the wait on its bare list (where priority 0 lands).
+    const spec: ReserveSpec | undefined = queues.length === 1 ? { keys, keyQueues, max, stillOurs } : undefined;
     for (;;) {
       // The queues changed while waiting (add/cancel consumer): the next reserve takes from the new set.
       if (this.queueList !== queues) return [];
+      const queued = this.queuedReserve;
+      if (queued?.fired) {
+        this.queuedReserve = null;
+        const got = await queued.taken;
+        if (got.length > 0) {
+          if (!queued.stillOurs() || !stillOurs()) {
+            // As below: a hang was declared since it was written.
+            await this.restore(got);
+            return [];
+          }
+          this.listsDrained = got.length < queued.max;
+          this.roundRobin++;
+          return got;
+        }
+        // It took nothing (the wait timed out, or another consumer was first): reserve as usual.
+      } else if (this.listsDrained && deadline > Date.now() && !this.closing) {
+        // The last reserve emptied every list: wait for one to fill (at once if one has
+        // since) instead of a reserve that would most likely come back empty. Armed on
+        // the next loop turn: the early acks, runs and result writes of what that
+        // reserve brought go out first. Then reserve (also after a timeout: the caller
+        // asked for what is ready).
+        this.listsDrained = false;
+        await new Promise((resolve) => setImmediate(resolve));
+        const remaining = deadline - Date.now();
+        if (remaining > 0 && !this.closing) await this.waitForAnyList(keys, remaining, spec);
+        continue;
+      }
       const got = await this.takeReady(keys, keyQueues, max);
+      // An empty reply waits below; a short one waits at the start of the next reserve.
+      this.listsDrained = got.length > 0 && got.length < max;
       if (got.length > 0 && !stillOurs()) {
         // A hang was declared while this reserve was under way (the loop was blocked with
         // it pending): what it took may have been released already, or not. Give it back
@@ -201,7 +266,10 @@ export class RedisConsumer implements Consumer {
       }
       const remaining = deadline - Date.now();
       if (remaining <= 0 || this.closing) return [];
-      await this.waitForAnyList(keys, remaining);
+      const woken = await this.waitForAnyList(keys, remaining, spec);
+      // Timed out with a reserve still queued behind the wait: nothing came (it would have
+      // ended the wait), so the next call waits again instead of reserving first.
+      if (!woken && this.queuedReserve && !this.queuedReserve.fired) this.listsDrained = true;
     }
   }
 
@@ -213,27 +281,32 @@ export class RedisConsumer implements Consumer {
    * in a list kombu does not know). A watcher still blocked when this returns stays
    * armed for the next wait.
    */
-  private async waitForAnyList(lists: readonly string[], waitMs: number): Promise<void> {
+  private async waitForAnyList(lists: readonly string[], waitMs: number, spec?: ReserveSpec): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined;
-    const wakes: Promise<void>[] = [new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))];
-    for (const list of lists) wakes.push(this.watch(list));
+    const wakes: Promise<boolean>[] = [new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), waitMs)))];
+    for (const list of lists) wakes.push(this.watch(list, list === lists[0] ? spec : undefined).then(() => true));
     try {
-      await Promise.race(wakes);
+      return await Promise.race(wakes);
     } finally {
       clearTimeout(timer);
     }
   }
 
-  private watch(list: string): Promise<void> {
+  /**
+   * Arm `list`'s watcher (unless armed). With `spec`, and no reserve queued yet, a
+   * reserve is written right behind the BLMOVE on the same connection (see `QueuedReserve`).
+   */
+  private watch(list: string, spec?: ReserveSpec): Promise<void> {
     let watcher = this.watchers.get(list);
     if (!watcher) {
-      watcher = { connection: duplicateRedisClient(this.ctx.redis, { enableAutoPipelining: false }), pending: null };
+      watcher = { connection: duplicateRedisClient(this.ctx.redis, { enableAutoPipelining: false, autoResendUnfulfilledCommands: false }), pending: null };
       this.watchers.set(list, watcher);
     }
     if (watcher.pending) return watcher.pending;
     const armed = watcher;
-    armed.pending = armed.connection
-      .blmove(list, list, 'LEFT', 'LEFT', WATCH_BLOCK_SECONDS)
+    const waited = armed.connection.blmove(list, list, 'LEFT', 'LEFT', WATCH_BLOCK_SECONDS);
+    if (spec && !this.queuedReserve && armed.connection.status === 'ready') this.queuedReserve = this.queueReserve(armed.connection, spec, waited);
+    armed.pending = waited
       .then(
         () => undefined,
         async (err: unknown) => {
@@ -248,15 +321,66 @@ export class RedisConsumer implements Consumer {
     return armed.pending;
   }
 
-  private async takeReady(keys: string[], keyQueues: string[], max: number): Promise<Delivery[]> {
-    const maxBytes = this.options.maxMessageBytes ?? Infinity;
-    // Over maxBytes, the script sends the message's size and task id, not the message.
-    const reply = await scripts.reserveMessages.run(
-      this.ctx.redis,
-      [UNACKED, UNACKED_INDEX, this.ownedKey],
-      [max, `${randomUUID()}-`, `${randomUUID()}:`, Number.isFinite(maxBytes) ? Math.max(1, Math.floor(maxBytes)) : 0, ...keyQueues],
-      keys,
+  /** Write the reserve of `spec` on `connection` behind its BLMOVE `waited`. */
+  private queueReserve(connection: Redis, spec: ReserveSpec, waited: Promise<unknown>): QueuedReserve {
+    const leasePrefix = `${randomUUID()}:`;
+    const [name, commandArgs] = scripts.reserveMessages.commandArgs([UNACKED, UNACKED_INDEX, this.ownedKey], this.reserveArgs(spec.max, spec.keyQueues, leasePrefix, this.id), true, spec.keys);
+    const command = new Command(name, commandArgs, { replyEncoding: 'utf8' });
+    const queued: QueuedReserve = { fired: false, taken: Promise.resolve([]), max: spec.max, stillOurs: spec.stillOurs };
+    // Registered before the watcher's own reaction: `fired` is set when the wait ends.
+    const fire = () => (queued.fired = true);
+    waited.then(fire, fire);
+    void connection.sendCommand(command);
+    queued.taken = command.promise.then(
+      (reply) => this.toDeliveries(scripts.reserveMessages.parseReply(reply), spec.keyQueues),
+      (err: unknown) => {
+        queued.fired = true;
+        if (this.queuedReserve === queued) this.queuedReserve = null;
+        // NOSCRIPT: it did not run (the next reserve loads the script). Otherwise the
+        // connection failed and whether it ran is unknown: give back what it may have taken.
+        if (!(err instanceof Error && err.message.startsWith('NOSCRIPT')) && !this.closing) this.restoreLeaseLater(leasePrefix, spec.keyQueues[0]!);
+        return [];
+      },
     );
+    return queued;
+  }
+
+  /** Give back what the reserve with `leasePrefix` took, once its connection is surely gone; retried while Redis is away. */
+  private restoreLeaseLater(leasePrefix: string, queue: string, attempt = 0): void {
+    const timer = setTimeout(() => {
+      if (this.closing) return; // shutdown restores everything still held
+      scripts.restoreLease.run(this.ctx.redis, this.settleKeys, [leasePrefix, queue]).then(
+        (restored) => {
+          if (restored > 0) this.log.warn({ restored, queue }, `Gave back ${restored} message(s) reserved over a connection that failed before its reply arrived`);
+        },
+        (err: unknown) => {
+          if (attempt + 1 < LEASE_RESTORE_ATTEMPTS) this.restoreLeaseLater(leasePrefix, queue, attempt + 1);
+          else this.log.warn({ err, queue }, 'Could not give back the messages of a reserve whose reply was lost; they are given back at shutdown');
+        },
+      );
+    }, LEASE_RESTORE_DELAY_MS);
+    timer.unref();
+  }
+
+  /**
+   * reserveMessages' ARGV. Over maxBytes, the script sends the message's size and task
+   * id, not the message. With `aliveConsumer`, it takes nothing unless that consumer's
+   * heartbeat is current (a queued reserve runs even while its worker is frozen).
+   */
+  private reserveArgs(max: number, keyQueues: readonly string[], leasePrefix = `${randomUUID()}:`, aliveConsumer = ''): (string | number)[] {
+    const maxBytes = this.options.maxMessageBytes ?? Infinity;
+    return [max, `${randomUUID()}-`, leasePrefix, Number.isFinite(maxBytes) ? Math.max(1, Math.floor(maxBytes)) : 0, aliveConsumer, ...keyQueues];
+  }
+
+  private async takeReady(keys: string[], keyQueues: string[], max: number): Promise<Delivery[]> {
+    // Written now (not at the auto-pipeline's setImmediate): the tasks wait on this round trip.
+    const reply = await runScriptNow(this.ctx.redis, scripts.reserveMessages, [UNACKED, UNACKED_INDEX, this.ownedKey], this.reserveArgs(max, keyQueues), keys);
+    return this.toDeliveries(reply, keyQueues);
+  }
+
+  /** reserveMessages' reply as deliveries. */
+  private toDeliveries(reply: readonly string[], keyQueues: readonly string[]): Delivery[] {
+    const maxBytes = this.options.maxMessageBytes ?? Infinity;
     const deliveries: Delivery[] = [];
     for (let i = 0; i < reply.length; i += 6) {
       const queue = keyQueues[Number(reply[i + 2]) - 1]!;

@@ -61,8 +61,8 @@ export class RedisScript<K extends readonly string[], A extends readonly (string
    * source: the command name and arguments, for a caller that writes the command
    * itself (this module stays free of ioredis: the heartbeat thread loads it).
    */
-  commandArgs(keys: K, args: A, bySha: boolean): ['evalsha' | 'eval', (string | Buffer | number)[]] {
-    return [bySha ? 'evalsha' : 'eval', [bySha ? this.sha : this.lua, keys.length, ...keys, ...args]];
+  commandArgs(keys: K, args: A, bySha: boolean, extraKeys: readonly string[] = []): ['evalsha' | 'eval', (string | Buffer | number)[]] {
+    return [bySha ? 'evalsha' : 'eval', [bySha ? this.sha : this.lua, keys.length + extraKeys.length, ...keys, ...extraKeys, ...args]];
   }
 
   /** Parse a reply of this script (see `commandArgs`). */
@@ -98,6 +98,8 @@ export const scripts = {
   ackMessages: new RedisScript<Keys3, readonly string[], string[]>('ackMessages-3', replies.strings),
   /** Returns the tags this consumer no longer holds (left alone). */
   restoreTags: new RedisScript<Keys3, readonly string[], string[]>('restoreTags-3', replies.strings),
+  /** Returns how many messages of one reserve (by lease prefix) were given back. */
+  restoreLease: new RedisScript<Keys3, readonly [leasePrefix: string, queue: string], number>('restoreLease-3', replies.integer),
   deferMessage: new RedisScript<Keys4, readonly [tag: string, lease: string, delayMs: number], number>('deferMessage-4', replies.integer),
   heartbeatConsumer: new RedisScript<Keys4, readonly [consumerId: string, ttlMs: number], number>('heartbeatConsumer-4', replies.integer),
   promoteDeferred: new RedisScript<Keys3, readonly number[], number>('promoteDeferred-3', replies.integer),

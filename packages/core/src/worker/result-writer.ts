@@ -137,12 +137,17 @@ export class ResultWriter {
     if (this.queue.length >= this.maxBatch) this.sendBatches();
     else if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => {
-        this.scheduled = false;
-        if (!this.retryTimer) this.sendBatches();
-      });
+      // Nothing in flight: write once this step's results are in (a waiter is waiting on
+      // it). A batch in flight: gather until the next loop turn, for a larger batch.
+      if (this.inFlight === 0) process.nextTick(this.sendScheduled);
+      else setImmediate(this.sendScheduled);
     }
   }
+
+  private readonly sendScheduled = (): void => {
+    this.scheduled = false;
+    if (!this.retryTimer) this.sendBatches();
+  };
 
   /** Resolves when every document added so far is written or dropped. */
   flush(): Promise<void> {

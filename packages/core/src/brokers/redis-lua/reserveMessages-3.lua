@@ -8,7 +8,11 @@
   ARGV[2] tag prefix for messages without a usable delivery tag (none, not valid UTF-8, or already unacked)
   ARGV[3] lease prefix ("<random>:"); the lease of the n-th message is prefix .. n
   ARGV[4] largest envelope (bytes) returned whole; 0 = no limit
-  ARGV[5..] queue of KEYS[4..] (the routing key recorded for an envelope that is not JSON)
+  ARGV[5] "" or a consumer id: take nothing unless that consumer's heartbeat in
+          _celeriac.consumers is current. Set by a reserve queued behind a blocking wait,
+          which Redis runs when the wait ends even if its worker is frozen meanwhile: a
+          worker its peers declared dead must not take messages on its own behalf.
+  ARGV[6..] queue of KEYS[4..] (the routing key recorded for an envelope that is not JSON)
   Returns a flat array of sextuples: envelope, tag, source (i = KEYS[3 + i]), lease,
   redeliveries (times restored after its holder died or stalled, from _celeriac.redeliveries;
   looked up only for envelopes marked redelivered), size of the envelope in bytes.
@@ -36,6 +40,10 @@ local function task_id(p)
   return id
 end
 local out, n = {}, 0
+if ARGV[5] ~= '' then
+  local alive_until = tonumber(redis.call('ZSCORE', '_celeriac.consumers', ARGV[5]))
+  if not alive_until or alive_until < now_ms() then return out end
+end
 local tags, entries, marked = {}, {}, {}
 local function take(p, src, queue)
   local ex, rk, tag = quick_fields(p)
@@ -61,7 +69,7 @@ for i = 4, #KEYS do
   if n >= max then break end
   local batch = redis.call('RPOP', KEYS[i], max - n)
   if batch then
-    for _, p in ipairs(batch) do take(p, i - 3, ARGV[i + 1]) end
+    for _, p in ipairs(batch) do take(p, i - 3, ARGV[i + 2]) end
   end
 end
 if n == 0 then return out end
