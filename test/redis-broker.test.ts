@@ -162,6 +162,18 @@ describe('RedisBroker', { skip: skip ?? false }, () => {
     assert.equal((await calls('evalsha')) - before, 3, 'take before blocking, queued (took nothing), take after the wake-up');
   });
 
+  test('a queued reserve that took a message nobody asked for yet gives it back at close untouched (no redelivery counted)', async () => {
+    const b = await consumer('A');
+    await b.beat();
+    await armedIdle(b);
+    assert.deepEqual(await b.reserve({ max: 5, timeoutMs: 200 }), [], 'times out with the reserve queued behind the wait');
+    await pub.publish(message('late'), celery);
+    await waitUntil(async () => (await raw.scard('_celeriac.owned.A')) === 1); // Redis ran the queued reserve
+    await b.close();
+    assert.equal(await raw.llen('celery'), 1, 'back in its queue');
+    assert.deepEqual([await raw.hlen('unacked'), await raw.hlen('_celeriac.redeliveries')], [0, 0], 'given back, not counted as lost');
+  });
+
   test('restoreLease gives back exactly the messages of one reserve, by its lease prefix', async () => {
     const b = await consumer('A');
     for (const id of ['l1', 'l2']) await pub.publish(message(id), celery);

@@ -583,6 +583,14 @@ export class RedisConsumer implements Consumer {
     this.closing = true;
     this.closedAt = Date.now();
     for (const watcher of this.watchers.values()) dropRedisClient(watcher.connection);
+    // A queued reserve whose reply came but was not handed out: give it back untouched
+    // (not as lost: retire below would count a redelivery for each).
+    const queued = this.queuedReserve;
+    this.queuedReserve = null;
+    if (queued?.fired) {
+      const got = await queued.taken;
+      if (got.length > 0) await this.restore(got).catch((err: unknown) => this.log.debug({ err }, 'Giving back a queued reserve at close failed; retire restores it'));
+    }
     // No more fanout copies pushed for this consumer (copies go to the shared queue list, so nothing waits on it).
     void this.feed?.close().catch((err: unknown) => this.log.debug({ err }, 'Closing the fanout subscription failed'));
     // Pending acks first (retried up to ACK_RETRY_AFTER_CLOSE_MS): an ack that lands now
