@@ -20,6 +20,32 @@ interface CapturedEvent {
 }
 const captured = fixture<{ events: Record<string, CapturedEvent> }>('events-redis/by_type.json').events;
 
+describe('task-sent with taskSendSentEvent', () => {
+  test('sendMany and delayMany send one task-sent per message, with the fields sendTask sends', async () => {
+    const app = createApp('events-sent', { brokerUrl: 'memory://events-sent', workerHeartbeatThread: false, taskSendSentEvent: true });
+    const add = app.task('sent.add', (x: number, y: number) => x + y);
+    const seen: CeleryEvent[] = [];
+    const receiver = app.events.receiver();
+    receiver.on('task-sent', (e) => seen.push(e));
+    await receiver.start();
+    try {
+      const one = await app.sendTask('sent.add', [1, 2]);
+      const many = await app.sendMany([{ name: 'sent.add', args: [3, 4] }, { name: 'sent.add', args: [5, 6], options: { queue: 'other' } }]);
+      const bulk = await add.delayMany([[7, 8]]);
+      const ids = [one, ...many, ...bulk].map((r) => r.id);
+      // Before: only sendTask sent it; the batch APIs sent none.
+      await waitFor(() => ids.every((id) => seen.some((e) => e.uuid === id)), 3_000, 'a task-sent per message');
+      const of = (id: string) => seen.find((e) => e.uuid === id)!;
+      for (const id of ids.slice(1)) assert.deepEqual(Object.keys(of(id)), Object.keys(of(ids[0]!)), 'same fields as sendTask');
+      assert.equal(of(ids[2]!).queue, 'other');
+      assert.equal(of(ids[3]!).args, '(7, 8)');
+    } finally {
+      await receiver.stop();
+      await app.close();
+    }
+  });
+});
+
 describe('events on memory:// (in-process worker with -E)', () => {
   let app: Celeriac;
   let worker: Worker;

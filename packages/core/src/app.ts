@@ -242,6 +242,7 @@ export class Celeriac {
           for (const p of prepared) await broker.publish(p.message, p.route);
         };
     await this.publishWithPolicy(publish, items[0]!.options ?? {});
+    if (this.settings.taskSendSentEvent) for (const p of prepared) void this.events.taskSent(p.message, p.route);
     if (hasSignal(this, 'afterTaskPublish')) for (const p of prepared) await this.afterPublish(p.message, p.route);
     return prepared.map((p) => new AsyncResult<R>(p.id, this));
   }
