@@ -9,11 +9,11 @@
  *   npm run build && node --import tsx bench/roundtrip-ab.ts [--n=1000] [--reps=4] [--concurrency=8]
  *     [--base=<dir inside the repo with a built @celeriac/core copy: dist/ + package.json>]
  */
-import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startRedis } from '../test/helpers/services.ts';
+import { baseBuild } from './lib/base-build.ts';
 import { cpuSeconds, runClient, spawnChild, stopWorker } from './lib/proc.ts';
 import { median, summarize } from './lib/stats.ts';
 
@@ -37,15 +37,7 @@ const base = flag('base', '');
 const warmup = 50;
 
 const builds: { id: string; cli: string; tasks: string }[] = [{ id: 'this', cli: join(ROOT, 'packages/core/dist/esm/cli/main.js'), tasks: join(ROOT, 'bench/systems/celeriac/tasks.mjs') }];
-if (base) {
-  const dir = resolve(base);
-  const tasks = join(dir, 'tasks.mjs');
-  writeFileSync(
-    tasks,
-    `import { createApp } from './dist/esm/index.js';\nexport const app = createApp('bench', { brokerUrl: process.env.BENCH_BROKER_URL, resultBackend: process.env.BENCH_BACKEND_URL });\nexport const add = app.task('bench.add', (x, y) => x + y);\n`,
-  );
-  builds.unshift({ id: 'base', cli: join(dir, 'dist/esm/cli/main.js'), tasks });
-}
+if (base) builds.unshift({ id: 'base', ...baseBuild(base) });
 
 log(`roundtrip-ab: N=${n} after ${warmup}, reps=${reps}, -c ${concurrency}, builds=${builds.map((b) => b.id).join(', ')}; load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 const rows: Row[] = [];

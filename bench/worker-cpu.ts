@@ -22,6 +22,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { startRedis } from '../test/helpers/services.ts';
+import { baseBuild } from './lib/base-build.ts';
 import { commandStats, perTask } from './lib/measure.ts';
 import { cpuSeconds, MemorySampler, runClient, spawnChild, stopWorker } from './lib/proc.ts';
 import { median } from './lib/stats.ts';
@@ -83,13 +84,8 @@ async function main(): Promise<void> {
       workers.push({ id: `${v.id}-c${c}`, system: 'celeriac', concurrency: c, command: [nodeBin!, ...v.flags, ...rest] });
     }
     if (base) {
-      const dir = resolve(base);
-      const tasks = join(dir, 'tasks.mjs');
-      writeFileSync(
-        tasks,
-        `import { createApp } from './dist/esm/index.js';\nexport const app = createApp('bench', { brokerUrl: process.env.BENCH_BROKER_URL, resultBackend: process.env.BENCH_BACKEND_URL });\nexport const add = app.task('bench.add', (x, y) => x + y);\n`,
-      );
-      workers.push({ id: `base-c${c}`, system: 'celeriac', concurrency: c, command: celeriacWorker(join(dir, 'dist/esm/cli/main.js'), tasks, c) });
+      const { cli, tasks } = baseBuild(base);
+      workers.push({ id: `base-c${c}`, system: 'celeriac', concurrency: c, command: celeriacWorker(cli, tasks, c) });
     }
     workers.push({ id: `bullmq-c${c}`, system: 'bullmq', concurrency: c, command: [node, join(ROOT, 'bench/systems/bullmq/worker.mjs'), String(c)] });
   }
