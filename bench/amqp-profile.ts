@@ -1,7 +1,8 @@
 /**
  * Where does the Celeriac worker spend its CPU on the RabbitMQ drain? Enqueues N
  * bench tasks on a private RabbitMQ (results on a private Redis, as in run.ts), then
- * drains them with the CLI worker under `node --cpu-prof`, and prints the worker's
+ * drains them with the CLI worker under `node --cpu-prof` (with the bin's memory flags,
+ * or BENCH_WORKER_NODE_ARGS in their place), and prints the worker's
  * and RabbitMQ's CPU seconds per 1k tasks and the profile's top functions.
  *
  *   npm run build && node --import tsx bench/amqp-profile.ts [--n=10000] [--concurrency=8]
@@ -36,9 +37,15 @@ try {
   await runClient(`producer`, cfg.enqueue.command, cfg.enqueue.args, { cwd: cfg.enqueue.cwd, env: cfg.enqueue.env, timeoutMs: 120_000 });
   const rabbitCpu = () => processTree(rabbit.pid).reduce((s, p) => s + cpuSeconds(p), 0);
   const r0 = rabbitCpu();
-  const worker = spawnChild('worker', cfg.worker.command, ['--cpu-prof', `--cpu-prof-dir=${dir}`, ...(process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean), ...cfg.worker.args], { cwd: cfg.worker.cwd, env: cfg.worker.env });
+  // The worker command is the `celeriac` bin, whose shell line adds its node flags: node
+  // flags for the profile go to node running the bin file, with the bin's own flags.
+  const nodeArgs = ['--cpu-prof', `--cpu-prof-dir=${dir}`, ...(process.env.BENCH_WORKER_NODE_ARGS ?? '--max-semi-space-size=4 --heap-growing-percent=50').split(' ').filter(Boolean)];
+  const worker = spawnChild('worker', process.execPath, [...nodeArgs, cfg.worker.command, ...cfg.worker.args], { cwd: cfg.worker.cwd, env: cfg.worker.env });
   const t0 = performance.now();
-  while ((await db1.dbsize()) < n) await sleep(10);
+  while ((await db1.dbsize()) < n) {
+    if (worker.hasExited()) throw new Error(`The worker exited before draining: ${worker.stderrTail()}`);
+    await sleep(10);
+  }
   const ms = performance.now() - t0;
   const workerCpu = cpuSeconds(worker.pid);
   const brokerCpu = rabbitCpu() - r0;
