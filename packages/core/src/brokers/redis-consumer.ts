@@ -228,8 +228,8 @@ export class RedisConsumer implements Consumer {
         this.queuedReserve = null;
         const got = await queued.taken;
         if (got.length > 0) {
-          if (!queued.stillOurs() || !stillOurs()) {
-            // As below: a hang was declared since it was written.
+          if (!queued.stillOurs()) {
+            // As below: a hang was declared since it was written (its token is older than this call's).
             await this.restore(got);
             return [];
           }
@@ -326,12 +326,8 @@ export class RedisConsumer implements Consumer {
     const leasePrefix = `${randomUUID()}:`;
     const [name, commandArgs] = scripts.reserveMessages.commandArgs([UNACKED, UNACKED_INDEX, this.ownedKey], this.reserveArgs(spec.max, spec.keyQueues, leasePrefix, this.id), true, spec.keys);
     const command = new Command(name, commandArgs, { replyEncoding: 'utf8' });
-    const queued: QueuedReserve = { fired: false, taken: Promise.resolve([]), max: spec.max, stillOurs: spec.stillOurs };
-    // Registered before the watcher's own reaction: `fired` is set when the wait ends.
-    const fire = () => (queued.fired = true);
-    waited.then(fire, fire);
     void connection.sendCommand(command);
-    queued.taken = command.promise.then(
+    const taken = command.promise.then(
       (reply) => this.toDeliveries(scripts.reserveMessages.parseReply(reply), spec.keyQueues),
       (err: unknown) => {
         queued.fired = true;
@@ -342,6 +338,10 @@ export class RedisConsumer implements Consumer {
         return [];
       },
     );
+    const queued: QueuedReserve = { fired: false, taken, max: spec.max, stillOurs: spec.stillOurs };
+    // Registered before the watcher's own reaction (`armed.pending`): `fired` is set when the wait ends.
+    const fire = () => (queued.fired = true);
+    waited.then(fire, fire);
     return queued;
   }
 
