@@ -10,6 +10,7 @@ import { encodeEnvelope } from '../packages/core/src/brokers/redis-envelope.ts';
 import { scripts } from '../packages/core/src/brokers/redis-scripts.ts';
 import { fixture } from './helpers/fixtures.ts';
 import { missing, REDIS_SERVER, startRedis, type RedisServer } from './helpers/services.ts';
+import { startReplyCutter } from './helpers/reply-cutter.ts';
 
 const SEP = '\x06\x16';
 const skip = missing(REDIS_SERVER, 'apt-get install redis-server');
@@ -172,6 +173,48 @@ describe('RedisBroker', { skip: skip ?? false }, () => {
     await b.close();
     assert.equal(await raw.llen('celery'), 1, 'back in its queue');
     assert.deepEqual([await raw.hlen('unacked'), await raw.hlen('_celeriac.redeliveries')], [0, 0], 'given back, not counted as lost');
+  });
+
+  test('a wake-up connection dropped while blocked (its client does not resend): the watcher re-arms and the next message is reserved at once', async () => {
+    const b = await consumer('A');
+    await b.beat();
+    await armedIdle(b);
+    assert.deepEqual(await b.reserve({ max: 5, timeoutMs: 200 }), [], 'blocked, with a reserve queued behind the wait');
+    const blocked = String(await raw.client('LIST')).split('\n').find((line) => / cmd=blmove /.test(line));
+    assert.ok(blocked, 'a connection blocked in BLMOVE');
+    await raw.client('KILL', 'ID', /\bid=(\d+)/.exec(blocked)![1]!);
+    setTimeout(() => void pub.publish(message('after-drop'), celery), 300);
+    const started = Date.now();
+    const got = await b.reserve({ max: 5, timeoutMs: 5000 });
+    assert.deepEqual(got.map((d) => d.message!.headers.id), ['after-drop']);
+    assert.ok(Date.now() - started < 2000, `reserved after ${Date.now() - started} ms (a wait left on the dropped connection lasts the whole timeout)`);
+    await b.ack(got);
+  });
+
+  test('a queued reserve whose reply is lost (Redis ran it, the connection dropped after the wake-up): the reserve does not hang, the message is given back and reserved again', async () => {
+    const cutter = await startReplyCutter(server.port);
+    try {
+      const through = new RedisBroker(`redis://127.0.0.1:${cutter.port}/0`, {});
+      brokers.push(through);
+      const b = await through.openConsumer(['celery'], { consumerId: 'A', autoUpkeep: false });
+      await b.beat();
+      await armedIdle(b);
+      const cut = cutter.cutAfterReplyTo('BLMOVE');
+      setTimeout(() => void pub.publish(message('reply-lost'), celery), 300);
+      const deadline = Date.now() + 8000;
+      let got: Awaited<ReturnType<typeof b.reserve>> = [];
+      while (got.length === 0 && Date.now() < deadline) {
+        const reserving = b.reserve({ max: 5, timeoutMs: 1000 });
+        got = await Promise.race([reserving, sleep(deadline - Date.now() + 100).then(() => assert.fail('reserve() never returned: the lost reply left it waiting'))]);
+      }
+      await cut;
+      assert.deepEqual(got.map((d) => d.message!.headers.id), ['reply-lost']);
+      assert.deepEqual(await raw.hkeys('unacked'), [got[0]!.deliveryTag], 'held once, by this reserve');
+      assert.equal(await raw.scard('_celeriac.owned.A'), 1, 'the lost reserve\'s hold was given back');
+      await b.ack(got);
+    } finally {
+      await cutter.close();
+    }
   });
 
   test('restoreLease gives back exactly the messages of one reserve, by its lease prefix', async () => {

@@ -69,6 +69,12 @@ interface ListWatcher {
   connection: Redis;
   /** The wake-up BLMOVE in progress, if any. */
   pending: Promise<void> | null;
+  /**
+   * Commands written on it and not yet answered. Its client does not resend them after
+   * a reconnect (a queued reserve must not run twice) and leaves them unsettled, so the
+   * connection's `close` fails them here.
+   */
+  unanswered: Set<Command>;
 }
 
 /**
@@ -297,15 +303,10 @@ export class RedisConsumer implements Consumer {
    * reserve is written right behind the BLMOVE on the same connection (see `QueuedReserve`).
    */
   private watch(list: string, spec?: ReserveSpec): Promise<void> {
-    let watcher = this.watchers.get(list);
-    if (!watcher) {
-      watcher = { connection: duplicateRedisClient(this.ctx.redis, { enableAutoPipelining: false, autoResendUnfulfilledCommands: false }), pending: null };
-      this.watchers.set(list, watcher);
-    }
-    if (watcher.pending) return watcher.pending;
-    const armed = watcher;
-    const waited = armed.connection.blmove(list, list, 'LEFT', 'LEFT', WATCH_BLOCK_SECONDS);
-    if (spec && !this.queuedReserve && armed.connection.status === 'ready') this.queuedReserve = this.queueReserve(armed.connection, spec, waited);
+    const armed = this.watchers.get(list) ?? this.newWatcher(list);
+    if (armed.pending) return armed.pending;
+    const waited = sendOn(armed, new Command('blmove', [list, list, 'LEFT', 'LEFT', WATCH_BLOCK_SECONDS]));
+    if (spec && !this.queuedReserve && armed.connection.status === 'ready') this.queuedReserve = this.queueReserve(armed, spec, waited);
     armed.pending = waited
       .then(
         () => undefined,
@@ -321,13 +322,25 @@ export class RedisConsumer implements Consumer {
     return armed.pending;
   }
 
-  /** Write the reserve of `spec` on `connection` behind its BLMOVE `waited`. */
-  private queueReserve(connection: Redis, spec: ReserveSpec, waited: Promise<unknown>): QueuedReserve {
+  /** `list`'s blocking connection, whose unanswered commands fail when it closes. */
+  private newWatcher(list: string): ListWatcher {
+    const connection = duplicateRedisClient(this.ctx.redis, { enableAutoPipelining: false, autoResendUnfulfilledCommands: false });
+    const watcher: ListWatcher = { connection, pending: null, unanswered: new Set() };
+    connection.on('close', () => {
+      if (watcher.unanswered.size === 0) return;
+      const lost = new Error('Connection is closed (a wake-up connection dropped before its reply)');
+      for (const command of watcher.unanswered) command.reject(lost);
+      watcher.unanswered.clear();
+    });
+    this.watchers.set(list, watcher);
+    return watcher;
+  }
+
+  /** Write the reserve of `spec` on `watcher`'s connection behind its BLMOVE `waited`. */
+  private queueReserve(watcher: ListWatcher, spec: ReserveSpec, waited: Promise<unknown>): QueuedReserve {
     const leasePrefix = `${randomUUID()}:`;
     const [name, commandArgs] = scripts.reserveMessages.commandArgs([UNACKED, UNACKED_INDEX, this.ownedKey], this.reserveArgs(spec.max, spec.keyQueues, leasePrefix, this.id), true, spec.keys);
-    const command = new Command(name, commandArgs, { replyEncoding: 'utf8' });
-    void connection.sendCommand(command);
-    const taken = command.promise.then(
+    const taken = sendOn(watcher, new Command(name, commandArgs, { replyEncoding: 'utf8' })).then(
       (reply) => this.toDeliveries(scripts.reserveMessages.parseReply(reply), spec.keyQueues),
       (err: unknown) => {
         queued.fired = true;
@@ -636,4 +649,13 @@ function toDelivery(raw: string, deliveryTag: string, queue: string, lease: stri
     const decodeError = err instanceof Error ? err : new MessageDecodeError(String(err));
     return { message: null, decodeError, sizeBytes, queue, exchange: '', routingKey: queue, deliveryTag, lease, redelivered: false, redeliveries };
   }
+}
+
+/** Write `command` on `watcher`'s connection, tracked until answered (see `ListWatcher.unanswered`). */
+function sendOn(watcher: ListWatcher, command: Command): Promise<unknown> {
+  watcher.unanswered.add(command);
+  const answered = () => void watcher.unanswered.delete(command);
+  command.promise.then(answered, answered);
+  void watcher.connection.sendCommand(command);
+  return command.promise;
 }
